@@ -1,0 +1,81 @@
+import type { ConnectorError } from './errors.js';
+
+/** Minimal structured logger; a pino logger satisfies it. */
+export interface Logger {
+  trace: LogFn;
+  debug: LogFn;
+  info: LogFn;
+  warn: LogFn;
+  error: LogFn;
+  fatal: LogFn;
+  /** A logger that adds `bindings` to every line. */
+  child(bindings: Record<string, unknown>): Logger;
+}
+
+/** A log method: `(obj, msg?)` or `(msg)`. */
+export type LogFn = {
+  (obj: object, msg?: string): void;
+  (msg: string): void;
+};
+
+/** A function found on the gateway: its address and the annotations that route to it. */
+export interface FunctionInfo {
+  /** Function name without namespace. */
+  readonly name: string;
+  /** Namespace, or '' when the provider has no namespaces. */
+  readonly namespace: string;
+  /** How it is invoked: `name.namespace`, or `name` when namespace is ''. */
+  readonly address: string;
+  /** Topics parsed from the `topic` annotation (split on the delimiter, trimmed, empties dropped). */
+  readonly topics: readonly string[];
+  /** Every annotation of the function (`schedule` for cron, ...). */
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+/** The final (or per-attempt) result of invoking one function. */
+export interface InvokeResult {
+  /** Topic the message came on ('' when invoked by name). */
+  readonly topic: string;
+  /** Function address `name.namespace`. */
+  readonly function: string;
+  /** HTTP status from the gateway; 0 when no response was received. */
+  readonly status: number;
+  /** Response headers, lower-cased names. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Response body (empty for async invocations). */
+  readonly body: Uint8Array;
+  /** Wall time of this attempt in milliseconds. */
+  readonly duration: number;
+  /** Set when the invocation did not succeed (non-2xx, network error, timeout). */
+  readonly error?: ConnectorError;
+  /** The gateway's `X-Call-Id` (always present for async invocations). */
+  readonly callId?: string;
+  /** True when invoked through `/async-function`. */
+  readonly async: boolean;
+  /** 1 for the first attempt, 2 for the first retry, ... */
+  readonly attempt: number;
+  /** True when no further attempt will be made for this message and function. */
+  readonly final: boolean;
+}
+
+/** Receives every invocation result (the Go SDK's ResponseSubscriber). */
+export interface ResponseSubscriber {
+  /** Called once per attempt; must not throw (a throwing subscriber is logged and ignored). */
+  response(result: InvokeResult): void;
+}
+
+/** Per-call options of `invoke` / `invokeFunction`. */
+export interface InvokeOptions {
+  /** Extra headers for this call (added before X-Topic/X-Connector, which always win). */
+  headers?: Readonly<Record<string, string>>;
+  /** Overrides the configured content type. */
+  contentType?: string;
+  /** Overrides async invocation for this call. */
+  async?: boolean;
+  /** Overrides the configured async callback URL (sent as X-Callback-Url). */
+  callbackUrl?: string;
+  /** Aborts the request. */
+  signal?: AbortSignal;
+  /** Attempt number reported to subscribers (the delivery engine sets it). */
+  attempt?: number;
+}

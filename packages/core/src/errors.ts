@@ -36,7 +36,12 @@ export class ConfigError extends ConnectorError {
 export class GatewayError extends ConnectorError {
   /** HTTP status when the gateway answered, otherwise undefined. */
   readonly status: number | undefined;
-  constructor(code: 'ERR_GATEWAY_UNREACHABLE' | 'ERR_GATEWAY_STATUS', message: string, status?: number, options?: { cause?: unknown }) {
+  constructor(
+    code: 'ERR_GATEWAY_UNREACHABLE' | 'ERR_GATEWAY_STATUS',
+    message: string,
+    status?: number,
+    options?: { cause?: unknown },
+  ) {
     super(code, message, options);
     this.status = status;
   }

@@ -1,3 +1,44 @@
+export {
+  type ConnectorConfig,
+  type ControllerOptions,
+  type Credentials,
+  compact,
+  configFromEnv,
+  DEFAULT_GATEWAY_URL,
+  type DeliveryOptions,
+  type Env,
+  EnvReader,
+  type LogLevel,
+  parseBool,
+  parseDuration,
+  type RetryOptions,
+  type TopicMatcherOption,
+} from './config.js';
+export {
+  type Connector,
+  type ConnectorOptions,
+  createConnector,
+  type RunOptions,
+  runConnector,
+} from './connector.js';
+export {
+  type Controller,
+  type ControllerStatus,
+  createController,
+  type ResolvedControllerOptions,
+} from './controller.js';
+export {
+  backoff,
+  DEFAULT_RETRY,
+  type DeadLetter,
+  type DeadLetterHandler,
+  fileDeadLetters,
+  logDeadLetters,
+  retryAfterMs,
+} from './engine.js';
 export * from './errors.js';
+export { createLogger, type LoggerOptions, noopLogger } from './logger.js';
+export { createResponsePrinter } from './printer.js';
 export * from './source.js';
+export { mqttMatch, parseTopics, TopicMap } from './topic-map.js';
 export type * from './types.js';

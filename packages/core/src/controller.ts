@@ -378,9 +378,9 @@ export function createController(options: ControllerOptions & { logger?: Logger 
         body: payload,
         ...(signal ? { signal } : {}),
       });
-      const resBody = async
-        ? (await res.body.dump(), EMPTY_BODY)
-        : new Uint8Array(await res.body.arrayBuffer());
+      let resBody = EMPTY_BODY;
+      if (async) await res.body.dump();
+      else resBody = new Uint8Array(await res.body.arrayBuffer());
       const resHeaders = flattenHeaders(res.headers);
       const error = classify(res.statusCode, async, fn);
       const callId = resHeaders['x-call-id'];

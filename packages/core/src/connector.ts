@@ -331,6 +331,8 @@ export function createConnector(options: ConnectorOptions): Connector {
 export interface RunOptions extends ConnectorOptions {
   /** Handle SIGTERM/SIGINT: first = graceful stop then exit 0, second = exit 1 at once (default true). */
   signals?: boolean;
+  /** Called with the exit code after a signal (default `process.exit`). */
+  exit?: (code: number) => void;
 }
 
 /** Create and start a connector; on SIGTERM/SIGINT stop it gracefully and exit 0 (a second signal exits 1). */
@@ -338,21 +340,32 @@ export async function runConnector(options: RunOptions): Promise<Connector> {
   const connector = createConnector(options);
   const log = options.logger ?? noopLogger;
   if (options.signals !== false) {
+    const exit = options.exit ?? ((code: number) => process.exit(code));
     let signalled = false;
     const onSignal = (signal: NodeJS.Signals) => {
       if (signalled) {
         log.warn({ signal }, 'second signal: exiting now');
-        process.exit(1);
+        off();
+        exit(1);
+        return;
       }
       signalled = true;
       log.info({ signal }, 'signal received: draining in-flight messages');
       connector.stop().then(
-        () => process.exit(0),
+        () => {
+          off();
+          exit(0);
+        },
         (err: unknown) => {
           log.error({ err }, 'stop failed');
-          process.exit(1);
+          off();
+          exit(1);
         },
       );
+    };
+    const off = () => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);

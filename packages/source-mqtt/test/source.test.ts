@@ -1,0 +1,325 @@
+import type { MqttClient } from 'mqtt';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type MqttSource, type MqttSourceOptions, mqttSource } from '../src/index.js';
+import { bodies, client, publishMany } from './helpers/clients.js';
+import { deferred, delivered, failed, type TestContext, testContext } from './helpers/context.js';
+import { MOSQUITTO, type Mosquitto, startMosquitto } from './helpers/mosquitto.js';
+import { waitFor } from './helpers/wait.js';
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function broker(...args: Parameters<typeof startMosquitto>): Promise<Mosquitto> {
+  const b = await startMosquitto(...args);
+  cleanups.push(() => b.stop());
+  return b;
+}
+
+async function pub(url: string, opts: Parameters<typeof client>[1] = {}): Promise<MqttClient> {
+  const c = await client(url, opts);
+  cleanups.push(() => c.endAsync(true));
+  return c;
+}
+
+async function started(options: MqttSourceOptions, ctx: TestContext): Promise<MqttSource> {
+  const s = mqttSource(options);
+  await s.start(ctx);
+  cleanups.push(async () => {
+    ctx.shutdown();
+    await s.stop();
+  });
+  return s;
+}
+
+let ids = 0;
+const clientId = () => `src-test-${process.pid}-${++ids}`;
+
+/** Start a source with the same id again and check the broker redelivers exactly `expected` (then a marker). */
+async function afterRestart(url: string, options: MqttSourceOptions, topic: string) {
+  const ctx = testContext();
+  const s = await started(options, ctx);
+  const p = await pub(url);
+  await p.publishAsync(topic, 'marker', { qos: 1 });
+  await waitFor(() => ctx.acked.includes('marker'), { message: () => bodies(ctx.messages).join() });
+  await s.stop();
+  return bodies(ctx.messages).filter((b) => b !== 'marker');
+}
+
+if (MOSQUITTO === undefined) {
+  console.warn(
+    'mosquitto is not installed: the MQTT source tests against mosquitto do not run (see aedes.test.ts)',
+  );
+} else {
+  describe.each([4, 5] as const)('MQTT protocol version %i against mosquitto', (protocolVersion) => {
+    it('delivers QoS 1 messages with topic, body and headers, and acks them (none redelivered)', async () => {
+      const b = await broker();
+      const opts: MqttSourceOptions = {
+        broker: b.url,
+        topics: ['qos1/#'],
+        clientId: clientId(),
+        protocolVersion,
+      };
+      const ctx = testContext();
+      const s = await started(opts, ctx);
+      expect(s.subscriptions()).toEqual(['qos1/#']);
+      expect(s.health?.().connected).toBe(true);
+      const p = await pub(b.url);
+      await publishMany(p, 'qos1/a', 25, 'a');
+      await publishMany(p, 'qos1/b/c', 25, 'b');
+      await waitFor(() => ctx.acked.length === 50);
+      expect(ctx.messages).toHaveLength(50);
+      const first = ctx.messages[0];
+      expect(first?.topic).toBe('qos1/a');
+      expect(first?.orderingKey).toBe('qos1/a');
+      expect(first?.headers).toMatchObject({
+        'X-MQTT-Topic': 'qos1/a',
+        'X-MQTT-Qos': '1',
+        'X-MQTT-Retain': 'false',
+      });
+      expect(bodies(ctx.messages.filter((m) => m.topic === 'qos1/a'))).toEqual(
+        Array.from({ length: 25 }, (_, i) => `a-${i}`),
+      );
+      await s.stop();
+      expect(s.health?.().connected).toBe(false);
+      expect(await afterRestart(b.url, opts, 'qos1/a')).toEqual([]);
+    });
+
+    it('processes several messages at once and never acks the ones not settled at shutdown', async () => {
+      const b = await broker();
+      const opts: MqttSourceOptions = {
+        broker: b.url,
+        topics: ['hold/+'],
+        clientId: clientId(),
+        protocolVersion,
+      };
+      const gate = deferred<void>();
+      const ctx = testContext({ answer: () => gate.promise.then(() => delivered()) });
+      const s = mqttSource(opts);
+      await s.start(ctx);
+      const p = await pub(b.url);
+      for (let i = 0; i < 10; i++) await p.publishAsync(`hold/${i}`, `h-${i}`, { qos: 1 });
+      // ten topics, ten deliveries open at the same time: acks are deferred, not serial
+      await waitFor(() => ctx.open() === 10, { message: () => `open=${ctx.open()}` });
+      expect(s.pending()).toBe(10);
+      ctx.shutdown(); // what connector.kill() does: every open delivery rejects with ShutdownError
+      await s.stop();
+      const again = await afterRestart(b.url, opts, 'hold/x');
+      expect(again.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `h-${i}`).sort());
+    });
+
+    it('a failed delivery (ack=false) is redelivered by the broker after a reconnect', async () => {
+      const b = await broker();
+      let failures = 0;
+      const ctx = testContext({
+        answer: (m) => {
+          if (Buffer.from(m.body).toString() === 'bad' && failures < 2) {
+            failures++;
+            return failed;
+          }
+          return delivered();
+        },
+      });
+      const s = await started(
+        { broker: b.url, topics: ['redo'], clientId: clientId(), protocolVersion, redeliveryDelay: 20 },
+        ctx,
+      );
+      const p = await pub(b.url);
+      await p.publishAsync('redo', 'bad', { qos: 1 });
+      await p.publishAsync('redo', 'good', { qos: 1 });
+      await waitFor(() => ctx.acked.includes('bad'), { message: () => bodies(ctx.messages).join() });
+      expect(failures).toBe(2);
+      expect(bodies(ctx.messages).filter((x) => x === 'bad')).toHaveLength(3);
+      const redelivered = ctx.messages.filter((m) => Buffer.from(m.body).toString() === 'bad').slice(1);
+      expect(redelivered.every((m) => m.headers?.['X-MQTT-Dup'] === 'true')).toBe(true);
+      expect(ctx.acked.filter((x) => x === 'good')).toHaveLength(1);
+      expect(s.health?.().detail?.['reconnects']).toBe(2);
+    });
+
+    it('QoS 0 is delivered once and never acked or redelivered', async () => {
+      const b = await broker();
+      const opts: MqttSourceOptions = {
+        broker: b.url,
+        topics: ['q0'],
+        clientId: clientId(),
+        protocolVersion,
+        qos: 0,
+      };
+      const ctx = testContext();
+      const s = await started(opts, ctx);
+      const p = await pub(b.url);
+      await publishMany(p, 'q0', 5, 'z', 0);
+      await waitFor(() => ctx.messages.length === 5);
+      expect(ctx.messages.every((m) => m.id === undefined && m.headers?.['X-MQTT-Qos'] === '0')).toBe(true);
+      await s.stop();
+    });
+
+    it('follows the topics of the functions as they change', async () => {
+      const b = await broker();
+      const ctx = testContext({ topics: ['follow/+/temp', 'follow/b'] });
+      const s = await started({ broker: b.url, clientId: clientId(), protocolVersion }, ctx);
+      expect([...s.subscriptions()].sort()).toEqual(['follow/+/temp', 'follow/b']);
+      ctx.setTopics(['follow/b', 'follow/c/#', 'bad/#/x']);
+      await waitFor(() => s.subscriptions().includes('follow/c/#'));
+      expect([...s.subscriptions()].sort()).toEqual(['follow/b', 'follow/c/#']);
+      const p = await pub(b.url);
+      await p.publishAsync('follow/kitchen/temp', 'gone', { qos: 1 });
+      await p.publishAsync('follow/c/d/e', 'deep', { qos: 1 });
+      await p.publishAsync('follow/b', 'plain', { qos: 1 });
+      await waitFor(() => ctx.messages.length === 2 && bodies(ctx.messages).includes('plain'));
+      expect(ctx.messages.map((m) => m.topic)).toEqual(['follow/c/d/e', 'follow/b']);
+    });
+
+    it('keeps delivering across a broker restart: no QoS 1 message lost, health follows the connection', async () => {
+      const b = await broker({ config: 'max_queued_messages 0' });
+      const opts: MqttSourceOptions = {
+        broker: b.url,
+        topics: ['restart'],
+        clientId: clientId(),
+        protocolVersion,
+        reconnectDelay: { min: 20, max: 100 },
+      };
+      const ctx = testContext();
+      const s = await started(opts, ctx);
+      const p = await pub(b.url, {
+        clean: false,
+        clientId: `${clientId()}-pub`,
+        properties: { sessionExpiryInterval: 600 },
+      });
+      const sent: Promise<unknown>[] = [];
+      for (let i = 0; i < 100; i++) sent.push(p.publishAsync('restart', `r-${i}`, { qos: 1 }));
+      await waitFor(() => ctx.messages.length >= 20);
+      await b.halt();
+      await waitFor(() => s.health?.().connected === false);
+      for (let i = 100; i < 200; i++) sent.push(p.publishAsync('restart', `r-${i}`, { qos: 1 }));
+      await b.start();
+      await Promise.all(sent);
+      await waitFor(() => new Set(ctx.acked).size === 200, {
+        timeout: 20_000,
+        message: () => `acked ${new Set(ctx.acked).size}/200`,
+      });
+      expect(s.health?.().connected).toBe(true);
+      expect(s.health?.().detail?.['reconnects']).toBeGreaterThanOrEqual(1);
+      expect(new Set(bodies(ctx.messages))).toEqual(new Set(Array.from({ length: 200 }, (_, i) => `r-${i}`)));
+    });
+  });
+
+  describe('MQTT 5 specifics against mosquitto', () => {
+    it('QoS 2: PUBREC only after delivery, so a message open at shutdown comes back', async () => {
+      const b = await broker();
+      const opts: MqttSourceOptions = { broker: b.url, topics: ['q2'], clientId: clientId(), qos: 2 };
+      const gate = deferred<void>();
+      const ctx = testContext({ answer: () => gate.promise.then(() => delivered()) });
+      const s = mqttSource(opts);
+      await s.start(ctx);
+      const p = await pub(b.url);
+      await p.publishAsync('q2', 'two', { qos: 2 });
+      await waitFor(() => ctx.open() === 1);
+      ctx.shutdown();
+      await s.stop();
+      expect(await afterRestart(b.url, opts, 'q2')).toEqual(['two']);
+      const ctx2 = testContext();
+      const s2 = await started(opts, ctx2);
+      await p.publishAsync('q2', 'three', { qos: 2 });
+      await waitFor(() => ctx2.acked.includes('three'));
+      expect(ctx2.messages[0]?.headers?.['X-MQTT-Qos']).toBe('2');
+      await s2.stop();
+      expect(await afterRestart(b.url, opts, 'q2')).toEqual([]);
+    });
+
+    it('maps properties to headers and publishes the response to the response topic', async () => {
+      const b = await broker();
+      const ctx = testContext({ answer: (m) => delivered(`pong:${Buffer.from(m.body).toString()}`) });
+      await started({ broker: b.url, topics: ['rpc/+'], clientId: clientId() }, ctx);
+      const requester = await pub(b.url);
+      await requester.subscribeAsync('replies/me', { qos: 1 });
+      const reply = new Promise<{ payload: string; props: Record<string, unknown> | undefined }>((resolve) =>
+        requester.on('message', (_t, payload, packet) =>
+          resolve({ payload: payload.toString(), props: packet.properties as Record<string, unknown> }),
+        ),
+      );
+      await requester.publishAsync('rpc/ping', 'ping', {
+        qos: 1,
+        properties: {
+          responseTopic: 'replies/me',
+          correlationData: Buffer.from('corr-1'),
+          contentType: 'application/json',
+          userProperties: {
+            'X-Trace': 'abc',
+            Multi: ['1', '2'],
+            'bad name': 'x',
+            Host: 'evil',
+            'X-MQTT-Qos': '9',
+          },
+        },
+      });
+      const r = await reply;
+      expect(r.payload).toBe('pong:ping');
+      expect(Buffer.from(r.props?.['correlationData'] as Buffer).toString()).toBe('corr-1');
+      expect(r.props?.['userProperties']).toMatchObject({
+        'X-Function': 'fn.openfaas-fn',
+        'X-Function-Status': '200',
+      });
+      expect(r.props?.['contentType']).toBe('text/plain');
+      const m = ctx.messages[0];
+      expect(m?.contentType).toBe('application/json');
+      expect(m?.headers).toEqual({
+        'X-Trace': 'abc',
+        Multi: '1, 2',
+        'X-MQTT-Topic': 'rpc/ping',
+        'X-MQTT-Qos': '1',
+        'X-MQTT-Retain': 'false',
+        'X-MQTT-Response-Topic': 'replies/me',
+        'X-MQTT-Correlation-Data': Buffer.from('corr-1').toString('base64'),
+      });
+    });
+
+    it('retained messages are flagged, and a persistent session does not replay them on restart', async () => {
+      const b = await broker();
+      const p = await pub(b.url);
+      await p.publishAsync('ret/x', 'kept', { qos: 1, retain: true });
+      const opts: MqttSourceOptions = { broker: b.url, topics: ['ret/#'], clientId: clientId() };
+      const ctx = testContext();
+      const s = await started(opts, ctx);
+      await waitFor(() => ctx.acked.includes('kept'));
+      expect(ctx.messages[0]?.headers?.['X-MQTT-Retain']).toBe('true');
+      await s.stop();
+      expect(await afterRestart(b.url, opts, 'ret/y')).toEqual([]);
+    });
+  });
+
+  describe('scale-out, trimming, auth, TLS and websockets against mosquitto', () => {
+    it('two sources in a shared group split the messages with none lost or duplicated', async () => {
+      for (const protocolVersion of [4, 5] as const) {
+        const b = await broker();
+        const a = testContext();
+        const c = testContext();
+        const base = { broker: b.url, topics: ['jobs/#'], sharedGroup: 'workers', protocolVersion };
+        const sa = await started({ ...base, clientId: clientId() }, a);
+        await started({ ...base, clientId: clientId() }, c);
+        expect(sa.subscriptions()).toEqual(['$share/workers/jobs/#']);
+        const p = await pub(b.url);
+        await publishMany(p, 'jobs/x', 40, `j${protocolVersion}`);
+        await waitFor(() => a.acked.length + c.acked.length === 40);
+        expect(a.acked.length).toBeGreaterThan(0);
+        expect(c.acked.length).toBeGreaterThan(0);
+        expect(new Set([...a.acked, ...c.acked]).size).toBe(40);
+      }
+    });
+
+    it('trims the channel key (emitter.io style) from the routing topic', async () => {
+      const b = await broker();
+      const ctx = testContext();
+      await started(
+        { broker: b.url, topics: ['KEY123/sensors/#'], clientId: clientId(), trimChannelKey: true },
+        ctx,
+      );
+      const p = await pub(b.url);
+      await p.publishAsync('KEY123/sensors/t1', 'x', { qos: 1 });
+      await waitFor(() => ctx.messages.length === 1);
+      expect(ctx.messages[0]?.topic).toBe('sensors/t1');
+      expect(ctx.messages[0]?.headers?.['X-MQTT-Topic']).toBe('KEY123/sensors/t1');
+    });
+  });
+}

@@ -1,5 +1,7 @@
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { Aedes } from 'aedes';
+import { createWebSocketStream, WebSocketServer } from 'ws';
 
 /** An in-process aedes broker (MQTT 3.1.1 only, no shared subscriptions) with the same shape as startMosquitto. */
 export interface AedesBroker {
@@ -11,17 +13,28 @@ export interface AedesBroker {
 }
 
 /** Start aedes on a free loopback port. */
-export async function startAedes(): Promise<AedesBroker> {
+export async function startAedes(options: { websocket?: boolean } = {}): Promise<AedesBroker> {
   const broker = await Aedes.createBroker();
   const sockets = new Set<Socket>();
   let server: Server;
+  const track = (s: Socket) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  };
   const listen = (port: number) =>
     new Promise<number>((resolve, reject) => {
-      server = createServer((s) => {
-        sockets.add(s);
-        s.once('close', () => sockets.delete(s));
-        broker.handle(s);
-      });
+      if (options.websocket) {
+        const http = createHttpServer();
+        http.on('connection', track);
+        const wss = new WebSocketServer({ server: http });
+        wss.on('connection', (ws) => broker.handle(createWebSocketStream(ws)));
+        server = http;
+      } else {
+        server = createServer((s) => {
+          track(s);
+          broker.handle(s);
+        });
+      }
       server.once('error', reject);
       server.listen(port, '127.0.0.1', () => {
         const a = server.address();
@@ -35,7 +48,7 @@ export async function startAedes(): Promise<AedesBroker> {
     });
   const port = await listen(0);
   return {
-    url: `mqtt://127.0.0.1:${port}`,
+    url: `${options.websocket ? 'ws' : 'mqtt'}://127.0.0.1:${port}`,
     port,
     async restart() {
       await close();

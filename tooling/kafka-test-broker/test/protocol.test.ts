@@ -1,0 +1,172 @@
+import { connect, type Socket } from 'node:net';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ErrorCode, type KafkaTestBroker, startKafkaBroker } from '../src/index.js';
+import { Reader, Writer } from '../src/protocol.js';
+import { crc32c } from '../src/records.js';
+
+/** A bare Kafka protocol client: request header v1, response header v0, responses matched by correlation id. */
+class RawClient {
+  private buf = Buffer.alloc(0);
+  private readonly waiting = new Map<number, (body: Buffer) => void>();
+  private nextId = 1;
+  closed: Promise<void>;
+
+  private constructor(readonly socket: Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.buf = Buffer.concat([this.buf, chunk]);
+      while (this.buf.length >= 4 && this.buf.length >= 4 + this.buf.readInt32BE(0)) {
+        const size = this.buf.readInt32BE(0);
+        const frame = this.buf.subarray(4, 4 + size);
+        this.buf = this.buf.subarray(4 + size);
+        const id = frame.readInt32BE(0);
+        this.waiting.get(id)?.(frame.subarray(4));
+        this.waiting.delete(id);
+      }
+    });
+    this.closed = new Promise((resolve) => socket.on('close', () => resolve()));
+  }
+
+  static open(port: number): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => resolve(new RawClient(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  /** Sends a request; resolves with the response body (after the correlation id). */
+  send(apiKey: number, version: number, body: Buffer, expectResponse = true): Promise<Buffer> {
+    const id = this.nextId++;
+    const header = new Writer().int16(apiKey).int16(version).int32(id).string('raw-client').toBuffer();
+    const size = Buffer.alloc(4);
+    size.writeInt32BE(header.length + body.length);
+    this.socket.write(Buffer.concat([size, header, body]));
+    if (!expectResponse) return Promise.resolve(Buffer.alloc(0));
+    return new Promise((resolve) => this.waiting.set(id, resolve));
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+/** A one-record, uncompressed RecordBatch v2 with a valid CRC. */
+function batch(value: string): Buffer {
+  const record = new Writer();
+  const v = Buffer.from(value);
+  // attributes, timestampDelta 0, offsetDelta 0, key -1 (null), value, 0 headers — as zig-zag varints.
+  const body = Buffer.concat([Buffer.from([0, 0, 0, 1]), Buffer.from([v.length * 2]), v, Buffer.from([0])]);
+  record.raw(Buffer.from([body.length * 2])).raw(body);
+  const afterCrc = new Writer()
+    .int16(0) // attributes
+    .int32(0) // last offset delta
+    .int64(1_700_000_000_000)
+    .int64(1_700_000_000_000)
+    .int64(-1)
+    .int16(-1)
+    .int32(-1)
+    .int32(1) // record count
+    .raw(record.toBuffer())
+    .toBuffer();
+  const head = new Writer().int64(0).int32(4 + 1 + 4 + afterCrc.length).int32(0).int8(2);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32c(afterCrc));
+  return Buffer.concat([head.toBuffer(), crc, afterCrc]);
+}
+
+function produceV3(topic: string, partition: number, records: Buffer, acks = -1): Buffer {
+  return new Writer()
+    .string(null)
+    .int16(acks)
+    .int32(1000)
+    .array([topic], (w, t) => w.string(t).array([partition], (w, p) => w.int32(p).bytes(records)))
+    .toBuffer();
+}
+
+function produceError(body: Buffer): { error: number; baseOffset: number } {
+  const r = new Reader(body);
+  r.int32(); // topics
+  r.string();
+  r.int32(); // partitions
+  r.int32();
+  return { error: r.int16(), baseOffset: r.int64() };
+}
+
+let broker: KafkaTestBroker;
+let client: RawClient;
+
+beforeEach(async () => {
+  broker = await startKafkaBroker();
+  client = await RawClient.open(broker.port);
+});
+
+afterEach(async () => {
+  client.close();
+  await broker.close();
+});
+
+describe('wire protocol edges', () => {
+  it('advertises its versions with ApiVersions v0-v2 and answers a too-new ApiVersions with a v0 error body', async () => {
+    for (const version of [0, 1, 2]) {
+      const r = new Reader(await client.send(18, version, Buffer.alloc(0)));
+      expect(r.int16()).toBe(ErrorCode.NONE);
+      const apis = r.array((r) => [r.int16(), r.int16(), r.int16()] as const)!;
+      expect(apis).toContainEqual([18, 0, 2]);
+      expect(apis).toContainEqual([0, 3, 7]);
+      expect(apis).toContainEqual([1, 4, 11]);
+      expect(r.remaining()).toBe(version >= 1 ? 4 : 0);
+    }
+    const r = new Reader(await client.send(18, 3, Buffer.from([0, 0, 0])));
+    expect(r.int16()).toBe(ErrorCode.UNSUPPORTED_VERSION);
+    expect(r.array((r) => [r.int16(), r.int16(), r.int16()])!.length).toBeGreaterThan(10);
+  });
+
+  it('answers unknown API keys and unsupported versions with UNSUPPORTED_VERSION and keeps the connection', async () => {
+    const unknown = new Reader(await client.send(57, 0, Buffer.alloc(0)));
+    expect(unknown.int16()).toBe(ErrorCode.UNSUPPORTED_VERSION);
+    const tooOld = new Reader(await client.send(0, 2, Buffer.alloc(0)));
+    expect(tooOld.int16()).toBe(ErrorCode.UNSUPPORTED_VERSION);
+    // The same connection still serves requests.
+    const ok = new Reader(await client.send(18, 0, Buffer.alloc(0)));
+    expect(ok.int16()).toBe(ErrorCode.NONE);
+  });
+
+  it('validates produced batches (CRC, magic, partition) and sends nothing back for acks=0', async () => {
+    broker.createTopic('raw', 1);
+    const good = batch('hello');
+    expect(produceError(await client.send(0, 3, produceV3('raw', 0, good)))).toEqual({ error: 0, baseOffset: 0 });
+
+    const corrupt = Buffer.from(good);
+    corrupt[corrupt.length - 2] ^= 0xff;
+    expect(produceError(await client.send(0, 3, produceV3('raw', 0, corrupt))).error).toBe(ErrorCode.CORRUPT_MESSAGE);
+
+    const oldMagic = Buffer.from(good);
+    oldMagic[16] = 1;
+    expect(produceError(await client.send(0, 3, produceV3('raw', 0, oldMagic))).error).toBe(
+      ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT,
+    );
+    expect(produceError(await client.send(0, 3, produceV3('raw', 5, good))).error).toBe(
+      ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+    );
+    expect(produceError(await client.send(0, 3, produceV3('missing', 0, good))).error).toBe(
+      ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+    );
+
+    await client.send(0, 3, produceV3('raw', 0, batch('fire-and-forget'), 0), false);
+    // Responses come in request order, so once this answer arrives the acks=0 batch is stored.
+    expect(produceError(await client.send(0, 3, produceV3('raw', 0, batch('last')))).baseOffset).toBe(2);
+    expect(broker.produced('raw').map((r) => [r.offset, String(r.value)])).toEqual([
+      [0, 'hello'],
+      [1, 'fire-and-forget'],
+      [2, 'last'],
+    ]);
+  });
+
+  it('closes the connection of a killed client id and accepts it again once revived', async () => {
+    broker.killClient('raw-client');
+    await client.send(18, 0, Buffer.alloc(0), false);
+    await client.closed;
+    broker.reviveClient('raw-client');
+    client = await RawClient.open(broker.port);
+    expect(new Reader(await client.send(18, 0, Buffer.alloc(0))).int16()).toBe(ErrorCode.NONE);
+  });
+});

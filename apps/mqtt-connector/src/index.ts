@@ -1,1 +1,1 @@
-export {};
+export { type MqttConnectorOptions, startMqttConnector } from './app.js';

@@ -3,11 +3,15 @@ import { defineProject } from 'vitest/config';
 /** The export condition that points workspace packages at their TypeScript sources, so tests need no build. */
 export const sourceCondition = '@connector/source';
 
+// Not 'import': vitest forwards these to workers as `node --conditions`, and 'import' would make CJS require()
+// pick packages' ESM entry points (mqtt.js's require('ws') then breaks). Vite adds 'import'/'require' itself.
+const conditions = [sourceCondition, 'module', 'node', 'development|production'];
+
 /** Per-package vitest settings: resolve workspace packages to `src/` and keep broker tests in time. */
 export function packageProject(name: string, overrides: { testTimeout?: number; fileParallelism?: boolean } = {}) {
   return defineProject({
-    resolve: { conditions: [sourceCondition, 'import', 'module', 'node', 'default'] },
-    ssr: { resolve: { conditions: [sourceCondition, 'import', 'module', 'node', 'default'] } },
+    resolve: { conditions },
+    ssr: { resolve: { conditions } },
     test: {
       name,
       environment: 'node',

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { appendFile } from 'node:fs/promises';
 import type { RetryOptions } from './config.js';
 import type { Controller } from './controller.js';
@@ -177,6 +178,8 @@ export class DeliveryEngine {
     private readonly log: Logger,
   ) {
     this.global = new Semaphore(opts.maxInFlight);
+    // Every in-flight request and back-off sleep listens on this one signal.
+    setMaxListeners(0, this.hard.signal);
     this.retryOn = new Set(opts.retry.retryOnStatus);
   }
 

@@ -1,6 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { GroupCoordinator, type GroupProtocol } from './group.js';
-import { PartitionLog, TopicLog, topicNameProblem } from './log.js';
+import { type PartitionLog, TopicLog, topicNameProblem } from './log.js';
 import { ApiKey, ErrorCode, ProtocolError, Reader, SUPPORTED_VERSIONS, Writer } from './protocol.js';
 import { decodeRecordBatch, type RecordHeader, readBatchHeader, SUPPORTED_CODECS } from './records.js';
 
@@ -146,7 +146,10 @@ function intOption(name: string, value: unknown, def: number, min: number, max: 
 export async function startKafkaBroker(options: KafkaBrokerOptions = {}): Promise<KafkaTestBroker> {
   const host = options.host ?? '127.0.0.1';
   if (typeof host !== 'string' || host === '') {
-    throw new BrokerConfigError('host', `host: got ${JSON.stringify(host)}, expected a non-empty host name or IP`);
+    throw new BrokerConfigError(
+      'host',
+      `host: got ${JSON.stringify(host)}, expected a non-empty host name or IP`,
+    );
   }
   if (options.autoCreateTopics !== undefined && typeof options.autoCreateTopics !== 'boolean') {
     throw new BrokerConfigError(
@@ -162,8 +165,20 @@ export async function startKafkaBroker(options: KafkaBrokerOptions = {}): Promis
     autoCreateTopics: options.autoCreateTopics ?? true,
     nodeId: intOption('nodeId', options.nodeId, 0, 0, 2 ** 31 - 1),
     minSessionTimeout,
-    maxSessionTimeout: intOption('maxSessionTimeout', options.maxSessionTimeout, 1_800_000, minSessionTimeout, 2 ** 31 - 1),
-    initialRebalanceDelay: intOption('initialRebalanceDelay', options.initialRebalanceDelay, 0, 0, 2 ** 31 - 1),
+    maxSessionTimeout: intOption(
+      'maxSessionTimeout',
+      options.maxSessionTimeout,
+      1_800_000,
+      minSessionTimeout,
+      2 ** 31 - 1,
+    ),
+    initialRebalanceDelay: intOption(
+      'initialRebalanceDelay',
+      options.initialRebalanceDelay,
+      0,
+      0,
+      2 ** 31 - 1,
+    ),
     log: options.log ?? (() => {}),
   };
   const broker = new Broker(settings);
@@ -237,7 +252,9 @@ class Connection {
       })
       .catch((err: unknown) => {
         const message = err instanceof Error ? err.message : String(err);
-        this.broker.settings.log(`closing connection: ${err instanceof ProtocolError ? 'malformed request: ' : ''}${message}`);
+        this.broker.settings.log(
+          `closing connection: ${err instanceof ProtocolError ? 'malformed request: ' : ''}${message}`,
+        );
         this.destroy();
       })
       .finally(() => {
@@ -352,7 +369,8 @@ class Broker implements KafkaTestBroker {
   private async shutdownServer(): Promise<void> {
     const server = this.server;
     this.server = null;
-    const closed = server === null ? Promise.resolve() : new Promise<void>((resolve) => server.close(() => resolve()));
+    const closed =
+      server === null ? Promise.resolve() : new Promise<void>((resolve) => server.close(() => resolve()));
     for (const conn of [...this.connections]) conn.destroy();
     await closed;
   }
@@ -378,7 +396,9 @@ class Broker implements KafkaTestBroker {
     const problem = topicNameProblem(name);
     if (problem !== null) throw new BrokerError(`createTopic(${JSON.stringify(name)}): ${problem}`);
     if (!Number.isInteger(partitions) || partitions < 1) {
-      throw new BrokerError(`createTopic(${JSON.stringify(name)}): partitions must be an integer >= 1, got ${partitions}`);
+      throw new BrokerError(
+        `createTopic(${JSON.stringify(name)}): partitions must be an integer >= 1, got ${partitions}`,
+      );
     }
     const existing = this.topicLogs.get(name);
     if (existing !== undefined) {
@@ -524,7 +544,8 @@ class Broker implements KafkaTestBroker {
   private metadata(r: Reader, v: number): Writer {
     const requested = r.array((r) => r.string());
     const allowAutoCreate = v >= 4 ? r.bool() : true;
-    const names = requested === null || (v === 0 && requested.length === 0) ? [...this.topicLogs.keys()] : requested;
+    const names =
+      requested === null || (v === 0 && requested.length === 0) ? [...this.topicLogs.keys()] : requested;
     const { nodeId, host, port } = this.settings;
     const w = new Writer();
     if (v >= 3) w.int32(0);
@@ -562,7 +583,8 @@ class Broker implements KafkaTestBroker {
     const results = topics.map(({ name, partitions }) => ({
       name,
       partitions: partitions.map(({ partition, records }) => {
-        if (acks !== -1 && acks !== 0 && acks !== 1) return { partition, error: ErrorCode.INVALID_REQUIRED_ACKS, base: -1 };
+        if (acks !== -1 && acks !== 0 && acks !== 1)
+          return { partition, error: ErrorCode.INVALID_REQUIRED_ACKS, base: -1 };
         const log = this.partitionLog(name, partition);
         if (log === undefined) return { partition, error: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, base: -1 };
         const batches = validateBatches(records);
@@ -757,7 +779,11 @@ class Broker implements KafkaTestBroker {
     );
     const w = new Writer();
     if (v >= 2) w.int32(0);
-    w.int16(res.errorCode).int32(res.generationId).string(res.protocolName).string(res.leaderId).string(res.memberId);
+    w.int16(res.errorCode)
+      .int32(res.generationId)
+      .string(res.protocolName)
+      .string(res.leaderId)
+      .string(res.memberId);
     w.array(res.members, (w, m) => {
       w.string(m.memberId);
       if (v >= 5) w.string(m.groupInstanceId);
@@ -828,7 +854,10 @@ class Broker implements KafkaTestBroker {
           error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
         }
         if (error === ErrorCode.NONE) {
-          this.coordinator.storeOffset(groupId, t.topic, p.partition, { offset: p.offset, metadata: p.metadata });
+          this.coordinator.storeOffset(groupId, t.topic, p.partition, {
+            offset: p.offset,
+            metadata: p.metadata,
+          });
         }
         w.int32(p.partition).int16(error);
       });
@@ -852,7 +881,10 @@ class Broker implements KafkaTestBroker {
       w.string(t.topic);
       w.array(t.partitions, (w, p) => {
         const c = group?.offsets.get(t.topic)?.get(p);
-        w.int32(p).int64(c?.offset ?? -1).string(c?.metadata ?? '').int16(ErrorCode.NONE);
+        w.int32(p)
+          .int64(c?.offset ?? -1)
+          .string(c?.metadata ?? '')
+          .int16(ErrorCode.NONE);
       });
     });
     if (v >= 2) w.int16(groupId === '' ? ErrorCode.INVALID_GROUP_ID : ErrorCode.NONE);
@@ -871,7 +903,10 @@ class Broker implements KafkaTestBroker {
         return;
       }
       const stable = g.state === 'Stable';
-      w.int16(ErrorCode.NONE).string(id).string(g.state).string(g.protocolType ?? '');
+      w.int16(ErrorCode.NONE)
+        .string(id)
+        .string(g.state)
+        .string(g.protocolType ?? '');
       w.string(stable ? (g.protocolName ?? '') : '');
       w.array([...g.members.values()], (w, m) => {
         w.string(m.memberId).string(m.clientId).string(m.clientHost);
@@ -904,28 +939,39 @@ class Broker implements KafkaTestBroker {
         name: r.string(),
         numPartitions: r.int32(),
         replicationFactor: r.int16(),
-        assignments: r.array((r) => ({ partition: r.int32(), replicas: r.array((r) => r.int32()) ?? [] })) ?? [],
+        assignments:
+          r.array((r) => ({ partition: r.int32(), replicas: r.array((r) => r.int32()) ?? [] })) ?? [],
         configs: r.array((r) => ({ name: r.string(), value: r.nullableString() })) ?? [],
       })) ?? [];
     r.int32(); // timeout
     const validateOnly = v >= 1 ? r.bool() : false;
     const results = topics.map((t) => {
-      const fail = (error: number, message: string) => ({ name: t.name, error, message: message as string | null });
+      const fail = (error: number, message: string) => ({
+        name: t.name,
+        error,
+        message: message as string | null,
+      });
       const problem = topicNameProblem(t.name);
       if (problem !== null) return fail(ErrorCode.INVALID_TOPIC_EXCEPTION, problem);
-      if (this.topicLogs.has(t.name)) return fail(ErrorCode.TOPIC_ALREADY_EXISTS, `Topic '${t.name}' already exists.`);
+      if (this.topicLogs.has(t.name))
+        return fail(ErrorCode.TOPIC_ALREADY_EXISTS, `Topic '${t.name}' already exists.`);
       let partitions = t.numPartitions === -1 ? this.settings.partitions : t.numPartitions;
       if (t.assignments.length > 0) {
         if (t.numPartitions !== -1 || t.replicationFactor !== -1) {
-          return fail(ErrorCode.INVALID_REQUEST, 'give either replica assignments or partitions/replication factor');
+          return fail(
+            ErrorCode.INVALID_REQUEST,
+            'give either replica assignments or partitions/replication factor',
+          );
         }
         const ok = t.assignments.every(
           (a, i) => a.partition === i && a.replicas.length === 1 && a.replicas[0] === this.settings.nodeId,
         );
-        if (!ok) return fail(ErrorCode.INVALID_REPLICA_ASSIGNMENT, `only broker ${this.settings.nodeId} exists`);
+        if (!ok)
+          return fail(ErrorCode.INVALID_REPLICA_ASSIGNMENT, `only broker ${this.settings.nodeId} exists`);
         partitions = t.assignments.length;
       }
-      if (partitions < 1) return fail(ErrorCode.INVALID_PARTITIONS, 'Number of partitions must be larger than 0.');
+      if (partitions < 1)
+        return fail(ErrorCode.INVALID_PARTITIONS, 'Number of partitions must be larger than 0.');
       if (t.replicationFactor !== -1 && t.replicationFactor !== 1) {
         return fail(
           ErrorCode.INVALID_REPLICATION_FACTOR,
@@ -968,7 +1014,8 @@ function validateBatches(records: Buffer | null): ValidBatch[] | number {
   const out: ValidBatch[] = [];
   let pos = 0;
   while (pos < records.length) {
-    if (records.length - pos >= 17 && records.readInt8(pos + 16) !== 2) return ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT;
+    if (records.length - pos >= 17 && records.readInt8(pos + 16) !== 2)
+      return ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT;
     const h = readBatchHeader(records, pos);
     if (h === null || !h.crcValid) return ErrorCode.CORRUPT_MESSAGE;
     if (!SUPPORTED_CODECS.has(h.attributes & 0x07)) return ErrorCode.UNSUPPORTED_COMPRESSION_TYPE;
@@ -990,7 +1037,8 @@ function decodeAssignment(buf: Buffer): Record<string, number[]> {
   try {
     const r = new Reader(buf);
     r.int16();
-    for (const t of r.array((r) => ({ topic: r.string(), partitions: r.array((r) => r.int32()) ?? [] })) ?? []) {
+    for (const t of r.array((r) => ({ topic: r.string(), partitions: r.array((r) => r.int32()) ?? [] })) ??
+      []) {
       out[t.topic] = t.partitions;
     }
   } catch {

@@ -24,7 +24,11 @@ let coordinator: GroupCoordinator;
 
 beforeEach(() => {
   vi.useFakeTimers();
-  coordinator = new GroupCoordinator({ minSessionTimeout: 6000, maxSessionTimeout: 60_000, initialRebalanceDelay: 0 });
+  coordinator = new GroupCoordinator({
+    minSessionTimeout: 6000,
+    maxSessionTimeout: 60_000,
+    initialRebalanceDelay: 0,
+  });
 });
 
 afterEach(() => {
@@ -50,7 +54,9 @@ describe('GroupCoordinator', () => {
 
     const unclaimed = await coordinator.join(req('', { requireKnownMemberId: true }), owner);
     vi.advanceTimersByTime(10_001);
-    expect((await coordinator.join(req(unclaimed.memberId), owner)).errorCode).toBe(ErrorCode.UNKNOWN_MEMBER_ID);
+    expect((await coordinator.join(req(unclaimed.memberId), owner)).errorCode).toBe(
+      ErrorCode.UNKNOWN_MEMBER_ID,
+    );
   });
 
   it('rejects bad session timeouts, unknown members and mismatched protocols', async () => {
@@ -58,15 +64,26 @@ describe('GroupCoordinator', () => {
       ErrorCode.INVALID_SESSION_TIMEOUT,
     );
     expect((await coordinator.join(req('nobody'), owner)).errorCode).toBe(ErrorCode.UNKNOWN_MEMBER_ID);
-    expect((await coordinator.join(req('', { groupId: '' }), owner)).errorCode).toBe(ErrorCode.INVALID_GROUP_ID);
+    expect((await coordinator.join(req('', { groupId: '' }), owner)).errorCode).toBe(
+      ErrorCode.INVALID_GROUP_ID,
+    );
     await joinAlone();
-    const other = await coordinator.join(req('', { protocols: [{ name: 'Other', metadata: Buffer.alloc(0) }] }), owner);
+    const other = await coordinator.join(
+      req('', { protocols: [{ name: 'Other', metadata: Buffer.alloc(0) }] }),
+      owner,
+    );
     expect(other.errorCode).toBe(ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
   });
 
   it('waits up to the rebalance timeout for known members, then completes with those that rejoined', async () => {
     const a = await joinAlone();
-    await coordinator.sync('g', 1, a.memberId, [{ memberId: a.memberId, assignment: Buffer.from('A') }], owner);
+    await coordinator.sync(
+      'g',
+      1,
+      a.memberId,
+      [{ memberId: a.memberId, assignment: Buffer.from('A') }],
+      owner,
+    );
     expect(coordinator.heartbeat('g', 1, a.memberId)).toBe(ErrorCode.NONE);
 
     // B joins: the group prepares a rebalance and A is told to rejoin through its heartbeat.
@@ -106,7 +123,9 @@ describe('GroupCoordinator', () => {
     expect(b2.members).toHaveLength(0);
 
     const followerSync = coordinator.sync('g', 2, b2.memberId, [], owner);
-    expect((await coordinator.sync('g', 1, a.memberId, [], owner)).errorCode).toBe(ErrorCode.ILLEGAL_GENERATION);
+    expect((await coordinator.sync('g', 1, a.memberId, [], owner)).errorCode).toBe(
+      ErrorCode.ILLEGAL_GENERATION,
+    );
     expect(coordinator.checkCommit('g', 2, a.memberId)).toBe(ErrorCode.REBALANCE_IN_PROGRESS);
     const leaderSync = await coordinator.sync(
       'g',

@@ -122,7 +122,9 @@ function joinError(errorCode: number, memberId = ''): JoinResult {
 }
 
 function sameProtocols(a: GroupProtocol[], b: GroupProtocol[]): boolean {
-  return a.length === b.length && a.every((p, i) => p.name === b[i]!.name && p.metadata.equals(b[i]!.metadata));
+  return (
+    a.length === b.length && a.every((p, i) => p.name === b[i]!.name && p.metadata.equals(b[i]!.metadata))
+  );
 }
 
 /** The group coordinator: Kafka's join/sync/heartbeat state machine, session and rebalance timeouts. */
@@ -134,7 +136,10 @@ export class GroupCoordinator {
   /** Handles JoinGroup; the promise settles when the join phase completes (or at once on error). */
   join(req: JoinRequest, owner: Owner): Promise<JoinResult> {
     if (req.groupId === '') return Promise.resolve(joinError(ErrorCode.INVALID_GROUP_ID, req.memberId));
-    if (req.sessionTimeout < this.options.minSessionTimeout || req.sessionTimeout > this.options.maxSessionTimeout) {
+    if (
+      req.sessionTimeout < this.options.minSessionTimeout ||
+      req.sessionTimeout > this.options.maxSessionTimeout
+    ) {
       return Promise.resolve(joinError(ErrorCode.INVALID_SESSION_TIMEOUT, req.memberId));
     }
     let group = this.groups.get(req.groupId);
@@ -175,7 +180,11 @@ export class GroupCoordinator {
       this.touch(g, member);
       return Promise.resolve(this.joinResultFor(g, member));
     }
-    if (g.state === 'Stable' && member.memberId !== g.leaderId && sameProtocols(member.protocols, req.protocols)) {
+    if (
+      g.state === 'Stable' &&
+      member.memberId !== g.leaderId &&
+      sameProtocols(member.protocols, req.protocols)
+    ) {
       this.touch(g, member);
       return Promise.resolve(this.joinResultFor(g, member));
     }
@@ -211,7 +220,8 @@ export class GroupCoordinator {
         this.touch(group, member);
         if (memberId === group.leaderId) {
           const given = new Map(assignments.map((a) => [a.memberId, a.assignment]));
-          for (const m of group.members.values()) m.assignment = Buffer.from(given.get(m.memberId) ?? Buffer.alloc(0));
+          for (const m of group.members.values())
+            m.assignment = Buffer.from(given.get(m.memberId) ?? Buffer.alloc(0));
           group.state = 'Stable';
           for (const m of group.members.values()) {
             const waiting = m.awaitingSync;
@@ -229,7 +239,8 @@ export class GroupCoordinator {
     if (groupId === '') return ErrorCode.INVALID_GROUP_ID;
     const group = this.groups.get(groupId);
     const member = group?.members.get(memberId);
-    if (group === undefined || member === undefined || group.state === 'Empty') return ErrorCode.UNKNOWN_MEMBER_ID;
+    if (group === undefined || member === undefined || group.state === 'Empty')
+      return ErrorCode.UNKNOWN_MEMBER_ID;
     if (generationId !== group.generationId) return ErrorCode.ILLEGAL_GENERATION;
     this.touch(group, member);
     if (group.state === 'Stable') return ErrorCode.NONE;
@@ -343,14 +354,24 @@ export class GroupCoordinator {
     return [...group.members.values()].every((m) => m.protocols.some((p) => names.has(p.name)));
   }
 
-  private addMemberAndRebalance(group: Group, memberId: string, req: JoinRequest, owner: Owner): Promise<JoinResult> {
+  private addMemberAndRebalance(
+    group: Group,
+    memberId: string,
+    req: JoinRequest,
+    owner: Owner,
+  ): Promise<JoinResult> {
     const member = new Member(memberId, req.clientId, req.clientHost);
     if (group.members.size === 0) group.protocolType = req.protocolType;
     group.members.set(memberId, member);
     return this.updateMemberAndRebalance(group, member, req, owner);
   }
 
-  private updateMemberAndRebalance(group: Group, member: Member, req: JoinRequest, owner: Owner): Promise<JoinResult> {
+  private updateMemberAndRebalance(
+    group: Group,
+    member: Member,
+    req: JoinRequest,
+    owner: Owner,
+  ): Promise<JoinResult> {
     member.groupInstanceId = req.groupInstanceId;
     member.sessionTimeout = req.sessionTimeout;
     member.rebalanceTimeout = req.rebalanceTimeout;

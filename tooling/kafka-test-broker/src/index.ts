@@ -9,4 +9,10 @@ export {
   startKafkaBroker,
 } from './broker.js';
 export { ApiKey, ErrorCode, SUPPORTED_VERSIONS } from './protocol.js';
-export { crc32c, type DecodedRecord, decodeRecordBatch, RecordBatchError, type RecordHeader } from './records.js';
+export {
+  crc32c,
+  type DecodedRecord,
+  decodeRecordBatch,
+  RecordBatchError,
+  type RecordHeader,
+} from './records.js';

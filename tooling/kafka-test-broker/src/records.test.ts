@@ -61,7 +61,12 @@ function batch(baseOffset: number, records: Rec[], gzip = false): Buffer {
   const crc = Buffer.alloc(4);
   crc.writeUInt32BE(crc32c(afterCrc));
   return Buffer.concat([
-    new Writer().int64(baseOffset).int32(9 + afterCrc.length).int32(0).int8(2).toBuffer(),
+    new Writer()
+      .int64(baseOffset)
+      .int32(9 + afterCrc.length)
+      .int32(0)
+      .int8(2)
+      .toBuffer(),
     crc,
     afterCrc,
   ]);
@@ -78,13 +83,27 @@ describe('decodeRecordBatch', () => {
   it('decodes keys, null values, repeated headers and timestamps across concatenated batches', () => {
     const buf = Buffer.concat([
       batch(10, [
-        { key: 'k', value: 'v', headers: [['h', '1'], ['h', '2'], ['n', null]] },
+        {
+          key: 'k',
+          value: 'v',
+          headers: [
+            ['h', '1'],
+            ['h', '2'],
+            ['n', null],
+          ],
+        },
         { key: null, value: null, timestampDelta: 250 },
       ]),
       batch(12, [{ key: 'z', value: 'gz'.repeat(100), timestampDelta: 5 }], true),
     ]);
     const header = readBatchHeader(buf, 0)!;
-    expect(header).toMatchObject({ baseOffset: 10, magic: 2, lastOffsetDelta: 1, recordCount: 2, crcValid: true });
+    expect(header).toMatchObject({
+      baseOffset: 10,
+      magic: 2,
+      lastOffsetDelta: 1,
+      recordCount: 2,
+      crcValid: true,
+    });
 
     const records = decodeRecordBatch(buf);
     expect(records).toHaveLength(3);
@@ -125,7 +144,13 @@ describe('Reader and Writer', () => {
       .array([1, 2, 3], (w, n) => w.int32(n))
       .array(null, () => {});
     const r = new Reader(w.toBuffer());
-    expect([r.int8(), r.bool(), r.int16(), r.int32(), r.int64()]).toEqual([-1, true, -2, 123456, 2 ** 40 + 7]);
+    expect([r.int8(), r.bool(), r.int16(), r.int32(), r.int64()]).toEqual([
+      -1,
+      true,
+      -2,
+      123456,
+      2 ** 40 + 7,
+    ]);
     expect([r.nullableString(), r.nullableString()]).toEqual(['héllo', null]);
     expect([r.bytes(), r.bytes()]).toEqual([Buffer.from([1, 2]), null]);
     expect(r.array((r) => r.int32())).toEqual([1, 2, 3]);

@@ -23,17 +23,16 @@ describe('admin', () => {
   it('creates topics, describes them and refuses what a single broker cannot do', async () => {
     await expect(
       admin.createTopics({
-        topics: [
-          { topic: 'three', numPartitions: 3 },
-          { topic: 'default-count' },
-        ],
+        topics: [{ topic: 'three', numPartitions: 3 }, { topic: 'default-count' }],
       }),
     ).resolves.toBe(true);
     await expect(admin.createTopics({ topics: [{ topic: 'three', numPartitions: 3 }] })).resolves.toBe(false);
     await expect(
       admin.createTopics({ topics: [{ topic: 'replicated', numPartitions: 1, replicationFactor: 3 }] }),
     ).rejects.toThrow(/Topic creation errors/);
-    await expect(admin.createTopics({ topics: [{ topic: 'bad name!' }] })).rejects.toThrow(/Topic creation errors/);
+    await expect(admin.createTopics({ topics: [{ topic: 'bad name!' }] })).rejects.toThrow(
+      /Topic creation errors/,
+    );
     await expect(
       admin.createTopics({ validateOnly: true, waitForLeaders: false, topics: [{ topic: 'dry-run' }] }),
     ).resolves.toBe(true);
@@ -43,7 +42,13 @@ describe('admin', () => {
     const three = topics.find((t) => t.name === 'three')!;
     expect(three.partitions.map((p) => p.partitionId).sort()).toEqual([0, 1, 2]);
     for (const p of three.partitions) {
-      expect(p).toMatchObject({ partitionErrorCode: 0, leader: 0, replicas: [0], isr: [0], offlineReplicas: [] });
+      expect(p).toMatchObject({
+        partitionErrorCode: 0,
+        leader: 0,
+        replicas: [0],
+        isr: [0],
+        offlineReplicas: [],
+      });
     }
     expect(topics.find((t) => t.name === 'default-count')!.partitions).toHaveLength(2);
 
@@ -94,10 +99,16 @@ describe('admin', () => {
     await consumer.subscribe({ topic: 'events', fromBeginning: true });
     let count = 0;
     await consumer.run({ eachMessage: async () => void count++ });
-    await waitFor(() => count === 10 && broker.committed('readers')['events']?.[1] === 5, { message: 'all consumed' });
+    await waitFor(() => count === 10 && broker.committed('readers')['events']?.[1] === 5, {
+      message: 'all consumed',
+    });
 
     const described = await admin.describeGroups(['readers']);
-    expect(described.groups[0]).toMatchObject({ groupId: 'readers', state: 'Stable', protocolType: 'consumer' });
+    expect(described.groups[0]).toMatchObject({
+      groupId: 'readers',
+      state: 'Stable',
+      protocolType: 'consumer',
+    });
     expect(described.groups[0]!.members).toHaveLength(1);
     expect(described.groups[0]!.members[0]!.clientId).toBe('consumer');
     expect((await admin.listGroups()).groups).toEqual([{ groupId: 'readers', protocolType: 'consumer' }]);
@@ -111,10 +122,16 @@ describe('admin', () => {
 
     // A running group refuses offsets from outside; an empty one accepts them (kafkajs' setOffsets joins the
     // group itself and leaves after one fetch round of its default 5 s maxWaitTime).
-    await expect(admin.setOffsets({ groupId: 'readers', topic: 'events', partitions: [{ partition: 0, offset: '1' }] })).rejects.toThrow();
+    await expect(
+      admin.setOffsets({ groupId: 'readers', topic: 'events', partitions: [{ partition: 0, offset: '1' }] }),
+    ).rejects.toThrow();
     await consumer.disconnect();
     expect(broker.group('readers')?.state).toBe('Empty');
-    await admin.setOffsets({ groupId: 'readers', topic: 'events', partitions: [{ partition: 0, offset: '1' }] });
+    await admin.setOffsets({
+      groupId: 'readers',
+      topic: 'events',
+      partitions: [{ partition: 0, offset: '1' }],
+    });
     expect(broker.committed('readers')).toEqual({ events: { 0: 1, 1: 5 } });
 
     expect(await admin.deleteGroups(['readers'])).toEqual([{ groupId: 'readers', errorCode: 0 }]);

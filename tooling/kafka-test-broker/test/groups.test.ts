@@ -35,7 +35,10 @@ function consumer(clientId: string, groupId: string, heartbeatInterval = 200): C
 }
 
 async function produceNumbered(p: Producer, topic: string, from: number, count: number): Promise<void> {
-  const messages = Array.from({ length: count }, (_, i) => ({ key: `k${(from + i) % 31}`, value: String(from + i) }));
+  const messages = Array.from({ length: count }, (_, i) => ({
+    key: `k${(from + i) % 31}`,
+    value: String(from + i),
+  }));
   await p.send({ topic, messages });
 }
 
@@ -65,7 +68,13 @@ describe('consumer groups', () => {
     const firstSeen = new Map<string, string>();
     const handler =
       (by: string, gate?: () => Promise<void>) =>
-      async ({ partition, message }: { partition: number; message: { offset: string; value: Buffer | null } }) => {
+      async ({
+        partition,
+        message,
+      }: {
+        partition: number;
+        message: { offset: string; value: Buffer | null };
+      }) => {
         if (gate) await gate();
         const offset = Number(message.offset);
         const k = `${partition}/${offset}`;
@@ -109,13 +118,17 @@ describe('consumer groups', () => {
     await b.subscribe({ topic: 'split', fromBeginning: true });
     await b.run({ eachMessage: handler('b') });
 
-    const group = await waitFor(() => stableWith('split-group', 2, 4), { message: 'two members splitting 4 partitions' });
+    const group = await waitFor(() => stableWith('split-group', 2, 4), {
+      message: 'two members splitting 4 partitions',
+    });
     expect(group.generationId).toBeGreaterThan(generationWithA);
     for (const m of group.members) expect(Object.values(m.assignment).flat()).toHaveLength(2);
 
     await waitFor(() => firstSeen.size >= total, { timeout: 20_000, message: `${total} distinct messages` });
     expect(firstSeen.size).toBe(total);
-    expect(new Set(seen.map((s) => s.value))).toEqual(new Set(Array.from({ length: total }, (_, i) => String(i))));
+    expect(new Set(seen.map((s) => s.value))).toEqual(
+      new Set(Array.from({ length: total }, (_, i) => String(i))),
+    );
     expect(violations).toEqual([]);
     // kafkajs commits what it processed before rejoining, so in fact nothing at all is processed twice.
     expect(seen).toHaveLength(total);
@@ -175,10 +188,13 @@ describe('consumer groups', () => {
     await first.connect();
     await first.subscribe({ topic: 'resume', fromBeginning: true });
     await first.run({ eachMessage: async ({ message }) => void firstValues.push(String(message.value)) });
-    await waitFor(() => {
-      const committed = broker.committed('resume-group')['resume'] ?? {};
-      return broker.endOffsets('resume').every((end, i) => committed[i] === end);
-    }, { message: 'all 300 committed' });
+    await waitFor(
+      () => {
+        const committed = broker.committed('resume-group')['resume'] ?? {};
+        return broker.endOffsets('resume').every((end, i) => committed[i] === end);
+      },
+      { message: 'all 300 committed' },
+    );
     expect(firstValues).toHaveLength(300);
     await first.disconnect();
     expect(broker.group('resume-group')?.state).toBe('Empty');
@@ -191,12 +207,17 @@ describe('consumer groups', () => {
     await second.subscribe({ topic: 'resume', fromBeginning: true });
     await second.run({ eachMessage: async ({ message }) => void secondValues.push(String(message.value)) });
     await waitFor(() => secondValues.length >= 100, { message: '100 new messages' });
-    await waitFor(() => {
-      const committed = broker.committed('resume-group')['resume'] ?? {};
-      return broker.endOffsets('resume').every((end, i) => committed[i] === end);
-    }, { message: 'all 400 committed' });
+    await waitFor(
+      () => {
+        const committed = broker.committed('resume-group')['resume'] ?? {};
+        return broker.endOffsets('resume').every((end, i) => committed[i] === end);
+      },
+      { message: 'all 400 committed' },
+    );
 
-    expect(secondValues.map(Number).sort((x, y) => x - y)).toEqual(Array.from({ length: 100 }, (_, i) => 300 + i));
+    expect(secondValues.map(Number).sort((x, y) => x - y)).toEqual(
+      Array.from({ length: 100 }, (_, i) => 300 + i),
+    );
     expect(Object.values(committedBefore['resume']!).reduce((x, y) => x + y, 0)).toBe(300);
   });
 });

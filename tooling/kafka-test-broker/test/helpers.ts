@@ -1,14 +1,21 @@
 import { Kafka, type KafkaConfig, logLevel } from 'kafkajs';
 
+/** What `waitFor` resolves with: the condition's value minus its falsy cases. */
+export type Truthy<T> = Exclude<T, false | null | undefined | 0 | ''>;
+
 /** Polls `cond` until it is truthy or `timeout` ms pass; rejects with `message` on timeout. */
 export async function waitFor<T>(
   cond: () => T | Promise<T>,
-  { timeout = 10_000, interval = 20, message = 'condition' }: { timeout?: number; interval?: number; message?: string } = {},
-): Promise<NonNullable<T>> {
+  {
+    timeout = 10_000,
+    interval = 20,
+    message = 'condition',
+  }: { timeout?: number; interval?: number; message?: string } = {},
+): Promise<Truthy<T>> {
   const deadline = Date.now() + timeout;
   for (;;) {
     const value = await cond();
-    if (value) return value as NonNullable<T>;
+    if (value) return value as Truthy<T>;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${message}`);
     await new Promise((resolve) => setTimeout(resolve, interval));
   }

@@ -40,7 +40,8 @@ describe('produce and consume over the wire', () => {
     const p = await producer('producer');
     const total = 10_000;
     const messages = Array.from({ length: total }, (_, i) => ({ key: `key-${i % 97}`, value: `value-${i}` }));
-    for (let i = 0; i < total; i += 2500) await p.send({ topic: 'orders', messages: messages.slice(i, i + 2500) });
+    for (let i = 0; i < total; i += 2500)
+      await p.send({ topic: 'orders', messages: messages.slice(i, i + 2500) });
 
     const produced = broker.produced('orders');
     expect(produced).toHaveLength(total);
@@ -60,14 +61,22 @@ describe('produce and consume over the wire', () => {
     const seen: { partition: number; offset: number; key: string; value: string }[] = [];
     await c.run({
       eachMessage: async ({ partition, message }) => {
-        seen.push({ partition, offset: Number(message.offset), key: String(message.key), value: String(message.value) });
+        seen.push({
+          partition,
+          offset: Number(message.offset),
+          key: String(message.key),
+          value: String(message.value),
+        });
       },
     });
     await waitFor(() => seen.length >= total, { timeout: 20_000, message: '10k messages' });
-    await waitFor(() => {
-      const committed = broker.committed('orders-group')['orders'] ?? {};
-      return broker.endOffsets('orders').every((end, i) => committed[i] === end);
-    }, { message: 'offsets committed to the end' });
+    await waitFor(
+      () => {
+        const committed = broker.committed('orders-group')['orders'] ?? {};
+        return broker.endOffsets('orders').every((end, i) => committed[i] === end);
+      },
+      { message: 'offsets committed to the end' },
+    );
 
     expect(seen).toHaveLength(total);
     expect(new Set(seen.map((s) => s.value)).size).toBe(total);
@@ -86,7 +95,13 @@ describe('produce and consume over the wire', () => {
     await p.send({
       topic: 'rich',
       messages: [
-        { key: 'k1', value: 'v1', partition: 0, timestamp: '1700000000000', headers: { a: '1', b: Buffer.from([0, 255]) } },
+        {
+          key: 'k1',
+          value: 'v1',
+          partition: 0,
+          timestamp: '1700000000000',
+          headers: { a: '1', b: Buffer.from([0, 255]) },
+        },
         { value: 'no-key', partition: 1, timestamp: '1700000000500' },
       ],
     });
@@ -110,11 +125,13 @@ describe('produce and consume over the wire', () => {
     const c = consumer('consumer', 'rich-group');
     await c.connect();
     await c.subscribe({ topic: 'rich', fromBeginning: true });
-    const seen: { key: string | null; value: string; timestamp: string; headers: Record<string, string> }[] = [];
+    const seen: { key: string | null; value: string; timestamp: string; headers: Record<string, string> }[] =
+      [];
     await c.run({
       eachMessage: async ({ message }) => {
         const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = Buffer.from(v as Buffer).toString('hex');
+        for (const [k, v] of Object.entries(message.headers ?? {}))
+          headers[k] = Buffer.from(v as Buffer).toString('hex');
         seen.push({
           key: message.key === null ? null : String(message.key),
           value: String(message.value),
@@ -138,28 +155,24 @@ describe('produce and consume over the wire', () => {
     });
   });
 
-  it(
-    'answers a fetch waiting on an empty partition as soon as a message is produced',
-    async () => {
-      broker.createTopic('quiet', 1);
-      // maxWaitTime (30 s) is longer than this test's timeout: only an early answer can make it pass.
-      const c = consumer('consumer', 'quiet-group', { maxWaitTimeInMs: 30_000 });
-      await c.connect();
-      await c.subscribe({ topic: 'quiet', fromBeginning: true });
-      let resolveArrived: (value: string) => void = () => {};
-      const arrived = new Promise<string>((resolve) => {
-        resolveArrived = resolve;
-      });
-      await c.run({ eachMessage: async ({ message }) => resolveArrived(String(message.value)) });
-      await waitFor(() => broker.pendingFetches() >= 1, { message: 'a parked fetch' });
+  it('answers a fetch waiting on an empty partition as soon as a message is produced', async () => {
+    broker.createTopic('quiet', 1);
+    // maxWaitTime (30 s) is longer than this test's timeout: only an early answer can make it pass.
+    const c = consumer('consumer', 'quiet-group', { maxWaitTimeInMs: 30_000 });
+    await c.connect();
+    await c.subscribe({ topic: 'quiet', fromBeginning: true });
+    let resolveArrived: (value: string) => void = () => {};
+    const arrived = new Promise<string>((resolve) => {
+      resolveArrived = resolve;
+    });
+    await c.run({ eachMessage: async ({ message }) => resolveArrived(String(message.value)) });
+    await waitFor(() => broker.pendingFetches() >= 1, { message: 'a parked fetch' });
 
-      const p = await producer('producer');
-      await p.send({ topic: 'quiet', messages: [{ value: 'wake up' }] });
-      await expect(arrived).resolves.toBe('wake up');
-      // The consumer now parks its next 30 s fetch; closing the broker ends it so disconnect is quick.
-      await waitFor(() => broker.pendingFetches() >= 1, { message: 'the next parked fetch' });
-      await broker.close();
-    },
-    15_000,
-  );
+    const p = await producer('producer');
+    await p.send({ topic: 'quiet', messages: [{ value: 'wake up' }] });
+    await expect(arrived).resolves.toBe('wake up');
+    // The consumer now parks its next 30 s fetch; closing the broker ends it so disconnect is quick.
+    await waitFor(() => broker.pendingFetches() >= 1, { message: 'the next parked fetch' });
+    await broker.close();
+  }, 15_000);
 });

@@ -67,7 +67,11 @@ function batch(value: string): Buffer {
     .int32(1) // record count
     .raw(record.toBuffer())
     .toBuffer();
-  const head = new Writer().int64(0).int32(4 + 1 + 4 + afterCrc.length).int32(0).int8(2);
+  const head = new Writer()
+    .int64(0)
+    .int32(4 + 1 + 4 + afterCrc.length)
+    .int32(0)
+    .int8(2);
   const crc = Buffer.alloc(4);
   crc.writeUInt32BE(crc32c(afterCrc));
   return Buffer.concat([head.toBuffer(), crc, afterCrc]);
@@ -133,11 +137,16 @@ describe('wire protocol edges', () => {
   it('validates produced batches (CRC, magic, partition) and sends nothing back for acks=0', async () => {
     broker.createTopic('raw', 1);
     const good = batch('hello');
-    expect(produceError(await client.send(0, 3, produceV3('raw', 0, good)))).toEqual({ error: 0, baseOffset: 0 });
+    expect(produceError(await client.send(0, 3, produceV3('raw', 0, good)))).toEqual({
+      error: 0,
+      baseOffset: 0,
+    });
 
     const corrupt = Buffer.from(good);
-    corrupt[corrupt.length - 2] ^= 0xff;
-    expect(produceError(await client.send(0, 3, produceV3('raw', 0, corrupt))).error).toBe(ErrorCode.CORRUPT_MESSAGE);
+    corrupt.writeUInt8(corrupt.readUInt8(corrupt.length - 2) ^ 0xff, corrupt.length - 2);
+    expect(produceError(await client.send(0, 3, produceV3('raw', 0, corrupt))).error).toBe(
+      ErrorCode.CORRUPT_MESSAGE,
+    );
 
     const oldMagic = Buffer.from(good);
     oldMagic[16] = 1;

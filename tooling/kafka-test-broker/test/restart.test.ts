@@ -46,7 +46,10 @@ describe('broker restart', () => {
     for (let chunk = 0; chunk < chunks; chunk++) {
       await producer.send({
         topic: 'stream',
-        messages: Array.from({ length: perChunk }, (_, i) => ({ key: String(i % 7), value: String(chunk * perChunk + i) })),
+        messages: Array.from({ length: perChunk }, (_, i) => ({
+          key: String(i % 7),
+          value: String(chunk * perChunk + i),
+        })),
       });
       if (chunk === chunks / 2) {
         // Half-way: wait until the consumer is busy with this stream, then restart under its feet.
@@ -64,10 +67,13 @@ describe('broker restart', () => {
     expect(broker.produced('stream')).toHaveLength(total);
 
     await waitFor(() => seen.size >= total, { timeout: 20_000, message: `${total} distinct messages` });
-    await waitFor(() => {
-      const committed = broker.committed('stream-group')['stream'] ?? {};
-      return broker.endOffsets('stream').every((end, i) => committed[i] === end);
-    }, { message: 'offsets committed to the end' });
+    await waitFor(
+      () => {
+        const committed = broker.committed('stream-group')['stream'] ?? {};
+        return broker.endOffsets('stream').every((end, i) => committed[i] === end);
+      },
+      { message: 'offsets committed to the end' },
+    );
     expect(seen.size).toBe(total);
     expect(deliveries).toBeGreaterThanOrEqual(total);
   });
@@ -83,7 +89,9 @@ describe('broker restart', () => {
     const admin = kafka(broker.brokers, 'admin').admin();
     await admin.connect();
     cleanups.push(() => admin.disconnect());
-    expect(await admin.fetchTopicOffsets('kept')).toEqual([{ partition: 0, offset: '1', high: '1', low: '0' }]);
+    expect(await admin.fetchTopicOffsets('kept')).toEqual([
+      { partition: 0, offset: '1', high: '1', low: '0' },
+    ]);
     expect(broker.produced('kept').map((r) => String(r.value))).toEqual(['before']);
   });
 });

@@ -206,6 +206,26 @@ if (MOSQUITTO === undefined) {
   });
 
   describe('MQTT 5 specifics against mosquitto', () => {
+    it('QoS 0 back-pressure: stops reading the socket at maxPending open deliveries', async () => {
+      const b = await broker();
+      const gate = deferred<void>();
+      let maxOpen = 0;
+      const ctx: TestContext = testContext({
+        answer: () => {
+          maxOpen = Math.max(maxOpen, ctx.open());
+          return gate.promise.then(() => delivered());
+        },
+      });
+      await started({ broker: b.url, topics: ['bp/+'], clientId: clientId(), qos: 0, maxPending: 2 }, ctx);
+      const p = await pub(b.url);
+      for (let i = 0; i < 10; i++) await p.publishAsync(`bp/${i}`, `b-${i}`, { qos: 0 });
+      await waitFor(() => ctx.open() === 2);
+      gate.resolve();
+      await waitFor(() => ctx.acked.length === 10);
+      expect(maxOpen).toBeLessThanOrEqual(2);
+      expect(ctx.messages).toHaveLength(10);
+    });
+
     it('QoS 2: PUBREC only after delivery, so a message open at shutdown comes back', async () => {
       const b = await broker();
       const opts: MqttSourceOptions = { broker: b.url, topics: ['q2'], clientId: clientId(), qos: 2 };

@@ -3,6 +3,7 @@ import {
   defineSource,
   isShutdownError,
   type Logger,
+  mqttMatch,
   type Source,
   type SourceContext,
   SourceError,
@@ -15,6 +16,7 @@ import mqtt, {
   type IPublishPacket,
   type MqttClient,
 } from 'mqtt';
+import { reduceFilters } from './filters.js';
 import { contentTypeOf, headersFromPacket } from './headers.js';
 import {
   type MqttQos,
@@ -52,7 +54,10 @@ interface Run {
   pending: number;
   idleWaiters: (() => void)[];
   gateWaiters: (() => void)[];
-  subscribed: Map<string, string>; // topic (as in the topic map) -> filter sent to the broker
+  /** Subscribed filters (without the `$share/<group>/` prefix) and their MQTT 5 subscription identifiers. */
+  subs: Map<string, { id: number | undefined; established: boolean }>;
+  /** MQTT 5 with subscription identifiers: used to drop the extra copies of overlapping subscriptions. */
+  useSubIds: boolean;
   syncChain: Promise<void>;
   offTopics: (() => void) | undefined;
   redeliveryTimer: NodeJS.Timeout | undefined;
@@ -104,6 +109,10 @@ export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) 
         }
         const cur = r();
         if (!cur || cur.stopping || cur.paused) return; // never acked: the broker resends it on the next connection
+        if (duplicate(cur, packet)) {
+          done(0);
+          return;
+        }
         const gen = cur.gen;
         // QoS 2 on MQTT 5: PUBREC only after delivery. mqtt.js reads no further packet until `done` is called.
         track(
@@ -240,6 +249,10 @@ export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) 
   };
 
   const handleMessage = (r: Run, packet: IPublishPacket, callback: (err?: Error) => void): void => {
+    if (packet.qos !== 2 && duplicate(r, packet)) {
+      callback(); // another copy of this message (overlapping subscription) is delivered; PUBACK this one now
+      return;
+    }
     if (packet.qos === 0) {
       if (!r.stopping)
         track(
@@ -294,48 +307,95 @@ export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) 
   const subscribeOptions = () =>
     v5 ? { qos: subQos, nl: o.sharedGroup === undefined, rh: 1 as const } : { qos: subQos };
 
-  /** Bring the subscriptions in line with `topics` (serialised; errors are logged, never thrown). */
+  /** Bring the subscriptions in line with `topics` (serialised; errors are logged, never thrown). Filters another
+   * one covers are not subscribed; new subscriptions are made before old ones are dropped, and a filter leaves
+   * `r.subs` only at UNSUBACK, so the duplicate check never drops the only copy of a message. */
   const sync = (r: Run, topics: readonly string[]): Promise<void> => {
     r.syncChain = r.syncChain.then(async () => {
       if (r.stopping) return;
-      const want = new Set<string>();
+      const valid: string[] = [];
       for (const t of topics) {
         const problem = topicFilterProblem(t);
         if (problem)
           r.log.warn({ topic: t }, `not subscribing to an invalid topic filter: expected ${problem}`);
-        else want.add(t);
+        else valid.push(t);
       }
-      const add = [...want].filter((t) => !r.subscribed.has(t));
-      const remove = [...r.subscribed.keys()].filter((t) => !want.has(t));
-      if (remove.length > 0) {
-        const filters = remove.map((t) => r.subscribed.get(t) as string);
-        for (const t of remove) r.subscribed.delete(t);
+      const want = new Set(reduceFilters(valid));
+      const add = [...want].filter((t) => !r.subs.has(t));
+      const remove = [...r.subs.keys()].filter((t) => !want.has(t));
+      if (add.length > 0) {
+        const withIds = r.useSubIds;
+        const batches = withIds ? add.map((t) => [t]) : [add];
+        const used = new Set([...r.subs.values()].map((x) => x.id));
+        await Promise.all(
+          batches.map(async (batch) => {
+            // the same filter gets the same identifier in every run, so redelivered messages keep matching it
+            let id = withIds ? subscriptionId(filterFor(batch[0] as string)) : undefined;
+            if (id !== undefined && used.has(id)) id = undefined; // hash collision: no identifier, no dedup
+            used.add(id);
+            for (const t of batch) r.subs.set(t, { id, established: false });
+            const map: Record<string, ReturnType<typeof subscribeOptions>> = {};
+            for (const t of batch) map[filterFor(t)] = subscribeOptions();
+            try {
+              const granted = await r.client.subscribeAsync(
+                map,
+                id === undefined ? {} : { properties: { subscriptionIdentifier: id } },
+              );
+              for (const t of batch) {
+                const sub = r.subs.get(t);
+                if (sub) sub.established = true;
+              }
+              const refused = granted.filter((g) => g.qos > 2).map((g) => g.topic);
+              if (refused.length > 0) {
+                lastError = `subscription refused by the broker: ${refused.join(', ')}`;
+                r.log.error({ filters: refused }, 'the broker refused these subscriptions (ACL?)');
+              }
+            } catch (err) {
+              for (const t of batch) r.subs.delete(t);
+              lastError = (err as Error).message;
+              r.log.warn(
+                { err, filters: batch.map(filterFor) },
+                'subscribe failed; retrying on the next change',
+              );
+            }
+          }),
+        );
+        r.log.info({ filters: add.map(filterFor), qos: subQos }, 'subscribed');
+      }
+      if (remove.length > 0 && !r.stopping) {
+        const filters = remove.map(filterFor);
         try {
           await r.client.unsubscribeAsync(filters);
           r.log.info({ filters }, 'unsubscribed');
         } catch (err) {
           r.log.warn({ err, filters }, 'unsubscribe failed');
         }
-      }
-      if (add.length > 0) {
-        const map: Record<string, ReturnType<typeof subscribeOptions>> = {};
-        for (const t of add) map[filterFor(t)] = subscribeOptions();
-        try {
-          const granted = await r.client.subscribeAsync(map);
-          for (const t of add) r.subscribed.set(t, filterFor(t));
-          const refused = granted.filter((g) => g.qos > 2).map((g) => g.topic);
-          if (refused.length > 0) {
-            lastError = `subscription refused by the broker: ${refused.join(', ')}`;
-            r.log.error({ filters: refused }, 'the broker refused these subscriptions (ACL?)');
-          }
-          r.log.info({ filters: add.map(filterFor), qos: subQos }, 'subscribed');
-        } catch (err) {
-          lastError = (err as Error).message;
-          r.log.warn({ err, filters: add.map(filterFor) }, 'subscribe failed; retrying on the next change');
-        }
+        for (const t of remove) r.subs.delete(t);
       }
     });
     return r.syncChain;
+  };
+
+  /**
+   * MQTT 5 brokers may send one copy of a message per matching subscription (mosquitto does): deliver only the copy
+   * of the subscription with the lowest identifier among those acknowledged (SUBACK seen). A copy carrying an
+   * identifier this run does not know (a subscription left in the persistent session by an earlier configuration)
+   * is always delivered: at-least-once prefers a duplicate to a loss.
+   */
+  const duplicate = (r: Run, packet: IPublishPacket): boolean => {
+    const raw = packet.properties?.subscriptionIdentifier;
+    if (!r.useSubIds || raw === undefined) return false;
+    const ids = Array.isArray(raw) ? raw : [raw];
+    let lowest: number | undefined;
+    const known = new Set<number>();
+    for (const [filter, s] of r.subs) {
+      if (s.id === undefined) continue;
+      known.add(s.id);
+      if (s.established && (lowest === undefined || s.id < lowest) && mqttMatch(filter, packet.topic))
+        lowest = s.id;
+    }
+    if (lowest === undefined || ids.some((id) => !known.has(id))) return false;
+    return !ids.includes(lowest);
   };
 
   const end = async (client: MqttClient, force: boolean): Promise<void> => {
@@ -374,7 +434,8 @@ export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) 
         pending: 0,
         idleWaiters: [],
         gateWaiters: [],
-        subscribed: new Map(),
+        subs: new Map(),
+        useSubIds: v5,
         syncChain: Promise.resolve(),
         offTopics: undefined,
         redeliveryTimer: undefined,
@@ -390,6 +451,7 @@ export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) 
         if (!ok) return;
         r.paused = false;
         r.reconnectAttempt = 0;
+        if (v5 && packet.properties?.subscriptionIdentifiersAvailable === false) r.useSubIds = false;
         client.options.reconnectPeriod = o.reconnectDelay.min;
         sessionPresent = packet.sessionPresent;
         if (r.connectedOnce) reconnects++;
@@ -481,7 +543,6 @@ export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) 
       for (const g of gates) g();
       // Deliveries settle (ack) or reject with ShutdownError (no ack) as the connector drains or aborts.
       await idle(r);
-      await r.syncChain.catch(() => undefined);
       await end(r.client, false);
       if (run === r) run = undefined;
       r.log.info('MQTT source stopped');
@@ -494,7 +555,7 @@ export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) 
         clientId: o.clientId,
         protocolVersion: o.protocolVersion,
         qos: subQos,
-        subscriptions: r ? [...r.subscribed.values()] : [],
+        subscriptions: r ? [...r.subs.keys()].map(filterFor) : [],
         pending: r?.pending ?? 0,
         reconnects,
         sessionPresent,
@@ -503,11 +564,21 @@ export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) 
       return lastError === undefined ? { connected, detail } : { connected, lastError, detail };
     },
 
-    subscriptions: () => (run ? [...run.subscribed.values()] : []),
+    subscriptions: () => (run ? [...run.subs.keys()].map(filterFor) : []),
     pending: () => run?.pending ?? 0,
   };
   return source;
 });
+
+/** A stable MQTT 5 subscription identifier (1 .. 268435455) for a filter: FNV-1a of its UTF-8 bytes. */
+export function subscriptionId(filter: string): number {
+  let h = 0x811c9dc5;
+  for (const byte of Buffer.from(filter, 'utf8')) {
+    h ^= byte;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return (h % 268_435_455) + 1;
+}
 
 function protocolOf(u: URL): string {
   const p = u.protocol.slice(0, -1);

@@ -171,6 +171,20 @@ if (MOSQUITTO === undefined) {
       expect(ctx.messages.map((m) => m.topic)).toEqual(['follow/c/d/e', 'follow/b']);
     });
 
+    it('delivers a message once although several subscriptions match it', async () => {
+      const b = await broker();
+      const ctx = testContext({ topics: ['ov/+/c', 'ov/b/#', 'ov/b/c', 'wide/#', 'wide/+/c'] });
+      const s = await started({ broker: b.url, clientId: clientId(), protocolVersion }, ctx);
+      // covered filters are not subscribed at all; partial overlaps are
+      expect([...s.subscriptions()].sort()).toEqual(['ov/+/c', 'ov/b/#', 'wide/#']);
+      const p = await pub(b.url);
+      await p.publishAsync('ov/b/c', 'both', { qos: 1 });
+      await p.publishAsync('wide/b/c', 'covered', { qos: 1 });
+      await p.publishAsync('ov/z/c', 'marker', { qos: 1 });
+      await waitFor(() => ctx.acked.includes('marker'));
+      expect(bodies(ctx.messages)).toEqual(['both', 'covered', 'marker']);
+    });
+
     it('keeps delivering across a broker restart: no QoS 1 message lost, health follows the connection', async () => {
       const b = await broker({ config: 'max_queued_messages 0' });
       const opts: MqttSourceOptions = {
@@ -246,6 +260,24 @@ if (MOSQUITTO === undefined) {
       expect(ctx2.messages[0]?.headers?.['X-MQTT-Qos']).toBe('2');
       await s2.stop();
       expect(await afterRestart(b.url, opts, 'q2')).toEqual([]);
+    });
+
+    it('messages queued for a filter of an earlier configuration are delivered, not taken for duplicates', async () => {
+      const b = await broker();
+      const id = clientId();
+      const s1 = mqttSource({ broker: b.url, topics: ['cfg/+/c'], clientId: id });
+      await s1.start(testContext());
+      await s1.stop();
+      const p = await pub(b.url);
+      await publishMany(p, 'cfg/x/c', 100, 'queued');
+      const ctx = testContext();
+      // a small receive window: most queued messages reach us after the new subscription's SUBACK
+      const s2 = await started({ broker: b.url, topics: ['cfg/#'], clientId: id, receiveMaximum: 2 }, ctx);
+      expect(s2.subscriptions()).toEqual(['cfg/#']);
+      await waitFor(() => new Set(ctx.acked).size === 100, {
+        message: () => `${new Set(ctx.acked).size}/100`,
+      });
+      expect(new Set(ctx.acked)).toEqual(new Set(Array.from({ length: 100 }, (_, i) => `queued-${i}`)));
     });
 
     it('maps properties to headers and publishes the response to the response topic', async () => {

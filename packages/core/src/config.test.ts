@@ -27,7 +27,9 @@ describe('parseDuration (Go syntax)', () => {
     ['100us', 0.1],
   ])('%s = %d ms', (v, ms) => expect(parseDuration(v)).toBe(ms));
 
-  it.each(['30', '', 's', '1x', '-1s', '1 s', 'abc'])('rejects %j', (v) => expect(parseDuration(v)).toBeUndefined());
+  it.each(['30', '', 's', '1x', '-1s', '1 s', 'abc'])('rejects %j', (v) =>
+    expect(parseDuration(v)).toBeUndefined(),
+  );
 });
 
 describe('parseBool', () => {

@@ -269,7 +269,11 @@ export function configFromEnv(env: Env = process.env): ConnectorConfig {
   const retryOnStatus = r.list('retry_on_status')?.map((s) => {
     const n = Number(s);
     if (Number.isInteger(n) && n >= 100 && n <= 599) return n;
-    return r.fail('retry_on_status', env['retry_on_status'] ?? s, `HTTP status codes like 429,503 (${s} is not one)`);
+    return r.fail(
+      'retry_on_status',
+      env['retry_on_status'] ?? s,
+      `HTTP status codes like 429,503 (${s} is not one)`,
+    );
   });
   const retry = compact({
     maxRetries: r.int('max_retries', { min: 0, max: 1000 }),

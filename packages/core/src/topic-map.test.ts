@@ -64,7 +64,13 @@ describe('TopicMap', () => {
 
   it('mqtt: + and # in annotations, $-topics excluded from leading wildcards, no duplicates', () => {
     const m = new TopicMap(
-      [fn('plus', 'sensors/+/temp'), fn('hash', 'sensors/#'), fn('exact', 'sensors/kitchen/temp'), fn('all', '#'), fn('both', 'sensors/+/temp,sensors/#')],
+      [
+        fn('plus', 'sensors/+/temp'),
+        fn('hash', 'sensors/#'),
+        fn('exact', 'sensors/kitchen/temp'),
+        fn('all', '#'),
+        fn('both', 'sensors/+/temp,sensors/#'),
+      ],
       'mqtt',
     );
     expect(names(m.match('sensors/kitchen/temp'))).toEqual(['all', 'both', 'exact', 'hash', 'plus']);
@@ -87,7 +93,9 @@ describe('TopicMap', () => {
   });
 
   it('custom predicate', () => {
-    const m = new TopicMap([fn('re', 'ord.*'), fn('x', 'x')], (pattern, topic) => new RegExp(`^${pattern}$`).test(topic));
+    const m = new TopicMap([fn('re', 'ord.*'), fn('x', 'x')], (pattern, topic) =>
+      new RegExp(`^${pattern}$`).test(topic),
+    );
     expect(names(m.match('orders'))).toEqual(['re']);
     expect(names(m.match('x'))).toEqual(['x']);
     expect(m.match('y')).toEqual([]);

@@ -26,17 +26,30 @@ async function gateway(...args: Parameters<typeof startGateway>): Promise<TestGa
 }
 
 const fast = { minDelay: 1, maxDelay: 5 };
-const msg = (body: string, extra: Record<string, unknown> = {}) => ({ topic: 't', body: Buffer.from(body), ...extra });
+const msg = (body: string, extra: Record<string, unknown> = {}) => ({
+  topic: 't',
+  body: Buffer.from(body),
+  ...extra,
+});
 
 async function setup(
   g: TestGateway,
   opts: Partial<ConnectorOptions> & { gatewayUrl?: string; rebuildInterval?: number } = {},
 ) {
-  const controller = createController({ gatewayUrl: opts.gatewayUrl ?? g.url, rebuildInterval: opts.rebuildInterval ?? 60_000 });
+  const controller = createController({
+    gatewayUrl: opts.gatewayUrl ?? g.url,
+    rebuildInterval: opts.rebuildInterval ?? 60_000,
+  });
   const mem = memorySource();
   const results: InvokeResult[] = [];
   controller.subscribe((r) => results.push(r));
-  const connector = createConnector({ controller, source: mem.source, drainTimeout: 5000, ...opts, retry: { ...fast, ...opts.retry } });
+  const connector = createConnector({
+    controller,
+    source: mem.source,
+    drainTimeout: 5000,
+    ...opts,
+    retry: { ...fast, ...opts.retry },
+  });
   cleanups.push(() => connector.stop());
   await connector.start();
   return { controller, mem, connector, results };
@@ -70,12 +83,18 @@ describe('delivery with retries', () => {
   });
 
   it('a 400 is not retried', async () => {
-    const g = await gateway({ functions: [{ name: 'f', annotations: { topic: 't' }, handler: () => ({ status: 400 }) }] });
-    const { mem } = await setup(g, { retry: { maxRetries: 5 } });
+    const g = await gateway({
+      functions: [{ name: 'f', annotations: { topic: 't' }, handler: () => ({ status: 400 }) }],
+    });
+    const { mem } = await setup(g, { retry: { maxRetries: 5 }, onFailure: 'dead-letter' });
     mem.push(msg('bad'));
     await waitFor(() => mem.outcomes.length === 1);
     expect(g.invocations('f.openfaas-fn')).toHaveLength(1);
-    expect(mem.outcomes[0]).toMatchObject({ status: 'failed', ack: false });
+    expect(mem.outcomes[0]).toMatchObject({
+      status: 'dead-lettered',
+      ack: true,
+      results: [{ status: 400, attempt: 1 }],
+    });
   });
 
   it('network errors and timeouts are retried', async () => {
@@ -104,16 +123,31 @@ describe('delivery with retries', () => {
     await waitFor(() => mem.acked.length === 1);
     expect(g.invocations('f.openfaas-fn')).toHaveLength(3);
     expect(letters).toHaveLength(1);
-    expect(letters[0]).toMatchObject({ function: 'f.openfaas-fn', source: 'memory', result: { status: 503, attempt: 3 } });
+    expect(letters[0]).toMatchObject({
+      function: 'f.openfaas-fn',
+      source: 'memory',
+      result: { status: 503, attempt: 3 },
+    });
     expect(mem.outcomes[0]).toMatchObject({ status: 'dead-lettered', ack: true });
-    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatchObject({ function: 'f.openfaas-fn', topic: 't', id: 'm-1', status: 503, attempts: 3 });
+    expect(lines[0]).toMatchObject({
+      function: 'f.openfaas-fn',
+      topic: 't',
+      id: 'm-1',
+      status: 503,
+      attempts: 3,
+    });
     expect(Buffer.from(lines[0].bodyBase64, 'base64').toString()).toBe('doomed');
   });
 
   it('a dead-letter handler that fails leaves the message un-acked', async () => {
-    const g = await gateway({ functions: [{ name: 'f', annotations: { topic: 't' }, handler: () => ({ status: 500 }) }] });
+    const g = await gateway({
+      functions: [{ name: 'f', annotations: { topic: 't' }, handler: () => ({ status: 500 }) }],
+    });
     const { mem } = await setup(g, {
       retry: { maxRetries: 0 },
       onFailure: 'dead-letter',
@@ -134,15 +168,27 @@ describe('delivery with retries', () => {
     expect(g.invocations('f.openfaas-fn')).toHaveLength(3);
   });
 
+  it('a 404 refreshes the topic map once and retries when the function is still mapped', async () => {
+    const g = await gateway({ functions: [{ name: 'f', annotations: { topic: 't' } }] });
+    g.fault('f.openfaas-fn', { status: 404, times: 1 });
+    const { mem } = await setup(g, { retry: { maxRetries: 3 } });
+    const syncs = () => g.requests.filter((r) => r.path === '/system/functions').length;
+    const before = syncs();
+    mem.push(msg('x'));
+    await waitFor(() => mem.acked.length === 1);
+    expect(g.invocations('f.openfaas-fn')).toHaveLength(2);
+    expect(syncs()).toBe(before + 1);
+  });
+
   it('a 404 refreshes the topic map once; a function gone from the map is final', async () => {
     const g = await gateway({ functions: [{ name: 'f', annotations: { topic: 't' } }] });
-    const { mem, controller } = await setup(g, { retry: { maxRetries: 3 } });
+    const { mem, controller } = await setup(g, { retry: { maxRetries: 3 }, onFailure: 'dead-letter' });
     g.removeFunction('f');
     mem.push(msg('x'));
     await waitFor(() => mem.outcomes.length === 1);
     expect(g.invocations('f.openfaas-fn')).toHaveLength(1);
     expect(controller.match('t')).toEqual([]);
-    expect(mem.outcomes[0]?.status).toBe('failed');
+    expect(mem.outcomes[0]?.status).toBe('dead-lettered');
     expect(mem.outcomes[0]?.results[0]?.error?.code).toBe('ERR_FUNCTION_NOT_FOUND');
   });
 
@@ -158,7 +204,15 @@ describe('delivery with retries', () => {
   it('invokes by name when the message names its functions (cron), forwarding trace context', async () => {
     const g = await gateway({ functions: [{ name: 'f', annotations: { topic: 'other' } }] });
     const { mem } = await setup(g);
-    mem.push(msg('x', { functions: ['f'], headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', tracestate: 'k=v' } }));
+    mem.push(
+      msg('x', {
+        functions: ['f'],
+        headers: {
+          traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+          tracestate: 'k=v',
+        },
+      }),
+    );
     await waitFor(() => mem.acked.length === 1);
     const req = g.invocations('f.openfaas-fn')[0]!;
     expect(req.headers['traceparent']).toBe('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01');
@@ -240,7 +294,8 @@ describe('flow control', () => {
       ],
     });
     const { mem } = await setup(g, { maxInFlight: 8 });
-    for (let i = 0; i < 5; i++) mem.push(msg(`a${i}`, { orderingKey: 'A' }), msg(`b${i}`, { orderingKey: 'B' }));
+    for (let i = 0; i < 5; i++)
+      mem.push(msg(`a${i}`, { orderingKey: 'A' }), msg(`b${i}`, { orderingKey: 'B' }));
     // Key B completes while key A is blocked on its first message.
     await waitFor(() => seen.filter((s) => s.startsWith('b')).length === 5);
     expect(seen.some((s) => s.startsWith('a'))).toBe(false);
@@ -270,7 +325,9 @@ describe('shutdown', () => {
     mem.push(msg('1'), msg('2'), msg('3'));
     await waitFor(() => g.pending() === 2);
     const stopping = connector.stop();
-    await expect(mem.ctx?.deliver(msg('late')) ?? Promise.reject(new Error('no ctx'))).rejects.toMatchObject({ code: 'ERR_SHUTDOWN' });
+    await expect(mem.ctx?.deliver(msg('late')) ?? Promise.reject(new Error('no ctx'))).rejects.toMatchObject({
+      code: 'ERR_SHUTDOWN',
+    });
     hold.open();
     await stopping;
     expect(mem.acked.map((m) => Buffer.from(m.body).toString()).sort()).toEqual(['1', '2']);
@@ -292,7 +349,9 @@ describe('shutdown', () => {
   it('messages waiting in retry back-off are not acked when killed', async () => {
     const g = await gateway({ functions: [{ name: 'f', annotations: { topic: 't' } }] });
     g.fault('f.openfaas-fn', { status: 503 });
-    const { mem, connector } = await setup(g, { retry: { maxRetries: 100, minDelay: 10_000, maxDelay: 10_000 } });
+    const { mem, connector } = await setup(g, {
+      retry: { maxRetries: 100, minDelay: 10_000, maxDelay: 10_000 },
+    });
     mem.push(msg('x'));
     await waitFor(() => g.invocations().length === 1);
     await connector.kill();
@@ -317,7 +376,11 @@ describe('shutdown', () => {
     const controller = createController({ gatewayUrl: g.url });
     const mem = memorySource();
     const exits: number[] = [];
-    const connector = await runConnector({ controller, source: mem.source, exit: (code) => exits.push(code) });
+    const connector = await runConnector({
+      controller,
+      source: mem.source,
+      exit: (code) => exits.push(code),
+    });
     cleanups.push(() => connector.stop());
     mem.push(msg('in-flight'));
     await waitFor(() => g.pending() === 1);
@@ -338,7 +401,11 @@ describe('shutdown', () => {
     });
     const mem2 = memorySource();
     const exits2: number[] = [];
-    const c2 = await runConnector({ controller: createController({ gatewayUrl: g.url }), source: mem2.source, exit: (code) => exits2.push(code) });
+    const c2 = await runConnector({
+      controller: createController({ gatewayUrl: g.url }),
+      source: mem2.source,
+      exit: (code) => exits2.push(code),
+    });
     cleanups.push(() => c2.kill());
     mem2.push(msg('stuck'));
     await waitFor(() => g.pending() === 1);
@@ -355,7 +422,12 @@ describe('source supervision', () => {
     const controller = createController({ gatewayUrl: g.url });
     const mem = memorySource();
     mem.failNextStarts(2);
-    const connector = createConnector({ controller, source: mem.source, restartDelay: { min: 10, max: 50 }, http: { port: 0 } });
+    const connector = createConnector({
+      controller,
+      source: mem.source,
+      restartDelay: { min: 10, max: 50 },
+      http: { port: 0 },
+    });
     cleanups.push(() => connector.stop());
     await connector.start();
     await waitFor(() => mem.ctx !== undefined, { message: 'third start' });
@@ -383,7 +455,11 @@ describe('observability', () => {
     const port = await freePort();
     const controller = createController({ gatewayUrl: `http://127.0.0.1:${port}`, rebuildInterval: 200 });
     const mem = memorySource();
-    const connector: Connector = createConnector({ controller, source: mem.source, http: { port: 0, host: '127.0.0.1' } });
+    const connector: Connector = createConnector({
+      controller,
+      source: mem.source,
+      http: { port: 0, host: '127.0.0.1' },
+    });
     cleanups.push(() => connector.stop());
     await connector.start();
     const ready1 = await fetch(`${connector.httpUrl}/readyz`);
@@ -391,7 +467,9 @@ describe('observability', () => {
     expect(JSON.stringify(await ready1.json())).toContain('never synced');
     expect((await fetch(`${connector.httpUrl}/healthz`)).status).toBe(200);
     await gateway({ port, functions: [{ name: 'f', annotations: { topic: 't' } }] });
-    await waitFor(async () => (await fetch(`${connector.httpUrl}/readyz`)).status === 200, { message: 'ready' });
+    await waitFor(async () => (await fetch(`${connector.httpUrl}/readyz`)).status === 200, {
+      message: 'ready',
+    });
     expect((await fetch(`${connector.httpUrl}/nope`)).status).toBe(404);
   });
 

@@ -31,7 +31,15 @@ function memoryLogger(): Logger & { lines: { level: string; obj: unknown; msg?: 
       (obj: object | string, msg?: string): void => {
         lines.push({ level, obj, msg });
       };
-    return { trace: at('trace'), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), fatal: at('fatal'), child: () => make() };
+    return {
+      trace: at('trace'),
+      debug: at('debug'),
+      info: at('info'),
+      warn: at('warn'),
+      error: at('error'),
+      fatal: at('fatal'),
+      child: () => make(),
+    };
   };
   return Object.assign(make(), { lines });
 }
@@ -49,9 +57,19 @@ describe('topic map discovery', () => {
     await c.start();
     expect(c.synced()).toBe(true);
     expect(c.topics()).toEqual(['payments', 'refunds']);
-    expect(c.match('payments').map((f) => f.address).sort()).toEqual(['audit.staging-fn', 'pay.openfaas-fn']);
+    expect(
+      c
+        .match('payments')
+        .map((f) => f.address)
+        .sort(),
+    ).toEqual(['audit.staging-fn', 'pay.openfaas-fn']);
     expect(c.match('refunds').map((f) => f.address)).toEqual(['pay.openfaas-fn']);
-    expect(c.functions().map((f) => f.address).sort()).toEqual(['audit.staging-fn', 'pay.openfaas-fn', 'quiet.openfaas-fn']);
+    expect(
+      c
+        .functions()
+        .map((f) => f.address)
+        .sort(),
+    ).toEqual(['audit.staging-fn', 'pay.openfaas-fn', 'quiet.openfaas-fn']);
     expect(c.status()).toMatchObject({ synced: true, functions: 3, topics: 2, consecutiveFailures: 0 });
   });
 
@@ -77,7 +95,10 @@ describe('topic map discovery', () => {
   });
 
   it('addresses functions by bare name when the provider has no namespaces (404)', async () => {
-    const g = await gateway({ namespaces: false, functions: [{ name: 'echo', annotations: { topic: 'in' } }] });
+    const g = await gateway({
+      namespaces: false,
+      functions: [{ name: 'echo', annotations: { topic: 'in' } }],
+    });
     const c = controller({ gatewayUrl: g.url });
     await c.start();
     expect(c.match('in').map((f) => f.address)).toEqual(['echo']);
@@ -165,7 +186,8 @@ describe('basic auth', () => {
     await c.invoke('t', 'x');
     const system = g.requests.filter((r) => r.path.startsWith('/system'));
     expect(system.length).toBeGreaterThan(0);
-    for (const r of system) expect(r.headers['authorization']).toBe(`Basic ${Buffer.from('admin:hunter2').toString('base64')}`);
+    for (const r of system)
+      expect(r.headers['authorization']).toBe(`Basic ${Buffer.from('admin:hunter2').toString('base64')}`);
     expect(g.invocations()).toHaveLength(1);
     expect(g.invocations()[0]?.headers['authorization']).toBeUndefined();
     expect(JSON.stringify(logger.lines)).not.toContain('hunter2');
@@ -183,13 +205,37 @@ describe('basic auth', () => {
 describe('invoking', () => {
   it('sync: sends the body as is with the connector headers and returns the function response', async () => {
     const g = await gateway({
-      functions: [{ name: 'up', annotations: { topic: 't' }, handler: (req) => ({ status: 201, body: req.body.toString().toUpperCase(), headers: { 'x-fn': 'yes' } }) }],
+      functions: [
+        {
+          name: 'up',
+          annotations: { topic: 't' },
+          handler: (req) => ({
+            status: 201,
+            body: req.body.toString().toUpperCase(),
+            headers: { 'x-fn': 'yes' },
+          }),
+        },
+      ],
     });
-    const c = controller({ gatewayUrl: g.url, connectorName: 'test-connector', userAgent: 'acme/test-connector', contentType: 'application/json' });
+    const c = controller({
+      gatewayUrl: g.url,
+      connectorName: 'test-connector',
+      userAgent: 'acme/test-connector',
+      contentType: 'application/json',
+    });
     await c.start();
     const body = new Uint8Array([104, 105, 0, 255]);
-    const [r] = (await c.invoke('t', body, { headers: { traceparent: '00-abc-def-01', 'X-Topic': 'spoofed', 'X-Connector': 'spoofed' } })) as [InvokeResult];
-    expect(r).toMatchObject({ topic: 't', function: 'up.openfaas-fn', status: 201, async: false, attempt: 1, final: true });
+    const [r] = (await c.invoke('t', body, {
+      headers: { traceparent: '00-abc-def-01', 'X-Topic': 'spoofed', 'X-Connector': 'spoofed' },
+    })) as [InvokeResult];
+    expect(r).toMatchObject({
+      topic: 't',
+      function: 'up.openfaas-fn',
+      status: 201,
+      async: false,
+      attempt: 1,
+      final: true,
+    });
     expect(r.error).toBeUndefined();
     expect(r.headers['x-fn']).toBe('yes');
     expect(r.callId).toBeTruthy();
@@ -219,7 +265,9 @@ describe('invoking', () => {
   it('async: 202 with the gateway call id, callback URL from config or per call', async () => {
     const receiver = await startReceiver();
     cleanups.push(() => receiver.close());
-    const g = await gateway({ functions: [{ name: 'slow', annotations: { topic: 't' }, handler: () => ({ body: 'done' }) }] });
+    const g = await gateway({
+      functions: [{ name: 'slow', annotations: { topic: 't' }, handler: () => ({ body: 'done' }) }],
+    });
     const c = controller({ gatewayUrl: g.url, asyncInvocation: true, asyncCallbackUrl: receiver.url });
     await c.start();
     const [r] = (await c.invoke('t', 'job')) as [InvokeResult];
@@ -242,7 +290,11 @@ describe('invoking', () => {
   });
 
   it('reports errors with a code, the topic and the function', async () => {
-    const g = await gateway({ functions: [{ name: 'bad', annotations: { topic: 't' }, handler: () => ({ status: 500, body: 'boom' }) }] });
+    const g = await gateway({
+      functions: [
+        { name: 'bad', annotations: { topic: 't' }, handler: () => ({ status: 500, body: 'boom' }) },
+      ],
+    });
     const c = controller({ gatewayUrl: g.url, upstreamTimeout: 300 });
     await c.start();
     const [r] = (await c.invoke('t', 'x')) as [InvokeResult];
@@ -286,13 +338,21 @@ describe('subscribers', () => {
     off();
     await c.invoke('t', '2');
     await c.invokeFunction('a', '3');
-    expect(first.sort()).toEqual(['a.openfaas-fn', 'a.openfaas-fn', 'a.openfaas-fn', 'b.openfaas-fn', 'b.openfaas-fn']);
+    expect(first.sort()).toEqual([
+      'a.openfaas-fn',
+      'a.openfaas-fn',
+      'a.openfaas-fn',
+      'b.openfaas-fn',
+      'b.openfaas-fn',
+    ]);
     expect(second.sort()).toEqual(['a.openfaas-fn', 'b.openfaas-fn']);
     expect(logger.lines.filter((l) => l.level === 'error')).toHaveLength(5);
   });
 
   it('the response printer logs results, bodies only when asked', async () => {
-    const g = await gateway({ functions: [{ name: 'a', annotations: { topic: 't' }, handler: () => ({ body: 'pong' }) }] });
+    const g = await gateway({
+      functions: [{ name: 'a', annotations: { topic: 't' }, handler: () => ({ body: 'pong' }) }],
+    });
     const quiet = memoryLogger();
     const c1 = controller({ gatewayUrl: g.url, logger: quiet, printResponse: true });
     await c1.start();
@@ -301,7 +361,13 @@ describe('subscribers', () => {
     expect(line?.obj).toMatchObject({ topic: 't', function: 'a.openfaas-fn', status: 200, bytes: 4 });
     expect(JSON.stringify(quiet.lines)).not.toContain('pong');
     const loud = memoryLogger();
-    const c2 = controller({ gatewayUrl: g.url, logger: loud, printResponse: true, printResponseBody: true, printRequestBody: true });
+    const c2 = controller({
+      gatewayUrl: g.url,
+      logger: loud,
+      printResponse: true,
+      printResponseBody: true,
+      printRequestBody: true,
+    });
     await c2.start();
     await c2.invoke('t', 'ping');
     expect(JSON.stringify(loud.lines)).toContain('pong');

@@ -1,9 +1,18 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { defineSource, isShutdownError, type DeliveryOutcome, type SourceContext, type SourceMessage } from '../src/index.js';
+import {
+  type DeliveryOutcome,
+  defineSource,
+  isShutdownError,
+  type SourceContext,
+  type SourceMessage,
+} from '../src/index.js';
 
 /** Poll `cond` until it returns a truthy value or `timeout` ms pass. */
-export async function waitFor<T>(cond: () => T | Promise<T>, opts: { timeout?: number; message?: string } = {}): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  cond: () => T | Promise<T>,
+  opts: { timeout?: number; message?: string } = {},
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + (opts.timeout ?? 10_000);
   for (;;) {
     const v = await cond();

@@ -1,3 +1,4 @@
+export { type SourceHarness, testSource } from './conformance.js';
 export {
   type Fault,
   type FunctionHandler,

@@ -8,7 +8,10 @@ export const sourceCondition = '@connector/source';
 const conditions = [sourceCondition, 'module', 'node', 'development|production'];
 
 /** Per-package vitest settings: resolve workspace packages to `src/` and keep broker tests in time. */
-export function packageProject(name: string, overrides: { testTimeout?: number; fileParallelism?: boolean } = {}) {
+export function packageProject(
+  name: string,
+  overrides: { testTimeout?: number; fileParallelism?: boolean } = {},
+) {
   return defineProject({
     resolve: { conditions },
     ssr: { resolve: { conditions } },

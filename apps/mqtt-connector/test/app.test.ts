@@ -2,7 +2,12 @@ import type { Connector } from '@connector/core';
 import { startGateway, type TestGateway } from '@connector/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { client } from '../../../packages/source-mqtt/test/helpers/clients.js';
-import { freePort, MOSQUITTO, startMosquitto } from '../../../packages/source-mqtt/test/helpers/mosquitto.js';
+import {
+  freePort,
+  MOSQUITTO,
+  reportMissingMosquitto,
+  startMosquitto,
+} from '../../../packages/source-mqtt/test/helpers/mosquitto.js';
 import { waitFor } from '../../../packages/source-mqtt/test/helpers/wait.js';
 import { startMqttConnector } from '../src/index.js';
 
@@ -37,7 +42,7 @@ describe('mqtt-connector app', () => {
     ).rejects.toMatchObject({ code: 'ERR_CONFIG', setting: 'args' });
   });
 
-  if (MOSQUITTO === undefined) console.warn('mosquitto is not installed: the app run test does not run');
+  if (MOSQUITTO === undefined) reportMissingMosquitto('the app run test');
   else
     it('runs from env and Go flags: MQTT wildcard routing, gateway credentials, /readyz', async () => {
       const b = await startMosquitto();

@@ -4,7 +4,13 @@ import type { MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type MqttSourceOptions, mqttSource } from '../src/index.js';
 import { client } from './helpers/clients.js';
-import { MOSQUITTO, type Mosquitto, type MosquittoOptions, startMosquitto } from './helpers/mosquitto.js';
+import {
+  MOSQUITTO,
+  type Mosquitto,
+  type MosquittoOptions,
+  reportMissingMosquitto,
+  startMosquitto,
+} from './helpers/mosquitto.js';
 import { waitFor } from './helpers/wait.js';
 
 // End to end: mosquitto -> MQTT source -> delivery engine -> @connector/testing gateway -> functions.
@@ -62,7 +68,7 @@ let ids = 0;
 const clientId = () => `e2e-${process.pid}-${++ids}`;
 
 if (MOSQUITTO === undefined) {
-  console.warn('mosquitto is not installed: the end-to-end connector tests do not run (see aedes.test.ts)');
+  reportMissingMosquitto('the end-to-end connector tests');
 } else {
   describe('MQTT connector end to end (mosquitto + test gateway)', () => {
     it.each([4, 5] as const)(

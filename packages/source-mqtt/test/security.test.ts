@@ -7,7 +7,13 @@ import { type MqttSourceOptions, mqttOptionsFromEnv, mqttSource } from '../src/i
 import { makeCerts, OPENSSL } from './helpers/certs.js';
 import { client } from './helpers/clients.js';
 import { type TestContext, testContext } from './helpers/context.js';
-import { MOSQUITTO, type Mosquitto, type MosquittoOptions, startMosquitto } from './helpers/mosquitto.js';
+import {
+  MOSQUITTO,
+  type Mosquitto,
+  type MosquittoOptions,
+  reportMissingMosquitto,
+  startMosquitto,
+} from './helpers/mosquitto.js';
 import { waitFor } from './helpers/wait.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -49,7 +55,7 @@ const MOSQUITTO_PASSWD = ['/usr/bin/mosquitto_passwd', '/usr/local/bin/mosquitto
 );
 
 if (MOSQUITTO === undefined) {
-  console.warn('mosquitto is not installed: auth and TLS tests do not run');
+  reportMissingMosquitto('the auth and TLS tests');
 } else {
   describe('authentication and TLS against mosquitto', () => {
     if (MOSQUITTO_PASSWD === undefined)

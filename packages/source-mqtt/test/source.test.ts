@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type MqttSource, type MqttSourceOptions, mqttSource } from '../src/index.js';
 import { bodies, client, publishMany } from './helpers/clients.js';
 import { deferred, delivered, failed, type TestContext, testContext } from './helpers/context.js';
-import { MOSQUITTO, type Mosquitto, startMosquitto } from './helpers/mosquitto.js';
+import { MOSQUITTO, type Mosquitto, reportMissingMosquitto, startMosquitto } from './helpers/mosquitto.js';
 import { waitFor } from './helpers/wait.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -48,9 +48,7 @@ async function afterRestart(url: string, options: MqttSourceOptions, topic: stri
 }
 
 if (MOSQUITTO === undefined) {
-  console.warn(
-    'mosquitto is not installed: the MQTT source tests against mosquitto do not run (see aedes.test.ts)',
-  );
+  reportMissingMosquitto('the MQTT source tests against mosquitto (aedes.test.ts runs)');
 } else {
   describe.each([4, 5] as const)('MQTT protocol version %i against mosquitto', (protocolVersion) => {
     it('delivers QoS 1 messages with topic, body and headers, and acks them (none redelivered)', async () => {

@@ -3,16 +3,21 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { expect, it } from 'vitest';
 import { waitFor } from './wait.js';
 
-/** Path of the mosquitto binary, or undefined when none is installed. */
-export const MOSQUITTO: string | undefined = [
-  process.env['MOSQUITTO_BIN'],
-  ...(process.env['PATH'] ?? '').split(':').map((d) => join(d, 'mosquitto')),
-  '/usr/sbin/mosquitto',
-  '/usr/local/sbin/mosquitto',
-  '/opt/homebrew/sbin/mosquitto',
-].find((p): p is string => p !== undefined && p !== '' && existsSync(p));
+const explicit = process.env['MOSQUITTO_BIN'];
+/** Path of the mosquitto binary (env MOSQUITTO_BIN, else PATH and the usual sbin folders), or undefined. */
+export const MOSQUITTO: string | undefined = (
+  explicit
+    ? [explicit]
+    : [
+        ...(process.env['PATH'] ?? '').split(':').map((d) => join(d, 'mosquitto')),
+        '/usr/sbin/mosquitto',
+        '/usr/local/sbin/mosquitto',
+        '/opt/homebrew/sbin/mosquitto',
+      ]
+).find((p) => p !== '' && existsSync(p));
 
 if (MOSQUITTO === undefined && process.env['REQUIRE_MOSQUITTO'] === '1') {
   throw new Error(
@@ -136,4 +141,13 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Register one test that says plainly which cases did not run because mosquitto is missing. */
+export function reportMissingMosquitto(what: string): void {
+  const line = `mosquitto is not installed: ${what} do not run (REQUIRE_MOSQUITTO=1 makes this an error)`;
+  console.warn(line);
+  it(line, () => {
+    expect(MOSQUITTO).toBeUndefined();
+  });
 }

@@ -1,1 +1,2 @@
-export {};
+export { startTimerConnector, type TimerConnectorOptions } from './app.js';
+export { type DemoOptions, startDemo } from './demo.js';

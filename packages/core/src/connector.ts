@@ -312,7 +312,7 @@ export function createConnector(options: ConnectorOptions): Connector {
         restart();
       });
       await sourceStarted;
-      log.info({ source: source.name, functions: controller.status().functions }, 'connector started');
+      log.info({ functions: controller.status().functions }, 'connector started');
     },
     stop: () => shutdown(true),
     kill: () => shutdown(false),

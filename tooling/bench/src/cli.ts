@@ -96,7 +96,7 @@ interface Row {
 }
 
 const n = Number(flags.messages ?? (flags.quick ? 300 : 20_000));
-const reps = flags.quick ? 1 : 3;
+const reps = flags.quick ? 1 : 5;
 const stallSeconds = Number(flags.seconds ?? (flags.quick ? 1 : 5));
 const wanted = (c: string) => !flags.only || flags.only.some((o) => c.startsWith(o));
 
@@ -117,15 +117,25 @@ try {
     ['controller.invoke x64', 'invoke', 64],
     ['deliver (engine, metrics on) x64', 'deliver', 64],
   ];
-  for (const [label, name, concurrency] of throughput) {
-    if (!wanted(name)) continue;
-    const { result, maxRssMb } = await worker(name, {
-      url: echo.url,
-      n: concurrency === 1 ? Math.ceil(n / 4) : n,
-      concurrency,
-      reps,
-    });
-    const rs = result as Repetition[];
+  // Repetitions are interleaved (case A, B, C, A, B, C, ...), each in a fresh process with its own warm-up, so that
+  // background load drifting during the run hits every case alike and the ratios stay comparable.
+  const selected = throughput.filter(([, name]) => wanted(name));
+  const collected = new Map<string, { reps: Repetition[]; maxRssMb: number }>();
+  for (let rep = 0; rep < reps; rep++) {
+    for (const [label, name, concurrency] of selected) {
+      const params = { url: echo.url, n: concurrency === 1 ? Math.ceil(n / 4) : n, concurrency, reps: 1 };
+      const { result, maxRssMb } = await worker(name, params);
+      const entry = collected.get(label) ?? { reps: [], maxRssMb: 0 };
+      entry.reps.push(...(result as Repetition[]));
+      entry.maxRssMb = Math.max(entry.maxRssMb, maxRssMb);
+      collected.set(label, entry);
+      process.stdout.write(
+        `${label} #${rep + 1}: ${Math.round((result as Repetition[])[0]?.opsPerSec ?? 0)} ops/s\n`,
+      );
+    }
+  }
+  for (const [label] of selected) {
+    const { reps: rs, maxRssMb } = collected.get(label) as { reps: Repetition[]; maxRssMb: number };
     rows.push({
       case: label,
       opsPerSec: spread(rs.map((r) => r.opsPerSec)),
@@ -134,7 +144,6 @@ try {
       cpuPer10k: spread(rs.map((r) => r.cpuPer10k)),
       maxRssMb,
     });
-    process.stdout.write(`${label}: ${Math.round(rows[rows.length - 1]?.opsPerSec.median ?? 0)} ops/s\n`);
   }
   if (wanted('wrk'))
     extras['wrk_x64_ops_per_sec'] = wrk(echo.url, flags.quick ? 1 : 5) ?? 'wrk not installed';

@@ -30,6 +30,8 @@ export interface Controller {
   start(): Promise<void>;
   /** Stop rebuilding and close connections. */
   stop(): Promise<void>;
+  /** Fail every invocation in flight at once (a hard stop); the controller invokes nothing afterwards. */
+  abort(): void;
   /** Receive every invocation result; returns the unsubscribe function. */
   subscribe(subscriber: ResponseSubscriber | ((result: InvokeResult) => void)): () => void;
   /** Invoke every function subscribed to `topic`; one result per function (none when nothing matches). */
@@ -451,6 +453,12 @@ export function createController(options: ControllerOptions & { logger?: Logger 
       timer = undefined;
       await inflightRefresh?.catch(() => undefined);
       await client.close();
+    },
+    abort() {
+      running = false;
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      client.destroy();
     },
     subscribe,
     async invoke(topic, body, opts) {

@@ -6,7 +6,7 @@ import { InvokeError, ShutdownError } from './errors.js';
 import { EMPTY_BODY } from './gateway.js';
 import type { ConnectorMetrics } from './metrics.js';
 import type { DeliveryOutcome, SourceMessage } from './source.js';
-import type { FunctionInfo, InvokeResult, Logger } from './types.js';
+import type { FunctionInfo, InvokeOptions, InvokeResult, Logger } from './types.js';
 
 /** A message whose function still failed after every retry. */
 export interface DeadLetter {
@@ -270,6 +270,7 @@ export class DeliveryEngine {
   abort(): void {
     this.close();
     this.hard.abort(new ShutdownError());
+    if (this.pendingCount > 0) this.controller.abort();
     this.global.rejectAll(new ShutdownError());
     for (const s of this.perFunction.values()) s.rejectAll(new ShutdownError());
   }
@@ -340,9 +341,9 @@ export class DeliveryEngine {
   private async invoke(target: FunctionInfo | string, msg: SourceMessage): Promise<InvokeResult> {
     const address = typeof target === 'string' ? target : target.address;
     const fnSem = this.acquireFunction(address);
-    if (fnSem) await fnSem.acquire();
+    if (fnSem && !fnSem.tryAcquire()) await fnSem.acquire();
     try {
-      await this.global.acquire();
+      if (!this.global.tryAcquire()) await this.global.acquire();
       try {
         return await this.attempts(target, address, msg);
       } finally {
@@ -368,12 +369,11 @@ export class DeliveryEngine {
     const topic = msg.topic;
     let refreshed = false;
     for (let attempt = 1; ; attempt++) {
-      const options = {
-        signal,
-        attempt,
-        ...(msg.headers ? { headers: msg.headers } : {}),
-        ...(msg.contentType !== undefined ? { contentType: msg.contentType } : {}),
-      };
+      // No per-request AbortSignal: listeners on one shared signal cost more than the request itself at high
+      // rates; a hard stop destroys the controller's connection pool instead (see abort()).
+      const options: InvokeOptions = { attempt };
+      if (msg.headers !== undefined) options.headers = msg.headers;
+      if (msg.contentType !== undefined) options.contentType = msg.contentType;
       const r =
         typeof target === 'string' && this.controller.resolve(target) === undefined
           ? this.outside(target, topic, attempt)

@@ -127,9 +127,15 @@ export class GatewayClient {
     throw new GatewayError('ERR_GATEWAY_STATUS', `GET ${path} answered ${status}${hint}`, status);
   }
 
-  /** Close the pool. */
+  /** Close the pool (waits for requests in flight). */
   async close(): Promise<void> {
+    if (this.pool.destroyed) return;
     await this.pool.close().catch(() => this.pool.destroy());
+  }
+
+  /** Fail every request in flight now and refuse new ones. */
+  destroy(): void {
+    if (!this.pool.destroyed) void this.pool.destroy().catch(() => undefined);
   }
 }
 

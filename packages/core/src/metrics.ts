@@ -1,21 +1,136 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, type Metric, Registry } from 'prom-client';
 
-/** Prometheus metrics of one connector; label children are cached so the hot path does no label hashing. */
+/** One labelled series of a hot-path metric: plain numbers, rendered only when /metrics is scraped. */
+interface Series {
+  readonly labels: Record<string, string>;
+  value: number;
+}
+
+interface HistogramSeries {
+  readonly labels: Record<string, string>;
+  readonly counts: Float64Array; // per bucket (not cumulative); last = +Inf
+  sum: number;
+  count: number;
+}
+
+/**
+ * A counter whose children are plain objects: `inc` is `series.value++`, with no label hashing per call (prom-client
+ * hashes the labels on every `inc`, even through `labels()` children). Registered in a prom-client Registry.
+ */
+class FastCounter {
+  readonly type = 'counter';
+  readonly aggregator = 'sum';
+  private readonly all: Series[] = [];
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    registry: Registry,
+  ) {
+    registry.registerMetric(this as unknown as Metric);
+  }
+
+  /** A new series with these labels (the caller caches it). */
+  series(labels: Record<string, string>): Series {
+    const s = { labels, value: 0 };
+    this.all.push(s);
+    return s;
+  }
+
+  async get() {
+    return {
+      name: this.name,
+      help: this.help,
+      type: this.type,
+      aggregator: this.aggregator,
+      values: this.all.map((s) => ({ labels: s.labels, value: s.value })),
+    };
+  }
+
+  reset(): void {
+    for (const s of this.all) s.value = 0;
+  }
+}
+
+/** A histogram with the same plain-number series as FastCounter. */
+class FastHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  private readonly all: HistogramSeries[] = [];
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly buckets: readonly number[],
+    registry: Registry,
+  ) {
+    registry.registerMetric(this as unknown as Metric);
+  }
+
+  series(labels: Record<string, string>): HistogramSeries {
+    const s = { labels, counts: new Float64Array(this.buckets.length + 1), sum: 0, count: 0 };
+    this.all.push(s);
+    return s;
+  }
+
+  observe(s: HistogramSeries, value: number): void {
+    const b = this.buckets;
+    let i = 0;
+    while (i < b.length && value > (b[i] as number)) i++;
+    (s.counts as Float64Array)[i] = ((s.counts as Float64Array)[i] as number) + 1;
+    s.sum += value;
+    s.count++;
+  }
+
+  async get() {
+    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+    for (const s of this.all) {
+      let acc = 0;
+      for (let i = 0; i <= this.buckets.length; i++) {
+        acc += s.counts[i] as number;
+        const le = i < this.buckets.length ? (this.buckets[i] as number) : '+Inf';
+        values.push({ labels: { ...s.labels, le }, value: acc, metricName: `${this.name}_bucket` });
+      }
+      values.push({ labels: s.labels, value: s.sum, metricName: `${this.name}_sum` });
+      values.push({ labels: s.labels, value: s.count, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  reset(): void {
+    for (const s of this.all) {
+      s.counts.fill(0);
+      s.sum = 0;
+      s.count = 0;
+    }
+  }
+}
+
+interface FunctionSeries {
+  readonly byStatus: Map<number, Series>;
+  readonly duration: HistogramSeries;
+  retries: Series | undefined;
+  deadLetters: Series | undefined;
+}
+
+const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/** Prometheus metrics of one connector; the hot path only bumps plain numbers, formatting happens at scrape time. */
 export class ConnectorMetrics {
   /** The registry served on /metrics. */
   readonly registry: Registry;
-  private readonly invocations: Counter<'function' | 'status'>;
-  private readonly duration: Histogram<'function'>;
-  private readonly retries: Counter<'function'>;
-  private readonly deadLetters: Counter<'function'>;
-  private readonly unrouted: Counter<'source'>;
-  private readonly received: Counter<'source' | 'topic'>;
-  private readonly deliveries: Counter<'status'>;
+  private readonly invocations: FastCounter;
+  private readonly duration: FastHistogram;
+  private readonly retries: FastCounter;
+  private readonly deadLetters: FastCounter;
+  private readonly unrouted: FastCounter;
+  private readonly received: FastCounter;
+  private readonly deliveries: FastCounter;
   private readonly sourceRestarts: Counter<'source'>;
-  private readonly invocationChildren = new Map<string, Counter.Internal>();
-  private readonly durationChildren = new Map<string, Histogram.Internal<'function'>>();
-  private readonly receivedChildren = new Map<string, Counter.Internal>();
-  private readonly deliveryChildren = new Map<string, Counter.Internal>();
+  private readonly functions = new Map<string, FunctionSeries>();
+  private readonly receivedBySource = new Map<string, Map<string, Series>>();
+  private readonly unroutedBySource = new Map<string, Series>();
+  private readonly deliveriesByStatus = new Map<string, Series>();
 
   constructor(probe: {
     inFlight: () => number;
@@ -23,50 +138,40 @@ export class ConnectorMetrics {
     sourceConnected: () => { source: string; connected: boolean };
     registry?: Registry;
   }) {
-    const registers = [(this.registry = probe.registry ?? new Registry())];
-    this.invocations = new Counter({
-      name: 'connector_invocations_total',
-      help: 'Function invocation attempts by function and HTTP status (0 = no response)',
-      labelNames: ['function', 'status'],
-      registers,
-    });
-    this.duration = new Histogram({
-      name: 'connector_invocation_duration_seconds',
-      help: 'Duration of function invocation attempts',
-      labelNames: ['function'],
-      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-      registers,
-    });
-    this.retries = new Counter({
-      name: 'connector_retries_total',
-      help: 'Invocation retries',
-      labelNames: ['function'],
-      registers,
-    });
-    this.deadLetters = new Counter({
-      name: 'connector_dead_letters_total',
-      help: 'Messages dead-lettered after retries, by function',
-      labelNames: ['function'],
-      registers,
-    });
-    this.unrouted = new Counter({
-      name: 'connector_unrouted_messages_total',
-      help: 'Messages that matched no function',
-      labelNames: ['source'],
-      registers,
-    });
-    this.received = new Counter({
-      name: 'connector_messages_received_total',
-      help: 'Messages handed to the connector by its source, by topic',
-      labelNames: ['source', 'topic'],
-      registers,
-    });
-    this.deliveries = new Counter({
-      name: 'connector_deliveries_total',
-      help: 'Settled deliveries by outcome (delivered, failed, dead-lettered, unrouted)',
-      labelNames: ['status'],
-      registers,
-    });
+    const registry = (this.registry = probe.registry ?? new Registry());
+    const registers = [registry];
+    this.invocations = new FastCounter(
+      'connector_invocations_total',
+      'Function invocation attempts by function and HTTP status (0 = no response)',
+      registry,
+    );
+    this.duration = new FastHistogram(
+      'connector_invocation_duration_seconds',
+      'Duration of function invocation attempts',
+      DURATION_BUCKETS,
+      registry,
+    );
+    this.retries = new FastCounter('connector_retries_total', 'Invocation retries', registry);
+    this.deadLetters = new FastCounter(
+      'connector_dead_letters_total',
+      'Messages dead-lettered after retries, by function',
+      registry,
+    );
+    this.unrouted = new FastCounter(
+      'connector_unrouted_messages_total',
+      'Messages that matched no function',
+      registry,
+    );
+    this.received = new FastCounter(
+      'connector_messages_received_total',
+      'Messages handed to the connector by its source, by topic',
+      registry,
+    );
+    this.deliveries = new FastCounter(
+      'connector_deliveries_total',
+      'Settled deliveries by outcome (delivered, failed, dead-lettered, unrouted)',
+      registry,
+    );
     this.sourceRestarts = new Counter({
       name: 'connector_source_restarts_total',
       help: 'Source restarts after a failure',
@@ -127,48 +232,67 @@ export class ConnectorMetrics {
     });
   }
 
+  private fn(fn: string): FunctionSeries {
+    let f = this.functions.get(fn);
+    if (!f) {
+      f = {
+        byStatus: new Map(),
+        duration: this.duration.series({ function: fn }),
+        retries: undefined,
+        deadLetters: undefined,
+      };
+      this.functions.set(fn, f);
+    }
+    return f;
+  }
+
   /** Count one invocation attempt. */
   invocation(fn: string, status: number, durationMs: number): void {
-    const key = `${fn}\u0000${status}`;
-    let c = this.invocationChildren.get(key);
-    if (!c) this.invocationChildren.set(key, (c = this.invocations.labels(fn, String(status))));
-    c.inc();
-    let h = this.durationChildren.get(fn);
-    if (!h) this.durationChildren.set(fn, (h = this.duration.labels(fn)));
-    h.observe(durationMs / 1000);
+    const f = this.fn(fn);
+    let c = f.byStatus.get(status);
+    if (!c) f.byStatus.set(status, (c = this.invocations.series({ function: fn, status: String(status) })));
+    c.value++;
+    this.duration.observe(f.duration, durationMs / 1000);
   }
 
   /** Count one message received from a source. */
   receivedMessage(source: string, topic: string): void {
-    const key = `${source}\u0000${topic}`;
-    let c = this.receivedChildren.get(key);
+    let byTopic = this.receivedBySource.get(source);
+    if (!byTopic) this.receivedBySource.set(source, (byTopic = new Map()));
+    let c = byTopic.get(topic);
     if (!c) {
-      if (this.receivedChildren.size > 10_000) this.receivedChildren.clear();
-      this.receivedChildren.set(key, (c = this.received.labels(source, topic)));
+      // Bound the label cardinality: past 10,000 topics per source, the rest are counted as topic="_other".
+      const label = byTopic.size < 10_000 ? topic : '_other';
+      c = byTopic.get(label) ?? this.received.series({ source, topic: label });
+      byTopic.set(label, c);
     }
-    c.inc();
+    c.value++;
   }
 
   /** Count a retry. */
   retry(fn: string): void {
-    this.retries.labels(fn).inc();
+    const f = this.fn(fn);
+    (f.retries ??= this.retries.series({ function: fn })).value++;
   }
 
   /** Count a dead letter. */
   deadLetter(fn: string): void {
-    this.deadLetters.labels(fn).inc();
+    const f = this.fn(fn);
+    (f.deadLetters ??= this.deadLetters.series({ function: fn })).value++;
   }
 
   /** Count an unrouted message. */
   unroutedMessage(source: string): void {
-    this.unrouted.labels(source).inc();
+    let c = this.unroutedBySource.get(source);
+    if (!c) this.unroutedBySource.set(source, (c = this.unrouted.series({ source })));
+    c.value++;
   }
 
   /** Count a settled delivery. */
   delivery(status: string): void {
-    let c = this.deliveryChildren.get(status);
-    if (!c) this.deliveryChildren.set(status, (c = this.deliveries.labels(status)));
-    c.inc();
+    let c = this.deliveriesByStatus.get(status);
+    if (!c) this.deliveriesByStatus.set(status, (c = this.deliveries.series({ status })));
+    c.value++;
   }
 
   /** Count a source restart. */

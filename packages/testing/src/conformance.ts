@@ -33,6 +33,16 @@ export interface SourceHarness<S extends Source = Source> {
 
 const bodyOf = (b: Buffer) => b.toString('utf8');
 
+/** Distinct bodies the function answered 200 for (optionally only among invocations after `from`). */
+const delivered = (g: TestGateway, from = 0): Set<string> =>
+  new Set(
+    g
+      .invocations('fn')
+      .slice(from)
+      .filter((r) => r.status === 200)
+      .map((r) => bodyOf(r.body)),
+  );
+
 async function waitUntil(cond: () => boolean, what: string, timeout: number): Promise<void> {
   const deadline = Date.now() + timeout;
   while (!cond()) {
@@ -111,17 +121,7 @@ export function testSource<S extends Source>(harness: SourceHarness<S>): void {
             topic,
             bodies.map((body, i) => ({ body, key: `k${i % 4}` })),
           );
-          await waitUntil(
-            () =>
-              new Set(
-                g
-                  .invocations('fn')
-                  .filter((r) => r.status === 200)
-                  .map((r) => bodyOf(r.body)),
-              ).size === 20,
-            '20 distinct deliveries',
-            wait,
-          );
+          await waitUntil(() => delivered(g).size === 20, '20 distinct deliveries', wait);
           const got = g.invocations('fn').map((r) => bodyOf(r.body));
           expect(new Set(got)).toEqual(new Set(bodies));
           for (const r of g.invocations('fn')) expect(r.headers['x-topic']).toBe(topic);
@@ -193,13 +193,7 @@ export function testSource<S extends Source>(harness: SourceHarness<S>): void {
           const second = await connector(g, topic, group);
           await waitUntil(
             () => {
-              const ok = new Set(
-                g
-                  .invocations('fn')
-                  .slice(before)
-                  .filter((r) => r.status === 200)
-                  .map((r) => bodyOf(r.body)),
-              );
+              const ok = delivered(g, before);
               return bodies.every((b) => ok.has(b));
             },
             'all 3 messages after the restart',
@@ -244,17 +238,7 @@ export function testSource<S extends Source>(harness: SourceHarness<S>): void {
           await waitUntil(() => concurrent >= 1, 'the first held invocation', wait);
           expect(c.inFlight()).toBeLessThanOrEqual(2);
           open();
-          await waitUntil(
-            () =>
-              new Set(
-                g
-                  .invocations('fn')
-                  .filter((r) => r.status === 200)
-                  .map((r) => bodyOf(r.body)),
-              ).size === 10,
-            'all 10 after release',
-            wait,
-          );
+          await waitUntil(() => delivered(g).size === 10, 'all 10 after release', wait);
           expect(peak).toBeGreaterThanOrEqual(1);
           expect(peak).toBeLessThanOrEqual(2);
           await c.stop();

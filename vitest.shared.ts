@@ -3,9 +3,10 @@ import { defineProject } from 'vitest/config';
 /** The export condition that points workspace packages at their TypeScript sources, so tests need no build. */
 export const sourceCondition = '@connector/source';
 
-// Not 'import': vitest forwards these to workers as `node --conditions`, and 'import' would make CJS require()
-// pick packages' ESM entry points (mqtt.js's require('ws') then breaks). Vite adds 'import'/'require' itself.
-const conditions = [sourceCondition, 'module', 'node', 'development|production'];
+// Neither 'import' nor 'module': vitest forwards these to workers as `node --conditions`. 'import' makes CJS
+// require() pick packages' ESM entry points (mqtt.js's require('ws') breaks); 'module' picks bundler-only builds
+// with extensionless imports (@aws-sdk's dist-es). Vite adds 'import'/'require' itself.
+const conditions = [sourceCondition, 'node', 'development|production'];
 
 /** Per-package vitest settings: resolve workspace packages to `src/` and keep broker tests in time. */
 export function packageProject(

@@ -1,1 +1,2 @@
-export {};
+export { checkSqsOptions, type SqsSourceOptions, sqsOptionsFromEnv } from './options.js';
+export { headersOf, type SqsSource, sqsSource } from './source.js';

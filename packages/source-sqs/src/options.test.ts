@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { checkSqsOptions, sqsOptionsFromEnv } from './options.js';
+
+describe('sqsOptionsFromEnv', () => {
+  it('reads queues, region, endpoint and polling settings', () => {
+    expect(
+      sqsOptionsFromEnv({
+        queue_url: 'https://sqs.eu-west-1.amazonaws.com/1/a',
+        queue_name: 'b, c',
+        region: 'eu-west-1',
+        endpoint: 'http://127.0.0.1:4566',
+        wait_time: '10s',
+        max_messages: '5',
+        visibility_timeout: '1m',
+        pollers: '3',
+        topic_attribute: 'topic',
+        visibility_heartbeat: 'false',
+      }),
+    ).toEqual({
+      queues: ['https://sqs.eu-west-1.amazonaws.com/1/a', 'b', 'c'],
+      region: 'eu-west-1',
+      endpoint: 'http://127.0.0.1:4566',
+      waitTime: 10,
+      maxMessages: 5,
+      visibilityTimeout: 60,
+      pollers: 3,
+      topicAttribute: 'topic',
+      heartbeat: false,
+    });
+  });
+
+  it.each([
+    [{}, 'queue_name'],
+    [{ queue_name: 'q', wait_time: '21s' }, 'wait_time'],
+    [{ queue_name: 'q', wait_time: '1500ms' }, 'wait_time'],
+    [{ queue_name: 'q', max_messages: '11' }, 'max_messages'],
+    [{ queue_name: 'q', pollers: '0' }, 'pollers'],
+    [{ queue_name: 'q', endpoint: 'nope' }, 'endpoint'],
+    [{ queue_name: 'q', visibility_timeout: 'x' }, 'visibility_timeout'],
+  ])('%j fails with one line naming %s', (env, setting) => {
+    expect(() => sqsOptionsFromEnv(env)).toThrow(expect.objectContaining({ code: 'ERR_CONFIG', setting }));
+  });
+
+  it('checks programmatic options too', () => {
+    expect(() => checkSqsOptions({ queues: [] })).toThrow('invalid queues=[]');
+    expect(() => checkSqsOptions({ queues: ['q'], maxMessages: 0 })).toThrow(
+      'invalid maxMessages=0: expected an integer from 1 to 10',
+    );
+  });
+});

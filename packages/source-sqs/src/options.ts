@@ -1,0 +1,90 @@
+import type { SQSClient, SQSClientConfig } from '@aws-sdk/client-sqs';
+import { ConfigError, type Env, EnvReader } from '@connector/core';
+
+/** Options of `sqsSource`. */
+export interface SqsSourceOptions {
+  /** Queue names or queue URLs (one or several). */
+  queues: readonly string[];
+  /** AWS region (default: the SDK's chain, e.g. AWS_REGION). */
+  region?: string;
+  /** Endpoint override (emulators, VPC endpoints). */
+  endpoint?: string;
+  /** Long-poll wait in seconds, 0-20 (default 20). */
+  waitTime?: number;
+  /** Messages per ReceiveMessage, 1-10 (default 10). */
+  maxMessages?: number;
+  /** Visibility timeout in seconds for received messages (default: the queue's own). */
+  visibilityTimeout?: number;
+  /** Concurrent long polls per queue (default 1). */
+  pollers?: number;
+  /** Route on this message attribute's value instead of the queue name (falls back to the queue name). */
+  topicAttribute?: string;
+  /** Extend the visibility of messages whose invocation runs long (default true). */
+  heartbeat?: boolean;
+  /** On stop, make received-but-unsettled messages visible again at once (default true). */
+  releaseOnStop?: boolean;
+  /** Extra SDK client settings (credentials come from the SDK's default provider chain otherwise). */
+  clientConfig?: SQSClientConfig;
+  /** A ready SDK client (tests, custom middleware); region/endpoint/clientConfig are then ignored. */
+  client?: SQSClient;
+}
+
+/** Validate options; throws a one-line ConfigError naming the option. */
+export function checkSqsOptions(o: SqsSourceOptions): void {
+  const bad = (name: string, value: unknown, expected: string): never => {
+    throw new ConfigError(name, `invalid ${name}=${JSON.stringify(value)}: expected ${expected}`);
+  };
+  if (
+    !Array.isArray(o.queues) ||
+    o.queues.length === 0 ||
+    o.queues.some((q) => typeof q !== 'string' || q.trim() === '')
+  ) {
+    bad('queues', o.queues, 'at least one queue name or URL');
+  }
+  const int = (name: string, v: number | undefined, min: number, max: number) => {
+    if (v !== undefined && !(Number.isInteger(v) && v >= min && v <= max))
+      bad(name, v, `an integer from ${min} to ${max}`);
+  };
+  int('waitTime', o.waitTime, 0, 20);
+  int('maxMessages', o.maxMessages, 1, 10);
+  int('visibilityTimeout', o.visibilityTimeout, 0, 43_200);
+  int('pollers', o.pollers, 1, 100);
+  if (o.endpoint !== undefined) {
+    try {
+      new URL(o.endpoint);
+    } catch {
+      bad('endpoint', o.endpoint, 'a URL like http://127.0.0.1:4566');
+    }
+  }
+}
+
+/**
+ * Read the SQS connector's env: `queue_url` and/or `queue_name` (comma lists), `region`, `endpoint`, `wait_time`,
+ * `max_messages`, `visibility_timeout`, `pollers`, `topic_attribute`. Durations take Go syntax (`20s`) and are
+ * whole seconds. Credentials are never read here: the AWS SDK's default provider chain finds them.
+ */
+export function sqsOptionsFromEnv(env: Env = process.env): SqsSourceOptions {
+  const r = new EnvReader(env);
+  const queues = [...(r.list('queue_url') ?? []), ...(r.list('queue_name') ?? [])];
+  if (queues.length === 0) r.fail('queue_name', '', 'a queue name or URL (set queue_url or queue_name)');
+  const seconds = (name: string, max: number) => {
+    const ms = r.duration(name);
+    if (ms === undefined) return undefined;
+    if (ms % 1000 !== 0 || ms / 1000 > max) r.fail(name, env[name] ?? '', `whole seconds from 0s to ${max}s`);
+    return ms / 1000;
+  };
+  const options: SqsSourceOptions = { queues };
+  const set = <K extends keyof SqsSourceOptions>(k: K, v: SqsSourceOptions[K] | undefined) => {
+    if (v !== undefined) options[k] = v;
+  };
+  set('region', r.string('region'));
+  set('endpoint', r.url('endpoint'));
+  set('waitTime', seconds('wait_time', 20));
+  set('maxMessages', r.int('max_messages', { min: 1, max: 10 }));
+  set('visibilityTimeout', seconds('visibility_timeout', 43_200));
+  set('pollers', r.int('pollers', { min: 1, max: 100 }));
+  set('topicAttribute', r.string('topic_attribute'));
+  set('heartbeat', r.bool('visibility_heartbeat'));
+  checkSqsOptions(options);
+  return options;
+}

@@ -1,0 +1,90 @@
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  SendMessageBatchCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { type Connector, type ConnectorOptions, createConnector, createController } from '@connector/core';
+import { startGateway, type TestGateway } from '@connector/testing';
+import { startFauxqs } from 'fauxqs';
+import { type SqsSource, type SqsSourceOptions, sqsSource } from '../src/index.js';
+
+export const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
+
+/** fauxqs in-process, an SDK client for it, and cleanup. */
+export async function startSqs() {
+  const server = await startFauxqs({ port: 0, logger: false });
+  const clientConfig = { endpoint: server.address, region: 'us-east-1', credentials };
+  const client = new SQSClient(clientConfig);
+  return {
+    server,
+    client,
+    clientConfig,
+    async createQueue(name: string, attributes: Record<string, string> = {}) {
+      const r = await client.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+      return r.QueueUrl as string;
+    },
+    async send(url: string, bodies: string[], extra: (i: number) => Record<string, unknown> = () => ({})) {
+      for (let i = 0; i < bodies.length; i += 10) {
+        await client.send(
+          new SendMessageBatchCommand({
+            QueueUrl: url,
+            Entries: bodies
+              .slice(i, i + 10)
+              .map((b, j) => ({ Id: String(j), MessageBody: b, ...extra(i + j) })),
+          }),
+        );
+      }
+    },
+    async counts(url: string) {
+      const r = await client.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: url,
+          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+        }),
+      );
+      return {
+        visible: Number(r.Attributes?.['ApproximateNumberOfMessages']),
+        invisible: Number(r.Attributes?.['ApproximateNumberOfMessagesNotVisible']),
+      };
+    },
+    async close() {
+      client.destroy();
+      await server.stop();
+    },
+  };
+}
+
+/** Poll until `cond` holds or fail after `timeout` ms. */
+export async function waitFor(
+  cond: () => boolean | Promise<boolean>,
+  what: string,
+  timeout = 20_000,
+): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Start a connector with an SQS source against a gateway. */
+export async function connect(
+  gateway: TestGateway,
+  source: SqsSourceOptions,
+  opts: Partial<ConnectorOptions> = {},
+): Promise<{ connector: Connector; source: SqsSource }> {
+  const controller = createController({ gatewayUrl: gateway.url, rebuildInterval: 60_000 });
+  const s = sqsSource(source);
+  const connector = createConnector({
+    controller,
+    source: s,
+    drainTimeout: 5000,
+    ...opts,
+    retry: { minDelay: 1, maxDelay: 5, ...opts.retry },
+  });
+  await connector.start();
+  return { connector, source: s };
+}
+
+export { startGateway };

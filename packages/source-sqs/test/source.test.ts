@@ -1,0 +1,218 @@
+import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { connect, startGateway, startSqs, waitFor } from './helpers.js';
+
+let sqs: Awaited<ReturnType<typeof startSqs>>;
+const cleanups: (() => Promise<unknown>)[] = [];
+beforeAll(async () => {
+  sqs = await startSqs();
+});
+afterAll(async () => sqs.close());
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function gateway(queue: string, handler?: Parameters<typeof startGateway>[0]) {
+  const g = await startGateway(handler ?? { functions: [{ name: 'fn', annotations: { topic: queue } }] });
+  cleanups.push(() => g.close());
+  return g;
+}
+const bodies = (g: Awaited<ReturnType<typeof gateway>>) => g.invocations('fn').map((r) => r.body.toString());
+
+describe('SQS source against fauxqs', () => {
+  it('delivers every message and deletes each one after delivery', async () => {
+    const url = await sqs.createQueue('orders');
+    const g = await gateway('orders');
+    const sent = Array.from({ length: 50 }, (_, i) => `order-${i}`);
+    await sqs.send(url, sent, (i) => ({
+      MessageAttributes: { priority: { DataType: 'Number', StringValue: String(i % 3) } },
+    }));
+    const { connector, source } = await connect(g, {
+      queues: ['orders'],
+      waitTime: 1,
+      clientConfig: sqs.clientConfig,
+    });
+    cleanups.push(() => connector.stop());
+    await waitFor(() => g.invocations('fn').length >= 50, '50 invocations');
+    await waitFor(() => source.stats().deleted === 50, '50 deletes');
+    expect(new Set(bodies(g))).toEqual(new Set(sent));
+    expect(g.invocations('fn')).toHaveLength(50);
+    expect(await sqs.counts(url)).toEqual({ visible: 0, invisible: 0 });
+    const h = g.invocations('fn')[0]?.headers ?? {};
+    expect(h['x-topic']).toBe('orders');
+    expect(h['x-sqs-message-id']).toBeTruthy();
+    expect(h['x-sqs-approximatereceivecount']).toBe('1');
+    expect(h['x-sqs-senttimestamp']).toMatch(/^\d+$/);
+    expect(h['x-sqs-priority']).toMatch(/^[012]$/);
+  });
+
+  it('leaves a failing message to SQS, which redelivers it and then moves it to the DLQ', async () => {
+    const dlq = await sqs.createQueue('payments-dlq');
+    const dlqArn = `arn:aws:sqs:us-east-1:000000000000:payments-dlq`;
+    const url = await sqs.createQueue('payments', {
+      VisibilityTimeout: '1',
+      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: '2' }),
+    });
+    const g = await gateway('payments', {
+      functions: [{ name: 'fn', annotations: { topic: 'payments' }, handler: () => ({ status: 500 }) }],
+    });
+    await sqs.send(url, ['poison']);
+    const { connector, source } = await connect(
+      g,
+      { queues: [url], waitTime: 1, clientConfig: sqs.clientConfig },
+      { retry: { maxRetries: 0 }, onFailure: 'redeliver' },
+    );
+    cleanups.push(() => connector.stop());
+    await waitFor(async () => (await sqs.counts(dlq)).visible === 1, 'the message in the DLQ');
+    expect(g.invocations('fn').map((r) => r.headers['x-sqs-approximatereceivecount'])).toEqual(['1', '2']);
+    expect(source.stats().deleted).toBe(0);
+    expect(await sqs.counts(url)).toEqual({ visible: 0, invisible: 0 });
+  });
+
+  it('with on_failure=dead-letter the engine dead-letters and the message is deleted', async () => {
+    const url = await sqs.createQueue('refunds', { VisibilityTimeout: '1' });
+    const g = await gateway('refunds', {
+      functions: [{ name: 'fn', annotations: { topic: 'refunds' }, handler: () => ({ status: 400 }) }],
+    });
+    const letters: string[] = [];
+    await sqs.send(url, ['bad']);
+    const { connector, source } = await connect(
+      g,
+      { queues: ['refunds'], waitTime: 1, clientConfig: sqs.clientConfig },
+      { onFailure: 'dead-letter', deadLetter: (l) => void letters.push(l.function) },
+    );
+    cleanups.push(() => connector.stop());
+    await waitFor(() => source.stats().deleted === 1, 'delete after dead-lettering');
+    expect(letters).toEqual(['fn.openfaas-fn']);
+    expect(g.invocations('fn')).toHaveLength(1);
+  });
+
+  it('keeps a long invocation invisible with heartbeats: no duplicate delivery', async () => {
+    const url = await sqs.createQueue('reports', { VisibilityTimeout: '2' });
+    const g = await gateway('reports');
+    g.fault('fn', { delay: 5000, times: 1 });
+    await sqs.send(url, ['slow-report']);
+    const { connector, source } = await connect(g, {
+      queues: ['reports'],
+      waitTime: 1,
+      clientConfig: sqs.clientConfig,
+    });
+    cleanups.push(() => connector.stop());
+    await waitFor(() => source.stats().deleted === 1, 'the delete after the slow invocation');
+    expect(g.invocations('fn')).toHaveLength(1);
+    expect(source.stats().extended).toBeGreaterThanOrEqual(2);
+  });
+
+  it('delivers FIFO groups in order, groups concurrently', async () => {
+    const url = await sqs.createQueue('events.fifo', {
+      FifoQueue: 'true',
+      ContentBasedDeduplication: 'true',
+    });
+    const g = await gateway('events.fifo');
+    const sent: string[] = [];
+    for (let i = 0; i < 10; i++) for (const grp of ['a', 'b', 'c']) sent.push(`${grp}-${i}`);
+    await sqs.send(url, sent, (i) => ({ MessageGroupId: (sent[i] as string).slice(0, 1) }));
+    const { connector } = await connect(g, {
+      queues: ['events.fifo'],
+      waitTime: 1,
+      clientConfig: sqs.clientConfig,
+    });
+    cleanups.push(() => connector.stop());
+    await waitFor(() => g.invocations('fn').length === 30, '30 invocations');
+    for (const grp of ['a', 'b', 'c']) {
+      expect(bodies(g).filter((b) => b.startsWith(grp))).toEqual(
+        Array.from({ length: 10 }, (_, i) => `${grp}-${i}`),
+      );
+    }
+  });
+
+  it('two connectors on one queue deliver every message once', async () => {
+    const url = await sqs.createQueue('shared', { VisibilityTimeout: '30' });
+    const g = await gateway('shared');
+    const sent = Array.from({ length: 60 }, (_, i) => `m-${i}`);
+    const a = await connect(g, {
+      queues: ['shared'],
+      waitTime: 1,
+      maxMessages: 5,
+      clientConfig: sqs.clientConfig,
+    });
+    const b = await connect(g, {
+      queues: ['shared'],
+      waitTime: 1,
+      maxMessages: 5,
+      clientConfig: sqs.clientConfig,
+    });
+    cleanups.push(
+      () => a.connector.stop(),
+      () => b.connector.stop(),
+    );
+    await sqs.send(url, sent);
+    await waitFor(() => a.source.stats().deleted + b.source.stats().deleted === 60, '60 deletes');
+    expect(g.invocations('fn')).toHaveLength(60);
+    expect(new Set(bodies(g))).toEqual(new Set(sent));
+    expect(a.source.stats().received).toBeGreaterThan(0);
+    expect(b.source.stats().received).toBeGreaterThan(0);
+  });
+
+  it('a connector killed mid-stream loses nothing: unsettled messages come back', async () => {
+    const url = await sqs.createQueue('jobs', { VisibilityTimeout: '2' });
+    const g = await gateway('jobs');
+    g.fault('fn', { hang: true });
+    const sent = ['j-0', 'j-1', 'j-2', 'j-3', 'j-4'];
+    await sqs.send(url, sent);
+    const first = await connect(g, {
+      queues: ['jobs'],
+      waitTime: 1,
+      releaseOnStop: false,
+      clientConfig: sqs.clientConfig,
+    });
+    await waitFor(() => g.pending() >= 1, 'a held invocation');
+    await first.connector.kill();
+    g.fault('fn', null);
+    const before = g.invocations('fn').length;
+    const second = await connect(g, { queues: ['jobs'], waitTime: 1, clientConfig: sqs.clientConfig });
+    cleanups.push(() => second.connector.stop());
+    await waitFor(() => second.source.stats().deleted === 5, 'all 5 after the visibility timeout');
+    expect(new Set(bodies(g).slice(before))).toEqual(new Set(sent));
+    expect(await sqs.counts(url)).toEqual({ visible: 0, invisible: 0 });
+  });
+
+  it('stop releases received-but-unsettled messages at once', async () => {
+    const url = await sqs.createQueue('release', { VisibilityTimeout: '300' });
+    const g = await gateway('release');
+    g.fault('fn', { hang: true });
+    await sqs.send(url, ['r-0', 'r-1']);
+    const { connector, source } = await connect(
+      g,
+      { queues: ['release'], waitTime: 1, clientConfig: sqs.clientConfig },
+      { drainTimeout: 100 },
+    );
+    await waitFor(() => source.stats().received === 2, 'both received');
+    await connector.stop();
+    expect(source.stats().released).toBe(2);
+    // Visible again at once (their visibility timeout is 300 s): another consumer receives them now.
+    const again = await sqs.client.send(
+      new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+    );
+    expect((again.Messages ?? []).map((m) => m.Body).sort()).toEqual(['r-0', 'r-1']);
+  });
+
+  it('an idle connector long-polls: about one ReceiveMessage per wait_time per poller', async () => {
+    await sqs.createQueue('idle');
+    const g = await gateway('idle');
+    const { connector, source } = await connect(g, {
+      queues: ['idle'],
+      waitTime: 1,
+      pollers: 2,
+      clientConfig: sqs.clientConfig,
+    });
+    cleanups.push(() => connector.stop());
+    const start = source.stats().receiveCalls;
+    const t0 = Date.now();
+    await waitFor(() => Date.now() - t0 >= 3000, 'an idle window of 3 s', 10_000);
+    const calls = source.stats().receiveCalls - start;
+    // 2 pollers x 3 s / 1 s = 6 long polls; a busy loop would make thousands.
+    expect(calls).toBeGreaterThanOrEqual(2);
+    expect(calls).toBeLessThanOrEqual(2 * 2 * 3 + 2);
+  });
+});

@@ -1,1 +1,1 @@
-export {};
+export { type SqsConnectorOptions, startSqsConnector } from './app.js';

@@ -1,1 +1,9 @@
-export {};
+export type { BatchControl, KafkaClient, KafkaRecord } from './client.js';
+export { kafkajsClient } from './client.js';
+export {
+  checkKafkaOptions,
+  type KafkaSourceOptions,
+  kafkaOptionsFromEnv,
+  type SaslMechanism,
+} from './options.js';
+export { type KafkaSource, kafkaSource, toMessage } from './source.js';

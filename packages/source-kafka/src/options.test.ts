@@ -1,0 +1,85 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { kafkaOptionsFromEnv } from './options.js';
+import { toMessage } from './source.js';
+
+describe('kafkaOptionsFromEnv', () => {
+  it('reads the OpenFaaS kafka-connector names and ours', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kafka-env-'));
+    writeFileSync(join(dir, 'pw'), 's3cret\n');
+    writeFileSync(join(dir, 'ca.pem'), 'CA');
+    expect(
+      kafkaOptionsFromEnv({
+        broker_host: 'kafka:9092',
+        topics: 'a, b',
+        group: 'g',
+        client_id: 'c',
+        from_beginning: 'false',
+        session_timeout: '10s',
+        partition_concurrency: '4',
+        ca_file: join(dir, 'ca.pem'),
+        sasl_mechanism: 'SCRAM-SHA-512',
+        sasl_username: 'u',
+        sasl_password_file: join(dir, 'pw'),
+        reply_topic: 'replies',
+        dead_letter_topic: 'dead',
+      }),
+    ).toEqual({
+      brokers: ['kafka:9092'],
+      topics: ['a', 'b'],
+      group: 'g',
+      clientId: 'c',
+      fromBeginning: false,
+      sessionTimeout: 10_000,
+      partitionConcurrency: 4,
+      tls: { ca: 'CA' },
+      sasl: { mechanism: 'scram-sha-512', username: 'u', password: 's3cret' },
+      replyTopic: 'replies',
+      deadLetterTopic: 'dead',
+    });
+    expect(kafkaOptionsFromEnv({ brokers: 'a:1,b:2', tls: 'true' })).toEqual({
+      brokers: ['a:1', 'b:2'],
+      tls: true,
+    });
+  });
+
+  it.each([
+    [{}, 'brokers'],
+    [{ brokers: 'kafka' }, 'brokers'],
+    [{ brokers: 'k:1', topics: 'bad topic' }, 'topics'],
+    [{ brokers: 'k:1', session_timeout: '100ms' }, 'session_timeout'],
+    [{ brokers: 'k:1', partition_concurrency: '0' }, 'partition_concurrency'],
+    [{ brokers: 'k:1', sasl_mechanism: 'gssapi' }, 'sasl_mechanism'],
+    [{ brokers: 'k:1', sasl_mechanism: 'plain' }, 'sasl_username'],
+    [{ brokers: 'k:1', sasl_mechanism: 'plain', sasl_username: 'u' }, 'sasl_password'],
+    [{ brokers: 'k:1', ca_file: '/nonexistent' }, 'ca_file'],
+  ])('%j fails with one line naming %s', (env, setting) => {
+    expect(() => kafkaOptionsFromEnv(env)).toThrow(expect.objectContaining({ code: 'ERR_CONFIG', setting }));
+  });
+});
+
+describe('toMessage', () => {
+  it('maps a record to a message with the Kafka headers, dropping unsafe header names', () => {
+    const m = toMessage({
+      topic: 't',
+      partition: 2,
+      offset: '41',
+      key: Buffer.from([0xff, 0x00]),
+      value: Buffer.from('v'),
+      timestamp: '1700000000000',
+      headers: { traceparent: '00-a-b-01', 'bad name': 'x', 'X-Topic': 'spoof' },
+    });
+    expect(m.topic).toBe('t');
+    expect(m.id).toBe('t/2/41');
+    expect(m.headers).toEqual({
+      traceparent: '00-a-b-01',
+      'X-Kafka-Topic': 't',
+      'X-Kafka-Partition': '2',
+      'X-Kafka-Offset': '41',
+      'X-Kafka-Timestamp': '1700000000000',
+      'X-Kafka-Key': '/wA=',
+    });
+  });
+});

@@ -1,0 +1,105 @@
+import { readFileSync } from 'node:fs';
+import { ConfigError, type Env, EnvReader } from '@connector/core';
+
+/** SASL mechanisms supported. */
+export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
+
+/** Options of `kafkaSource`. */
+export interface KafkaSourceOptions {
+  /** Bootstrap brokers, `host:port`. */
+  brokers: readonly string[];
+  /** Topics to consume; absent = the topics the functions' annotations name (followed as they change). */
+  topics?: readonly string[];
+  /** Consumer group id (default `openfaas-kafka-connector`). */
+  group?: string;
+  /** Client id (default `openfaas-kafka-connector`). */
+  clientId?: string;
+  /** Start a new group at the earliest offset (default true: nothing produced before the first start is skipped). */
+  fromBeginning?: boolean;
+  /** Session timeout in ms (default 30 s). */
+  sessionTimeout?: number;
+  /** Partitions processed at the same time (default 16); order is kept within each partition. */
+  partitionConcurrency?: number;
+  /** TLS: true, or CA/cert/key PEM contents. */
+  tls?: boolean | { ca?: string; cert?: string; key?: string; rejectUnauthorized?: boolean };
+  /** SASL authentication. */
+  sasl?: { mechanism: SaslMechanism; username: string; password: string };
+  /** Produce the function's response to this topic, with the original key. */
+  replyTopic?: string;
+  /** Topic the `deadLetter` handler produces failed messages to. */
+  deadLetterTopic?: string;
+  /** kafkajs log level: 0 nothing (default), 1 error, 2 warn, 4 info, 5 debug. */
+  logLevel?: number;
+}
+
+/** Validate options; throws a one-line ConfigError naming the option. */
+export function checkKafkaOptions(o: KafkaSourceOptions): void {
+  const bad = (name: string, value: unknown, expected: string): never => {
+    throw new ConfigError(name, `invalid ${name}=${JSON.stringify(value)}: expected ${expected}`);
+  };
+  if (!Array.isArray(o.brokers) || o.brokers.length === 0)
+    bad('brokers', o.brokers, 'at least one host:port');
+  for (const b of o.brokers)
+    if (!/^[^\s:/]+:\d{1,5}$/.test(b)) bad('brokers', b, 'host:port, e.g. kafka:9092');
+  if (o.topics !== undefined && o.topics.some((t) => !/^[A-Za-z0-9._-]{1,249}$/.test(t)))
+    bad('topics', o.topics, 'Kafka topic names');
+  if (o.sessionTimeout !== undefined && !(o.sessionTimeout >= 1000))
+    bad('sessionTimeout', o.sessionTimeout, 'at least 1000 ms');
+  const pc = o.partitionConcurrency;
+  if (pc !== undefined && !(Number.isInteger(pc) && pc >= 1 && pc <= 1000))
+    bad('partitionConcurrency', pc, 'an integer from 1 to 1000');
+}
+
+/**
+ * Read the Kafka connector env, compatible with the OpenFaaS kafka-connector: `broker_host` or `brokers` (comma
+ * list), `topics`, `group`, `client_id`, `from_beginning`, `session_timeout`, `partition_concurrency`, `tls`,
+ * `ca_file`/`cert_file`/`key_file`, `sasl_mechanism` + `sasl_username` + `sasl_password` (or `sasl_password_file`),
+ * `reply_topic`, `dead_letter_topic`. Throws a one-line ConfigError naming the variable.
+ */
+export function kafkaOptionsFromEnv(env: Env = process.env): KafkaSourceOptions {
+  const r = new EnvReader(env);
+  const brokers =
+    r.list('brokers') ??
+    r.list('broker_host') ??
+    r.fail('brokers', '', 'host:port list (set brokers or broker_host)');
+  const file = (name: string): string | undefined => {
+    const path = r.string(name);
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (err) {
+      return r.fail(name, path, `a readable file (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`);
+    }
+  };
+  const o: KafkaSourceOptions = { brokers };
+  const set = <K extends keyof KafkaSourceOptions>(k: K, v: KafkaSourceOptions[K] | undefined) => {
+    if (v !== undefined) o[k] = v;
+  };
+  set('topics', r.list('topics'));
+  set('group', r.string('group'));
+  set('clientId', r.string('client_id'));
+  set('fromBeginning', r.bool('from_beginning'));
+  set('sessionTimeout', r.duration('session_timeout', { min: 1000 }));
+  set('partitionConcurrency', r.int('partition_concurrency', { min: 1, max: 1000 }));
+  const ca = file('ca_file');
+  const cert = file('cert_file');
+  const key = file('key_file');
+  if (ca !== undefined || cert !== undefined || key !== undefined) {
+    o.tls = { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
+  } else set('tls', r.bool('tls'));
+  const mechanism = r.oneOf('sasl_mechanism', ['plain', 'scram-sha-256', 'scram-sha-512'] as const);
+  if (mechanism !== undefined) {
+    const username =
+      r.string('sasl_username') ??
+      r.fail('sasl_username', '', `a user name (required with sasl_mechanism=${mechanism})`);
+    const password =
+      r.string('sasl_password') ??
+      file('sasl_password_file')?.trim() ??
+      r.fail('sasl_password', '', 'a password or sasl_password_file');
+    o.sasl = { mechanism, username, password };
+  }
+  set('replyTopic', r.string('reply_topic'));
+  set('deadLetterTopic', r.string('dead_letter_topic'));
+  checkKafkaOptions(o);
+  return o;
+}

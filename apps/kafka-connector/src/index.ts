@@ -1,1 +1,1 @@
-export {};
+export { type KafkaConnectorOptions, startKafkaConnector } from './app.js';

@@ -41,8 +41,7 @@ export function checkKafkaOptions(o: KafkaSourceOptions): void {
     bad('brokers', o.brokers, 'at least one host:port');
   for (const b of o.brokers)
     if (!/^[^\s:/]+:\d{1,5}$/.test(b)) bad('brokers', b, 'host:port, e.g. kafka:9092');
-  if (o.topics !== undefined && o.topics.some((t) => !/^[A-Za-z0-9._-]{1,249}$/.test(t)))
-    bad('topics', o.topics, 'Kafka topic names');
+  if (o.topics?.some((t) => !/^[A-Za-z0-9._-]{1,249}$/.test(t))) bad('topics', o.topics, 'Kafka topic names');
   if (o.sessionTimeout !== undefined && !(o.sessionTimeout >= 1000))
     bad('sessionTimeout', o.sessionTimeout, 'at least 1000 ms');
   const pc = o.partitionConcurrency;

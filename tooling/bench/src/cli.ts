@@ -145,6 +145,21 @@ try {
       maxRssMb,
     });
   }
+  // Each source end to end (one run each after the throughput cases: they include a broker, so they are slower).
+  const sourcesRun: Record<string, unknown> = {};
+  for (const name of ['source-mqtt', 'source-kafka', 'source-sqs']) {
+    if (!wanted(name)) continue;
+    if (name === 'source-mqtt' && !has(process.env['MOSQUITTO_BIN'] ?? 'mosquitto')) {
+      sourcesRun[name] = 'mosquitto not installed';
+      continue;
+    }
+    const count = flags.quick ? 200 : Math.min(n, name === 'source-sqs' ? 5000 : 20_000);
+    sourcesRun[name] = (await worker(name, { url: echo.url, n: count, concurrency: 64, reps: 1 })).result;
+    process.stdout.write(
+      `${name}: ${Math.round((sourcesRun[name] as { messagesPerSec: number }).messagesPerSec)} msg/s\n`,
+    );
+  }
+  extras['sources'] = sourcesRun;
   if (wanted('wrk'))
     extras['wrk_x64_ops_per_sec'] = wrk(echo.url, flags.quick ? 1 : 5) ?? 'wrk not installed';
 } finally {
@@ -186,6 +201,19 @@ const lines = [
   }),
   '',
   `wrk x64 (the gateway's own ceiling): ${typeof extras['wrk_x64_ops_per_sec'] === 'number' ? fmt(extras['wrk_x64_ops_per_sec'] as number) : (extras['wrk_x64_ops_per_sec'] ?? 'not run')}`,
+  '',
+  '| source end to end | messages | msg/s | CPU s / 10k (incl. publisher) | note |',
+  '|---|---|---|---|---|',
+  ...Object.entries(
+    (extras['sources'] ?? {}) as Record<
+      string,
+      { messages: number; messagesPerSec: number; cpuPer10k: number; note: string } | string
+    >,
+  ).map(([k, v]) =>
+    typeof v === 'string'
+      ? `| ${k} | – | – | – | ${v} |`
+      : `| ${k} | ${v.messages} | ${fmt(v.messagesPerSec)} | ${fmt(v.cpuPer10k, 3)} | ${v.note} |`,
+  ),
   '',
   `topic match (ns per lookup): ${JSON.stringify(extras['match'] ?? 'not run')}`,
   '',

@@ -7,6 +7,7 @@ import {
   TopicMap,
 } from '@connector/core';
 import { Pool } from 'undici';
+import { kafkaCase, mqttCase, sqsCase } from './sources.js';
 import { quantile, type Repetition } from './stats.js';
 
 /** Parameters a worker receives (argv[3], JSON). */
@@ -192,6 +193,13 @@ const cases: Record<string, (p: Params) => Promise<unknown>> = {
     };
   },
 };
+
+/** Source end-to-end cases: broker -> source -> engine -> gateway. */
+Object.assign(cases, {
+  'source-mqtt': (p: Params) => mqttCase(p.url, p.n),
+  'source-kafka': (p: Params) => kafkaCase(p.url, p.n),
+  'source-sqs': (p: Params) => sqsCase(p.url, p.n),
+});
 
 const [name, raw] = process.argv.slice(2);
 const run = name === undefined ? undefined : cases[name];

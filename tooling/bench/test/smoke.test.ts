@@ -32,6 +32,8 @@ describe('pnpm bench --quick', () => {
     expect(Object.keys(json.match)).toContain('exact_10000_ns');
     expect(Object.keys(json.match)).toContain('mqtt_10000_ns');
     expect(json.stalled.offered).toBeGreaterThan(0);
+    for (const name of ['source-mqtt', 'source-kafka', 'source-sqs'])
+      expect(json.sources[name].messagesPerSec, name).toBeGreaterThan(0);
     expect(json.stalled.inFlight).toBe(64);
     expect(readFileSync(join(out, 'latest.md'), 'utf8')).toContain('| deliver (engine, metrics on) x64 |');
   }, 150_000);

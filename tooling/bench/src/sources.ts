@@ -1,0 +1,189 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateQueueCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { createConnector, createController, type Source } from '@connector/core';
+import { startKafkaBroker } from '@connector/kafka-test-broker';
+import { kafkaSource } from '@connector/source-kafka';
+import { mqttSource } from '@connector/source-mqtt';
+import { sqsSource } from '@connector/source-sqs';
+import { startFauxqs } from 'fauxqs';
+import { Kafka, logLevel } from 'kafkajs';
+import mqtt from 'mqtt';
+
+/** Result of one end-to-end source case. */
+export interface SourceRun {
+  messages: number;
+  seconds: number;
+  messagesPerSec: number;
+  /** user+sys CPU of this process (connector + the case's publisher / in-process broker) per 10k messages. */
+  cpuPer10k: number;
+  note: string;
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as { port: number };
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** Run a connector with `source` until `n` invocations have succeeded; time from the first publish. */
+async function measure(
+  url: string,
+  source: Source,
+  n: number,
+  publish: () => Promise<void>,
+  note: string,
+): Promise<SourceRun> {
+  const controller = createController({ gatewayUrl: url, connectorName: 'bench' });
+  let done = 0;
+  let finished!: () => void;
+  const all = new Promise<void>((r) => (finished = r));
+  controller.subscribe((r) => {
+    if (!r.error && r.final && ++done === n) finished();
+  });
+  const connector = createConnector({ controller, source, maxInFlight: 64 });
+  await connector.start();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await publish();
+  await all;
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  await connector.stop();
+  return {
+    messages: n,
+    seconds,
+    messagesPerSec: n / seconds,
+    cpuPer10k: ((cpu.user + cpu.system) / 1e6) * (10_000 / n),
+    note,
+  };
+}
+
+const body = '{"reading":21.5,"sensor":"kitchen"}';
+
+/** MQTT QoS 1 through a private Mosquitto (its own process) to the gateway. */
+export async function mqttCase(url: string, n: number): Promise<SourceRun> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'bench-mosq-'));
+  writeFileSync(
+    join(dir, 'm.conf'),
+    `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 0\n`,
+  );
+  const broker = spawn(process.env['MOSQUITTO_BIN'] ?? 'mosquitto', ['-c', join(dir, 'm.conf')], {
+    stdio: 'ignore',
+  });
+  try {
+    const brokerUrl = `mqtt://127.0.0.1:${port}`;
+    let pub: mqtt.MqttClient | undefined;
+    for (let i = 0; i < 100 && !pub; i++)
+      pub = await mqtt.connectAsync(brokerUrl, { reconnectPeriod: 0 }).catch(() => undefined);
+    if (!pub) throw new Error('mosquitto did not start');
+    const source = mqttSource({
+      broker: brokerUrl,
+      topics: ['bench'],
+      clientId: 'bench-connector',
+      qos: 1,
+      protocolVersion: 5,
+    });
+    const run = await measure(
+      url,
+      source,
+      n,
+      async () => {
+        const p = pub as mqtt.MqttClient;
+        const sends: Promise<unknown>[] = [];
+        for (let i = 0; i < n; i++) sends.push(p.publishAsync('bench', body, { qos: 1 }));
+        await Promise.all(sends);
+      },
+      'QoS 1, MQTT 5, Mosquitto in its own process; the publisher runs in the connector process',
+    );
+    await pub.endAsync();
+    return run;
+  } finally {
+    broker.kill('SIGTERM');
+  }
+}
+
+/** Kafka through tooling/kafka-test-broker (in this process) with the real kafkajs client. */
+export async function kafkaCase(url: string, n: number): Promise<SourceRun> {
+  const broker = await startKafkaBroker({ port: 0, partitions: 8 });
+  const kafka = new Kafka({
+    clientId: 'bench-producer',
+    brokers: broker.brokers,
+    logLevel: logLevel.NOTHING,
+  });
+  const producer = kafka.producer();
+  await producer.connect();
+  broker.createTopic('bench', 8);
+  try {
+    const source = kafkaSource({
+      brokers: broker.brokers,
+      topics: ['bench'],
+      group: 'bench',
+      sessionTimeout: 6000,
+    });
+    return await measure(
+      url,
+      source,
+      n,
+      async () => {
+        for (let i = 0; i < n; i += 500) {
+          const count = Math.min(500, n - i);
+          await producer.send({
+            topic: 'bench',
+            messages: Array.from({ length: count }, (_, j) => ({ key: `k${i + j}`, value: body })),
+          });
+        }
+      },
+      '8 partitions; broker and producer run in the connector process (the test broker is not Kafka: compare runs, not systems)',
+    );
+  } finally {
+    await producer.disconnect();
+    await broker.close();
+  }
+}
+
+/** SQS through fauxqs (in this process), 4 pollers x 10 messages. */
+export async function sqsCase(url: string, n: number): Promise<SourceRun> {
+  const server = await startFauxqs({ port: 0, logger: false });
+  const clientConfig = {
+    endpoint: server.address,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+  };
+  const client = new SQSClient(clientConfig);
+  try {
+    const queue = (await client.send(new CreateQueueCommand({ QueueName: 'bench' }))).QueueUrl as string;
+    const source = sqsSource({ queues: ['bench'], waitTime: 1, pollers: 4, clientConfig });
+    return await measure(
+      url,
+      source,
+      n,
+      async () => {
+        const batches: Promise<unknown>[] = [];
+        for (let i = 0; i < n; i += 10) {
+          const count = Math.min(10, n - i);
+          batches.push(
+            client.send(
+              new SendMessageBatchCommand({
+                QueueUrl: queue,
+                Entries: Array.from({ length: count }, (_, j) => ({ Id: String(j), MessageBody: body })),
+              }),
+            ),
+          );
+          if (batches.length >= 16) await Promise.all(batches.splice(0));
+        }
+        await Promise.all(batches);
+      },
+      'fauxqs and the sender run in the connector process; 4 pollers, batches of 10, delete batched',
+    );
+  } finally {
+    client.destroy();
+    await server.stop();
+  }
+}

@@ -178,7 +178,10 @@ describe('${name}', () => {
 
   process.stdout.write(`created apps/${name} (${source} source)\n`);
   if (values.install && !values['no-install']) {
-    execFileSync('pnpm', ['install', '--prefer-offline'], { cwd: root, stdio: 'inherit' });
+    execFileSync('pnpm', ['install', '--prefer-offline', '--no-frozen-lockfile'], {
+      cwd: root,
+      stdio: 'inherit',
+    });
   }
   process.stdout.write(
     `next: pnpm --filter @connector/${name}... build && pnpm --filter @connector/${name} test\n      gateway_url=http://127.0.0.1:8080 node apps/${name}/dist/main.js\n`,

@@ -41,7 +41,11 @@ beforeAll(async () => {
     const r = await cli(name as string, '--source', source as string, '--no-install');
     expect(r.code, r.stderr).toBe(0);
   }
-  await run('pnpm', ['install', '--prefer-offline', '--reporter=silent'], { cwd: copy, timeout: 180_000 });
+  // The new apps change the lockfile; pnpm would refuse that under CI=true (frozen by default there).
+  await run('pnpm', ['install', '--prefer-offline', '--no-frozen-lockfile', '--reporter=silent'], {
+    cwd: copy,
+    timeout: 180_000,
+  });
 }, 240_000);
 
 afterAll(() => rmSync(dirname(copy), { recursive: true, force: true }));

@@ -386,19 +386,20 @@ export function createController(options: ControllerOptions & { logger?: Logger 
       const resHeaders = flattenHeaders(res.headers);
       const error = classify(res.statusCode, async, fn);
       const callId = resHeaders['x-call-id'];
-      return {
+      const result: { -readonly [K in keyof InvokeResult]: InvokeResult[K] } = {
         topic,
         function: fn,
         status: res.statusCode,
         headers: resHeaders,
         body: resBody,
         duration: performance.now() - started,
-        ...(error ? { error } : {}),
-        ...(callId !== undefined ? { callId } : {}),
         async,
         attempt,
         final: true,
       };
+      if (error) result.error = error;
+      if (callId !== undefined) result.callId = callId;
+      return result;
     } catch (err) {
       return {
         topic,
@@ -464,6 +465,11 @@ export function createController(options: ControllerOptions & { logger?: Logger 
     async invoke(topic, body, opts) {
       const fns = map.match(topic);
       if (fns.length === 0) return [];
+      if (fns.length === 1) {
+        const only = await invokeOnce(fns[0] as FunctionInfo, topic, body, opts);
+        publish(only);
+        return [only];
+      }
       const results = await Promise.all(fns.map((f) => invokeOnce(f, topic, body, opts)));
       for (const r of results) publish(r);
       return results;

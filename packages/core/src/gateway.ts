@@ -32,12 +32,19 @@ const EMPTY = new Uint8Array(0);
 
 /** Flatten undici's header values (string | string[]) into one string each. */
 export function flattenHeaders(h: Record<string, string | string[] | undefined>): Record<string, string> {
-  const out: Record<string, string> = {};
+  // Usually every value is already a string: return undici's object as it is, copy only when needed.
   for (const k in h) {
     const v = h[k];
-    if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
+    if (typeof v !== 'string') {
+      const out: Record<string, string> = {};
+      for (const key in h) {
+        const val = h[key];
+        if (val !== undefined) out[key] = Array.isArray(val) ? val.join(', ') : val;
+      }
+      return out;
+    }
   }
-  return out;
+  return h as Record<string, string>;
 }
 
 /** HTTP client of one gateway: a keep-alive undici pool; basic auth only on `/system/*`. */

@@ -1,13 +1,4 @@
-import {
-  type Connector,
-  configFromEnv,
-  createController,
-  createLogger,
-  type Env,
-  EnvReader,
-  type Logger,
-  runConnector,
-} from '@connector/core';
+import { type Connector, type Env, EnvReader, type Logger, startConnectorFromEnv } from '@connector/core';
 import { exampleSource } from './source.js';
 
 /** Options of `startConnector`. */
@@ -21,17 +12,16 @@ export interface StartOptions {
 }
 
 /** Read env (the OpenFaaS connector names plus this source's), then run controller + source as one connector. */
-export async function startConnector(options: StartOptions = {}): Promise<Connector> {
-  const env = options.env ?? process.env;
-  const config = configFromEnv(env);
-  const r = new EnvReader(env);
-  const source = exampleSource({
-    topic: r.string('topic') ?? 'example',
-    interval: r.duration('interval', { min: 1 }) ?? 5000,
+export function startConnector(options: StartOptions = {}): Promise<Connector> {
+  return startConnectorFromEnv({
+    ...options,
+    name: 'template-connector',
+    source: (env) => {
+      const r = new EnvReader(env);
+      return exampleSource({
+        topic: r.string('topic') ?? 'example',
+        interval: r.duration('interval', { min: 1 }) ?? 5000,
+      });
+    },
   });
-  const name = config.connectorName ?? 'template-connector';
-  const logger = options.logger ?? createLogger({ level: config.logLevel, name });
-  const { logLevel: _level, http, ...rest } = config;
-  const controller = createController({ ...rest, connectorName: name, logger });
-  return runConnector({ ...rest, controller, source, http, logger, signals: options.signals ?? true });
 }

@@ -1,12 +1,4 @@
-import {
-  type Connector,
-  configFromEnv,
-  createController,
-  createLogger,
-  type Env,
-  type Logger,
-  runConnector,
-} from '@connector/core';
+import { type Connector, type Env, type Logger, startConnectorFromEnv } from '@connector/core';
 import { timerSourceFromEnv } from '@connector/source-timer';
 
 /** Options of `startTimerConnector`. */
@@ -20,14 +12,10 @@ export interface TimerConnectorOptions {
 }
 
 /** Read env, then run the controller with the cron (default) or interval source as one connector. */
-export async function startTimerConnector(options: TimerConnectorOptions = {}): Promise<Connector> {
-  const env = options.env ?? process.env;
-  const config = configFromEnv(env);
-  const { source, options: timer } = timerSourceFromEnv(env);
-  const name = config.connectorName ?? 'timer-connector';
-  const logger = options.logger ?? createLogger({ level: config.logLevel, name });
-  const { logLevel: _level, http, ...rest } = config;
-  const controller = createController({ ...rest, connectorName: name, logger });
-  logger.info({ gateway: config.gatewayUrl, ...timer }, 'starting timer connector');
-  return runConnector({ ...rest, controller, source, http, logger, signals: options.signals ?? true });
+export function startTimerConnector(options: TimerConnectorOptions = {}): Promise<Connector> {
+  return startConnectorFromEnv({
+    ...options,
+    name: 'timer-connector',
+    source: (env) => timerSourceFromEnv(env).source,
+  });
 }

@@ -37,6 +37,7 @@ export {
   retryAfterMs,
 } from './engine.js';
 export * from './errors.js';
+export { type FromEnvOptions, startConnectorFromEnv } from './from-env.js';
 export { createLogger, type LoggerOptions, noopLogger } from './logger.js';
 export { createResponsePrinter } from './printer.js';
 export * from './source.js';

@@ -520,3 +520,29 @@ describe('options validation', () => {
     );
   });
 });
+
+describe('startConnectorFromEnv', () => {
+  it('reads the env, builds the source from it, applies controller overrides and runs', async () => {
+    const g = await gateway({ functions: [{ name: 'f', annotations: { topic: 'sensors/+' } }] });
+    const mem = memorySource();
+    const seen: string[] = [];
+    const { startConnectorFromEnv, noopLogger } = await import('../src/index.js');
+    const connector = await startConnectorFromEnv({
+      name: 'env-connector',
+      env: { gateway_url: g.url, http_port: '0', source_name: 'from-env' },
+      source: (env) => {
+        seen.push(env['source_name'] as string);
+        return mem.source;
+      },
+      controller: { topicMatcher: 'mqtt' },
+      signals: false,
+      logger: noopLogger,
+    });
+    cleanups.push(() => connector.stop());
+    mem.push({ topic: 'sensors/kitchen', body: Buffer.from('21') });
+    await waitFor(() => mem.acked.length === 1);
+    expect(seen).toEqual(['from-env']);
+    expect(g.invocations('f.openfaas-fn')[0]?.headers['x-connector']).toBe('env-connector');
+    expect(connector.httpUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  });
+});

@@ -15,23 +15,23 @@ const SOURCES = ['custom', 'timer', 'mqtt', 'kafka', 'sqs'];
 const WIRING = {
   timer: {
     imports: "import { timerSourceFromEnv } from '@connector/source-timer';",
-    source: 'const { source } = timerSourceFromEnv(env);',
-    controller: '',
+    expr: 'timerSourceFromEnv(env).source',
+    mqtt: false,
   },
   mqtt: {
     imports: "import { mqttOptionsFromEnv, mqttSource } from '@connector/source-mqtt';",
-    source: 'const source = mqttSource(mqttOptionsFromEnv(env));',
-    controller: " topicMatcher: 'mqtt',",
+    expr: 'mqttSource(mqttOptionsFromEnv(env))',
+    mqtt: true,
   },
   kafka: {
     imports: "import { kafkaOptionsFromEnv, kafkaSource } from '@connector/source-kafka';",
-    source: 'const source = kafkaSource(kafkaOptionsFromEnv(env));',
-    controller: '',
+    expr: 'kafkaSource(kafkaOptionsFromEnv(env))',
+    mqtt: false,
   },
   sqs: {
     imports: "import { sqsOptionsFromEnv, sqsSource } from '@connector/source-sqs';",
-    source: 'const source = sqsSource(sqsOptionsFromEnv(env));',
-    controller: '',
+    expr: 'sqsSource(sqsOptionsFromEnv(env))',
+    mqtt: false,
   },
 };
 
@@ -127,7 +127,7 @@ async function main() {
     );
     writeFileSync(
       join(target, 'src/app.ts'),
-      `import { type Connector, configFromEnv, createController, createLogger, type Env, type Logger, runConnector } from '@connector/core';
+      `import { type Connector, type Env, type Logger, startConnectorFromEnv } from '@connector/core';
 ${w.imports}
 
 /** Options of \`startConnector\`. */
@@ -141,15 +141,12 @@ export interface StartOptions {
 }
 
 /** Read env (the OpenFaaS connector names plus the source's), then run controller + source as one connector. */
-export async function startConnector(options: StartOptions = {}): Promise<Connector> {
-  const env = options.env ?? process.env;
-  const config = configFromEnv(env);
-  ${w.source}
-  const name = config.connectorName ?? '${name}';
-  const logger = options.logger ?? createLogger({ level: config.logLevel, name });
-  const { logLevel: _level, http, ...rest } = config;
-  const controller = createController({ ...rest, connectorName: name,${w.controller} logger });
-  return runConnector({ ...rest, controller, source, http, logger, signals: options.signals ?? true });
+export function startConnector(options: StartOptions = {}): Promise<Connector> {
+  return startConnectorFromEnv({
+    ...options,
+    name: '${name}',
+    source: (env) => ${w.expr},${w.mqtt ? "\n    controller: { topicMatcher: 'mqtt' }," : ''}
+  });
 }
 `,
     );

@@ -218,7 +218,7 @@ export class DeliveryEngine {
     this.metrics?.receivedMessage(this.opts.source, msg.topic);
     const key = msg.orderingKey;
     let run: Promise<DeliveryOutcome>;
-    if (key === undefined) run = this.route(msg);
+    if (key === undefined) run = this.fastOrRoute(msg);
     else {
       const prev = this.tails.get(key);
       run = prev ? prev.then(() => this.route(msg)) : this.route(msg);
@@ -290,6 +290,57 @@ export class DeliveryEngine {
       targets.length === 1
         ? [await this.invoke(targets[0] as FunctionInfo | string, msg)]
         : await Promise.all(targets.map((t) => this.invoke(t, msg)));
+    return this.settle(msg, results);
+  }
+
+  /**
+   * The happy path without async frames: no ordering key, exactly one matched function, a free slot and success at
+   * the first attempt. Anything else takes `route` (or, after a first failure, the retry loop) with the same rules.
+   */
+  private fastOrRoute(msg: SourceMessage): Promise<DeliveryOutcome> {
+    if (
+      msg.functions !== undefined ||
+      this.opts.maxInFlightPerFunction !== undefined ||
+      this.hard.signal.aborted
+    ) {
+      return this.route(msg);
+    }
+    const targets = this.controller.match(msg.topic);
+    if (targets.length !== 1 || !this.global.tryAcquire()) return this.route(msg);
+    const fn = targets[0] as FunctionInfo;
+    return this.controller.invokeOnce(fn, msg.topic, msg.body, this.optionsFor(msg, 1)).then(
+      (r): DeliveryOutcome | Promise<DeliveryOutcome> => {
+        this.metrics?.invocation(fn.address, r.status, r.duration);
+        if (r.error) return this.afterFirstFailure(fn, msg, r);
+        this.releaseGlobal();
+        this.controller.publish(r);
+        this.metrics?.delivery('delivered');
+        return { status: 'delivered', ack: true, results: [r] };
+      },
+      (err: unknown) => {
+        this.releaseGlobal();
+        throw err;
+      },
+    );
+  }
+
+  /** The fast path's first attempt failed: retry as usual while still holding its slot. */
+  private async afterFirstFailure(
+    fn: FunctionInfo,
+    msg: SourceMessage,
+    first: InvokeResult,
+  ): Promise<DeliveryOutcome> {
+    let r: InvokeResult;
+    try {
+      r = await this.attempts(fn, fn.address, msg, first);
+    } finally {
+      this.releaseGlobal();
+    }
+    return this.settle(msg, [r]);
+  }
+
+  /** Turn final results into the outcome: delivered, dead-lettered (handlers ran) or failed. */
+  private async settle(msg: SourceMessage, results: InvokeResult[]): Promise<DeliveryOutcome> {
     let failed: InvokeResult[] | undefined;
     for (const r of results) if (r.error) (failed ??= []).push(r);
     if (!failed) {
@@ -347,38 +398,53 @@ export class DeliveryEngine {
       try {
         return await this.attempts(target, address, msg);
       } finally {
-        this.global.release();
-        if (this.capacityWaiters.length > 0 && this.hasCapacity()) {
-          const ws = this.capacityWaiters;
-          this.capacityWaiters = [];
-          for (const w of ws) w();
-        }
+        this.releaseGlobal();
       }
     } finally {
       fnSem?.release();
     }
   }
 
+  /** Give a global slot back and wake sources waiting for capacity. */
+  private releaseGlobal(): void {
+    this.global.release();
+    if (this.capacityWaiters.length > 0 && this.hasCapacity()) {
+      const ws = this.capacityWaiters;
+      this.capacityWaiters = [];
+      for (const w of ws) w();
+    }
+  }
+
+  private optionsFor(msg: SourceMessage, attempt: number): InvokeOptions {
+    // No per-request AbortSignal: listeners on one shared signal cost more than the request itself at high
+    // rates; a hard stop destroys the controller's connection pool instead (see abort()).
+    const options: InvokeOptions = { attempt };
+    if (msg.headers !== undefined) options.headers = msg.headers;
+    if (msg.contentType !== undefined) options.contentType = msg.contentType;
+    return options;
+  }
+
   private async attempts(
     target: FunctionInfo | string,
     address: string,
     msg: SourceMessage,
+    first?: InvokeResult,
   ): Promise<InvokeResult> {
     const { maxRetries, minDelay, maxDelay } = this.opts.retry;
     const signal = this.hard.signal;
     const topic = msg.topic;
     let refreshed = false;
     for (let attempt = 1; ; attempt++) {
-      // No per-request AbortSignal: listeners on one shared signal cost more than the request itself at high
-      // rates; a hard stop destroys the controller's connection pool instead (see abort()).
-      const options: InvokeOptions = { attempt };
-      if (msg.headers !== undefined) options.headers = msg.headers;
-      if (msg.contentType !== undefined) options.contentType = msg.contentType;
-      const r =
-        typeof target === 'string' && this.controller.resolve(target) === undefined
-          ? this.outside(target, topic, attempt)
-          : await this.controller.invokeOnce(target, topic, msg.body, options);
-      this.metrics?.invocation(address, r.status, r.duration);
+      let r: InvokeResult;
+      if (attempt === 1 && first !== undefined)
+        r = first; // made (and counted) by the fast path
+      else {
+        r =
+          typeof target === 'string' && this.controller.resolve(target) === undefined
+            ? this.outside(target, topic, attempt)
+            : await this.controller.invokeOnce(target, topic, msg.body, this.optionsFor(msg, attempt));
+        this.metrics?.invocation(address, r.status, r.duration);
+      }
       if (!r.error) {
         this.controller.publish(r);
         return r;

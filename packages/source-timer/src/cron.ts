@@ -1,4 +1,5 @@
 import {
+  ConfigError,
   defineSource,
   type FunctionInfo,
   isShutdownError,
@@ -47,6 +48,16 @@ export function scheduleProblem(schedule: string, timezone?: string): string | u
   }
 }
 
+/** Why `timezone` is refused, or undefined when it is an IANA zone this runtime knows. */
+function timezoneProblem(timezone: string): string | undefined {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: timezone });
+    return undefined;
+  } catch {
+    return 'expected an IANA timezone like Europe/Berlin';
+  }
+}
+
 interface Job {
   schedule: string;
   cron: Cron;
@@ -63,6 +74,21 @@ const EMPTY = new Uint8Array(0);
 export const cronSource = defineSource((options: CronSourceOptions = {}): CronSource => {
   const topic = options.topic ?? 'cron-function';
   const annotation = options.scheduleAnnotation ?? 'schedule';
+  for (const [setting, value] of [
+    ['topic', topic],
+    ['scheduleAnnotation', annotation],
+  ] as const) {
+    if (typeof value !== 'string' || value.trim() === '')
+      throw new ConfigError(
+        setting,
+        `invalid ${setting}=${JSON.stringify(value)}: expected a non-empty string`,
+      );
+  }
+  if (options.timezone !== undefined) {
+    const problem = timezoneProblem(options.timezone);
+    if (problem)
+      throw new ConfigError('timezone', `invalid timezone=${JSON.stringify(options.timezone)}: ${problem}`);
+  }
   const jobs = new Map<string, Job>();
   const warned = new Map<string, string>(); // function -> invalid schedule already reported
   const inflight = new Set<Promise<void>>();
@@ -99,6 +125,7 @@ export const cronSource = defineSource((options: CronSourceOptions = {}): CronSo
   const sync = (c: SourceContext, functions: readonly FunctionInfo[]) => {
     const wanted = new Map<string, FunctionInfo>();
     for (const fn of functions) if (fn.topics.includes(topic)) wanted.set(fn.address, fn);
+    for (const address of warned.keys()) if (!wanted.has(address)) warned.delete(address);
     for (const [address, job] of jobs) {
       const fn = wanted.get(address);
       if (!fn || fn.annotations[annotation] !== job.schedule) {

@@ -21,33 +21,38 @@ export interface KafkaRecord {
 
 /** What the source needs of a partition batch while processing it. */
 export interface BatchControl {
-  /** False once the consumer stops or the partition was revoked: process no further record. */
+  /** False once the consumer stops, the group rebalances or the partition was sought: process no further record. */
   active(): boolean;
+  /** Aborted when the group starts rebalancing (this partition may be revoked): finish the batch quickly. */
+  readonly revoked: AbortSignal;
   /** Pause fetching this partition; returns the resume function. */
   pause(): () => void;
-  /** Consume again from `offset` (redelivery of a record that was not acked). */
+  /** Consume again from `offset` (redelivery of a record that was not acked); ends the batch. */
   seek(offset: string): void;
-  /** Mark records up to `offset` as processed and commit `offset + 1`. */
+  /** Commit `offset + 1`: every record of this partition up to `offset` settled. Works while the consumer stops. */
   commit(offset: string): Promise<void>;
-  heartbeat(): Promise<void>;
 }
 
 /** The source's small view of a Kafka client, so kafkajs can be swapped (e.g. for @confluentinc/kafka-javascript). */
 export interface KafkaClient {
-  /** Connect, subscribe and run `onBatch` per fetched partition batch (partitions concurrently, records in order). */
+  /**
+   * Connect, join the group subscribed to `topics` and call `onBatch` per fetched partition batch (partitions
+   * concurrently, one batch of a partition at a time, records in order); the client keeps the member alive
+   * (heartbeats) while a batch is processed. Resolves once consuming has started.
+   */
   consume(
     topics: readonly string[],
     onBatch: (records: KafkaRecord[], control: BatchControl) => Promise<void>,
     onCrash: (err: Error) => void,
   ): Promise<void>;
-  /** Stop consuming (commits nothing by itself) and leave the group. */
+  /** Stop consuming: wait for the running batches to return (they commit), then leave the group. */
   stopConsuming(): Promise<void>;
   /** Produce one record. */
   produce(
     topic: string,
     record: { key: Buffer | string | null; value: Buffer | string; headers?: Record<string, string> },
   ): Promise<void>;
-  /** Disconnect everything. */
+  /** Stop consuming and disconnect everything. */
   close(): Promise<void>;
 }
 
@@ -61,6 +66,15 @@ const textHeaders = (h: EachBatchPayload['batch']['messages'][number]['headers']
   return out;
 };
 
+/** kafkajs errors that mean this member must rejoin the group (its partitions may go elsewhere). */
+const REJOIN = new Set([
+  'REBALANCE_IN_PROGRESS',
+  'ILLEGAL_GENERATION',
+  'UNKNOWN_MEMBER_ID',
+  'NOT_COORDINATOR_FOR_GROUP',
+]);
+const mustRejoin = (err: unknown): boolean => REJOIN.has((err as { type?: string } | null)?.type ?? '');
+
 /** The kafkajs implementation of KafkaClient. */
 export function kafkajsClient(o: KafkaSourceOptions): KafkaClient {
   const kafka = new Kafka({
@@ -71,15 +85,21 @@ export function kafkajsClient(o: KafkaSourceOptions): KafkaClient {
     ...(o.sasl ? { sasl: o.sasl as SASLOptions } : {}),
     retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5000 },
   });
+  const sessionTimeout = o.sessionTimeout ?? 30_000;
+  const heartbeatInterval = Math.max(500, Math.floor(sessionTimeout / 10));
   let consumer: Consumer | undefined;
-  let producer: Producer | undefined;
   let producing: Promise<Producer> | undefined;
 
   const getProducer = () => {
     producing ??= (async () => {
-      producer = kafka.producer({ allowAutoTopicCreation: true });
-      await producer.connect();
-      return producer;
+      const p = kafka.producer({ allowAutoTopicCreation: true });
+      try {
+        await p.connect();
+      } catch (err) {
+        producing = undefined;
+        throw err;
+      }
+      return p;
     })();
     return producing;
   };
@@ -88,43 +108,77 @@ export function kafkajsClient(o: KafkaSourceOptions): KafkaClient {
     async consume(topics, onBatch, onCrash) {
       const c = kafka.consumer({
         groupId: o.group ?? 'openfaas-kafka-connector',
-        sessionTimeout: o.sessionTimeout ?? 30_000,
-        heartbeatInterval: Math.max(500, Math.floor((o.sessionTimeout ?? 30_000) / 10)),
+        sessionTimeout,
+        heartbeatInterval,
+        maxWaitTimeInMs: o.fetchMaxWait ?? 500,
         allowAutoTopicCreation: true,
       });
       consumer = c;
+      // One signal per generation: aborted when a heartbeat says the group rebalances, renewed on (re)join.
+      let generation = new AbortController();
+      let rejoinError: unknown;
+      c.on(c.events.GROUP_JOIN, () => {
+        if (generation.signal.aborted) generation = new AbortController();
+      });
       c.on(c.events.CRASH, (e) => {
         if (!(e.payload as { restart?: boolean }).restart) onCrash((e.payload as { error: Error }).error);
       });
       await c.connect();
-      await c.subscribe({ topics: [...topics], fromBeginning: o.fromBeginning ?? true });
-      await c.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: o.partitionConcurrency ?? 16,
-        eachBatch: async (p) => {
-          const { topic, partition } = p.batch;
-          const records: KafkaRecord[] = p.batch.messages.map((m) => ({
-            topic,
-            partition,
-            offset: m.offset,
-            key: m.key,
-            value: m.value,
-            timestamp: m.timestamp,
-            headers: textHeaders(m.headers),
-          }));
-          await onBatch(records, {
-            active: () => p.isRunning() && !p.isStale(),
-            pause: () => p.pause(),
-            seek: (offset) => c.seek({ topic, partition, offset }),
-            commit: async (offset) => {
-              p.resolveOffset(offset);
-              await c.commitOffsets([{ topic, partition, offset: (BigInt(offset) + 1n).toString() }]);
-            },
-            heartbeat: () => p.heartbeat(),
-          });
-        },
-      });
+      try {
+        await c.subscribe({ topics: [...topics], fromBeginning: o.fromBeginning ?? true });
+        await c.run({
+          autoCommit: false,
+          eachBatchAutoResolve: false,
+          partitionsConsumedConcurrently: o.partitionConcurrency ?? 16,
+          eachBatch: async (p) => {
+            const { topic, partition } = p.batch;
+            const gen = generation;
+            const beat = () =>
+              p.heartbeat().catch((err: unknown) => {
+                if (!mustRejoin(err) || gen.signal.aborted) return;
+                rejoinError = err;
+                gen.abort();
+              });
+            // kafkajs heartbeats only between batches and when asked: keep the member alive while deliveries run.
+            const timer = setInterval(() => void beat(), Math.max(250, Math.floor(heartbeatInterval / 2)));
+            const records: KafkaRecord[] = p.batch.messages.map((m) => ({
+              topic,
+              partition,
+              offset: m.offset,
+              key: m.key,
+              value: m.value,
+              timestamp: m.timestamp,
+              headers: textHeaders(m.headers),
+            }));
+            try {
+              await onBatch(records, {
+                active: () => p.isRunning() && !p.isStale() && !gen.signal.aborted,
+                revoked: gen.signal,
+                pause: () => p.pause(),
+                seek: (offset) => c.seek({ topic, partition, offset }),
+                commit: async (offset) => {
+                  p.resolveOffset(offset);
+                  // Straight to the group's offset manager: consumer.commitOffsets() is a no-op once stopping.
+                  await p.commitOffsetsIfNecessary({
+                    topics: [
+                      { topic, partitions: [{ partition, offset: (BigInt(offset) + 1n).toString() }] },
+                    ],
+                  });
+                },
+              });
+              await beat();
+            } finally {
+              clearInterval(timer);
+            }
+            // The group is rebalancing: hand the error to kafkajs so it rejoins now rather than fetching on.
+            if (gen.signal.aborted && p.isRunning()) throw rejoinError;
+          },
+        });
+      } catch (err) {
+        consumer = undefined;
+        await c.disconnect().catch(() => undefined);
+        throw err;
+      }
     },
     async stopConsuming() {
       const c = consumer;
@@ -142,8 +196,9 @@ export function kafkajsClient(o: KafkaSourceOptions): KafkaClient {
     },
     async close() {
       await this.stopConsuming();
-      if (producing) await (await producing).disconnect();
+      const p = producing;
       producing = undefined;
+      if (p) await (await p.catch(() => undefined))?.disconnect();
     },
   };
 }

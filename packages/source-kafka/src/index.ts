@@ -6,4 +6,10 @@ export {
   kafkaOptionsFromEnv,
   type SaslMechanism,
 } from './options.js';
-export { type KafkaSource, kafkaSource, toMessage } from './source.js';
+export {
+  type KafkaSource,
+  type KafkaSourceStat,
+  kafkaDeadLetterTopic,
+  kafkaSource,
+  toMessage,
+} from './source.js';

@@ -20,6 +20,13 @@ export interface KafkaSourceOptions {
   sessionTimeout?: number;
   /** Partitions processed at the same time (default 16); order is kept within each partition. */
   partitionConcurrency?: number;
+  /** Commit each partition's settled watermark at least this often in ms while records flow (default 1000). */
+  commitInterval?: number;
+  /** On a rebalance, how long in ms an in-flight record may still settle (and be committed) before it is
+   * abandoned uncommitted, so the group is not held up (default 5000). */
+  revokeTimeout?: number;
+  /** Longest time in ms the broker holds a fetch waiting for data (default 500, as the Java client). */
+  fetchMaxWait?: number;
   /** TLS: true, or CA/cert/key PEM contents. */
   tls?: boolean | { ca?: string; cert?: string; key?: string; rejectUnauthorized?: boolean };
   /** SASL authentication. */
@@ -47,11 +54,17 @@ export function checkKafkaOptions(o: KafkaSourceOptions): void {
   const pc = o.partitionConcurrency;
   if (pc !== undefined && !(Number.isInteger(pc) && pc >= 1 && pc <= 1000))
     bad('partitionConcurrency', pc, 'an integer from 1 to 1000');
+  for (const name of ['commitInterval', 'revokeTimeout', 'fetchMaxWait'] as const) {
+    const v = o[name];
+    if (v !== undefined && !(Number.isFinite(v) && v >= 0 && v <= 3_600_000))
+      bad(name, v, 'a number of ms from 0 to 3600000');
+  }
 }
 
 /**
  * Read the Kafka connector env, compatible with the OpenFaaS kafka-connector: `broker_host` or `brokers` (comma
- * list), `topics`, `group`, `client_id`, `from_beginning`, `session_timeout`, `partition_concurrency`, `tls`,
+ * list), `topics`, `group`, `client_id`, `from_beginning`, `session_timeout`, `partition_concurrency`,
+ * `commit_interval`, `revoke_timeout`, `fetch_max_wait`, `tls`,
  * `ca_file`/`cert_file`/`key_file`, `sasl_mechanism` + `sasl_username` + `sasl_password` (or `sasl_password_file`),
  * `reply_topic`, `dead_letter_topic`. Throws a one-line ConfigError naming the variable.
  */
@@ -80,6 +93,9 @@ export function kafkaOptionsFromEnv(env: Env = process.env): KafkaSourceOptions 
   set('fromBeginning', r.bool('from_beginning'));
   set('sessionTimeout', r.duration('session_timeout', { min: 1000 }));
   set('partitionConcurrency', r.int('partition_concurrency', { min: 1, max: 1000 }));
+  set('commitInterval', r.duration('commit_interval'));
+  set('revokeTimeout', r.duration('revoke_timeout'));
+  set('fetchMaxWait', r.duration('fetch_max_wait'));
   const ca = file('ca_file');
   const cert = file('cert_file');
   const key = file('key_file');

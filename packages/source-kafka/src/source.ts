@@ -5,6 +5,7 @@ import {
   isShutdownError,
   type Source,
   type SourceContext,
+  SourceError,
   type SourceHealth,
   type SourceMessage,
 } from '@connector/core';
@@ -18,12 +19,60 @@ export interface KafkaSource extends Source {
   /** Topics currently consumed. */
   subscribed(): readonly string[];
   /** Counters. */
-  stats(): Readonly<
-    Record<
-      'delivered' | 'committed' | 'redelivered' | 'paused' | 'deadLettered' | 'replies' | 'resubscribed',
-      number
-    >
-  >;
+  stats(): Readonly<Record<KafkaSourceStat, number>>;
+}
+
+/** Counters of `KafkaSource.stats()`. */
+export type KafkaSourceStat =
+  | 'delivered'
+  | 'committed'
+  | 'redelivered'
+  | 'paused'
+  | 'abandoned'
+  | 'deadLettered'
+  | 'replies'
+  | 'resubscribed';
+
+const SHUTDOWN = Symbol('shutdown');
+const ABANDONED = Symbol('abandoned');
+
+/**
+ * Wait for a delivery to settle. Once `stop` aborts (partition revoked or handed over) it gets `grace` ms more, then
+ * it is abandoned: it keeps running in the engine, but its record is not committed.
+ */
+function settle(
+  delivery: Promise<DeliveryOutcome>,
+  stop: AbortSignal,
+  grace: number,
+): Promise<DeliveryOutcome | typeof SHUTDOWN | typeof ABANDONED> {
+  return new Promise((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const onStop = () => {
+      timer = setTimeout(() => resolve(ABANDONED), grace);
+    };
+    stop.addEventListener('abort', onStop, { once: true });
+    if (stop.aborted) onStop();
+    delivery
+      .then(resolve, (err: unknown) => (isShutdownError(err) ? resolve(SHUTDOWN) : reject(err)))
+      .finally(() => {
+        stop.removeEventListener('abort', onStop);
+        clearTimeout(timer);
+      });
+  });
+}
+
+/** Sleep `ms`, or less if `signal` aborts. */
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -43,6 +92,9 @@ function keyText(key: Buffer): string {
   return /^[\x20-\x7e]*$/.test(s) ? s : key.toString('base64');
 }
 
+/** Raw Kafka keys of the messages `toMessage` built (the message's `key` is text, base64 when not printable). */
+const rawKeys = new WeakMap<SourceMessage, Buffer>();
+
 /** Kafka record -> SourceMessage with the OpenFaaS Pro connector headers. */
 export function toMessage(r: KafkaRecord): SourceMessage {
   const headers: Record<string, string> = {};
@@ -54,12 +106,44 @@ export function toMessage(r: KafkaRecord): SourceMessage {
   headers['X-Kafka-Offset'] = r.offset;
   headers['X-Kafka-Timestamp'] = r.timestamp;
   if (r.key) headers['X-Kafka-Key'] = keyText(r.key);
-  return {
+  const m: SourceMessage = {
     topic: r.topic,
     body: r.value ?? new Uint8Array(0),
     headers,
     id: `${r.topic}/${r.partition}/${r.offset}`,
     ...(r.key ? { key: keyText(r.key) } : {}),
+  };
+  if (r.key) rawKeys.set(m, r.key);
+  return m;
+}
+
+/**
+ * A core `DeadLetterHandler` that produces each failed message to `topic`: its key, raw value and headers (the
+ * `X-Kafka-*` ones included) plus `X-Dead-Letter-Reason`, `-Function`, `-Status`, `-Attempts`, `-Source`. It rejects
+ * when the record could not be produced, so the message is not committed. `producer` may be a getter (a source's
+ * client, which exists only while it runs).
+ */
+export function kafkaDeadLetterTopic(
+  topic: string,
+  producer: Pick<KafkaClient, 'produce'> | (() => Pick<KafkaClient, 'produce'> | undefined),
+  options: { onProduced?: () => void } = {},
+): DeadLetterHandler {
+  return async (l) => {
+    const p = typeof producer === 'function' ? producer() : producer;
+    if (!p) throw new SourceError(`Kafka client not running: dead letter for ${topic} not produced`);
+    await p.produce(topic, {
+      key: rawKeys.get(l.message) ?? l.message.key ?? null,
+      value: Buffer.from(l.message.body),
+      headers: {
+        ...l.message.headers,
+        'X-Dead-Letter-Reason': l.reason.replace(/[\r\n]+/g, ' '),
+        'X-Dead-Letter-Function': l.function,
+        'X-Dead-Letter-Status': String(l.result.status),
+        'X-Dead-Letter-Attempts': String(l.result.attempt),
+        'X-Dead-Letter-Source': l.source,
+      },
+    });
+    options.onProduced?.();
   };
 }
 
@@ -70,11 +154,12 @@ export function toMessage(r: KafkaRecord): SourceMessage {
 export const kafkaSource = defineSource(
   (options: KafkaSourceOptions & { client?: KafkaClient }): KafkaSource => {
     checkKafkaOptions(options);
-    const stats = {
+    const stats: Record<KafkaSourceStat, number> = {
       delivered: 0,
       committed: 0,
       redelivered: 0,
       paused: 0,
+      abandoned: 0,
       deadLettered: 0,
       replies: 0,
       resubscribed: 0,
@@ -86,6 +171,7 @@ export const kafkaSource = defineSource(
     let lastError: string | undefined;
     let chain: Promise<void> = Promise.resolve();
     let offTopics: (() => void) | undefined;
+    let handover = new AbortController();
 
     const reply = async (r: KafkaRecord, outcome: DeliveryOutcome) => {
       const res = outcome.results[0];
@@ -102,68 +188,102 @@ export const kafkaSource = defineSource(
       stats.replies++;
     };
 
+    const commitInterval = options.commitInterval ?? 1000;
+    const revokeTimeout = options.revokeTimeout ?? 5000;
+
     const onBatch = async (records: KafkaRecord[], control: BatchControl) => {
       const ctx = ctxRef;
       if (!ctx) return;
+      // The consumer of this batch is being replaced (subscription change): wrap up like on a revocation.
+      const stopSignal = AbortSignal.any([control.revoked, handover.signal]);
+      const halt = AbortSignal.any([stopSignal, ctx.signal]);
+      const active = () => control.active() && !halt.aborted;
+      // Contiguous settled watermark of this partition: `acked` is settled, `committed` is on the broker.
       let acked: string | undefined;
-      let uncommitted = 0;
-      const commit = async () => {
-        if (acked === undefined) return;
-        const offset = acked;
-        acked = undefined;
-        uncommitted = 0;
-        try {
-          await control.commit(offset);
-          stats.committed++;
-        } catch (err) {
-          ctx.logger.warn(
-            { err: (err as Error).message },
-            'offset commit failed; those records will be redelivered',
-          );
-        }
+      let committed: string | undefined;
+      let committing: Promise<void> = Promise.resolve();
+      let sinceCommit = 0;
+      const commit = (): Promise<void> => {
+        committing = committing.then(async () => {
+          const offset = acked;
+          if (offset === undefined || offset === committed) return;
+          try {
+            await control.commit(offset);
+            committed = offset;
+            stats.committed++;
+          } catch (err) {
+            ctx.logger.warn(
+              {
+                err: (err as Error).message,
+                topic: records[0]?.topic,
+                partition: records[0]?.partition,
+                offset,
+              },
+              'offset commit failed; records after the last commit will be redelivered',
+            );
+          }
+        });
+        return committing;
       };
-      for (const r of records) {
-        if (!control.active() || ctx.signal.aborted) break;
-        if (!ctx.hasCapacity()) {
-          // Engine saturated: stop fetching this partition instead of buffering.
-          const resume = control.pause();
-          stats.paused++;
-          await ctx.waitForCapacity(ctx.signal);
-          resume();
-          if (!control.active() || ctx.signal.aborted) break;
+      // Periodically, so a long batch (or a slow record) does not keep settled records uncommitted.
+      const timer = setInterval(() => void commit(), Math.max(10, commitInterval));
+      try {
+        for (const r of records) {
+          if (!active()) break;
+          if (!ctx.hasCapacity()) {
+            // Engine saturated: stop fetching this partition instead of buffering.
+            void commit();
+            const resume = control.pause();
+            stats.paused++;
+            await ctx.waitForCapacity(halt);
+            resume();
+            if (!active()) break;
+          }
+          const delivery = ctx.deliver(toMessage(r));
+          const outcome = await settle(delivery, stopSignal, revokeTimeout);
+          if (outcome === SHUTDOWN) break; // not settled: not committed, redelivered to the next owner
+          if (outcome === ABANDONED) {
+            stats.abandoned++;
+            ctx.logger.info(
+              { topic: r.topic, partition: r.partition, offset: r.offset },
+              'partition handed over with a record in flight: not committed, the next owner redelivers it',
+            );
+            break;
+          }
+          if (!outcome.ack) {
+            // Failed after the engine's retries, redeliver mode: do not commit past it; consume again from it.
+            stats.redelivered++;
+            await commit();
+            await delay(1000, halt);
+            if (active()) control.seek(r.offset);
+            return;
+          }
+          try {
+            await reply(r, outcome);
+          } catch (err) {
+            ctx.logger.error({ err: (err as Error).message }, 'reply not produced; record not committed');
+            await commit();
+            await delay(1000, halt);
+            if (active()) control.seek(r.offset);
+            return;
+          }
+          stats.delivered++;
+          acked = r.offset;
+          if (++sinceCommit >= 100) {
+            sinceCommit = 0;
+            void commit();
+          }
         }
-        let outcome: DeliveryOutcome;
-        try {
-          outcome = await ctx.deliver(toMessage(r));
-        } catch (err) {
-          if (isShutdownError(err)) break; // not settled: not committed, redelivered to the next consumer
-          throw err;
-        }
-        if (!outcome.ack) {
-          // Failed after the engine's retries, redeliver mode: do not commit past it; consume again from it.
-          stats.redelivered++;
-          await commit();
-          await new Promise((res) => setTimeout(res, 1000));
-          if (control.active()) control.seek(r.offset);
-          return;
-        }
-        try {
-          await reply(r, outcome);
-        } catch (err) {
-          ctx.logger.error({ err: (err as Error).message }, 'reply not produced; record not committed');
-          break;
-        }
-        stats.delivered++;
-        acked = r.offset;
-        if (++uncommitted >= 100) await commit();
-        await control.heartbeat().catch(() => undefined);
+      } finally {
+        clearInterval(timer);
+        await commit();
       }
-      await commit();
     };
 
     const run = async (ctx: SourceContext, next: readonly string[]) => {
       if (!client) return;
       if (consuming) {
+        handover.abort(); // running batches settle or abandon their in-flight record, commit, return
         await client.stopConsuming();
         consuming = false;
         stats.resubscribed++;
@@ -173,6 +293,7 @@ export const kafkaSource = defineSource(
         ctx.logger.warn('no topics: set topics, or annotate a function with topic=<kafka topic>');
         return;
       }
+      handover = new AbortController();
       await client.consume(next, onBatch, (err) => {
         lastError = err.message;
         ctx.fail(err);
@@ -186,21 +307,11 @@ export const kafkaSource = defineSource(
     };
 
     const deadLetter: DeadLetterHandler | undefined = options.deadLetterTopic
-      ? async (l) => {
-          if (!client) throw new Error('Kafka source not started: cannot produce the dead letter');
-          await client.produce(options.deadLetterTopic as string, {
-            key: l.message.key ?? null,
-            value: Buffer.from(l.message.body),
-            headers: {
-              ...l.message.headers,
-              'X-Dead-Letter-Reason': l.reason,
-              'X-Dead-Letter-Function': l.function,
-              'X-Dead-Letter-Status': String(l.result.status),
-              'X-Dead-Letter-Attempts': String(l.result.attempt),
-            },
-          });
-          stats.deadLettered++;
-        }
+      ? kafkaDeadLetterTopic(options.deadLetterTopic, () => client, {
+          onProduced: () => {
+            stats.deadLettered++;
+          },
+        })
       : undefined;
 
     return {

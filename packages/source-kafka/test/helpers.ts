@@ -20,7 +20,7 @@ export async function startKafka() {
     broker,
     async produce(
       topic: string,
-      messages: { key?: string; value: string; headers?: Record<string, string> }[],
+      messages: { key?: string; value: string; partition?: number; headers?: Record<string, string> }[],
     ) {
       broker.createTopic(topic, 4);
       await producer.send({ topic, messages });
@@ -62,4 +62,21 @@ export async function connect(
   });
   await connector.start();
   return { connector, source: s, controller };
+}
+
+/** A promise with its resolve function, to hold a function's answer until the test says so. */
+export function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve = () => {};
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+/** `count` records on each of `partitions` partitions, valued `<prefix>p<partition>-<index>`. */
+export function perPartition(prefix: string, partitions: number, count: number) {
+  return Array.from({ length: partitions * count }, (_, i) => {
+    const partition = Math.floor(i / count);
+    return { partition, key: `k${i}`, value: `${prefix}p${partition}-${i % count}` };
+  });
 }

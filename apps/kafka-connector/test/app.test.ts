@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { startKafkaConnector } from '../src/index.js';
 
 describe('kafka-connector', () => {
-  it('runs from the OpenFaaS env names and dead-letters to dead_letter_topic', async () => {
+  it('runs from the OpenFaaS env names: annotation topics, dead_letter_topic, reply_topic, commits', async () => {
     const broker = await startKafkaBroker({ port: 0, partitions: 2 });
     const gateway = await startGateway({
       functions: [
@@ -33,17 +33,31 @@ describe('kafka-connector', () => {
           group: 'app',
           session_timeout: '6s',
           dead_letter_topic: 'dead',
+          reply_topic: 'replies',
         },
         signals: false,
         logger: noopLogger,
       });
       const [call] = await gateway.waitForInvocations(1, { fn: 'ok', timeout: 20_000 });
       expect(call?.body.toString()).toBe('pay-1');
-      const deadline = Date.now() + 20_000;
-      while (broker.produced('dead').length === 0 && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 25));
-      expect(broker.produced('dead').map((r) => r.value?.toString())).toEqual(['refund-1']);
+      const waitFor = async (cond: () => boolean) => {
+        const deadline = Date.now() + 20_000;
+        while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      };
+      const total = (topic: string) =>
+        Object.values(broker.committed('app')[topic] ?? {}).reduce((a, b) => a + b, 0);
+      await waitFor(() => total('payments') === 1 && total('refunds') === 1);
+      expect(broker.produced('dead').map((r) => [r.key?.toString(), r.value?.toString()])).toEqual([
+        ['b', 'refund-1'],
+      ]);
+      // The echo function's response, keyed like the request.
+      expect(broker.produced('replies').map((r) => [r.key?.toString(), r.value?.toString()])).toEqual([
+        ['a', 'pay-1'],
+      ]);
+      expect([total('payments'), total('refunds')]).toEqual([1, 1]);
+      expect(connector.readiness()).toEqual([]);
       await connector.stop();
+      expect(broker.members('app')).toHaveLength(0);
     } finally {
       await producer.disconnect();
       await gateway.close();

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { kafkaOptionsFromEnv } from './options.js';
-import { toMessage } from './source.js';
+import { kafkaDeadLetterTopic, toMessage } from './source.js';
 
 describe('kafkaOptionsFromEnv', () => {
   it('reads the OpenFaaS kafka-connector names and ours', () => {
@@ -19,6 +19,9 @@ describe('kafkaOptionsFromEnv', () => {
         from_beginning: 'false',
         session_timeout: '10s',
         partition_concurrency: '4',
+        commit_interval: '2s',
+        revoke_timeout: '10s',
+        fetch_max_wait: '100ms',
         ca_file: join(dir, 'ca.pem'),
         sasl_mechanism: 'SCRAM-SHA-512',
         sasl_username: 'u',
@@ -34,6 +37,9 @@ describe('kafkaOptionsFromEnv', () => {
       fromBeginning: false,
       sessionTimeout: 10_000,
       partitionConcurrency: 4,
+      commitInterval: 2000,
+      revokeTimeout: 10_000,
+      fetchMaxWait: 100,
       tls: { ca: 'CA' },
       sasl: { mechanism: 'scram-sha-512', username: 'u', password: 's3cret' },
       replyTopic: 'replies',
@@ -55,6 +61,7 @@ describe('kafkaOptionsFromEnv', () => {
     [{ brokers: 'k:1', sasl_mechanism: 'plain' }, 'sasl_username'],
     [{ brokers: 'k:1', sasl_mechanism: 'plain', sasl_username: 'u' }, 'sasl_password'],
     [{ brokers: 'k:1', ca_file: '/nonexistent' }, 'ca_file'],
+    [{ brokers: 'k:1', commit_interval: 'soon' }, 'commit_interval'],
   ])('%j fails with one line naming %s', (env, setting) => {
     expect(() => kafkaOptionsFromEnv(env)).toThrow(expect.objectContaining({ code: 'ERR_CONFIG', setting }));
   });
@@ -81,5 +88,64 @@ describe('toMessage', () => {
       'X-Kafka-Timestamp': '1700000000000',
       'X-Kafka-Key': '/wA=',
     });
+  });
+});
+
+describe('kafkaDeadLetterTopic', () => {
+  const letter = (message: ReturnType<typeof toMessage>) => ({
+    message,
+    function: 'fn.openfaas-fn',
+    result: { function: 'fn.openfaas-fn', status: 500, attempt: 3 } as never,
+    source: 'kafka',
+    reason: 'HTTP 500\nboom',
+  });
+
+  it('produces the raw key, value and headers plus the failure, to the topic', async () => {
+    const produced: unknown[] = [];
+    const handler = kafkaDeadLetterTopic('dead', {
+      produce: async (topic, record) => {
+        produced.push({ topic, ...record });
+      },
+    });
+    const message = toMessage({
+      topic: 't',
+      partition: 0,
+      offset: '7',
+      key: Buffer.from([0xff]),
+      value: Buffer.from('body'),
+      timestamp: '1',
+      headers: { trace: 'x' },
+    });
+    await handler(letter(message));
+    expect(produced).toEqual([
+      {
+        topic: 'dead',
+        key: Buffer.from([0xff]),
+        value: Buffer.from('body'),
+        headers: expect.objectContaining({
+          trace: 'x',
+          'X-Kafka-Offset': '7',
+          'X-Dead-Letter-Reason': 'HTTP 500 boom',
+          'X-Dead-Letter-Function': 'fn.openfaas-fn',
+          'X-Dead-Letter-Status': '500',
+          'X-Dead-Letter-Attempts': '3',
+          'X-Dead-Letter-Source': 'kafka',
+        }),
+      },
+    ]);
+  });
+
+  it('rejects (so the message is not committed) when there is no producer', async () => {
+    const handler = kafkaDeadLetterTopic('dead', () => undefined);
+    const message = toMessage({
+      topic: 't',
+      partition: 0,
+      offset: '1',
+      key: null,
+      value: null,
+      timestamp: '1',
+      headers: {},
+    });
+    await expect(handler(letter(message))).rejects.toMatchObject({ code: 'ERR_SOURCE' });
   });
 });

@@ -312,27 +312,86 @@ describe('Kafka source against the test broker (real kafkajs)', () => {
     await waitFor(() => values(g).size === 40, 'all 40 after recovery');
   });
 
-  it('follows the functions: a newly annotated topic is subscribed', async () => {
+  it('produces the function response to replyTopic with the original key, then commits', async () => {
+    const topic = 'orders-reply';
+    const g = await gateway(topic, {
+      functions: [
+        {
+          name: 'fn',
+          annotations: { topic },
+          handler: (req) => ({ status: 200, body: req.body.toString().toUpperCase() }),
+        },
+      ],
+    });
+    await k.produce(
+      topic,
+      Array.from({ length: 3 }, (_, i) => ({ partition: 2, key: `key-${i}`, value: `ask-${i}` })),
+    );
+    const { connector, source } = await connect(g, {
+      brokers: k.broker.brokers,
+      topics: [topic],
+      group: 'g-reply',
+      replyTopic: 'orders-replies',
+    });
+    cleanups.push(() => connector.stop());
+    await waitFor(() => committed('g-reply', topic)[2] === 3, 'three committed');
+    const replies = k.broker.produced('orders-replies');
+    const pairs = replies.map((r) => [r.key?.toString(), r.value?.toString()]);
+    expect(pairs.sort((x, y) => String(x[0]).localeCompare(String(y[0])))).toEqual([
+      ['key-0', 'ASK-0'],
+      ['key-1', 'ASK-1'],
+      ['key-2', 'ASK-2'],
+    ]);
+    expect(replies[0]?.headers.find((h) => h.key === 'X-Function')?.value?.toString()).toBe('fn.openfaas-fn');
+    expect(source.stats().replies).toBe(3);
+  });
+
+  it('follows the functions: a newly annotated topic is subscribed, without waiting on a held record', async () => {
     k.broker.createTopic('events-a', 4);
     k.broker.createTopic('events-b', 4);
-    const g = await startGateway({ functions: [{ name: 'fa', annotations: { topic: 'events-a' } }] });
+    const hold = deferred();
+    let held = false;
+    const g = await startGateway({
+      functions: [
+        {
+          name: 'fa',
+          annotations: { topic: 'events-a' },
+          handler: async (req) => {
+            if (req.body.toString() === 'held' && !held) {
+              held = true;
+              await hold.promise;
+            }
+            return { status: 200 };
+          },
+        },
+      ],
+    });
     cleanups.push(() => g.close());
+    cleanups.push(async () => hold.resolve());
+    await k.produce('events-a', [{ value: 'held' }]);
     const { connector, source, controller } = await connect(g, {
       brokers: k.broker.brokers,
       group: 'g-follow',
+      revokeTimeout: 300,
     });
     cleanups.push(() => connector.stop());
     expect(source.subscribed()).toEqual(['events-a']);
+    await waitFor(() => g.pending() === 1, 'the held record in flight');
     g.addFunction({ name: 'fb', annotations: { topic: 'events-b' } });
     await controller.refresh();
     await waitFor(
       () => source.subscribed().includes('events-b') && source.health?.().connected === true,
       'resubscription',
     );
+    expect(g.pending()).toBe(1); // the consumer was re-created while the old record still hangs
     await k.produce('events-b', [{ value: 'new-topic' }]);
     await k.produce('events-a', [{ value: 'old-topic' }]);
     await g.waitForInvocations(1, { fn: 'fb', timeout: 30_000 });
-    await g.waitForInvocations(1, { fn: 'fa', timeout: 30_000 });
-    expect(g.invocations('fb')[0]?.body.toString()).toBe('new-topic');
+    await waitFor(() => calls(g, 'fa').get('old-topic') === 1, 'old-topic on the old topic');
+    expect(g.invocations('fb').map((r) => r.body.toString())).toEqual(['new-topic']);
+    // The held record was not committed: the new consumer delivered it again.
+    expect(calls(g, 'fa').get('held')).toBe(2);
+    expect(source.stats()).toMatchObject({ resubscribed: 1, abandoned: 1 });
+    hold.resolve();
   });
 });

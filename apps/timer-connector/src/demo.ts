@@ -1,16 +1,22 @@
-import type { Connector, Env, Logger } from '@connector/core';
+import { type Connector, type Env, EnvReader, type Logger } from '@connector/core';
 import { startGateway, type TestGateway } from '@connector/testing/gateway';
-import { startTimerConnector } from './app.js';
+import { main } from './main.js';
 
 /** Options of `startDemo`. */
 export interface DemoOptions {
   /** Environment; `gateway_url` set means: no demo gateway, use that one. */
   env?: Env;
-  /** Port of the demo gateway (default 8080; an ephemeral port when it is taken). */
+  /** Port of the demo gateway (default env `demo_gateway_port`, else 8080; an ephemeral port when it is taken). */
   port?: number;
+  /** Handle SIGTERM/SIGINT (default true). */
   signals?: boolean;
+  /** Logger (default: pino at env `log_level`). */
   logger?: Logger;
+  /** Where the one-line "what is happening" notice goes (default stdout). */
+  print?: (line: string) => void;
 }
+
+const DEFAULT_PORT = 8080;
 
 async function demoGateway(port: number): Promise<TestGateway> {
   const functions = [
@@ -40,21 +46,31 @@ export async function startDemo(
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.signals === undefined ? {} : { signals: options.signals }),
   };
-  if (env['gateway_url']) return { connector: await startTimerConnector({ env, ...extra }) };
-  const gateway = await demoGateway(options.port ?? Number(env['demo_gateway_port'] ?? 8080));
-  process.stdout.write(
-    `demo gateway at ${gateway.url} with function hello (topic: cron-function, every 2 s); set gateway_url to use your own gateway\n`,
+  if (env['gateway_url']) return { connector: await main(env, extra) };
+  const port =
+    options.port ?? new EnvReader(env).int('demo_gateway_port', { min: 0, max: 65_535 }) ?? DEFAULT_PORT;
+  const gateway = await demoGateway(port);
+  const print = options.print ?? ((line: string) => void process.stdout.write(line));
+  const busy = port !== 0 && !gateway.url.endsWith(`:${port}`) ? ` (port ${port} was busy)` : '';
+  print(
+    `demo gateway at ${gateway.url}${busy} with function hello (topic: cron-function, every 2 s); set gateway_url to use your own gateway\n`,
   );
-  const connector = await startTimerConnector({
-    env: {
-      print_response: 'true',
-      print_response_body: 'true',
-      rebuild_interval: '5s',
-      ...env,
-      gateway_url: gateway.url,
-    },
-    ...extra,
-  });
+  let connector: Connector;
+  try {
+    connector = await main(
+      {
+        print_response: 'true',
+        print_response_body: 'true',
+        rebuild_interval: '5s',
+        ...env,
+        gateway_url: gateway.url,
+      },
+      extra,
+    );
+  } catch (err) {
+    await gateway.close();
+    throw err;
+  }
   const stop = connector.stop.bind(connector);
   return {
     gateway,

@@ -1,8 +1,6 @@
 #!/usr/bin/env node
+// `pnpm start` at the repo root: a demo gateway with a cron-annotated function unless gateway_url is set.
 import { startDemo } from './demo.js';
+import { exitOnStartupFailure } from './main.js';
 
-startDemo().catch((err: unknown) => {
-  const e = err as { code?: string; message?: string };
-  process.stderr.write(`timer-connector: ${e.message ?? String(err)}\n`);
-  process.exit(e.code === 'ERR_CONFIG' ? 2 : 1);
-});
+startDemo().catch(exitOnStartupFailure);

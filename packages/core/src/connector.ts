@@ -369,6 +369,17 @@ export async function runConnector(options: RunOptions): Promise<Connector> {
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    // A programmatic stop or kill also detaches the handlers, so nothing leaks into the process.
+    const { stop, kill } = connector;
+    connector.stop = () => stop().finally(off);
+    connector.kill = () => kill().finally(off);
+    try {
+      await connector.start();
+    } catch (err) {
+      off();
+      throw err;
+    }
+    return connector;
   }
   await connector.start();
   return connector;

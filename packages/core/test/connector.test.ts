@@ -413,6 +413,17 @@ describe('shutdown', () => {
     process.emit('SIGINT', 'SIGINT');
     expect(exits2).toEqual([1]);
     hold2.open();
+
+    // A programmatic stop detaches the handlers too.
+    const before = process.listenerCount('SIGTERM');
+    const c3 = await runConnector({
+      controller: createController({ gatewayUrl: g.url }),
+      source: memorySource().source,
+      exit: () => undefined,
+    });
+    expect(process.listenerCount('SIGTERM')).toBe(before + 1);
+    await c3.stop();
+    expect(process.listenerCount('SIGTERM')).toBe(before);
   });
 });
 

@@ -38,12 +38,14 @@ export interface KafkaClient {
   /**
    * Connect, join the group subscribed to `topics` and call `onBatch` per fetched partition batch (partitions
    * concurrently, one batch of a partition at a time, records in order); the client keeps the member alive
-   * (heartbeats) while a batch is processed. Resolves once consuming has started.
+   * (heartbeats) while a batch is processed. Resolves once consuming has started. `onStatus` reports joining the
+   * group (`up`) and errors the client recovers from by itself (`down`); `onCrash` one it gives up on.
    */
   consume(
     topics: readonly string[],
     onBatch: (records: KafkaRecord[], control: BatchControl) => Promise<void>,
     onCrash: (err: Error) => void,
+    onStatus?: (up: boolean, err?: Error) => void,
   ): Promise<void>;
   /** Stop consuming: wait for the running batches to return (they commit), then leave the group. */
   stopConsuming(): Promise<void>;
@@ -105,7 +107,7 @@ export function kafkajsClient(o: KafkaSourceOptions): KafkaClient {
   };
 
   return {
-    async consume(topics, onBatch, onCrash) {
+    async consume(topics, onBatch, onCrash, onStatus) {
       const c = kafka.consumer({
         groupId: o.group ?? 'openfaas-kafka-connector',
         sessionTimeout,
@@ -119,9 +121,13 @@ export function kafkajsClient(o: KafkaSourceOptions): KafkaClient {
       let rejoinError: unknown;
       c.on(c.events.GROUP_JOIN, () => {
         if (generation.signal.aborted) generation = new AbortController();
+        onStatus?.(true);
       });
       c.on(c.events.CRASH, (e) => {
-        if (!(e.payload as { restart?: boolean }).restart) onCrash((e.payload as { error: Error }).error);
+        const { error, restart } = e.payload as { error: Error; restart?: boolean };
+        // kafkajs restarts the consumer itself after retriable errors (broker gone, ...): only report those.
+        if (restart) onStatus?.(false, error);
+        else onCrash(error);
       });
       await c.connect();
       try {

@@ -168,6 +168,7 @@ export const kafkaSource = defineSource(
     let ctxRef: SourceContext | undefined;
     let topics: readonly string[] = [];
     let consuming = false;
+    let joined = false;
     let lastError: string | undefined;
     let chain: Promise<void> = Promise.resolve();
     let offTopics: (() => void) | undefined;
@@ -294,10 +295,23 @@ export const kafkaSource = defineSource(
         return;
       }
       handover = new AbortController();
-      await client.consume(next, onBatch, (err) => {
-        lastError = err.message;
-        ctx.fail(err);
-      });
+      joined = false;
+      await client.consume(
+        next,
+        onBatch,
+        (err) => {
+          lastError = err.message;
+          ctx.fail(err);
+        },
+        (up, err) => {
+          joined = up;
+          if (up) lastError = undefined;
+          else {
+            lastError = err?.message ?? 'Kafka consumer restarting';
+            ctx.logger.warn({ err: lastError }, 'Kafka consumer failed; the client restarts it');
+          }
+        },
+      );
       consuming = true;
       lastError = undefined;
       ctx.logger.info(
@@ -340,7 +354,7 @@ export const kafkaSource = defineSource(
       },
       health(): SourceHealth {
         const detail = { topics, group: options.group ?? 'openfaas-kafka-connector', ...stats };
-        const connected = client !== undefined && (consuming || topics.length === 0);
+        const connected = client !== undefined && ((consuming && joined) || topics.length === 0);
         return lastError === undefined ? { connected, detail } : { connected, lastError, detail };
       },
       subscribed: () => topics,

@@ -312,6 +312,33 @@ describe('Kafka source against the test broker (real kafkajs)', () => {
     await waitFor(() => values(g).size === 40, 'all 40 after recovery');
   });
 
+  it('survives a broker restart: the consumer comes back, reports healthy, and nothing is lost', async () => {
+    const topic = 'orders-restart';
+    const g = await gateway(topic);
+    await k.produce(topic, perPartition('before-', 4, 5));
+    const { connector, source } = await connect(g, {
+      brokers: k.broker.brokers,
+      topics: [topic],
+      group: 'g-restart',
+    });
+    cleanups.push(() => connector.stop());
+    await waitFor(
+      () => [0, 1, 2, 3].every((p) => committed('g-restart', topic)[p] === 5),
+      'first 20 committed',
+    );
+    expect(source.health?.().connected).toBe(true);
+    await k.broker.restart({ downtimeMs: 500 });
+    await k.produce(topic, perPartition('after-', 4, 5));
+    await waitFor(
+      () => [0, 1, 2, 3].every((p) => committed('g-restart', topic)[p] === 10),
+      'the next 20 committed after the restart',
+    );
+    await waitFor(() => source.health?.().connected === true, 'healthy again');
+    const n = calls(g);
+    expect(n.size).toBe(40);
+    expect([...n.values()].every((c) => c === 1)).toBe(true);
+  });
+
   it('produces the function response to replyTopic with the original key, then commits', async () => {
     const topic = 'orders-reply';
     const g = await gateway(topic, {

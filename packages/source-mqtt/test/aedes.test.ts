@@ -80,8 +80,9 @@ describe(`MQTT 3.1.1 against aedes${MOSQUITTO ? '' : ' (mosquitto missing: the m
       return ctx.acked.some((b) => b.startsWith('probe-'));
     });
     await publishMany(p, 'r', 5, 'after');
-    await waitFor(() => ctx.acked.filter((b) => b.startsWith('after-')).length === 5);
-    expect(ctx.acked.filter((b) => b.startsWith('before-'))).toHaveLength(5);
+    await waitFor(() => new Set(ctx.acked.filter((b) => b.startsWith('after-'))).size === 5);
+    // At-least-once: the publisher may resend QoS 1 messages whose PUBACK the restart cut off.
+    expect(new Set(ctx.acked.filter((b) => b.startsWith('before-'))).size).toBe(5);
     expect(s.health?.().detail?.['reconnects']).toBeGreaterThanOrEqual(1);
   });
 

@@ -1,21 +1,40 @@
 import { execFile, spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { promisify, stripVTControlCharacters } from 'node:util';
 import { startGateway } from '@connector/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const repo = resolve(import.meta.dirname, '../../..');
 const copy = join(mkdtempSync(join(tmpdir(), 'scaffold-')), 'repo');
+const bin = join(copy, 'tooling/create-connector/bin/create-connector.mjs');
 const cli = (...args: string[]) =>
-  run(process.execPath, [join(copy, 'tooling/create-connector/bin/create-connector.mjs'), ...args], {
-    cwd: copy,
-  }).then(
+  run(process.execPath, [bin, ...args], { cwd: copy }).then(
     (r) => ({ code: 0, ...r }),
     (e: { code: number; stdout: string; stderr: string }) => e,
   );
+const read = (f: string) => readFileSync(join(copy, 'apps', f), 'utf8');
+
+/** Every file of a scaffolded app (no node_modules/dist), relative to it. */
+function files(app: string, dir = ''): string[] {
+  return readdirSync(join(copy, 'apps', app, dir), { withFileTypes: true }).flatMap((e) =>
+    e.name === 'node_modules' || e.name === 'dist'
+      ? []
+      : e.isDirectory()
+        ? files(app, join(dir, e.name))
+        : [join(dir, e.name)],
+  );
+}
+
+const APPS = {
+  'custom-connector': 'custom',
+  'cron-connector': 'timer',
+  'sensors-connector': 'mqtt',
+  'orders-connector': 'kafka',
+  'queue-connector': 'sqs', // created through the prompt
+} as const;
 
 // Scaffold into a copy of the working tree (tracked and untracked, not ignored files), never into the repo itself.
 beforeAll(async () => {
@@ -23,96 +42,149 @@ beforeAll(async () => {
     cwd: repo,
     maxBuffer: 64 << 20,
   });
-  for (const f of stdout.split('\0').filter(Boolean)) {
-    if (
-      !f.startsWith('apps/') ||
-      f.startsWith('apps/template/') ||
-      f.startsWith('apps/timer-connector/') ||
-      f.startsWith('apps/mqtt-connector/')
-    ) {
-      cpSync(join(repo, f), join(copy, f), { recursive: true, force: true });
-    }
-  }
-  for (const [name, source] of [
-    ['custom-connector', 'custom'],
-    ['cron-connector', 'timer'],
-    ['sensors-connector', 'mqtt'],
-  ]) {
-    const r = await cli(name as string, '--source', source as string, '--no-install');
+  for (const f of stdout.split('\0').filter(Boolean)) cpSync(join(repo, f), join(copy, f), { force: true });
+  for (const [name, source] of Object.entries(APPS)) {
+    if (name === 'queue-connector') continue;
+    const r = await cli(name, '--source', source, '--no-install');
     expect(r.code, r.stderr).toBe(0);
   }
+  // The prompt, in a pseudo-terminal (util-linux `script`): both answers pasted at once, then end of input.
+  const prompted = await run(
+    'sh',
+    [
+      '-c',
+      `printf 'queue-connector\\nsqs\\n' | script -qec "'${process.execPath}' '${bin}' --no-install" /dev/null`,
+    ],
+    { cwd: copy },
+  );
+  expect(prompted.stdout).toContain('Connector name (e.g. nats-connector):');
+  expect(prompted.stdout).toContain('Source (custom|timer|mqtt|kafka|sqs) [custom]:');
+  expect(prompted.stdout).toContain('created apps/queue-connector (sqs source)');
   // The new apps change the lockfile; pnpm would refuse that under CI=true (frozen by default there).
   await run('pnpm', ['install', '--prefer-offline', '--no-frozen-lockfile', '--reporter=silent'], {
     cwd: copy,
     timeout: 180_000,
   });
-}, 240_000);
+  await run(
+    'pnpm',
+    [...Object.keys(APPS).flatMap((n) => ['--filter', `@connector/${n}...`]), 'run', 'build'],
+    {
+      cwd: copy,
+      timeout: 180_000,
+    },
+  );
+}, 300_000);
 
 afterAll(() => rmSync(dirname(copy), { recursive: true, force: true }));
 
 describe('pnpm create-connector', () => {
-  it('refuses an existing directory, an invalid name and an unknown source with one line', async () => {
-    const existing = await cli('template');
-    expect([existing.code, existing.stderr.trim()]).toEqual([
-      1,
-      'create-connector: apps/template already exists: choose another name or remove it',
+  it('refuses an existing directory, a workspace package name, an invalid name and bad flags with one line', async () => {
+    const refusals = await Promise.all([
+      cli('template'),
+      cli('core', '--source', 'timer'),
+      cli('My_Connector'),
+      cli('ok-name', '--source', 'nats'),
+      cli('ok-name', '--bogus'),
+      cli(),
     ]);
-    const invalid = await cli('My_Connector');
-    expect(invalid.code).toBe(1);
-    expect(invalid.stderr).toContain('"My_Connector" is not a valid npm package name');
-    const source = await cli('ok-name', '--source', 'nats');
-    expect(source.stderr.trim()).toBe(
-      'create-connector: --source nats: expected one of custom, timer, mqtt, kafka, sqs',
-    );
+    expect(refusals.map((r) => [r.code, r.stderr])).toEqual([
+      [1, 'create-connector: apps/template already exists: choose another name or remove it\n'],
+      [1, 'create-connector: @connector/core is already a package of this workspace: choose another name\n'],
+      [
+        1,
+        'create-connector: "My_Connector" is not a valid npm package name here: use lower-case letters, digits and dashes (e.g. nats-connector)\n',
+      ],
+      [1, 'create-connector: --source nats: expected one of custom, timer, mqtt, kafka, sqs\n'],
+      [
+        1,
+        "create-connector: Unknown option '--bogus'; usage: pnpm create-connector <name> [--source custom|timer|mqtt|kafka|sqs] [--no-install]\n",
+      ],
+      [1, 'create-connector: a name is required, e.g. pnpm create-connector nats-connector\n'],
+    ]);
+    expect(existsSync(join(copy, 'apps/ok-name'))).toBe(false);
+    expect(existsSync(join(copy, 'apps/core'))).toBe(false);
   });
 
-  it('renames the package and identifiers and wires the chosen source', () => {
-    const pkg = JSON.parse(readFileSync(join(copy, 'apps/cron-connector/package.json'), 'utf8'));
-    expect(pkg.name).toBe('@connector/cron-connector');
-    expect(pkg.bin).toEqual({ 'cron-connector': './dist/main.js' });
-    expect(pkg.dependencies['@connector/source-timer']).toBe('workspace:*');
-    const app = readFileSync(join(copy, 'apps/cron-connector/src/app.ts'), 'utf8');
-    expect(app).toContain('timerSourceFromEnv(env)');
-    expect(app).not.toContain('exampleSource');
-    expect(readFileSync(join(copy, 'apps/cron-connector/src/main.ts'), 'utf8')).toContain(
-      "'cron-connector: '".slice(1, -1),
-    );
-    const mqtt = readFileSync(join(copy, 'apps/sensors-connector/src/app.ts'), 'utf8');
-    expect(mqtt).toContain('mqttSource(mqttOptionsFromEnv(env))');
-    expect(mqtt).toContain("topicMatcher: 'mqtt'");
-    const custom = JSON.parse(readFileSync(join(copy, 'apps/custom-connector/package.json'), 'utf8'));
-    expect(Object.keys(custom.dependencies)).toEqual(['@connector/core']);
-  });
-
-  it.each(['custom-connector', 'cron-connector', 'sensors-connector'])(
-    '%s builds and passes its own test',
-    async (name) => {
-      await run('pnpm', ['--filter', `@connector/${name}...`, 'run', 'build'], {
-        cwd: copy,
-        timeout: 180_000,
-      });
-      const { stdout } = await run('pnpm', ['--filter', `@connector/${name}`, 'test'], {
-        cwd: copy,
-        timeout: 120_000,
-      });
-      expect(stdout).toContain('passed');
-    },
-  );
-
-  it('the custom connector starts at once against a gateway and stops on SIGTERM', async () => {
-    const gateway = await startGateway({ functions: [{ name: 'fn', annotations: { topic: 'example' } }] });
-    try {
-      const child = spawn(process.execPath, ['dist/main.js'], {
-        cwd: join(copy, 'apps/custom-connector'),
-        env: { PATH: process.env['PATH'], gateway_url: gateway.url, http_port: '0', interval: '50ms' },
-        stdio: 'ignore',
-      });
-      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-      await gateway.waitForInvocations(1, { fn: 'fn', timeout: 15_000 });
-      child.kill('SIGTERM');
-      expect(await exited).toBe(0);
-    } finally {
-      await gateway.close();
+  it('renames the package, identifiers, Dockerfile and Kubernetes example', () => {
+    for (const app of Object.keys(APPS)) {
+      const pkg = JSON.parse(read(`${app}/package.json`));
+      expect([pkg.name, pkg.bin]).toEqual([`@connector/${app}`, { [app]: './dist/main.js' }]);
+      for (const f of files(app)) {
+        expect(read(`${app}/${f}`), `${app}/${f}`).not.toMatch(
+          /template-connector|@connector\/template|apps\/template/,
+        );
+      }
+      expect(read(`${app}/src/main.ts`)).toContain(`process.stderr.write(\`${app}: `);
+      expect(read(`${app}/Dockerfile`)).toContain(
+        `pnpm --filter @connector/${app} deploy --prod --legacy /out`,
+      );
+      expect(read(`${app}/k8s.yaml`)).toContain(`image: ghcr.io/example/${app}:latest`);
+      expect(read(`${app}/k8s.yaml`)).toContain('mountPath: /var/secrets');
+      expect(read(`${app}/README.md`)).not.toContain('template-only');
     }
   });
+
+  it('keeps the placeholder source for custom and wires the source package otherwise', () => {
+    const custom = JSON.parse(read('custom-connector/package.json'));
+    expect(Object.keys(custom.dependencies)).toEqual(['@connector/core']);
+    expect(files('custom-connector').sort()).toEqual(files('../apps/template').sort());
+    expect(read('custom-connector/k8s.yaml')).toContain('{ name: interval, value: "5s" }');
+
+    const wired = {
+      'cron-connector': ['timerSourceFromEnv(e).source', '{ name: mode, value: "cron" }'],
+      'sensors-connector': ['mqttSource(mqttOptionsFromEnv(e))', '{ name: broker, value: "mqtt://'],
+      'orders-connector': ['kafkaSource(kafkaOptionsFromEnv(e))', '{ name: brokers, value: "'],
+      'queue-connector': ['sqsSource(sqsOptionsFromEnv(e))', '{ name: queue_name, value: "orders" }'],
+    } as const;
+    for (const [app, [expr, env]] of Object.entries(wired)) {
+      const source = APPS[app as keyof typeof APPS];
+      const pkg = JSON.parse(read(`${app}/package.json`));
+      expect(pkg.dependencies[`@connector/source-${source}`], app).toBe('workspace:*');
+      expect(read(`${app}/src/app.ts`)).toContain(expr);
+      expect(existsSync(join(copy, 'apps', app, 'src/source.ts'))).toBe(false);
+      expect(JSON.parse(read(`${app}/tsconfig.json`)).references).toContainEqual({
+        path: `../../packages/source-${source}`,
+      });
+      expect(read(`${app}/k8s.yaml`)).toContain(env);
+      expect(read(`${app}/k8s.yaml`)).not.toContain('name: interval');
+      expect(read(`${app}/README.md`)).toContain(`@connector/source-${source}`);
+    }
+    expect(read('sensors-connector/src/app.ts')).toContain("topicMatcher: 'mqtt'");
+    expect(read('orders-connector/src/app.ts')).toContain('deadLetter: source.deadLetter');
+  });
+
+  it.each(Object.keys(APPS))('%s built and passes its own test', async (app) => {
+    expect(existsSync(join(copy, 'apps', app, 'dist/main.js'))).toBe(true);
+    const out = await run('pnpm', ['--filter', `@connector/${app}`, 'test'], { cwd: copy, timeout: 120_000 });
+    const stdout = stripVTControlCharacters(out.stdout);
+    // custom: 2 own + the conformance suite; timer: config + a real cron invocation; brokers: the two config tests.
+    const passed = Number(/Tests\s+(\d+) passed/.exec(stdout)?.[1]);
+    if (app === 'custom-connector') expect(passed).toBeGreaterThanOrEqual(3);
+    else expect(passed).toBe(2);
+    expect(stdout).not.toMatch(/failed|skipped/);
+  });
+
+  it.each([
+    ['custom-connector', { interval: '50ms' }, 'fn', { topic: 'example' }],
+    ['cron-connector', {}, 'job', { topic: 'cron-function', schedule: '* * * * * *' }],
+  ] as const)(
+    '%s starts at once from dist/main.js, invokes, and exits 0 on SIGTERM',
+    async (app, env, fn, annotations) => {
+      const gateway = await startGateway({ functions: [{ name: fn, annotations }] });
+      try {
+        const child = spawn(process.execPath, ['dist/main.js'], {
+          cwd: join(copy, 'apps', app),
+          env: { PATH: process.env['PATH'], gateway_url: gateway.url, http_port: '0', ...env },
+          stdio: 'ignore',
+        });
+        const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+        const calls = await gateway.waitForInvocations(1, { fn, timeout: 15_000 });
+        expect(calls[0]?.headers['x-topic']).toBe(annotations.topic);
+        child.kill('SIGTERM');
+        expect(await exited).toBe(0);
+      } finally {
+        await gateway.close();
+      }
+    },
+  );
 });

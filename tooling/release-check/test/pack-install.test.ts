@@ -54,34 +54,73 @@ describe('published packages, installed with npm from their tarballs', () => {
     }
   });
 
-  it('import and run a timer connector against the test gateway', async () => {
+  // A consumer written in TypeScript: type-checked against the installed declarations (nodenext resolution, what
+  // an ESM project on Node uses), then compiled and run.
+  it('type-check and run a consumer: a cron and an interval connector against the test gateway', async () => {
     writeFileSync(
-      join(work, 'smoke.mjs'),
-      `
-import { createConnector, createController } from '@connector/core';
-import { intervalSource, cronSource } from '@connector/source-timer';
-import { startGateway } from '@connector/testing/gateway';
-import * as mqtt from '@connector/source-mqtt';
+      join(work, 'smoke.ts'),
+      `import { type Connector, createConnector, createController, type InvokeResult } from '@connector/core';
 import * as kafka from '@connector/source-kafka';
-import * as sqs from '@connector/source-sqs';
-const gateway = await startGateway({ functions: [{ name: 'echo', annotations: { topic: 'tick' } }] });
-const controller = createController({ gatewayUrl: gateway.url });
-const connector = createConnector({ controller, source: intervalSource({ interval: 20, topic: 'tick', body: 'hello' }) });
-await connector.start();
-const calls = await gateway.waitForInvocations(3, { fn: 'echo' });
-await connector.stop();
+import { mqttOptionsFromEnv, mqttSource } from '@connector/source-mqtt';
+import { sqsOptionsFromEnv, sqsSource } from '@connector/source-sqs';
+import { cronSource, intervalSource } from '@connector/source-timer';
+import { startGateway } from '@connector/testing/gateway';
+
+const gateway = await startGateway({
+  functions: [
+    { name: 'echo', annotations: { topic: 'tick' } },
+    { name: 'job', annotations: { topic: 'cron-function', schedule: '* * * * * *' } },
+  ],
+});
+const results: InvokeResult[] = [];
+const run = async (connector: Connector, fn: string, count: number) => {
+  await connector.start();
+  await gateway.waitForInvocations(count, { fn, timeout: 10_000 });
+  await connector.stop();
+};
+const interval = createController({ gatewayUrl: gateway.url });
+interval.subscribe({ response: (r) => results.push(r) });
+await run(createConnector({ controller: interval, source: intervalSource({ interval: 20, topic: 'tick', body: 'hello' }) }), 'echo', 3);
+await run(createConnector({ controller: createController({ gatewayUrl: gateway.url }), source: cronSource({ topic: 'cron-function' }) }), 'job', 1);
+const echo = gateway.invocations('echo');
+const job = gateway.invocations('job');
 await gateway.close();
 console.log(JSON.stringify({
-  bodies: calls.map((c) => c.body.toString()),
-  cron: typeof cronSource,
-  exports: { mqtt: Object.keys(mqtt).length, kafka: Object.keys(kafka).length, sqs: Object.keys(sqs).length },
+  echo: echo.map((c) => c.body.toString()).slice(0, 3),
+  job: job.map((c) => c.headers['x-topic']).slice(0, 1),
+  statuses: [...new Set(results.map((r) => r.status))],
+  sources: [typeof mqttSource, typeof mqttOptionsFromEnv, typeof sqsSource, typeof sqsOptionsFromEnv, typeof kafka.kafkaSource, typeof kafka.kafkaOptionsFromEnv],
 }));
 `,
     );
-    const { stdout } = await run(process.execPath, ['smoke.mjs'], { cwd: work, timeout: 30_000 });
+    writeFileSync(
+      join(work, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'es2023',
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          strict: true,
+          skipLibCheck: true,
+          typeRoots: [join(root, 'node_modules/@types')],
+          types: ['node'],
+          outDir: 'out',
+        },
+        files: ['smoke.ts'],
+      }),
+    );
+    await run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', '.'], {
+      cwd: work,
+    }).catch((err: { stdout: string }) => {
+      throw new Error(`tsc: ${err.stdout}`);
+    });
+    const { stdout } = await run(process.execPath, ['out/smoke.js'], { cwd: work, timeout: 30_000 });
     const out = JSON.parse(stdout.trim().split('\n').pop() as string);
-    expect(out.bodies.slice(0, 3)).toEqual(['hello', 'hello', 'hello']);
-    expect(out.cron).toBe('function');
-    expect(out.exports.mqtt).toBeGreaterThan(0);
+    expect(out).toEqual({
+      echo: ['hello', 'hello', 'hello'],
+      job: ['cron-function'],
+      statuses: [200],
+      sources: Array(6).fill('function'),
+    });
   });
 });

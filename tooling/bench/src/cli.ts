@@ -1,22 +1,100 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { type Repetition, type Spread, spread } from './stats.js';
+import { registeredCases } from './cases.js';
+import { type ProfileSummary, profileMarkdown, summariseProfile } from './profile.js';
+import type { CaseParams, ReportCase, SourceCase, SourceRun, ThroughputCase } from './registry.js';
+import {
+  type Row,
+  row,
+  sourcesMarkdown,
+  type Target,
+  targetsMarkdown,
+  throughputMarkdown,
+  throughputTargets,
+} from './report.js';
+import type { Repetition } from './stats.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../../..');
 
-const { values: flags } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    only: { type: 'string', multiple: true },
-    messages: { type: 'string' },
-    seconds: { type: 'string' },
-    out: { type: 'string', default: join(root, 'bench/results') },
-  },
+const usage = `pnpm bench [options]
+  --quick               tiny sizes, 1 repetition (the smoke test)
+  --only <prefix>       run only cases whose id starts with <prefix> (repeatable): undici, dispatch, invoke,
+                        deliver, wrk, match, stalled, source-mqtt, source-kafka, source-sqs
+  --messages <n>        operations per repetition of the x64 cases (default 30000; x1 cases: a quarter)
+  --repetitions <n>     measured repetitions per throughput case (default 5, interleaved across cases)
+  --duration <s>        seconds of the stalled-gateway case and of wrk (default 5)
+  --functions <json>    the bench gateway's functions (default [{"name":"echo","annotations":{"topic":"bench"}}])
+  --variant <name=path> also run the core cases against another build of core (its dist/index.js; repeatable)
+  --profile             instead of measuring, CPU-profile one repetition of each selected throughput case
+  --out <dir>           where latest.json / latest.md go (default bench/results at the repo root)`;
+
+let flags: {
+  quick: boolean;
+  only?: string[];
+  messages?: string;
+  repetitions?: string;
+  duration?: string;
+  seconds?: string;
+  functions?: string;
+  variant?: string[];
+  profile: boolean;
+  out: string;
+  help: boolean;
+};
+try {
+  flags = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string', multiple: true },
+      messages: { type: 'string' },
+      repetitions: { type: 'string' },
+      duration: { type: 'string' },
+      seconds: { type: 'string' },
+      functions: { type: 'string' },
+      variant: { type: 'string', multiple: true },
+      profile: { type: 'boolean', default: false },
+      out: { type: 'string', default: join(root, 'bench/results') },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  }).values as typeof flags;
+} catch (err) {
+  process.stderr.write(`${(err as Error).message}\n\n${usage}\n`);
+  process.exit(2);
+}
+if (flags.help) {
+  process.stdout.write(`${usage}\n`);
+  process.exit(0);
+}
+
+function int(name: string, raw: string | undefined, fallback: number, min = 1): number {
+  if (raw === undefined) return fallback;
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < min) {
+    process.stderr.write(`invalid --${name}=${raw}: expected an integer >= ${min}\n`);
+    process.exit(2);
+  }
+  return v;
+}
+const n = int('messages', flags.messages, flags.quick ? 200 : 30_000);
+const reps = int('repetitions', flags.repetitions, flags.quick ? 1 : 5);
+const seconds = int('duration', flags.duration ?? flags.seconds, flags.quick ? 1 : 5);
+const variants = (flags.variant ?? []).map((v) => {
+  const eq = v.indexOf('=');
+  let path = eq > 0 ? resolve(v.slice(eq + 1)) : '';
+  if (path !== '' && !path.endsWith('.js'))
+    path = join(path, existsSync(join(path, 'dist')) ? 'dist' : '', 'index.js');
+  if (eq <= 0 || !existsSync(path)) {
+    process.stderr.write(`invalid --variant=${v}: expected <name>=<path to a built core (dist/index.js)>\n`);
+    process.exit(2);
+  }
+  return { name: v.slice(0, eq), path };
 });
+const wanted = (id: string) => !flags.only || flags.only.some((o) => id.startsWith(o));
 
 const has = (cmd: string) => {
   try {
@@ -26,17 +104,16 @@ const has = (cmd: string) => {
     return false;
   }
 };
-const taskset = has('taskset') && (await import('node:os')).availableParallelism() >= 2;
+const pinned = has('taskset') && availableParallelism() >= 2;
 const pin = (cpu: number, cmd: string, args: string[]): [string, string[]] =>
-  taskset ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
+  pinned ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
 
-/** Start the gateway process on CPU 1; resolves with its URL. */
+/** Start the bench gateway on CPU 1; resolves with its URL. */
 async function startServer(mode: 'echo' | 'hang'): Promise<{ url: string; child: ChildProcess }> {
   const [cmd, args] = pin(1, process.execPath, [join(here, 'server.js')]);
-  const child = spawn(cmd, args, {
-    env: { ...process.env, BENCH_MODE: mode },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const env: NodeJS.ProcessEnv = { ...process.env, BENCH_MODE: mode };
+  if (flags.functions !== undefined) env['BENCH_FUNCTIONS'] = flags.functions;
+  const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((res, rej) => {
     let buf = '';
     child.stdout?.on('data', (c: Buffer) => {
@@ -51,179 +128,214 @@ async function startServer(mode: 'echo' | 'hang'): Promise<{ url: string; child:
 
 /** Run one case in its own connector-side process on CPU 0. */
 async function worker(
-  name: string,
-  params: object,
-  extraNode: string[] = [],
+  id: string,
+  params: CaseParams,
+  opts: { nodeArgs?: readonly string[]; core?: string } = {},
 ): Promise<{ result: unknown; maxRssMb: number }> {
   const [cmd, args] = pin(0, process.execPath, [
-    ...extraNode,
+    ...(opts.nodeArgs ?? []),
     join(here, 'worker.js'),
-    name,
+    id,
     JSON.stringify(params),
   ]);
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const env = { ...process.env, BENCH_CORE: opts.core ?? '' };
+  const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
-  child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+  child.stdout?.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
   const code = await new Promise<number | null>((r) => child.once('exit', r));
-  if (code !== 0) throw new Error(`bench case ${name} failed (exit ${code})`);
+  if (code !== 0) throw new Error(`bench case ${id} failed (exit ${code})`);
   return JSON.parse(out.trim().split('\n').pop() ?? '{}');
 }
 
-function wrk(url: string, seconds: number): number | undefined {
-  if (!has('wrk')) return undefined;
+/** wrk against the gateway (its own ceiling, no Node client in the way), pinned to CPU 0 like the workers. */
+function wrk(url: string, connections: number, secs: number): number {
   const script = join(here, 'wrk-post.lua');
   writeFileSync(script, `wrk.method = "POST"\nwrk.body = '{"reading":21.5,"sensor":"kitchen"}'\n`);
   const [cmd, args] = pin(0, 'wrk', [
     '-t1',
-    '-c64',
-    `-d${seconds}s`,
+    `-c${connections}`,
+    `-d${secs}s`,
     '-s',
     script,
     `${url}/function/echo.openfaas-fn`,
   ]);
   const text = execFileSync(cmd, args, { encoding: 'utf8' });
   const m = /Requests\/sec:\s+([\d.]+)/.exec(text);
-  return m ? Number(m[1]) : undefined;
+  if (!m) throw new Error(`unexpected wrk output: ${text}`);
+  return Number(m[1]);
 }
 
-interface Row {
-  case: string;
-  opsPerSec: Spread;
-  p50Ms: Spread;
-  p99Ms: Spread;
-  cpuPer10k: Spread;
-  maxRssMb: number;
+const all = registeredCases();
+const throughput = all.filter((c): c is ThroughputCase => c.kind === 'throughput');
+const selected = throughput.filter((c) => wanted(c.id));
+const runs: { c: ThroughputCase; variant?: { name: string; path: string } }[] = [];
+for (const c of selected) {
+  runs.push({ c });
+  if (c.usesCore) for (const v of variants) runs.push({ c, variant: v });
+}
+const paramsFor = (c: ThroughputCase, url: string): CaseParams => ({
+  url,
+  n: Math.max(50, Math.round(n * (c.scale ?? 1))),
+  seconds,
+  quick: flags.quick,
+});
+const runLabel = (r: (typeof runs)[number]) => `${r.c.label}${r.variant ? ` [${r.variant.name}]` : ''}`;
+
+if (flags.profile) {
+  // One profiled repetition per case (and its ceiling), then where the time went, next to the ceiling.
+  const dir = join(flags.out, 'profiles');
+  mkdirSync(dir, { recursive: true });
+  for (const c of selected)
+    if (c.ceiling && !runs.some((r) => r.c.id === c.ceiling)) {
+      const ceiling = throughput.find((x) => x.id === c.ceiling);
+      if (ceiling) runs.unshift({ c: ceiling });
+    }
+  const echo = await startServer('echo');
+  const summaries = new Map<string, ProfileSummary>();
+  const md = [`# pnpm bench --profile — ${new Date().toISOString()}`, ''];
+  try {
+    for (const r of runs) {
+      const file = join(dir, `${r.c.id}${r.variant ? `.${r.variant.name}` : ''}.cpuprofile`);
+      const p = { ...paramsFor(r.c, echo.url), profile: file };
+      const { result } = await worker(r.c.id, p, r.variant ? { core: r.variant.path } : {});
+      const rep = result as Repetition;
+      process.stdout.write(`${runLabel(r)}: ${Math.round(rep.opsPerSec)} ops/s (profiled) -> ${file}\n`);
+      const s = summariseProfile(file, p.n);
+      summaries.set(`${r.c.id}${r.variant?.name ?? ''}`, s);
+      md.push(...profileMarkdown(runLabel(r), s, r.c.ceiling ? summaries.get(r.c.ceiling) : undefined));
+    }
+  } finally {
+    echo.child.kill('SIGTERM');
+  }
+  writeFileSync(join(flags.out, 'profile.md'), `${md.join('\n')}\n`);
+  process.stdout.write(`\n${md.join('\n')}\nwritten to ${join(flags.out, 'profile.md')}\n`);
+  process.exit(0);
 }
 
-const n = Number(flags.messages ?? (flags.quick ? 300 : 20_000));
-const reps = flags.quick ? 1 : 5;
-const stallSeconds = Number(flags.seconds ?? (flags.quick ? 1 : 5));
-const wanted = (c: string) => !flags.only || flags.only.some((o) => c.startsWith(o));
-
-const rows: Row[] = [];
-const extras: Record<string, unknown> = {
+const started = Date.now();
+const collected = new Map<(typeof runs)[number], { reps: Repetition[]; maxRssMb: number }>();
+const sources: Record<string, SourceRun | string> = {};
+const reports: Record<string, unknown> = {};
+const info: Record<string, unknown> = {
   node: process.version,
-  pinned: taskset,
+  pinned,
   messagesPerRepetition: n,
   repetitions: reps,
   date: new Date().toISOString(),
 };
-const echo = await startServer('echo');
+
+const needEcho = runs.length > 0 || wanted('wrk') || all.some((c) => c.kind === 'source' && wanted(c.id));
+const echo = needEcho ? await startServer('echo') : undefined;
 try {
-  const throughput: [string, string, number][] = [
-    ['ceiling: undici x1', 'undici', 1],
-    ['ceiling: undici x64', 'undici', 64],
-    ['controller.invoke x1', 'invoke', 1],
-    ['controller.invoke x64', 'invoke', 64],
-    ['deliver (engine, metrics on) x64', 'deliver', 64],
-  ];
-  // Repetitions are interleaved (case A, B, C, A, B, C, ...), each in a fresh process with its own warm-up, so that
-  // background load drifting during the run hits every case alike and the ratios stay comparable.
-  const selected = throughput.filter(([, name]) => wanted(name));
-  const collected = new Map<string, { reps: Repetition[]; maxRssMb: number }>();
-  for (let rep = 0; rep < reps; rep++) {
-    for (const [label, name, concurrency] of selected) {
-      const params = { url: echo.url, n: concurrency === 1 ? Math.ceil(n / 4) : n, concurrency, reps: 1 };
-      const { result, maxRssMb } = await worker(name, params);
-      const entry = collected.get(label) ?? { reps: [], maxRssMb: 0 };
-      entry.reps.push(...(result as Repetition[]));
-      entry.maxRssMb = Math.max(entry.maxRssMb, maxRssMb);
-      collected.set(label, entry);
-      process.stdout.write(
-        `${label} #${rep + 1}: ${Math.round((result as Repetition[])[0]?.opsPerSec ?? 0)} ops/s\n`,
-      );
+  if (echo) {
+    // Repetitions are interleaved (A, B, C, A, B, C, ...), each in a fresh process with its own warm-up, so that
+    // background load drifting during the run hits every case alike and the ratios stay comparable.
+    for (let rep = 0; rep < reps; rep++) {
+      for (const r of runs) {
+        const { result, maxRssMb } = await worker(
+          r.c.id,
+          paramsFor(r.c, echo.url),
+          r.variant ? { core: r.variant.path } : {},
+        );
+        const entry = collected.get(r) ?? { reps: [], maxRssMb: 0 };
+        entry.reps.push(result as Repetition);
+        entry.maxRssMb = Math.max(entry.maxRssMb, maxRssMb);
+        collected.set(r, entry);
+        process.stdout.write(
+          `${runLabel(r)} #${rep + 1}: ${Math.round((result as Repetition).opsPerSec)} ops/s\n`,
+        );
+      }
+    }
+    if (wanted('wrk')) {
+      if (has('wrk')) {
+        const secs = Math.min(seconds, 5);
+        info['wrk'] = { x64OpsPerSec: wrk(echo.url, 64, secs), x1OpsPerSec: wrk(echo.url, 1, secs) };
+      } else info['wrk'] = 'wrk not installed';
+      process.stdout.write(`wrk: ${JSON.stringify(info['wrk'])}\n`);
+    }
+    for (const c of all.filter((x): x is SourceCase => x.kind === 'source' && wanted(x.id))) {
+      const why = c.unavailable?.();
+      if (why) {
+        sources[c.id] = why;
+        continue;
+      }
+      const count = flags.quick ? n : Math.min(n, c.maxMessages ?? n);
+      const { result } = await worker(c.id, { url: echo.url, n: count, seconds, quick: flags.quick });
+      sources[c.id] = result as SourceRun;
+      process.stdout.write(`${c.label}: ${Math.round((result as SourceRun).messagesPerSec)} msg/s\n`);
     }
   }
-  for (const [label] of selected) {
-    const { reps: rs, maxRssMb } = collected.get(label) as { reps: Repetition[]; maxRssMb: number };
-    rows.push({
-      case: label,
-      opsPerSec: spread(rs.map((r) => r.opsPerSec)),
-      p50Ms: spread(rs.map((r) => r.p50Ms)),
-      p99Ms: spread(rs.map((r) => r.p99Ms)),
-      cpuPer10k: spread(rs.map((r) => r.cpuPer10k)),
-      maxRssMb,
-    });
-  }
-  // Each source end to end (one run each after the throughput cases: they include a broker, so they are slower).
-  const sourcesRun: Record<string, unknown> = {};
-  for (const name of ['source-mqtt', 'source-kafka', 'source-sqs']) {
-    if (!wanted(name)) continue;
-    if (name === 'source-mqtt' && !has(process.env['MOSQUITTO_BIN'] ?? 'mosquitto')) {
-      sourcesRun[name] = 'mosquitto not installed';
-      continue;
-    }
-    const count = flags.quick ? 200 : Math.min(n, name === 'source-sqs' ? 5000 : 20_000);
-    sourcesRun[name] = (await worker(name, { url: echo.url, n: count, concurrency: 64, reps: 1 })).result;
-    process.stdout.write(
-      `${name}: ${Math.round((sourcesRun[name] as { messagesPerSec: number }).messagesPerSec)} msg/s\n`,
-    );
-  }
-  extras['sources'] = sourcesRun;
-  if (wanted('wrk'))
-    extras['wrk_x64_ops_per_sec'] = wrk(echo.url, flags.quick ? 1 : 5) ?? 'wrk not installed';
 } finally {
-  echo.child.kill('SIGTERM');
+  echo?.child.kill('SIGTERM');
 }
-if (wanted('match')) extras['match'] = (await worker('match', {})).result;
-if (wanted('stalled')) {
-  const hang = await startServer('hang');
+for (const c of all.filter((x): x is ReportCase => x.kind === 'report' && wanted(x.id))) {
+  const gw = c.gateway === 'none' ? undefined : await startServer(c.gateway);
   try {
-    extras['stalled'] = (
-      await worker('stalled', { url: hang.url, seconds: stallSeconds }, ['--expose-gc'])
-    ).result;
+    const { result } = await worker(
+      c.id,
+      { url: gw?.url ?? '', n, seconds, quick: flags.quick },
+      c.nodeArgs ? { nodeArgs: c.nodeArgs } : {},
+    );
+    reports[c.id] = result;
+    process.stdout.write(`${c.label}: done\n`);
   } finally {
-    hang.child.kill('SIGTERM');
+    gw?.child.kill('SIGTERM');
   }
 }
 
-const ceiling64 = rows.find((r) => r.case === 'ceiling: undici x64');
-const ceiling1 = rows.find((r) => r.case === 'ceiling: undici x1');
-const ratio = (r: Row) => {
-  const base = r.case.endsWith('x1') ? ceiling1 : ceiling64;
-  if (!base) return { throughput: Number.NaN, cpu: Number.NaN };
-  return {
-    throughput: r.opsPerSec.median / base.opsPerSec.median,
-    cpu: r.cpuPer10k.median / base.cpuPer10k.median,
-  };
-};
-const fmt = (v: number, d = 0) => (Number.isFinite(v) ? v.toFixed(d) : '–');
-const lines = [
-  `# pnpm bench — ${extras['date']}`,
+const rows: Row[] = runs.map((r) => {
+  const got = collected.get(r) as { reps: Repetition[]; maxRssMb: number };
+  const ceilingRun = r.c.ceiling ? runs.find((x) => x.c.id === r.c.ceiling && !x.variant) : undefined;
+  return row(
+    {
+      id: r.c.id,
+      case: r.c.label,
+      ...(r.variant ? { variant: r.variant.name } : {}),
+      concurrency: r.c.concurrency,
+      ceiling: ceilingRun ? ceilingRun.c.id : r.c.id,
+      repetitions: got.reps,
+      maxRssMb: Math.round(got.maxRssMb),
+    },
+    ceilingRun ? collected.get(ceilingRun)?.reps : undefined,
+  );
+});
+const targets: Target[] = throughputTargets(rows);
+for (const c of all)
+  if (c.kind === 'report' && c.id in reports && c.targets) targets.push(...c.targets(reports[c.id]));
+
+const wrkInfo = info['wrk'] as { x64OpsPerSec: number; x1OpsPerSec: number } | string | undefined;
+const undici64 = rows.find((r) => r.id === 'undici-x64');
+const md: string[] = [
+  `# pnpm bench — ${info['date']}`,
   '',
-  `Node ${process.version}; client and gateway ${taskset ? 'pinned to CPU 0 and 1' : 'not pinned'}; ${n} messages per repetition (x1 cases: ${Math.ceil(n / 4)}), ${reps} repetitions after a warm-up; min / median / max.`,
+  `Node ${process.version}; client and gateway ${pinned ? 'pinned to CPU 0 and CPU 1 (taskset)' : 'not pinned (no taskset or one CPU)'}; ` +
+    `${n} operations per repetition (x1 cases: a quarter), ${reps} repetition${reps === 1 ? '' : 's'} per case, each in a fresh process after a warm-up, interleaved across cases. ` +
+    `Ratios: this row / its ceiling (undici request x64 for concurrent rows, x1 for sequential ones), median of the per-repetition ratios (range); ` +
+    'CPU is user+sys of the connector process only.',
   '',
-  '| case | ops/s (min / med / max) | p50 ms | p99 ms | CPU s / 10k | peak RSS MB | × ceiling (ops) | × ceiling (CPU) |',
-  '|---|---|---|---|---|---|---|---|',
-  ...rows.map((r) => {
-    const q = ratio(r);
-    return `| ${r.case} | ${fmt(r.opsPerSec.min)} / **${fmt(r.opsPerSec.median)}** / ${fmt(r.opsPerSec.max)} | ${fmt(r.p50Ms.median, 2)} | ${fmt(r.p99Ms.median, 2)} | ${fmt(r.cpuPer10k.median, 3)} | ${fmt(r.maxRssMb)} | ${fmt(q.throughput, 2)} | ${fmt(q.cpu, 2)} |`;
-  }),
-  '',
-  `wrk x64 (the gateway's own ceiling): ${typeof extras['wrk_x64_ops_per_sec'] === 'number' ? fmt(extras['wrk_x64_ops_per_sec'] as number) : (extras['wrk_x64_ops_per_sec'] ?? 'not run')}`,
-  '',
-  '| source end to end | messages | msg/s | CPU s / 10k (incl. publisher) | note |',
-  '|---|---|---|---|---|',
-  ...Object.entries(
-    (extras['sources'] ?? {}) as Record<
-      string,
-      { messages: number; messagesPerSec: number; cpuPer10k: number; note: string } | string
-    >,
-  ).map(([k, v]) =>
-    typeof v === 'string'
-      ? `| ${k} | – | – | – | ${v} |`
-      : `| ${k} | ${v.messages} | ${fmt(v.messagesPerSec)} | ${fmt(v.cpuPer10k, 3)} | ${v.note} |`,
-  ),
-  '',
-  `topic match (ns per lookup): ${JSON.stringify(extras['match'] ?? 'not run')}`,
-  '',
-  `stalled gateway: ${JSON.stringify(extras['stalled'] ?? 'not run')}`,
 ];
-const md = `${lines.join('\n')}\n`;
+if (rows.length > 0) md.push(...throughputMarkdown(rows), '');
+if (wrkInfo !== undefined)
+  md.push(
+    typeof wrkInfo === 'string'
+      ? `wrk (the gateway's own ceiling): ${wrkInfo}.`
+      : `wrk, the gateway's own ceiling (no Node client): ${Math.round(wrkInfo.x64OpsPerSec)} req/s with 64 connections, ` +
+          `${Math.round(wrkInfo.x1OpsPerSec)} with 1${undici64 ? ` (undici request x64 reaches ${(undici64.opsPerSec.median / wrkInfo.x64OpsPerSec).toFixed(2)}× of it)` : ''}.`,
+    '',
+  );
+md.push(...targetsMarkdown(targets));
+md.push(...sourcesMarkdown(sources, new Map(all.map((c) => [c.id, c.label]))));
+for (const c of all)
+  if (c.kind === 'report' && c.id in reports) md.push(...(c as ReportCase).markdown(reports[c.id]));
+md.push(`Run took ${Math.round((Date.now() - started) / 1000)} s.`);
+
+const text = `${md.join('\n')}\n`;
 mkdirSync(flags.out, { recursive: true });
 writeFileSync(
   join(flags.out, 'latest.json'),
-  `${JSON.stringify({ ...extras, rows: rows.map((r) => ({ ...r, ratio: ratio(r) })) }, null, 2)}\n`,
+  `${JSON.stringify({ ...info, rows, targets, sources, ...reports }, null, 2)}\n`,
 );
-writeFileSync(join(flags.out, 'latest.md'), md);
-process.stdout.write(`\n${md}\nwritten to ${join(flags.out, 'latest.json')} and latest.md\n`);
+writeFileSync(join(flags.out, 'latest.md'), text);
+process.stdout.write(`\n${text}\nwritten to ${join(flags.out, 'latest.json')} and latest.md\n`);

@@ -1,15 +1,53 @@
-import { createServer } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /**
  * The gateway under the benchmark: a minimal node:http server answering the OpenFaaS routes, in its own process.
- * `BENCH_MODE=hang` never answers function calls (the stalled-gateway case). Prints `PORT <n>` when listening.
+ *
+ * - `BENCH_MODE=hang` (or `--hang`) never answers function calls (the stalled-gateway case).
+ * - The function list is `BENCH_FUNCTIONS` (or `--functions`): JSON, an array of
+ *   `{ name, namespace?, annotations? }`; default one function `echo` in `openfaas-fn` with `topic: bench`.
+ * - `BENCH_PORT` (or `--port`), default ephemeral. Prints `PORT <n>` when listening.
+ *
+ * Routes: GET /system/namespaces, GET /system/functions[?namespace=], POST /function/<name>[.<ns>] (echoes the body,
+ * 200), POST /async-function/<name> (202 with X-Call-Id), GET /healthz.
  */
-const mode = process.env['BENCH_MODE'] ?? 'echo';
-const functions = JSON.stringify([
-  { name: 'echo', namespace: 'openfaas-fn', annotations: { topic: 'bench' }, labels: null, replicas: 1 },
-]);
-const held: import('node:http').ServerResponse[] = [];
+const argv = process.argv.slice(2);
+const arg = (flag: string) => {
+  const i = argv.indexOf(flag);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const mode = argv.includes('--hang') ? 'hang' : (process.env['BENCH_MODE'] ?? 'echo');
+const defaults = [{ name: 'echo', namespace: 'openfaas-fn', annotations: { topic: 'bench' } }];
+const configured = arg('--functions') ?? process.env['BENCH_FUNCTIONS'];
+let list: { name: string; namespace?: string; annotations?: Record<string, string> }[];
+try {
+  list = configured ? JSON.parse(configured) : defaults;
+  if (!Array.isArray(list) || list.some((f) => typeof f?.name !== 'string')) throw new Error('not a list');
+} catch {
+  process.stderr.write(
+    `invalid BENCH_FUNCTIONS=${configured}: expected a JSON array like [{"name":"echo","annotations":{"topic":"bench"}}]\n`,
+  );
+  process.exit(2);
+}
+const namespaces = [...new Set(list.map((f) => f.namespace ?? 'openfaas-fn'))];
+const byNamespace = new Map(
+  namespaces.map((ns) => [
+    ns,
+    JSON.stringify(
+      list
+        .filter((f) => (f.namespace ?? 'openfaas-fn') === ns)
+        .map((f) => ({
+          name: f.name,
+          namespace: ns,
+          annotations: f.annotations ?? {},
+          labels: null,
+          replicas: 1,
+        })),
+    ),
+  ]),
+);
+const held: ServerResponse[] = [];
 
 const server = createServer((req, res) => {
   const url = req.url ?? '/';
@@ -30,14 +68,16 @@ const server = createServer((req, res) => {
     });
     return;
   }
-  if (url === '/system/namespaces')
-    return void res.writeHead(200, { 'content-type': 'application/json' }).end('["openfaas-fn"]');
-  if (url.startsWith('/system/functions'))
-    return void res.writeHead(200, { 'content-type': 'application/json' }).end(functions);
+  const json = (text: string) => void res.writeHead(200, { 'content-type': 'application/json' }).end(text);
+  if (url === '/system/namespaces') return json(JSON.stringify(namespaces));
+  if (url.startsWith('/system/functions')) {
+    const ns = new URL(url, 'http://x').searchParams.get('namespace') ?? 'openfaas-fn';
+    return json(byNamespace.get(ns) ?? '[]');
+  }
   res.writeHead(url === '/healthz' ? 200 : 404).end();
 });
 server.keepAliveTimeout = 60_000;
-server.listen(Number(process.env['BENCH_PORT'] ?? 0), '127.0.0.1', () => {
+server.listen(Number(arg('--port') ?? process.env['BENCH_PORT'] ?? 0), '127.0.0.1', () => {
   process.stdout.write(`PORT ${(server.address() as AddressInfo).port}\n`);
 });
 process.on('SIGTERM', () => {

@@ -1,27 +1,15 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateQueueCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { createConnector, createController, type Source } from '@connector/core';
-import { startKafkaBroker } from '@connector/kafka-test-broker';
-import { kafkaSource } from '@connector/source-kafka';
-import { mqttSource } from '@connector/source-mqtt';
-import { sqsSource } from '@connector/source-sqs';
-import { startFauxqs } from 'fauxqs';
-import { Kafka, logLevel } from 'kafkajs';
-import mqtt from 'mqtt';
+import type { Source } from '@connector/core';
+import type { MqttClient } from 'mqtt';
+import { core } from './core.js';
+import { registerCase, type SourceRun } from './registry.js';
 
-/** Result of one end-to-end source case. */
-export interface SourceRun {
-  messages: number;
-  seconds: number;
-  messagesPerSec: number;
-  /** user+sys CPU of this process (connector + the case's publisher / in-process broker) per 10k messages. */
-  cpuPer10k: number;
-  note: string;
-}
+// Broker clients and test brokers are imported inside each case, so the throughput cases' worker processes
+// (and their peak RSS) do not carry kafkajs, the AWS SDK and fauxqs.
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -39,14 +27,14 @@ async function measure(
   publish: () => Promise<void>,
   note: string,
 ): Promise<SourceRun> {
-  const controller = createController({ gatewayUrl: url, connectorName: 'bench' });
+  const controller = core.createController({ gatewayUrl: url, connectorName: 'bench' });
   let done = 0;
   let finished!: () => void;
   const all = new Promise<void>((r) => (finished = r));
   controller.subscribe((r) => {
     if (!r.error && r.final && ++done === n) finished();
   });
-  const connector = createConnector({ controller, source, maxInFlight: 64 });
+  const connector = core.createConnector({ controller, source, maxInFlight: 64 });
   await connector.start();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -67,7 +55,9 @@ async function measure(
 const body = '{"reading":21.5,"sensor":"kitchen"}';
 
 /** MQTT QoS 1 through a private Mosquitto (its own process) to the gateway. */
-export async function mqttCase(url: string, n: number): Promise<SourceRun> {
+async function mqttCase(url: string, n: number): Promise<SourceRun> {
+  const { default: mqtt } = await import('mqtt');
+  const { mqttSource } = await import('@connector/source-mqtt');
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'bench-mosq-'));
   writeFileSync(
@@ -79,7 +69,7 @@ export async function mqttCase(url: string, n: number): Promise<SourceRun> {
   });
   try {
     const brokerUrl = `mqtt://127.0.0.1:${port}`;
-    let pub: mqtt.MqttClient | undefined;
+    let pub: MqttClient | undefined;
     for (let i = 0; i < 100 && !pub; i++)
       pub = await mqtt.connectAsync(brokerUrl, { reconnectPeriod: 0 }).catch(() => undefined);
     if (!pub) throw new Error('mosquitto did not start');
@@ -95,7 +85,7 @@ export async function mqttCase(url: string, n: number): Promise<SourceRun> {
       source,
       n,
       async () => {
-        const p = pub as mqtt.MqttClient;
+        const p = pub as MqttClient;
         const sends: Promise<unknown>[] = [];
         for (let i = 0; i < n; i++) sends.push(p.publishAsync('bench', body, { qos: 1 }));
         await Promise.all(sends);
@@ -110,7 +100,10 @@ export async function mqttCase(url: string, n: number): Promise<SourceRun> {
 }
 
 /** Kafka through tooling/kafka-test-broker (in this process) with the real kafkajs client. */
-export async function kafkaCase(url: string, n: number): Promise<SourceRun> {
+async function kafkaCase(url: string, n: number): Promise<SourceRun> {
+  const { startKafkaBroker } = await import('@connector/kafka-test-broker');
+  const { kafkaSource } = await import('@connector/source-kafka');
+  const { Kafka, logLevel } = await import('kafkajs');
   const broker = await startKafkaBroker({ port: 0, partitions: 8 });
   const kafka = new Kafka({
     clientId: 'bench-producer',
@@ -149,7 +142,10 @@ export async function kafkaCase(url: string, n: number): Promise<SourceRun> {
 }
 
 /** SQS through fauxqs (in this process), 4 pollers x 10 messages. */
-export async function sqsCase(url: string, n: number): Promise<SourceRun> {
+async function sqsCase(url: string, n: number): Promise<SourceRun> {
+  const { CreateQueueCommand, SendMessageBatchCommand, SQSClient } = await import('@aws-sdk/client-sqs');
+  const { sqsSource } = await import('@connector/source-sqs');
+  const { startFauxqs } = await import('fauxqs');
   const server = await startFauxqs({ port: 0, logger: false });
   const clientConfig = {
     endpoint: server.address,
@@ -187,3 +183,36 @@ export async function sqsCase(url: string, n: number): Promise<SourceRun> {
     await server.stop();
   }
 }
+
+const has = (cmd: string) => {
+  try {
+    execFileSync('sh', ['-c', `command -v ${JSON.stringify(cmd)}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+registerCase({
+  kind: 'source',
+  id: 'source-mqtt',
+  label: 'MQTT (Mosquitto, QoS 1)',
+  maxMessages: 20_000,
+  unavailable: () =>
+    has(process.env['MOSQUITTO_BIN'] ?? 'mosquitto') ? undefined : 'mosquitto not installed',
+  run: (p) => mqttCase(p.url, p.n),
+});
+registerCase({
+  kind: 'source',
+  id: 'source-kafka',
+  label: 'Kafka (kafka-test-broker, kafkajs)',
+  maxMessages: 20_000,
+  run: (p) => kafkaCase(p.url, p.n),
+});
+registerCase({
+  kind: 'source',
+  id: 'source-sqs',
+  label: 'SQS (fauxqs)',
+  maxMessages: 5_000,
+  run: (p) => sqsCase(p.url, p.n),
+});

@@ -1,0 +1,136 @@
+import type { SourceRun } from './registry.js';
+import { type Repetition, type Spread, spread } from './stats.js';
+
+/** One row of the throughput table: repetitions summarised, and ratios to the row's ceiling in the same run. */
+export interface Row {
+  id: string;
+  case: string;
+  /** Core variant (`--variant`), absent for the workspace's core. */
+  variant?: string;
+  concurrency: number;
+  /** Id of the ceiling row the ratios are against (its own id for a ceiling). */
+  ceiling: string;
+  repetitions: Repetition[];
+  opsPerSec: Spread;
+  p50Ms: Spread;
+  p99Ms: Spread;
+  cpuPer10k: Spread;
+  maxRssMb: number;
+  /**
+   * Throughput and CPU per operation relative to the ceiling: median of the per-repetition ratios (repetition i of
+   * this row against repetition i of the ceiling, which ran next to it), with their min and max.
+   */
+  ratio: { throughput: Spread; cpu: Spread };
+}
+
+/** Build a row; `ceiling` is the ceiling's repetitions (same count and order), or undefined for a ceiling. */
+export function row(
+  base: Omit<Row, 'opsPerSec' | 'p50Ms' | 'p99Ms' | 'cpuPer10k' | 'ratio'>,
+  ceiling: Repetition[] | undefined,
+): Row {
+  const reps = base.repetitions;
+  const paired = (f: (r: Repetition, c: Repetition) => number) =>
+    spread(
+      ceiling
+        ? reps.flatMap((r, i) => (ceiling[i] ? [f(r, ceiling[i] as Repetition)] : []))
+        : reps.map(() => 1),
+    );
+  return {
+    ...base,
+    opsPerSec: spread(reps.map((r) => r.opsPerSec)),
+    p50Ms: spread(reps.map((r) => r.p50Ms)),
+    p99Ms: spread(reps.map((r) => r.p99Ms)),
+    cpuPer10k: spread(reps.map((r) => r.cpuPer10k)),
+    ratio: {
+      throughput: paired((r, c) => r.opsPerSec / c.opsPerSec),
+      cpu: paired((r, c) => r.cpuPer10k / c.cpuPer10k),
+    },
+  };
+}
+
+/** A target of the issue, as measured in this run. */
+export interface Target {
+  what: string;
+  target: string;
+  measured: string;
+  met: boolean;
+}
+
+const fmt = (v: number, d = 0) => (Number.isFinite(v) ? v.toFixed(d) : '–');
+const range = (s: Spread, d: number) =>
+  s.min === s.max ? fmt(s.median, d) : `${fmt(s.median, d)} (${fmt(s.min, d)}–${fmt(s.max, d)})`;
+
+/** The throughput table in Markdown. */
+export function throughputMarkdown(rows: readonly Row[]): string[] {
+  return [
+    '| case | ops/s min / **median** / max | p50 ms | p99 ms | CPU s / 10k | peak RSS MB | × ceiling ops | × ceiling CPU/op |',
+    '|---|---|---|---|---|---|---|---|',
+    ...rows.map(
+      (r) =>
+        `| ${r.case}${r.variant ? ` [${r.variant}]` : ''} | ${fmt(r.opsPerSec.min)} / **${fmt(r.opsPerSec.median)}** / ${fmt(r.opsPerSec.max)} | ` +
+        `${fmt(r.p50Ms.median, 2)} | ${fmt(r.p99Ms.median, 2)} | ${fmt(r.cpuPer10k.median, 3)} | ${fmt(r.maxRssMb)} | ` +
+        `${r.ceiling === r.id ? 'ceiling' : range(r.ratio.throughput, 2)} | ${r.ceiling === r.id ? 'ceiling' : range(r.ratio.cpu, 2)} |`,
+    ),
+  ];
+}
+
+/** The sources table in Markdown. */
+export function sourcesMarkdown(
+  sources: Record<string, SourceRun | string>,
+  labels: Map<string, string>,
+): string[] {
+  const entries = Object.entries(sources);
+  if (entries.length === 0) return [];
+  return [
+    '## Sources end to end',
+    '',
+    '| source | messages | msg/s | CPU s / 10k (incl. publisher) | note |',
+    '|---|---|---|---|---|',
+    ...entries.map(([id, v]) =>
+      typeof v === 'string'
+        ? `| ${labels.get(id) ?? id} | – | – | – | ${v} |`
+        : `| ${labels.get(id) ?? id} | ${v.messages} | ${fmt(v.messagesPerSec)} | ${fmt(v.cpuPer10k, 3)} | ${v.note} |`,
+    ),
+    '',
+  ];
+}
+
+/** The targets table in Markdown. */
+export function targetsMarkdown(targets: readonly Target[]): string[] {
+  if (targets.length === 0) return [];
+  return [
+    '## Targets (ratios within this run)',
+    '',
+    '| what | target | measured | |',
+    '|---|---|---|---|',
+    ...targets.map((t) => `| ${t.what} | ${t.target} | ${t.measured} | ${t.met ? 'met' : '**not met**'} |`),
+    '',
+  ];
+}
+
+/** Targets that follow from the throughput rows (main core only, not variants). */
+export function throughputTargets(rows: readonly Row[]): Target[] {
+  const out: Target[] = [];
+  const get = (id: string) => rows.find((r) => r.id === id && r.variant === undefined);
+  const ops = (id: string, min: number, what: string) => {
+    const r = get(id);
+    if (!r || r.ceiling === r.id || !get(r.ceiling)) return;
+    const v = r.ratio.throughput;
+    out.push({ what, target: `≥ ${min}×`, measured: `${range(v, 2)}×`, met: v.median >= min });
+  };
+  const cpu = (id: string, max: number, what: string) => {
+    const r = get(id);
+    if (!r || r.ceiling === r.id || !get(r.ceiling)) return;
+    const v = r.ratio.cpu;
+    out.push({ what, target: `≤ ${max}×`, measured: `${range(v, 2)}×`, met: v.median <= max });
+  };
+  ops('invoke-x64', 0.9, 'controller.invoke x64 throughput / undici x64');
+  ops('invoke-x1', 0.9, 'controller.invoke x1 throughput / undici x1');
+  ops('deliver-x64', 0.85, 'deliver (engine, metrics on) throughput / undici x64');
+  ops('deliver-push-x64', 0.85, 'deliver, push source, throughput / undici x64');
+  cpu('invoke-x64', 1.15, 'controller.invoke x64 CPU per invocation / undici x64');
+  cpu('invoke-x1', 1.15, 'controller.invoke x1 CPU per invocation / undici x1');
+  cpu('deliver-x64', 1.15, 'deliver CPU per invocation / undici x64');
+  cpu('deliver-push-x64', 1.15, 'deliver, push source, CPU per invocation / undici x64');
+  return out;
+}

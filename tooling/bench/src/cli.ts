@@ -169,7 +169,10 @@ function wrk(url: string, connections: number, secs: number): number {
 
 const all = registeredCases();
 const throughput = all.filter((c): c is ThroughputCase => c.kind === 'throughput');
-const selected = throughput.filter((c) => wanted(c.id));
+// A selected case brings its ceiling along: the ratio to it, measured in the same run, is the figure that matters.
+const selected = throughput.filter(
+  (c) => wanted(c.id) || throughput.some((x) => wanted(x.id) && x.ceiling === c.id),
+);
 const runs: { c: ThroughputCase; variant?: { name: string; path: string } }[] = [];
 for (const c of selected) {
   runs.push({ c });
@@ -187,11 +190,6 @@ if (flags.profile) {
   // One profiled repetition per case (and its ceiling), then where the time went, next to the ceiling.
   const dir = join(flags.out, 'profiles');
   mkdirSync(dir, { recursive: true });
-  for (const c of selected)
-    if (c.ceiling && !runs.some((r) => r.c.id === c.ceiling)) {
-      const ceiling = throughput.find((x) => x.id === c.ceiling);
-      if (ceiling) runs.unshift({ c: ceiling });
-    }
   const echo = await startServer('echo');
   const summaries = new Map<string, ProfileSummary>();
   const md = [`# pnpm bench --profile — ${new Date().toISOString()}`, ''];
@@ -293,8 +291,8 @@ const rows: Row[] = runs.map((r) => {
       id: r.c.id,
       case: r.c.label,
       ...(r.variant ? { variant: r.variant.name } : {}),
+      ...(r.c.ceiling ? { ceiling: r.c.ceiling } : {}),
       concurrency: r.c.concurrency,
-      ceiling: ceilingRun ? ceilingRun.c.id : r.c.id,
       repetitions: got.reps,
       maxRssMb: Math.round(got.maxRssMb),
     },

@@ -106,6 +106,20 @@ export function summariseProfile(path: string, ops: number): ProfileSummary {
   };
 }
 
+/** Categories under 0.05 µs per operation on both sides, folded into one line. */
+function merged(cats: { n: string; v: number; c: number }[]): { n: string; v: number; c: number }[] {
+  const small = cats.filter((x) => x.v < 0.05 && x.c < 0.05);
+  const rest = cats.filter((x) => !small.includes(x));
+  if (small.length > 1)
+    rest.push({
+      n: `${small.length} more packages and internals`,
+      v: small.reduce((a, x) => a + x.v, 0),
+      c: small.reduce((a, x) => a + x.c, 0),
+    });
+  else rest.push(...small);
+  return rest;
+}
+
 /** Markdown of one case's profile next to the ceiling's: categories side by side, then the top frames. */
 export function profileMarkdown(label: string, s: ProfileSummary, ceiling?: ProfileSummary): string[] {
   const f = (v: number | undefined) => (v === undefined ? '–' : v.toFixed(2));
@@ -121,8 +135,7 @@ export function profileMarkdown(label: string, s: ProfileSummary, ceiling?: Prof
     '',
     `| category | µs / op | ${ceiling ? 'ceiling µs / op | difference |' : ''}`,
     `|---|---|${ceiling ? '---|---|' : ''}`,
-    ...names
-      .map((n) => ({ n, v: get(s, n), c: get(ceiling, n) }))
+    ...merged(names.map((n) => ({ n, v: get(s, n), c: get(ceiling, n) })))
       .sort((a, b) => b.v - a.v)
       .map(
         ({ n, v, c }) =>

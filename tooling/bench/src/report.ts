@@ -8,8 +8,8 @@ export interface Row {
   /** Core variant (`--variant`), absent for the workspace's core. */
   variant?: string;
   concurrency: number;
-  /** Id of the ceiling row the ratios are against (its own id for a ceiling). */
-  ceiling: string;
+  /** Id of the ceiling row the ratios are against; absent for a ceiling itself. */
+  ceiling?: string;
   repetitions: Repetition[];
   opsPerSec: Spread;
   p50Ms: Spread;
@@ -23,7 +23,7 @@ export interface Row {
   ratio: { throughput: Spread; cpu: Spread };
 }
 
-/** Build a row; `ceiling` is the ceiling's repetitions (same count and order), or undefined for a ceiling. */
+/** Build a row; `ceiling` is the ceiling's repetitions (same count and order), undefined when not measured. */
 export function row(
   base: Omit<Row, 'opsPerSec' | 'p50Ms' | 'p99Ms' | 'cpuPer10k' | 'ratio'>,
   ceiling: Repetition[] | undefined,
@@ -31,9 +31,9 @@ export function row(
   const reps = base.repetitions;
   const paired = (f: (r: Repetition, c: Repetition) => number) =>
     spread(
-      ceiling
-        ? reps.flatMap((r, i) => (ceiling[i] ? [f(r, ceiling[i] as Repetition)] : []))
-        : reps.map(() => 1),
+      base.ceiling === undefined
+        ? reps.map(() => 1)
+        : reps.flatMap((r, i) => (ceiling?.[i] ? [f(r, ceiling[i] as Repetition)] : [])),
     );
   return {
     ...base,
@@ -58,7 +58,11 @@ export interface Target {
 
 const fmt = (v: number, d = 0) => (Number.isFinite(v) ? v.toFixed(d) : '–');
 const range = (s: Spread, d: number) =>
-  s.min === s.max ? fmt(s.median, d) : `${fmt(s.median, d)} (${fmt(s.min, d)}–${fmt(s.max, d)})`;
+  !Number.isFinite(s.median)
+    ? '– (ceiling not run)'
+    : s.min === s.max
+      ? fmt(s.median, d)
+      : `${fmt(s.median, d)} (${fmt(s.min, d)}–${fmt(s.max, d)})`;
 
 /** The throughput table in Markdown. */
 export function throughputMarkdown(rows: readonly Row[]): string[] {
@@ -69,7 +73,7 @@ export function throughputMarkdown(rows: readonly Row[]): string[] {
       (r) =>
         `| ${r.case}${r.variant ? ` [${r.variant}]` : ''} | ${fmt(r.opsPerSec.min)} / **${fmt(r.opsPerSec.median)}** / ${fmt(r.opsPerSec.max)} | ` +
         `${fmt(r.p50Ms.median, 2)} | ${fmt(r.p99Ms.median, 2)} | ${fmt(r.cpuPer10k.median, 3)} | ${fmt(r.maxRssMb)} | ` +
-        `${r.ceiling === r.id ? 'ceiling' : range(r.ratio.throughput, 2)} | ${r.ceiling === r.id ? 'ceiling' : range(r.ratio.cpu, 2)} |`,
+        `${r.ceiling === undefined ? 'ceiling' : range(r.ratio.throughput, 2)} | ${r.ceiling === undefined ? 'ceiling' : range(r.ratio.cpu, 2)} |`,
     ),
   ];
 }
@@ -114,13 +118,13 @@ export function throughputTargets(rows: readonly Row[]): Target[] {
   const get = (id: string) => rows.find((r) => r.id === id && r.variant === undefined);
   const ops = (id: string, min: number, what: string) => {
     const r = get(id);
-    if (!r || r.ceiling === r.id || !get(r.ceiling)) return;
+    if (!r?.ceiling || !get(r.ceiling)) return;
     const v = r.ratio.throughput;
     out.push({ what, target: `≥ ${min}×`, measured: `${range(v, 2)}×`, met: v.median >= min });
   };
   const cpu = (id: string, max: number, what: string) => {
     const r = get(id);
-    if (!r || r.ceiling === r.id || !get(r.ceiling)) return;
+    if (!r?.ceiling || !get(r.ceiling)) return;
     const v = r.ratio.cpu;
     out.push({ what, target: `≤ ${max}×`, measured: `${range(v, 2)}×`, met: v.median <= max });
   };

@@ -1,2 +1,2 @@
 export { checkSqsOptions, type SqsSourceOptions, sqsOptionsFromEnv } from './options.js';
-export { headersOf, type SqsSource, sqsSource } from './source.js';
+export { headersOf, headerValue, type SqsSource, type SqsStat, sqsSource } from './source.js';

@@ -15,6 +15,8 @@ describe('sqsOptionsFromEnv', () => {
         pollers: '3',
         topic_attribute: 'topic',
         visibility_heartbeat: 'false',
+        release_on_stop: 'false',
+        abort_poll_on_stop: 'true',
       }),
     ).toEqual({
       queues: ['https://sqs.eu-west-1.amazonaws.com/1/a', 'b', 'c'],
@@ -26,6 +28,8 @@ describe('sqsOptionsFromEnv', () => {
       pollers: 3,
       topicAttribute: 'topic',
       heartbeat: false,
+      releaseOnStop: false,
+      abortPollOnStop: true,
     });
   });
 
@@ -37,6 +41,7 @@ describe('sqsOptionsFromEnv', () => {
     [{ queue_name: 'q', pollers: '0' }, 'pollers'],
     [{ queue_name: 'q', endpoint: 'nope' }, 'endpoint'],
     [{ queue_name: 'q', visibility_timeout: 'x' }, 'visibility_timeout'],
+    [{ queue_name: 'q', abort_poll_on_stop: 'maybe' }, 'abort_poll_on_stop'],
   ])('%j fails with one line naming %s', (env, setting) => {
     expect(() => sqsOptionsFromEnv(env)).toThrow(expect.objectContaining({ code: 'ERR_CONFIG', setting }));
   });

@@ -23,6 +23,11 @@ export interface SqsSourceOptions {
   heartbeat?: boolean;
   /** On stop, make received-but-unsettled messages visible again at once (default true). */
   releaseOnStop?: boolean;
+  /**
+   * On stop, abort a long poll in progress instead of waiting for it (at most `waitTime`). Faster stop, but SQS may
+   * still hand messages to the abandoned poll; those then reappear only after their visibility timeout (default false).
+   */
+  abortPollOnStop?: boolean;
   /** Extra SDK client settings (credentials come from the SDK's default provider chain otherwise). */
   clientConfig?: SQSClientConfig;
   /** A ready SDK client (tests, custom middleware); region/endpoint/clientConfig are then ignored. */
@@ -60,7 +65,8 @@ export function checkSqsOptions(o: SqsSourceOptions): void {
 
 /**
  * Read the SQS connector's env: `queue_url` and/or `queue_name` (comma lists), `region`, `endpoint`, `wait_time`,
- * `max_messages`, `visibility_timeout`, `pollers`, `topic_attribute`. Durations take Go syntax (`20s`) and are
+ * `max_messages`, `visibility_timeout`, `pollers`, `topic_attribute`, `visibility_heartbeat`, `release_on_stop`,
+ * `abort_poll_on_stop`. Durations take Go syntax (`20s`) and are
  * whole seconds. Credentials are never read here: the AWS SDK's default provider chain finds them.
  */
 export function sqsOptionsFromEnv(env: Env = process.env): SqsSourceOptions {
@@ -85,6 +91,8 @@ export function sqsOptionsFromEnv(env: Env = process.env): SqsSourceOptions {
   set('pollers', r.int('pollers', { min: 1, max: 100 }));
   set('topicAttribute', r.string('topic_attribute'));
   set('heartbeat', r.bool('visibility_heartbeat'));
+  set('releaseOnStop', r.bool('release_on_stop'));
+  set('abortPollOnStop', r.bool('abort_poll_on_stop'));
   checkSqsOptions(options);
   return options;
 }

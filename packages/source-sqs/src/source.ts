@@ -19,11 +19,20 @@ import { checkSqsOptions, type SqsSourceOptions } from './options.js';
 
 /** The SQS source, with counters for health and tests. */
 export interface SqsSource extends Source {
-  /** Counters: received, deleted, extended (heartbeats), released (made visible at stop), receiveCalls. */
-  stats(): Readonly<
-    Record<'received' | 'deleted' | 'extended' | 'released' | 'receiveCalls' | 'deleteFailures', number>
-  >;
+  /** Counters: received, deleted, extended (heartbeats), released (made visible again: at stop, or FIFO
+   * messages behind a failed one of their group), receiveCalls, deleteRetries, deleteFailures (given up). */
+  stats(): Readonly<Record<SqsStat, number>>;
 }
+
+/** Names of the SQS source's counters. */
+export type SqsStat =
+  | 'received'
+  | 'deleted'
+  | 'extended'
+  | 'released'
+  | 'receiveCalls'
+  | 'deleteRetries'
+  | 'deleteFailures';
 
 interface Queue {
   url: string;
@@ -38,21 +47,42 @@ interface InFlight {
   heartbeat: NodeJS.Timeout | undefined;
 }
 
-/** `X-SQS-<Name>` headers from system and message attributes; the message id as `X-SQS-Message-Id`. */
+// What an HTTP header value may hold as is: tab and printable ASCII.
+const HEADER_SAFE = /^[\t\x20-\x7e]*$/;
+
+/** A header value as is when it is printable ASCII, else percent-encoded UTF-8 (`encodeURIComponent`). */
+export function headerValue(value: string): string {
+  return HEADER_SAFE.test(value) ? value : encodeURIComponent(value);
+}
+
+/**
+ * `X-SQS-<Name>` headers from system and message attributes (binary values base64; values with non-ASCII or control
+ * characters percent-encoded, since HTTP headers cannot carry them); the message id as `X-SQS-Message-Id`.
+ */
 export function headersOf(m: Message): Record<string, string> {
   const h: Record<string, string> = {};
   if (m.MessageId) h['X-SQS-Message-Id'] = m.MessageId;
-  for (const [k, v] of Object.entries(m.Attributes ?? {})) if (v !== undefined) h[`X-SQS-${k}`] = v;
+  for (const [k, v] of Object.entries(m.Attributes ?? {}))
+    if (v !== undefined) h[`X-SQS-${k}`] = headerValue(v);
   for (const [k, v] of Object.entries(m.MessageAttributes ?? {})) {
     if (!/^[A-Za-z0-9_.-]+$/.test(k)) continue;
     const value =
-      v.StringValue ?? (v.BinaryValue ? Buffer.from(v.BinaryValue).toString('base64') : undefined);
+      v.StringValue !== undefined
+        ? headerValue(v.StringValue)
+        : v.BinaryValue
+          ? Buffer.from(v.BinaryValue).toString('base64')
+          : undefined;
     if (value !== undefined) h[`X-SQS-${k}`] = value;
   }
   return h;
 }
 
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
 const encoder = new TextEncoder();
+
+/** How one delivery ended, for the FIFO group chain behind it. */
+type Settled = 'acked' | 'failed' | 'shutdown';
 
 /**
  * Long-poll one or more SQS queues; each message is deleted only after its delivery settled with `ack`, its
@@ -63,20 +93,35 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
   const waitTime = options.waitTime ?? 20;
   const maxMessages = options.maxMessages ?? 10;
   const pollers = options.pollers ?? 1;
-  const stats = { received: 0, deleted: 0, extended: 0, released: 0, receiveCalls: 0, deleteFailures: 0 };
+  const stats: Record<SqsStat, number> = {
+    received: 0,
+    deleted: 0,
+    extended: 0,
+    released: 0,
+    receiveCalls: 0,
+    deleteRetries: 0,
+    deleteFailures: 0,
+  };
   let client: SQSClient | undefined;
   let ownClient = false;
   let abort: AbortController | undefined;
   let loops: Promise<void>[] = [];
-  const inflight = new Map<string, InFlight>(); // by receipt handle
-  const deliveries = new Set<Promise<void>>();
+  const inflight = new Map<string, InFlight>(); // by receipt handle: received, not settled
+  const deliveries = new Set<Promise<unknown>>();
+  const groups = new Map<string, Promise<Settled>>(); // FIFO: the last delivery of each queue#group
   const pendingDeletes = new Map<Queue, InFlight[]>();
+  const flushes = new Set<Promise<unknown>>();
   let flushTimer: NodeJS.Timeout | undefined;
   let connected = false;
   let lastError: string | undefined;
   let ctxRef: SourceContext | undefined;
 
   const log = () => ctxRef?.logger;
+  const track = <T>(p: Promise<T>, set: Set<Promise<unknown>>): Promise<T> => {
+    set.add(p);
+    void p.finally(() => set.delete(p)).catch(() => undefined);
+    return p;
+  };
 
   const resolveQueue = async (c: SQSClient, q: string): Promise<Queue> => {
     let url = q;
@@ -93,22 +138,27 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
     return { url, name, fifo: name.endsWith('.fifo'), visibility };
   };
 
-  const flushDeletes = async () => {
+  // Deletes: batched per queue (up to 10 per call, or what gathered within 20 ms), failed entries retried.
+  const flushDeletes = (): Promise<void> => {
+    if (flushTimer) clearTimeout(flushTimer);
     flushTimer = undefined;
     const batches = [...pendingDeletes];
     pendingDeletes.clear();
-    await Promise.all(
-      batches.map(async ([queue, items]) => {
-        for (let i = 0; i < items.length; i += 10) {
-          const chunk = items.slice(i, i + 10);
-          await deleteBatch(queue, chunk, 2);
-        }
+    const p = Promise.all(
+      batches.flatMap(([queue, items]) => {
+        const chunks: Promise<void>[] = [];
+        for (let i = 0; i < items.length; i += 10) chunks.push(deleteBatch(queue, items.slice(i, i + 10), 1));
+        return chunks;
       }),
-    );
+    ).then(() => undefined);
+    return track(p, flushes);
   };
 
-  const deleteBatch = async (queue: Queue, chunk: InFlight[], tries: number): Promise<void> => {
+  const DELETE_ATTEMPTS = 3;
+  const deleteBatch = async (queue: Queue, chunk: InFlight[], attempt: number): Promise<void> => {
     if (!client) return;
+    let failed: InFlight[];
+    let reason: unknown;
     try {
       const res = await client.send(
         new DeleteMessageBatchCommand({
@@ -117,25 +167,26 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
         }),
       );
       stats.deleted += res.Successful?.length ?? 0;
-      const failed = (res.Failed ?? [])
+      failed = (res.Failed ?? [])
         .map((f) => chunk[Number(f.Id)])
         .filter((m): m is InFlight => m !== undefined);
-      if (failed.length > 0) {
-        if (tries > 1) return deleteBatch(queue, failed, tries - 1);
-        stats.deleteFailures += failed.length;
-        log()?.warn(
-          { queue: queue.name, failed: res.Failed },
-          'delete failed; SQS will redeliver those messages',
-        );
-      }
+      reason = res.Failed?.map((f) => `${f.Code ?? 'error'}: ${f.Message ?? ''}`.trim());
     } catch (err) {
-      if (tries > 1) return deleteBatch(queue, chunk, tries - 1);
-      stats.deleteFailures += chunk.length;
-      log()?.warn(
-        { queue: queue.name, err: (err as Error).message },
-        'delete failed; SQS will redeliver those messages',
-      );
+      failed = chunk;
+      reason = (err as Error).message;
     }
+    if (failed.length === 0) return;
+    if (attempt < DELETE_ATTEMPTS) {
+      stats.deleteRetries += failed.length;
+      log()?.info({ queue: queue.name, count: failed.length, attempt, reason }, 'delete failed; retrying');
+      await sleep(100 * 3 ** (attempt - 1));
+      return deleteBatch(queue, failed, attempt + 1);
+    }
+    stats.deleteFailures += failed.length;
+    log()?.warn(
+      { queue: queue.name, count: failed.length, reason },
+      'delete failed; SQS will redeliver those messages',
+    );
   };
 
   const scheduleDelete = (m: InFlight) => {
@@ -144,6 +195,43 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
     pendingDeletes.set(m.queue, list);
     if (list.length >= 10) void flushDeletes();
     else flushTimer ??= setTimeout(() => void flushDeletes(), 20);
+  };
+
+  // Make messages visible again at once (stop, or FIFO messages behind a failed one of their group).
+  const release = async (items: InFlight[]) => {
+    if (!client || items.length === 0) return;
+    const byQueue = new Map<Queue, InFlight[]>();
+    for (const m of items) byQueue.set(m.queue, [...(byQueue.get(m.queue) ?? []), m]);
+    const calls: Promise<unknown>[] = [];
+    for (const [queue, list] of byQueue) {
+      for (let i = 0; i < list.length; i += 10) {
+        const chunk = list.slice(i, i + 10);
+        calls.push(
+          client
+            .send(
+              new ChangeMessageVisibilityBatchCommand({
+                QueueUrl: queue.url,
+                Entries: chunk.map((m, j) => ({
+                  Id: String(j),
+                  ReceiptHandle: m.receipt,
+                  VisibilityTimeout: 0,
+                })),
+              }),
+            )
+            .then(
+              (r) => {
+                stats.released += r.Successful?.length ?? 0;
+              },
+              (err: unknown) =>
+                log()?.warn(
+                  { queue: queue.name, err: (err as Error).message },
+                  'could not release messages; they reappear after their visibility timeout',
+                ),
+            ),
+        );
+      }
+    }
+    await Promise.all(calls);
   };
 
   const startHeartbeat = (m: InFlight) => {
@@ -173,42 +261,75 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
     );
   };
 
+  const settle = (m: InFlight) => {
+    clearInterval(m.heartbeat);
+    m.heartbeat = undefined;
+    inflight.delete(m.receipt);
+  };
+
+  const deliverOne = (ctx: SourceContext, m: InFlight, msg: Message, group: string | undefined) => {
+    const attr = options.topicAttribute
+      ? msg.MessageAttributes?.[options.topicAttribute]?.StringValue
+      : undefined;
+    return ctx
+      .deliver({
+        topic: attr ?? m.queue.name,
+        body: encoder.encode(msg.Body ?? ''),
+        headers: headersOf(msg),
+        ...(msg.MessageId ? { id: msg.MessageId } : {}),
+        ...(group !== undefined ? { orderingKey: `${m.queue.url}#${group}` } : {}),
+      })
+      .then(
+        (outcome): Settled => {
+          settle(m);
+          if (outcome.ack) {
+            scheduleDelete(m);
+            return 'acked';
+          }
+          // Not acked: left invisible until its visibility timeout ends; SQS then redelivers it (and its redrive
+          // policy moves it to the DLQ after maxReceiveCount).
+          return 'failed';
+        },
+        (err: unknown): Settled => {
+          clearInterval(m.heartbeat);
+          // ShutdownError: stays in `inflight`, released at stop.
+          if (isShutdownError(err)) return 'shutdown';
+          settle(m);
+          log()?.error({ err, queue: m.queue.name }, 'delivery failed');
+          return 'failed';
+        },
+      );
+  };
+
   const handle = (ctx: SourceContext, queue: Queue, msg: Message) => {
     if (!msg.ReceiptHandle) return;
     const m: InFlight = { queue, receipt: msg.ReceiptHandle, heartbeat: undefined };
     inflight.set(m.receipt, m);
     startHeartbeat(m);
-    const attr = options.topicAttribute
-      ? msg.MessageAttributes?.[options.topicAttribute]?.StringValue
-      : undefined;
-    const group = msg.Attributes?.['MessageGroupId'];
-    const p = ctx
-      .deliver({
-        topic: attr ?? queue.name,
-        body: encoder.encode(msg.Body ?? ''),
-        headers: headersOf(msg),
-        ...(msg.MessageId ? { id: msg.MessageId } : {}),
-        ...(queue.fifo && group !== undefined ? { orderingKey: `${queue.url}#${group}` } : {}),
-      })
-      .then(
-        (outcome) => {
+    const group = queue.fifo ? msg.Attributes?.['MessageGroupId'] : undefined;
+    if (group === undefined) {
+      track(deliverOne(ctx, m, msg, undefined), deliveries);
+      return;
+    }
+    // FIFO: a group's messages are delivered one after another. Once one is not acked, the rest of the group is
+    // not delivered but made visible again: SQS keeps the group locked while the failed message is invisible and
+    // then hands the group over again in order, so nothing is delivered ahead of a message that failed.
+    const key = `${queue.url}#${group}`;
+    const prev = groups.get(key);
+    const run: Promise<Settled> = prev
+      ? prev.then((before) => {
+          if (before === 'acked') return deliverOne(ctx, m, msg, group);
           clearInterval(m.heartbeat);
-          inflight.delete(m.receipt);
-          if (outcome.ack) scheduleDelete(m);
-          // Not acked: left invisible until its visibility timeout ends; SQS then redelivers it (and its redrive
-          // policy moves it to the DLQ after maxReceiveCount).
-        },
-        (err: unknown) => {
-          clearInterval(m.heartbeat);
-          if (!isShutdownError(err)) {
-            inflight.delete(m.receipt);
-            log()?.error({ err, queue: queue.name }, 'delivery failed');
-          }
-          // ShutdownError: stays in `inflight`, released at stop.
-        },
-      )
-      .finally(() => deliveries.delete(p));
-    deliveries.add(p);
+          if (before === 'shutdown') return before; // stays in `inflight`, released at stop
+          settle(m);
+          return release([m]).then(() => before);
+        })
+      : deliverOne(ctx, m, msg, group);
+    groups.set(key, run);
+    void run.then(() => {
+      if (groups.get(key) === run) groups.delete(key);
+    });
+    track(run, deliveries);
   };
 
   const poll = async (ctx: SourceContext, queue: Queue, signal: AbortSignal) => {
@@ -229,8 +350,10 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
               ? { VisibilityTimeout: options.visibilityTimeout }
               : {}),
           }),
-          // Not aborted at stop: an abandoned long poll can still be handed messages by the server, which would
-          // then stay invisible for their whole visibility timeout. Stop waits for it (at most waitTime) instead.
+          // By default a long poll is not aborted at stop: an abandoned one can still be handed messages by the
+          // server, which then stay invisible for their whole visibility timeout. Stop waits for it (at most
+          // waitTime) instead, unless abortPollOnStop.
+          options.abortPollOnStop ? { abortSignal: signal } : {},
         );
         connected = true;
         lastError = undefined;
@@ -238,14 +361,14 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
         const messages = res.Messages ?? [];
         stats.received += messages.length;
         if (signal.aborted) {
-          // Stopping: a long poll that answered after the stop began is not delivered, only released below.
+          // Stopping: a long poll that answered after the stop began is not delivered, only released at stop.
           for (const msg of messages) {
             if (msg.ReceiptHandle)
               inflight.set(msg.ReceiptHandle, { queue, receipt: msg.ReceiptHandle, heartbeat: undefined });
           }
           return;
         }
-        // FIFO: hand messages over in receive order; the engine keeps each group's order (orderingKey).
+        // FIFO: hand messages over in receive order; each group's chain keeps that order.
         for (const msg of messages) handle(ctx, queue, msg);
       } catch (err) {
         if (signal.aborted) return;
@@ -264,37 +387,6 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
           );
         });
         backoff = Math.min(backoff * 2, 30_000);
-      }
-    }
-  };
-
-  const release = async () => {
-    if (!client || inflight.size === 0 || options.releaseOnStop === false) return;
-    const byQueue = new Map<Queue, InFlight[]>();
-    for (const m of inflight.values()) byQueue.set(m.queue, [...(byQueue.get(m.queue) ?? []), m]);
-    inflight.clear();
-    for (const [queue, items] of byQueue) {
-      for (let i = 0; i < items.length; i += 10) {
-        const chunk = items.slice(i, i + 10);
-        await client
-          .send(
-            new ChangeMessageVisibilityBatchCommand({
-              QueueUrl: queue.url,
-              Entries: chunk.map((m, j) => ({
-                Id: String(j),
-                ReceiptHandle: m.receipt,
-                VisibilityTimeout: 0,
-              })),
-            }),
-          )
-          .then(
-            (r) => (stats.released += r.Successful?.length ?? 0),
-            (err: unknown) =>
-              log()?.warn(
-                { err: (err as Error).message },
-                'could not release messages; they reappear after their visibility timeout',
-              ),
-          );
       }
     }
   };
@@ -328,13 +420,18 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
       abort?.abort();
       await Promise.allSettled(loops);
       loops = [];
-      await Promise.allSettled([...deliveries]);
-      if (flushTimer) clearTimeout(flushTimer);
+      // Every delivery settles or rejects with ShutdownError once the connector drained or gave up.
+      while (deliveries.size > 0) await Promise.allSettled([...deliveries]);
       await flushDeletes();
-      await release();
+      while (flushes.size > 0) await Promise.allSettled([...flushes]);
+      const unsettled = [...inflight.values()];
+      inflight.clear();
+      for (const m of unsettled) clearInterval(m.heartbeat);
+      if (options.releaseOnStop !== false) await release(unsettled);
       connected = false;
       if (ownClient) client?.destroy();
       client = undefined;
+      ownClient = false;
       ctxRef = undefined;
     },
     health(): SourceHealth {

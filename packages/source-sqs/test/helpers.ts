@@ -16,6 +16,7 @@ export async function startSqs() {
   const server = await startFauxqs({ port: 0, logger: false });
   const clientConfig = { endpoint: server.address, region: 'us-east-1', credentials };
   const client = new SQSClient(clientConfig);
+  const clients: SQSClient[] = [];
   return {
     server,
     client,
@@ -48,7 +49,29 @@ export async function startSqs() {
         invisible: Number(r.Attributes?.['ApproximateNumberOfMessagesNotVisible']),
       };
     },
+    /** A client of its own that counts its calls by command (an SDK middleware) and records their errors. */
+    countingClient() {
+      const c = new SQSClient(clientConfig);
+      const calls: Record<string, number> = {};
+      const errors: { command: string; name: string }[] = [];
+      c.middlewareStack.add(
+        (next, context) => async (args) => {
+          const command = context.commandName ?? '?';
+          calls[command] = (calls[command] ?? 0) + 1;
+          try {
+            return await next(args);
+          } catch (err) {
+            errors.push({ command, name: (err as Error).name });
+            throw err;
+          }
+        },
+        { step: 'initialize', name: 'countCalls' },
+      );
+      clients.push(c);
+      return { client: c, calls, errors, count: (command: string) => calls[`${command}Command`] ?? 0 };
+    },
     async close() {
+      for (const c of clients) c.destroy();
       client.destroy();
       await server.stop();
     },

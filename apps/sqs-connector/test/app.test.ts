@@ -1,4 +1,9 @@
-import { CreateQueueCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { noopLogger } from '@connector/core';
 import { startGateway } from '@connector/testing';
 import { startFauxqs } from 'fauxqs';
@@ -34,7 +39,22 @@ describe('sqs-connector', () => {
       });
       const [call] = await gateway.waitForInvocations(1, { fn: 'fn' });
       expect(call?.body.toString()).toBe('order-1');
+      expect(call?.headers['x-topic']).toBe('orders');
+      // Deleted after the delivery: nothing visible, nothing in flight.
+      const counts = async () => {
+        const r = await client.send(
+          new GetQueueAttributesCommand({
+            QueueUrl: url,
+            AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+          }),
+        );
+        return `${r.Attributes?.['ApproximateNumberOfMessages']}/${r.Attributes?.['ApproximateNumberOfMessagesNotVisible']}`;
+      };
+      const deadline = Date.now() + 10_000;
+      while ((await counts()) !== '0/0' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      expect(await counts()).toBe('0/0');
       await connector.stop();
+      expect(gateway.invocations('fn')).toHaveLength(1);
     } finally {
       process.env = saved;
       client.destroy();
@@ -47,5 +67,16 @@ describe('sqs-connector', () => {
     await expect(startSqsConnector({ env: {}, signals: false, logger: noopLogger })).rejects.toThrow(
       'invalid queue_name="": expected a queue name or URL (set queue_url or queue_name)',
     );
+  });
+
+  it('fails with one line naming an invalid SQS setting', async () => {
+    const err = await startSqsConnector({
+      env: { gateway_url: 'http://127.0.0.1:1', queue_name: 'q', max_messages: '11' },
+      signals: false,
+      logger: noopLogger,
+    }).catch((e: unknown) => e as { code?: string; setting?: string; message?: string });
+    expect(err).toMatchObject({ code: 'ERR_CONFIG', setting: 'max_messages' });
+    expect(String((err as Error).message).split('\n')).toHaveLength(1);
+    expect((err as Error).message).toContain('max_messages="11"');
   });
 });

@@ -15,6 +15,7 @@ import {
   targetsMarkdown,
   throughputMarkdown,
   throughputTargets,
+  variantsMarkdown,
 } from './report.js';
 import type { Repetition } from './stats.js';
 
@@ -297,6 +298,9 @@ const rows: Row[] = runs.map((r) => {
       maxRssMb: Math.round(got.maxRssMb),
     },
     ceilingRun ? collected.get(ceilingRun)?.reps : undefined,
+    r.variant
+      ? collected.get(runs.find((x) => x.c === r.c && !x.variant) as (typeof runs)[number])?.reps
+      : undefined,
   );
 });
 const targets: Target[] = throughputTargets(rows);
@@ -314,7 +318,7 @@ const md: string[] = [
     'CPU is user+sys of the connector process only.',
   '',
 ];
-if (rows.length > 0) md.push(...throughputMarkdown(rows), '');
+if (rows.length > 0) md.push(...throughputMarkdown(rows), '', ...variantsMarkdown(rows));
 if (wrkInfo !== undefined)
   md.push(
     typeof wrkInfo === 'string'

@@ -21,31 +21,56 @@ export interface Row {
    * this row against repetition i of the ceiling, which ran next to it), with their min and max.
    */
   ratio: { throughput: Spread; cpu: Spread };
+  /** For a `--variant` row: the same ratios against the workspace core's row of the same case. */
+  vsCore?: { throughput: Spread; cpu: Spread };
 }
 
-/** Build a row; `ceiling` is the ceiling's repetitions (same count and order), undefined when not measured. */
+/** Ratios of repetition i of `reps` to repetition i of `against` (they ran next to each other). */
+function paired(reps: readonly Repetition[], against: readonly Repetition[] | undefined) {
+  const pairs = (f: (r: Repetition, c: Repetition) => number) =>
+    spread(reps.flatMap((r, i) => (against?.[i] ? [f(r, against[i] as Repetition)] : [])));
+  return {
+    throughput: pairs((r, c) => r.opsPerSec / c.opsPerSec),
+    cpu: pairs((r, c) => r.cpuPer10k / c.cpuPer10k),
+  };
+}
+
+/**
+ * Build a row; `ceiling` is the ceiling's repetitions (same count and order), undefined when not measured;
+ * `core` is the workspace core's repetitions of the same case, for a variant row.
+ */
 export function row(
-  base: Omit<Row, 'opsPerSec' | 'p50Ms' | 'p99Ms' | 'cpuPer10k' | 'ratio'>,
+  base: Omit<Row, 'opsPerSec' | 'p50Ms' | 'p99Ms' | 'cpuPer10k' | 'ratio' | 'vsCore'>,
   ceiling: Repetition[] | undefined,
+  core?: Repetition[],
 ): Row {
   const reps = base.repetitions;
-  const paired = (f: (r: Repetition, c: Repetition) => number) =>
-    spread(
-      base.ceiling === undefined
-        ? reps.map(() => 1)
-        : reps.flatMap((r, i) => (ceiling?.[i] ? [f(r, ceiling[i] as Repetition)] : [])),
-    );
   return {
     ...base,
     opsPerSec: spread(reps.map((r) => r.opsPerSec)),
     p50Ms: spread(reps.map((r) => r.p50Ms)),
     p99Ms: spread(reps.map((r) => r.p99Ms)),
     cpuPer10k: spread(reps.map((r) => r.cpuPer10k)),
-    ratio: {
-      throughput: paired((r, c) => r.opsPerSec / c.opsPerSec),
-      cpu: paired((r, c) => r.cpuPer10k / c.cpuPer10k),
-    },
+    ratio: base.ceiling === undefined ? paired(reps, reps) : paired(reps, ceiling),
+    ...(base.variant !== undefined && core ? { vsCore: paired(reps, core) } : {}),
   };
+}
+
+/** Variant rows against the workspace core, in Markdown (empty without `--variant`). */
+export function variantsMarkdown(rows: readonly Row[]): string[] {
+  const vs = rows.filter((r) => r.vsCore);
+  if (vs.length === 0) return [];
+  return [
+    '## Core variants against the workspace core (same case, paired per repetition)',
+    '',
+    '| case | variant | ops/s × core | CPU/op × core |',
+    '|---|---|---|---|',
+    ...vs.map(
+      (r) =>
+        `| ${r.case} | ${r.variant} | ${range(r.vsCore?.throughput as Spread, 2)} | ${range(r.vsCore?.cpu as Spread, 2)} |`,
+    ),
+    '',
+  ];
 }
 
 /** A target of the issue, as measured in this run. */

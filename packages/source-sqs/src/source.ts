@@ -77,6 +77,11 @@ export function headersOf(m: Message): Record<string, string> {
   return h;
 }
 
+const isAccessDenied = (err: unknown) => {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return /AccessDenied|NotAuthorized/.test(e?.name ?? '') || e?.$metadata?.httpStatusCode === 403;
+};
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 const encoder = new TextEncoder();
@@ -115,8 +120,24 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
   let connected = false;
   let lastError: string | undefined;
   let ctxRef: SourceContext | undefined;
+  // Poll only while some function subscribes to a topic: with an empty topic map (the gateway was unreachable at
+  // start, or no function is annotated yet) every message would be deleted as unrouted.
+  let subscribed = false;
+  let offTopics: (() => void) | undefined;
+  const subscriberWaiters = new Set<() => void>();
 
   const log = () => ctxRef?.logger;
+  const waitForSubscribers = (signal: AbortSignal) =>
+    new Promise<void>((resolve) => {
+      if (subscribed || signal.aborted) return resolve();
+      const done = () => {
+        subscriberWaiters.delete(done);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      subscriberWaiters.add(done);
+      signal.addEventListener('abort', done, { once: true });
+    });
   const track = <T>(p: Promise<T>, set: Set<Promise<unknown>>): Promise<T> => {
     set.add(p);
     void p.finally(() => set.delete(p)).catch(() => undefined);
@@ -129,11 +150,20 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
     const name = url.split('/').pop() ?? q;
     let visibility = options.visibilityTimeout;
     if (visibility === undefined) {
-      const attrs = await c.send(
-        new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['VisibilityTimeout'] }),
-      );
-      const v = Number(attrs.Attributes?.['VisibilityTimeout']);
-      visibility = Number.isFinite(v) ? v : undefined;
+      try {
+        const attrs = await c.send(
+          new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['VisibilityTimeout'] }),
+        );
+        const v = Number(attrs.Attributes?.['VisibilityTimeout']);
+        visibility = Number.isFinite(v) ? v : undefined;
+      } catch (err) {
+        // Without sqs:GetQueueAttributes the queue's visibility timeout is unknown: run without heartbeats.
+        if (!isAccessDenied(err)) throw err;
+        log()?.warn(
+          { queue: name, err: (err as Error).message },
+          'cannot read the queue visibility timeout (sqs:GetQueueAttributes denied): no visibility heartbeats; set visibility_timeout',
+        );
+      }
     }
     return { url, name, fifo: name.endsWith('.fifo'), visibility };
   };
@@ -335,6 +365,11 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
   const poll = async (ctx: SourceContext, queue: Queue, signal: AbortSignal) => {
     let backoff = 100;
     while (!signal.aborted) {
+      if (!subscribed) {
+        log()?.info({ queue: queue.name }, 'no function subscribes to any topic yet; not polling');
+        await waitForSubscribers(signal);
+        continue;
+      }
       await ctx.waitForCapacity(signal);
       if (signal.aborted || !client) return;
       try {
@@ -408,6 +443,11 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
         options.queues.map((q) => resolveQueue(client as SQSClient, q.trim())),
       );
       connected = true;
+      subscribed = ctx.topics().length > 0;
+      offTopics = ctx.onTopicsChange((topics) => {
+        subscribed = topics.length > 0;
+        if (subscribed) for (const wake of [...subscriberWaiters]) wake();
+      });
       abort = new AbortController();
       const signal = abort.signal;
       loops = queues.flatMap((q) => Array.from({ length: pollers }, () => poll(ctx, q, signal)));
@@ -418,6 +458,8 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
     },
     async stop() {
       abort?.abort();
+      offTopics?.();
+      offTopics = undefined;
       await Promise.allSettled(loops);
       loops = [];
       // Every delivery settles or rejects with ShutdownError once the connector drained or gave up.
@@ -435,7 +477,7 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
       ctxRef = undefined;
     },
     health(): SourceHealth {
-      const detail = { inFlight: inflight.size, ...stats };
+      const detail = { inFlight: inflight.size, polling: subscribed && loops.length > 0, ...stats };
       return lastError === undefined ? { connected, detail } : { connected, lastError, detail };
     },
     stats: () => ({ ...stats }),

@@ -4,7 +4,13 @@ import {
   SendMessageBatchCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import { type Connector, type ConnectorOptions, createConnector, createController } from '@connector/core';
+import {
+  type Connector,
+  type ConnectorOptions,
+  type Controller,
+  createConnector,
+  createController,
+} from '@connector/core';
 import { startGateway, type TestGateway } from '@connector/testing';
 import { startFauxqs } from 'fauxqs';
 import { type SqsSource, type SqsSourceOptions, sqsSource } from '../src/index.js';
@@ -96,7 +102,7 @@ export async function connect(
   gateway: TestGateway,
   source: SqsSourceOptions,
   opts: Partial<ConnectorOptions> = {},
-): Promise<{ connector: Connector; source: SqsSource }> {
+): Promise<{ connector: Connector; source: SqsSource; controller: Controller }> {
   const controller = createController({ gatewayUrl: gateway.url, rebuildInterval: 60_000 });
   const s = sqsSource(source);
   const connector = createConnector({
@@ -107,7 +113,7 @@ export async function connect(
     retry: { minDelay: 1, maxDelay: 5, ...opts.retry },
   });
   await connector.start();
-  return { connector, source: s };
+  return { connector, source: s, controller };
 }
 
 export { startGateway };

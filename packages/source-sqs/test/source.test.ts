@@ -377,4 +377,58 @@ describe('SQS source against fauxqs', () => {
     expect(counted.errors).toEqual([{ command: 'ReceiveMessageCommand', name: 'AbortError' }]);
     expect(source.stats()).toMatchObject({ receiveCalls: 1, received: 0 });
   });
+
+  it('does not poll while no function subscribes (gateway down at start): nothing is deleted as unrouted', async () => {
+    const url = await sqs.createQueue('early');
+    const g = await gateway('early');
+    g.fault('system', { status: 500 });
+    await sqs.send(url, ['e-0', 'e-1', 'e-2']);
+    const counted = sqs.countingClient();
+    const { connector, source, controller } = await connect(g, {
+      queues: ['early'],
+      waitTime: 1,
+      client: counted.client,
+    });
+    cleanups.push(() => connector.stop());
+    // Started with an empty topic map (the first sync failed): the queue is resolved, but never polled.
+    expect(controller.synced()).toBe(false);
+    expect(g.requests.some((r) => r.path.startsWith('/system/'))).toBe(true);
+    expect(counted.count('GetQueueUrl')).toBe(1);
+    expect(counted.count('ReceiveMessage')).toBe(0);
+    expect(source.health?.()?.detail).toMatchObject({ polling: false });
+    g.fault('system', null);
+    await controller.refresh();
+    await waitFor(() => source.stats().deleted === 3, '3 deletes once the function is known');
+    expect(bodies(g).sort()).toEqual(['e-0', 'e-1', 'e-2']);
+    expect(await sqs.counts(url)).toEqual({ visible: 0, invisible: 0 });
+  });
+
+  it('runs without heartbeats when sqs:GetQueueAttributes is denied', async () => {
+    const url = await sqs.createQueue('denied');
+    const g = await gateway('denied');
+    const counted = sqs.countingClient();
+    counted.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'GetQueueAttributesCommand') {
+          throw Object.assign(new Error('not authorized'), {
+            name: 'AccessDenied',
+            $metadata: { httpStatusCode: 403 },
+          });
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'denyAttributes', priority: 'low' },
+    );
+    await sqs.send(url, ['d-0']);
+    const { connector, source } = await connect(g, {
+      queues: ['denied'],
+      waitTime: 1,
+      client: counted.client,
+    });
+    cleanups.push(() => connector.stop());
+    await waitFor(() => source.stats().deleted === 1, 'the delete');
+    expect(counted.count('GetQueueAttributes')).toBe(1);
+    expect(source.stats().extended).toBe(0);
+    expect(bodies(g)).toEqual(['d-0']);
+  });
 });

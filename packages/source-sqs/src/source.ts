@@ -366,7 +366,6 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
     let backoff = 100;
     while (!signal.aborted) {
       if (!subscribed) {
-        log()?.info({ queue: queue.name }, 'no function subscribes to any topic yet; not polling');
         await waitForSubscribers(signal);
         continue;
       }
@@ -443,10 +442,15 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
         options.queues.map((q) => resolveQueue(client as SQSClient, q.trim())),
       );
       connected = true;
+      const idle = () =>
+        ctx.logger.info('no function subscribes to any topic (yet): not polling until one does');
       subscribed = ctx.topics().length > 0;
+      if (!subscribed) idle();
       offTopics = ctx.onTopicsChange((topics) => {
+        const was = subscribed;
         subscribed = topics.length > 0;
         if (subscribed) for (const wake of [...subscriberWaiters]) wake();
+        else if (was) idle();
       });
       abort = new AbortController();
       const signal = abort.signal;

@@ -191,6 +191,7 @@ if (flags.profile) {
   // One profiled repetition per case (and its ceiling), then where the time went, next to the ceiling.
   const dir = join(flags.out, 'profiles');
   mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, '.gitignore'), '*\n'); // profiles are big and machine-specific: never committed
   const echo = await startServer('echo');
   const summaries = new Map<string, ProfileSummary>();
   const md = [`# pnpm bench --profile — ${new Date().toISOString()}`, ''];

@@ -166,13 +166,13 @@ export function createConnector(options: ConnectorOptions): Connector {
   };
 
   const makeContext = (abort: AbortController, unsubs: (() => void)[]): SourceContext => {
-    let topicsKey = controller.topics().join('\u0000');
     return {
       deliver: (m) => engine.deliver(m),
       hasCapacity: () => engine.hasCapacity(),
       waitForCapacity: (signal) => engine.waitForCapacity(signal),
       topics: () => controller.topics(),
       onTopicsChange(listener) {
+        let topicsKey = controller.topics().join('\u0000'); // per listener: each one must hear every change
         const off = controller.onChange(() => {
           const topics = controller.topics();
           const key = topics.join('\u0000');

@@ -153,6 +153,12 @@ export function backoff(attempt: number, minDelay: number, maxDelay: number, ran
   return Math.floor(random() * cap);
 }
 
+/** Before the first topic-map sync an empty match proves nothing: the message is not acked (the broker keeps it). */
+const NOT_SYNCED: DeliveryOutcome = Object.freeze({
+  status: 'failed',
+  ack: false,
+  results: Object.freeze([]),
+});
 const UNROUTED: DeliveryOutcome = Object.freeze({
   status: 'unrouted',
   ack: true,
@@ -281,6 +287,8 @@ export class DeliveryEngine {
     if (msg.functions !== undefined) targets = msg.functions.map((n) => this.controller.resolve(n) ?? n);
     else targets = this.controller.match(msg.topic);
     if (targets.length === 0) {
+      // Before the first topic-map sync "no function" means "not known yet": do not let the source ack it.
+      if (!this.controller.synced()) return NOT_SYNCED;
       this.metrics?.unroutedMessage(this.opts.source);
       this.metrics?.delivery('unrouted');
       this.log.debug({ topic: msg.topic, id: msg.id }, 'no function subscribed to topic');

@@ -557,3 +557,21 @@ describe('startConnectorFromEnv', () => {
     expect(connector.httpUrl).toBeUndefined(); // http_port=0 disables the endpoint
   });
 });
+
+describe('before the first topic-map sync', () => {
+  it('does not ack a message that matched nothing because no map is known yet', async () => {
+    const port = await freePort();
+    const controller = createController({ gatewayUrl: `http://127.0.0.1:${port}`, rebuildInterval: 200 });
+    const mem = memorySource();
+    const connector = createConnector({ controller, source: mem.source });
+    cleanups.push(() => connector.stop());
+    await connector.start();
+    mem.push(msg('early'));
+    await waitFor(() => mem.notAcked.length >= 1);
+    expect(mem.acked).toHaveLength(0);
+    expect(mem.outcomes[0]).toMatchObject({ status: 'failed', ack: false });
+    const g = await gateway({ port, functions: [{ name: 'f', annotations: { topic: 't' } }] });
+    await waitFor(() => mem.acked.length === 1, { timeout: 15_000 });
+    expect(g.invocations('f.openfaas-fn')[0]?.body.toString()).toBe('early');
+  });
+});

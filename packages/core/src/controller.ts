@@ -1,6 +1,7 @@
 import type { ControllerOptions, TopicMatcherOption } from './config.js';
 import { ConfigError, type ConnectorError, GatewayError, InvokeError } from './errors.js';
 import { EMPTY_BODY, flattenHeaders, GatewayClient } from './gateway.js';
+import { copyMessageHeaders } from './headers.js';
 import { noopLogger } from './logger.js';
 import { createResponsePrinter } from './printer.js';
 import { parseTopics, TopicMap } from './topic-map.js';
@@ -356,8 +357,8 @@ export function createController(options: ControllerOptions & { logger?: Logger 
     const fn = typeof target === 'string' ? target : target.address;
     const async = opts?.async ?? o.asyncInvocation;
     const headers: Record<string, string> = {};
-    if (opts?.headers) for (const k in opts.headers) headers[k.toLowerCase()] = opts.headers[k] as string;
-    const contentType = opts?.contentType ?? headers['content-type'] ?? o.contentType;
+    if (opts?.headers) copyMessageHeaders(opts.headers, headers);
+    const contentType = opts?.contentType ?? o.contentType;
     if (contentType !== undefined) headers['content-type'] = contentType;
     headers['user-agent'] = o.userAgent;
     headers['x-connector'] = o.connectorName;

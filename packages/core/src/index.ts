@@ -38,6 +38,8 @@ export {
 } from './engine.js';
 export * from './errors.js';
 export { type FromEnvOptions, startConnectorFromEnv } from './from-env.js';
+export * from './headers.js';
+export * from './kit/index.js';
 export { createLogger, type LoggerOptions, noopLogger } from './logger.js';
 export { createResponsePrinter } from './printer.js';
 export * from './source.js';

@@ -1,3 +1,4 @@
+import type { MessageHeaders } from './headers.js';
 import type { FunctionInfo, InvokeResult, Logger } from './types.js';
 
 /** A message as a source hands it to the connector. */
@@ -6,8 +7,9 @@ export interface SourceMessage {
   readonly topic: string;
   /** Message bytes, sent to the function as they are. */
   readonly body: Uint8Array;
-  /** Extra headers for the invocation (X-Kafka-*, MQTT user properties, traceparent, ...). */
-  readonly headers?: Readonly<Record<string, string>>;
+  /** The broker's headers, raw (X-Kafka-*, MQTT user properties, traceparent, ...): core's header policy decides
+   * what reaches the function and encodes what HTTP cannot carry. */
+  readonly headers?: MessageHeaders;
   /** Messages with the same ordering key are delivered one after another, in `deliver` call order. */
   readonly orderingKey?: string;
   /** Broker key (Kafka key, ...), for logs and dead letters. */

@@ -1,4 +1,5 @@
 import type { ConnectorError } from './errors.js';
+import type { MessageHeaders } from './headers.js';
 
 /** Minimal structured logger; a pino logger satisfies it. */
 export interface Logger {
@@ -66,8 +67,8 @@ export interface ResponseSubscriber {
 
 /** Per-call options of `invoke` / `invokeFunction`. */
 export interface InvokeOptions {
-  /** Extra headers for this call (added before X-Topic/X-Connector, which always win). */
-  headers?: Readonly<Record<string, string>>;
+  /** The message's headers, raw: the header policy decides what is sent (X-Topic/X-Connector always win). */
+  headers?: MessageHeaders;
   /** Overrides the configured content type. */
   contentType?: string;
   /** Overrides async invocation for this call. */

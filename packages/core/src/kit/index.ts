@@ -1,0 +1,6 @@
+// The source kit: plumbing every source shares, so no source keeps its own copy.
+export { type AckDecision, ackDecision, settleDelivery } from './ack.js';
+export { Backoff, type BackoffOptions, backoff } from './backoff.js';
+export { errorMessage, HealthState } from './health.js';
+export { InFlight } from './in-flight.js';
+export { sleep } from './sleep.js';

@@ -68,6 +68,8 @@ export async function startJetStream(
   let offTopics: (() => void) | undefined;
   let chain: Promise<void> = Promise.resolve();
   let streamSubjects: readonly string[] = [];
+  // nats-server < 2.10 does not parse `+TERM <reason>`: it ignores it and redelivers after ack_wait.
+  const termReason = serverAtLeast(nc.info?.version, 2, 10) ? 'dead-lettered by @connector' : undefined;
 
   const ensure = (subjects: readonly string[]): Promise<void> => {
     chain = chain.then(async () => {
@@ -130,7 +132,7 @@ export async function startJetStream(
         if (decision === 'ack') {
           // A dead-lettered message is done with: term (not ack) so JetStream records it as terminated
           // ($JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED) and never redelivers it.
-          if (outcome?.status === 'dead-lettered') m.term('dead-lettered by @connector');
+          if (outcome?.status === 'dead-lettered') m.term(termReason);
           else m.ack();
         } else if (decision === 'nack') {
           m.nak(nakDelay(m.info.deliveryCount, o.nakDelay.min, o.nakDelay.max));
@@ -178,6 +180,14 @@ export async function startJetStream(
     },
     detail: () => ({ stream, consumer: o.consumer, streamSubjects, pending: inflight.size }),
   };
+}
+
+/** True when the server's `major.minor.patch` version is at least `major.minor`. */
+export function serverAtLeast(version: string | undefined, major: number, minor: number): boolean {
+  const m = /^v?(\d+)\.(\d+)/.exec(version ?? '');
+  if (!m) return false;
+  const [ma, mi] = [Number(m[1]), Number(m[2])];
+  return ma > major || (ma === major && mi >= minor);
 }
 
 /** True for "stream/consumer not found" API errors. */

@@ -321,6 +321,8 @@ export function natsOptionsFromEnv(env: Env = process.env): NatsSourceOptions {
   if (user !== undefined) auth.user = user;
   if (password !== undefined) auth.password = password;
   if (token !== undefined) auth.token = token;
+  if (nkeySeed !== undefined && !/^SU[A-Z2-7]+$/.test(nkeySeed))
+    throw ConfigError.invalid('nkey_seed', '<redacted>', 'a user nkey seed starting with SU');
   if (nkeySeed !== undefined) auth.nkeySeed = nkeySeed;
   if (creds !== undefined) auth.creds = creds;
   if (Object.keys(auth).length > 0) opts.auth = auth;
@@ -332,6 +334,20 @@ export function natsOptionsFromEnv(env: Env = process.env): NatsSourceOptions {
   if (cert !== undefined) tls.cert = readText('cert_file', cert);
   if (key !== undefined) tls.key = readText('key_file', key);
   if (Object.keys(tls).length > 0) opts.tls = tls;
+  if ((cert === undefined) !== (key === undefined))
+    throw ConfigError.missing(
+      cert === undefined ? 'cert_file' : 'key_file',
+      'cert_file and key_file together (mutual TLS)',
+    );
+  if (opts.reply === true && opts.replySubjects === undefined)
+    throw ConfigError.missing(
+      'reply_subjects',
+      'the reply subjects the connector may publish to (e.g. _INBOX.>)',
+    );
+  if (user !== undefined && password === undefined)
+    throw ConfigError.missing('password', 'user and password together');
+  if (password !== undefined && user === undefined)
+    throw ConfigError.missing('user', 'user and password together');
   resolveNatsOptions(opts);
   return opts;
 }

@@ -1,0 +1,48 @@
+import { nkeys } from '@nats-io/transport-node';
+import { describe, expect, it } from 'vitest';
+import { natsSource } from '../src/index.js';
+import { cleanups, connector, gateway, okBodies } from './helpers/connector.js';
+import { testContext } from './helpers/context.js';
+import { client, startNatsServer } from './helpers/nats.js';
+import { waitFor } from './helpers/wait.js';
+
+const user = nkeys.createUser();
+const seed = new TextDecoder().decode(user.getSeed());
+const pub = user.getPublicKey();
+
+describe('credentials', () => {
+  it('connects with user/password, token or an nkey seed, and a refusal is ERR_BROKER_AUTH', async () => {
+    const s = await startNatsServer({
+      config: `authorization { users = [ { user: u, password: "pw d" }, { nkey: ${pub} } ] }`,
+    });
+    cleanups.push(() => s.stop());
+    const g = await gateway({ functions: [{ name: 'fn', annotations: { topic: 'sec.x' } }] });
+    await connector(g, {
+      servers: s.url,
+      mode: 'core',
+      subjects: ['sec.x'],
+      auth: { user: 'u', password: 'pw d' },
+    });
+    await connector(g, { servers: s.url, mode: 'core', subjects: ['sec.x'], auth: { nkeySeed: seed } });
+    const nc = await client(s.url, { user: 'u', pass: 'pw d' });
+    cleanups.push(() => nc.close());
+    nc.publish('sec.x', 'secret-ok');
+    await waitFor(() => g.invocations('fn').length === 2 && okBodies(g).has('secret-ok'));
+
+    const bad = natsSource({ servers: s.url, mode: 'core', auth: { user: 'u', password: 'wrong' } });
+    const err = await bad.start(testContext()).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ERR_BROKER_AUTH', canRetry: false });
+    expect((err as Error).message).not.toContain('wrong');
+    expect(bad.health?.()).toMatchObject({ connected: false });
+  });
+
+  it('connects with a token', async () => {
+    const s = await startNatsServer({ config: 'authorization { token: "t0ken" }' });
+    cleanups.push(() => s.stop());
+    const src = natsSource({ servers: s.url, mode: 'core', auth: { token: 't0ken' } });
+    await src.start(testContext());
+    expect(src.health?.().connected).toBe(true);
+    await src.stop();
+    expect(src.health?.().connected).toBe(false);
+  });
+});

@@ -168,6 +168,27 @@ describe('JetStream source', () => {
     await waitFor(async () => (await consumerInfo(nc, p, 'c')).num_ack_pending === 0);
   });
 
+  it('sends working() while a function runs longer than ack_wait: the server does not redeliver it meanwhile', async () => {
+    const p = unique('wip');
+    const g = await gateway({ functions: [{ name: 'fn', annotations: { topic: p } }] });
+    g.fault('fn', { delay: 2500, times: 1 });
+    const nc = await nats(server.url);
+    // capacity to spare, so the source keeps pulling: a redelivery would reach it at once
+    await connector(g, {
+      servers: server.url,
+      stream: p,
+      consumer: 'c',
+      subjects: [p],
+      ackWait: 800,
+      fetchExpires: 1000,
+    });
+    await publish(nc, p, 'slow');
+    await waitFor(() => okBodies(g).has('slow'));
+    await waitFor(async () => (await consumerInfo(nc, p, 'c')).num_ack_pending === 0);
+    expect(g.invocations('fn').map((r) => r.headers['x-nats-delivered'])).toEqual(['1']);
+    expect((await consumerInfo(nc, p, 'c')).num_redelivered).toBe(0);
+  });
+
   it('redelivers what was in flight when the connector is killed: every id arrives after a restart', async () => {
     const p = unique('crash');
     const g = await gateway({ functions: [{ name: 'fn', annotations: { topic: p } }] });

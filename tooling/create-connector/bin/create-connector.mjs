@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// pnpm create-connector <name> [--source custom|timer|mqtt|kafka|sqs] [--no-install]
+// pnpm create-connector <name> [--source custom|timer|mqtt|kafka|sqs|nats] [--no-install]
 // Copies apps/template to apps/<name>, renames it, wires the chosen source package. Plain JS: runs without a build.
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,8 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const SOURCES = ['custom', 'timer', 'mqtt', 'kafka', 'sqs'];
-const USAGE = 'usage: pnpm create-connector <name> [--source custom|timer|mqtt|kafka|sqs] [--no-install]\n';
+const SOURCES = ['custom', 'timer', 'mqtt', 'kafka', 'sqs', 'nats'];
+const USAGE =
+  'usage: pnpm create-connector <name> [--source custom|timer|mqtt|kafka|sqs|nats] [--no-install]\n';
 
 /**
  * How each source package is wired: the import, the source expression, extra startConnectorFromEnv options, the
@@ -70,6 +71,19 @@ const WIRING = {
       ['region', 'eu-west-1', 'credentials: the AWS SDK default chain (IRSA, env, ...)'],
     ],
   },
+  nats: {
+    imports: "import { natsMatch, natsOptionsFromEnv, natsSource } from '@connector/source-nats';",
+    source: '(e) => natsSource(natsOptionsFromEnv(e))',
+    extra:
+      "    // NATS wildcards in the functions' topic annotations (orders.*, orders.>).\n    controller: { topicMatcher: natsMatch },\n",
+    required: 'stream',
+    run: 'nats_url=nats://127.0.0.1:4222 stream=EVENTS ',
+    env: [
+      ['nats_url', 'nats://nats.openfaas:4222', undefined],
+      ['stream', 'EVENTS', "JetStream stream, created with the functions' topics when missing"],
+      ['consumer', 'openfaas-<name>', 'durable pull consumer, shared by replicas'],
+    ],
+  },
 };
 
 /** One line on stderr, exit 1. */
@@ -97,10 +111,10 @@ function workspaceNames() {
 
 /** Why `name` cannot be an app folder and npm package name (@connector/<name>), or undefined. */
 function nameProblem(name) {
-  if (!name) return 'a name is required, e.g. pnpm create-connector nats-connector';
+  if (!name) return 'a name is required, e.g. pnpm create-connector events-connector';
   if (name.length > 200) return `"${name}" is too long for an npm package name`;
   if (!/^[a-z0-9][a-z0-9-]*[a-z0-9]$|^[a-z0-9]$/.test(name)) {
-    return `"${name}" is not a valid npm package name here: use lower-case letters, digits and dashes (e.g. nats-connector)`;
+    return `"${name}" is not a valid npm package name here: use lower-case letters, digits and dashes (e.g. events-connector)`;
   }
   if (existsSync(join(root, 'apps', name)))
     return `apps/${name} already exists: choose another name or remove it`;
@@ -328,7 +342,7 @@ async function main() {
       return next.value.trim();
     };
     try {
-      if (!name) name = await ask('Connector name (e.g. nats-connector): ');
+      if (!name) name = await ask('Connector name (e.g. events-connector): ');
       const problem = nameProblem(name);
       if (problem) fail(problem);
       if (!source) source = (await ask(`Source (${SOURCES.join('|')}) [custom]: `)) || 'custom';

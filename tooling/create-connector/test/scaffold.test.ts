@@ -34,6 +34,7 @@ const APPS = {
   'sensors-connector': 'mqtt',
   'orders-connector': 'kafka',
   'queue-connector': 'sqs', // created through the prompt
+  'events-connector': 'nats',
 } as const;
 
 // Scaffold into a copy of the working tree (tracked and untracked, not ignored files), never into the repo itself.
@@ -57,8 +58,8 @@ beforeAll(async () => {
     ],
     { cwd: copy },
   );
-  expect(prompted.stdout).toContain('Connector name (e.g. nats-connector):');
-  expect(prompted.stdout).toContain('Source (custom|timer|mqtt|kafka|sqs) [custom]:');
+  expect(prompted.stdout).toContain('Connector name (e.g. events-connector):');
+  expect(prompted.stdout).toContain('Source (custom|timer|mqtt|kafka|sqs|nats) [custom]:');
   expect(prompted.stdout).toContain('created apps/queue-connector (sqs source)');
   // The new apps change the lockfile; pnpm would refuse that under CI=true (frozen by default there).
   await run('pnpm', ['install', '--prefer-offline', '--no-frozen-lockfile', '--reporter=silent'], {
@@ -83,7 +84,7 @@ describe('pnpm create-connector', () => {
       cli('template'),
       cli('core', '--source', 'timer'),
       cli('My_Connector'),
-      cli('ok-name', '--source', 'nats'),
+      cli('ok-name', '--source', 'bogus'),
       cli('ok-name', '--bogus'),
       cli(),
     ]);
@@ -92,14 +93,14 @@ describe('pnpm create-connector', () => {
       [1, 'create-connector: @connector/core is already a package of this workspace: choose another name\n'],
       [
         1,
-        'create-connector: "My_Connector" is not a valid npm package name here: use lower-case letters, digits and dashes (e.g. nats-connector)\n',
+        'create-connector: "My_Connector" is not a valid npm package name here: use lower-case letters, digits and dashes (e.g. events-connector)\n',
       ],
-      [1, 'create-connector: --source nats: expected one of custom, timer, mqtt, kafka, sqs\n'],
+      [1, 'create-connector: --source bogus: expected one of custom, timer, mqtt, kafka, sqs, nats\n'],
       [
         1,
-        "create-connector: Unknown option '--bogus'; usage: pnpm create-connector <name> [--source custom|timer|mqtt|kafka|sqs] [--no-install]\n",
+        "create-connector: Unknown option '--bogus'; usage: pnpm create-connector <name> [--source custom|timer|mqtt|kafka|sqs|nats] [--no-install]\n",
       ],
-      [1, 'create-connector: a name is required, e.g. pnpm create-connector nats-connector\n'],
+      [1, 'create-connector: a name is required, e.g. pnpm create-connector events-connector\n'],
     ]);
     expect(existsSync(join(copy, 'apps/ok-name'))).toBe(false);
     expect(existsSync(join(copy, 'apps/core'))).toBe(false);
@@ -135,6 +136,7 @@ describe('pnpm create-connector', () => {
       'sensors-connector': ['mqttSource(mqttOptionsFromEnv(e))', '{ name: broker, value: "mqtt://'],
       'orders-connector': ['kafkaSource(kafkaOptionsFromEnv(e))', '{ name: brokers, value: "'],
       'queue-connector': ['sqsSource(sqsOptionsFromEnv(e))', '{ name: queue_name, value: "orders" }'],
+      'events-connector': ['natsSource(natsOptionsFromEnv(e))', '{ name: stream, value: "EVENTS" }'],
     } as const;
     for (const [app, [expr, env]] of Object.entries(wired)) {
       const source = APPS[app as keyof typeof APPS];
@@ -151,6 +153,7 @@ describe('pnpm create-connector', () => {
     }
     expect(read('sensors-connector/src/app.ts')).toContain("topicMatcher: 'mqtt'");
     expect(read('orders-connector/src/app.ts')).toContain('deadLetter: source.deadLetter');
+    expect(read('events-connector/src/app.ts')).toContain('controller: { topicMatcher: natsMatch }');
   });
 
   it.each(Object.keys(APPS))('%s built and passes its own test', async (app) => {

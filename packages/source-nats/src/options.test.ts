@@ -92,7 +92,11 @@ describe('natsOptionsFromEnv', () => {
         'invalid token_file="/nonexistent": expected a readable file',
       ],
       [{ stream: 'S', nkey_seed: 'nope' }, 'invalid nkey_seed="<redacted>": expected a user nkey seed'],
-      [{ stream: 'S', reply: 'true' }, 'missing reply_subjects'],
+      [{ mode: 'core', reply: 'true' }, 'missing reply_subjects'],
+      [
+        { stream: 'S', reply: 'true', reply_subjects: '_INBOX.>' },
+        'invalid reply="true": expected reply only with mode=core',
+      ],
       [
         { stream: 'S', cert_file: file('c', 'C') },
         'missing key_file: expected cert_file and key_file together',

@@ -196,6 +196,12 @@ export function resolveNatsOptions(options: NatsSourceOptions): ResolvedNatsOpti
   const reply = options.reply ?? false;
   const replySubjects = options.replySubjects ?? [];
   checkSubjects('replySubjects', replySubjects);
+  if (reply && mode === 'jetstream')
+    throw ConfigError.invalid(
+      'reply',
+      true,
+      'reply only with mode=core (JetStream does not keep reply subjects)',
+    );
   if (reply && replySubjects.length === 0)
     throw ConfigError.missing(
       'replySubjects',
@@ -338,6 +344,12 @@ export function natsOptionsFromEnv(env: Env = process.env): NatsSourceOptions {
     throw ConfigError.missing(
       cert === undefined ? 'cert_file' : 'key_file',
       'cert_file and key_file together (mutual TLS)',
+    );
+  if (opts.reply === true && mode === 'jetstream')
+    throw ConfigError.invalid(
+      'reply',
+      'true',
+      'reply only with mode=core (JetStream does not keep reply subjects)',
     );
   if (opts.reply === true && opts.replySubjects === undefined)
     throw ConfigError.missing(

@@ -184,6 +184,51 @@ async function sqsCase(url: string, n: number): Promise<SourceRun> {
   }
 }
 
+/** JetStream through a private nats-server (its own process, file store), durable pull consumer, acked after delivery. */
+async function natsCase(url: string, n: number): Promise<SourceRun> {
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstream } = await import('@nats-io/jetstream');
+  const { natsSource } = await import('@connector/source-nats');
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'bench-nats-'));
+  const server = spawn(
+    process.env['NATS_SERVER_BIN'] ?? 'nats-server',
+    ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir],
+    { stdio: 'ignore' },
+  );
+  try {
+    const natsUrl = `nats://127.0.0.1:${port}`;
+    let nc: Awaited<ReturnType<typeof connect>> | undefined;
+    for (let i = 0; i < 100 && !nc; i++) {
+      nc = await connect({ servers: natsUrl, reconnect: false }).catch(async () => {
+        await new Promise((r) => setTimeout(r, 50));
+        return undefined;
+      });
+    }
+    if (!nc) throw new Error('nats-server did not start');
+    const source = natsSource({ servers: natsUrl, stream: 'BENCH', consumer: 'bench', subjects: ['bench'] });
+    const js = jetstream(nc);
+    const run = await measure(
+      url,
+      source,
+      n,
+      async () => {
+        const sends: Promise<unknown>[] = [];
+        for (let i = 0; i < n; i++) {
+          sends.push(js.publish('bench', body));
+          if (sends.length === 1000) await Promise.all(sends.splice(0));
+        }
+        await Promise.all(sends);
+      },
+      'JetStream (file store), durable pull consumer, max_ack_pending 64; nats-server in its own process, the publisher in the connector process',
+    );
+    await nc.close();
+    return run;
+  } finally {
+    server.kill('SIGTERM');
+  }
+}
+
 const has = (cmd: string) => {
   try {
     execFileSync('sh', ['-c', `command -v ${JSON.stringify(cmd)}`], { stdio: 'ignore' });
@@ -215,4 +260,13 @@ registerCase({
   label: 'SQS (fauxqs)',
   maxMessages: 5_000,
   run: (p) => sqsCase(p.url, p.n),
+});
+registerCase({
+  kind: 'source',
+  id: 'source-nats',
+  label: 'NATS JetStream (nats-server, pull consumer)',
+  maxMessages: 20_000,
+  unavailable: () =>
+    has(process.env['NATS_SERVER_BIN'] ?? 'nats-server') ? undefined : 'nats-server not installed',
+  run: (p) => natsCase(p.url, p.n),
 });

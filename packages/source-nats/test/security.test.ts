@@ -1,6 +1,10 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { nkeys } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
-import { natsSource } from '../src/index.js';
+import { natsOptionsFromEnv, natsSource } from '../src/index.js';
+import { makeCerts } from './helpers/certs.js';
 import { cleanups, connector, gateway, okBodies } from './helpers/connector.js';
 import { testContext } from './helpers/context.js';
 import { client, startNatsServer } from './helpers/nats.js';
@@ -44,5 +48,33 @@ describe('credentials', () => {
     expect(src.health?.().connected).toBe(true);
     await src.stop();
     expect(src.health?.().connected).toBe(false);
+  });
+});
+
+describe('TLS', () => {
+  it('connects with mutual TLS from ca_file/cert_file/key_file, and refuses without a client certificate', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nats-tls-'));
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const c = makeCerts(dir);
+    const s = await startNatsServer({
+      config: `tls { cert_file: "${c.serverCert}", key_file: "${c.serverKey}", ca_file: "${c.ca}", verify: true }`,
+    });
+    cleanups.push(() => s.stop());
+    const url = `tls://127.0.0.1:${s.port}`;
+    const ok = natsSource(
+      natsOptionsFromEnv({
+        nats_url: url,
+        mode: 'core',
+        ca_file: c.ca,
+        cert_file: c.clientCert,
+        key_file: c.clientKey,
+      }),
+    );
+    await ok.start(testContext());
+    expect(ok.health?.().connected).toBe(true);
+    await ok.stop();
+    const noCert = natsSource(natsOptionsFromEnv({ nats_url: url, mode: 'core', ca_file: c.ca }));
+    const err = await noCert.start(testContext()).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: expect.stringMatching(/^ERR_BROKER/) });
   });
 });

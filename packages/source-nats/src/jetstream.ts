@@ -24,7 +24,7 @@ import { type NatsConnection, nanos } from '@nats-io/transport-node';
 import { natsError } from './errors.js';
 import { jetStreamMessage } from './message.js';
 import type { ResolvedNatsOptions } from './options.js';
-import { subjectCovers } from './subjects.js';
+import { subjectCovers, subjectProblem } from './subjects.js';
 
 /** Marks a stream the source created: only such a stream gets the functions' new topics added to its subjects. */
 export const MANAGED_STREAM = 'created by @connector/source-nats; subjects follow the functions';
@@ -71,9 +71,14 @@ export async function startJetStream(
   // nats-server < 2.10 does not parse `+TERM <reason>`: it ignores it and redelivers after ack_wait.
   const termReason = serverAtLeast(nc.info?.version, 2, 10) ? 'dead-lettered by @connector' : undefined;
 
-  const ensure = (subjects: readonly string[]): Promise<void> => {
+  const ensure = (wanted: readonly string[]): Promise<void> => {
     chain = chain.then(async () => {
       if (stopping) return;
+      const subjects = wanted.filter((s) => {
+        const problem = subjectProblem(s);
+        if (problem) log.warn({ subject: s }, `not consuming an invalid subject: expected ${problem}`);
+        return problem === undefined;
+      });
       streamSubjects = await ensureStream(jsm, o, subjects, log);
       await ensureConsumer(jsm, o, log);
       loop ??= pull();

@@ -253,7 +253,8 @@ describe('JetStream source', () => {
 
   it('follows the functions: creates the stream with their topics and adds new topics to it', async () => {
     const p = unique('follow');
-    const g = await gateway({ functions: [{ name: 'fn', annotations: { topic: `${p}.a` } }] });
+    // an annotation that is no NATS subject is skipped (logged), not a reason to fail the source
+    const g = await gateway({ functions: [{ name: 'fn', annotations: { topic: `${p}.a, not a subject` } }] });
     const nc = await nats(server.url);
     await connector(g, { servers: server.url, stream: p, consumer: 'c' }, {}, { rebuildInterval: 200 });
     const jsm = await jetstreamManager(nc);

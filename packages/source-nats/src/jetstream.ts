@@ -107,7 +107,14 @@ export async function startJetStream(
       } catch (err) {
         if (stopping) break;
         const e = natsError(err, `fetch from ${stream}/${o.consumer}`);
-        if (gone(err)) {
+        // Deleted consumer or stream? Ask the server rather than parse the error's text.
+        const missing =
+          notFound(err) ||
+          (await jsm.consumers.info(stream, o.consumer).then(
+            () => false,
+            (e2: unknown) => notFound(e2),
+          ));
+        if (missing) {
           ctx.fail(e); // the consumer or stream was deleted: the connector restarts the source, which recreates it
           return;
         }
@@ -202,12 +209,6 @@ function notFound(err: unknown): boolean {
   return (
     name === 'StreamNotFoundError' || name === 'ConsumerNotFoundError' || code === 10059 || code === 10014
   );
-}
-
-function gone(err: unknown): boolean {
-  if (notFound(err)) return true;
-  const msg = String((err as { message?: unknown }).message ?? '');
-  return /consumer (not found|deleted)|stream (not found|deleted)/i.test(msg);
 }
 
 /** Bind the stream; create it when missing (and allowed), or add subjects to a stream the source manages. */

@@ -251,6 +251,24 @@ describe('JetStream source', () => {
     expect(g.invocations('fn')).toHaveLength(answered.length);
   });
 
+  it('recovers when the consumer is deleted under it: the source fails, restarts and creates it again', async () => {
+    const p = unique('gone');
+    const g = await gateway({ functions: [{ name: 'fn', annotations: { topic: p } }] });
+    const nc = await nats(server.url);
+    await connector(
+      g,
+      { servers: server.url, stream: p, consumer: 'c', subjects: [p], fetchExpires: 1000 },
+      { restartDelay: { min: 50, max: 200 } },
+    );
+    await publish(nc, p, 'first');
+    await waitFor(() => okBodies(g).has('first'));
+    const jsm = await jetstreamManager(nc);
+    await jsm.consumers.delete(p, 'c');
+    await waitFor(async () => (await jsm.consumers.list(p).next()).length === 1);
+    await publish(nc, p, 'second');
+    await waitFor(() => okBodies(g).has('second'));
+  });
+
   it('follows the functions: creates the stream with their topics and adds new topics to it', async () => {
     const p = unique('follow');
     // an annotation that is no NATS subject is skipped (logged), not a reason to fail the source

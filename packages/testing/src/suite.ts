@@ -68,7 +68,7 @@ export interface ConformanceSuite {
   readonly cases: readonly ConformanceCase[];
 }
 
-/** The test-runner calls `testSource` registers the suite with (vitest's `describe`, `it`, ... fit). */
+/** The test-runner functions the suite is registered with (vitest's `describe`, `it`, `beforeAll`, `afterAll` fit). */
 export interface SuiteApi {
   describe(name: string, factory: () => void): void;
   it(name: string, fn: () => Promise<void>, timeout?: number): void;

@@ -1,4 +1,4 @@
-import { type DeliveryOutcome, type Logger, mqttMatch } from '@connector/core';
+import { type DeliveryOutcome, errorMessage, type Logger, mqttMatch } from '@connector/core';
 import type { IClientPublishOptions, IPublishPacket, MqttClient } from 'mqtt';
 
 /** Refused response topics remembered for the warn-once rule (beyond this, refusals are logged at debug only). */
@@ -43,7 +43,7 @@ export class Replies {
       Buffer.from(result.body),
       { qos: packet.qos === 0 ? 0 : 1, properties },
       (err) => {
-        if (err) log.warn({ err, responseTopic }, 'could not publish the function response');
+        if (err) log.warn({ responseTopic }, `could not publish the function response: ${errorMessage(err)}`);
       },
     );
   }

@@ -1,4 +1,4 @@
-import { type Logger, mqttMatch } from '@connector/core';
+import { errorMessage, type Logger, mqttMatch } from '@connector/core';
 import type { IPublishPacket, MqttClient } from 'mqtt';
 import { reduceFilters } from './filters.js';
 import { type MqttQos, topicFilterProblem } from './options.js';
@@ -153,9 +153,10 @@ export class Subscriptions {
           for (const t of batch) this.subs.delete(t);
           this.onError(err);
           this.log.warn(
-            { err, filters: batch.map((t) => this.filterFor(t)) },
-            'subscribe failed; retrying on the next change',
+            { filters: batch.map((t) => this.filterFor(t)) },
+            `subscribe failed (${errorMessage(err)}); retrying on the next change`,
           );
+          this.log.debug({ err }, 'subscribe failure (stack)');
         }
       }),
     );
@@ -168,7 +169,7 @@ export class Subscriptions {
       await this.client.unsubscribeAsync(filters);
       this.log.info({ filters }, 'unsubscribed');
     } catch (err) {
-      this.log.warn({ err, filters }, 'unsubscribe failed');
+      this.log.warn({ filters }, `unsubscribe failed: ${errorMessage(err)}`);
     }
     for (const t of remove) this.subs.delete(t);
   }

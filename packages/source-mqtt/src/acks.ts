@@ -90,11 +90,6 @@ export class Acks {
     client.prependListener('close', () => this.newConnection());
   }
 
-  /** QoS 1 messages received and not acknowledged (or skipped) yet. */
-  get waiting(): number {
-    return this.queue.length;
-  }
-
   /** Drop the acks of the current connection (call before a deliberate reconnect). */
   newConnection(): void {
     this.queue = [];

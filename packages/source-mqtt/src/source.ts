@@ -100,10 +100,18 @@ export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) 
     );
   };
 
-  /** Let mqtt.js read on now, or once fewer than `maxPending` deliveries are open. */
+  /**
+   * Back-pressure on a push broker: let mqtt.js read the next packet only while fewer than `maxPending` deliveries
+   * are open and the connector has capacity; until then the socket is not read and the broker holds the messages.
+   */
   const readNext = (r: Run, next: () => void): void => {
-    if (r.inFlight.size < o.maxPending || r.stopping) next();
-    else r.readers.push(next);
+    if (r.stopping) next();
+    else if (r.inFlight.size >= o.maxPending) r.readers.push(next);
+    else if (r.ctx.hasCapacity()) next();
+    else {
+      const again = () => readNext(r, next);
+      r.ctx.waitForCapacity(r.stopped.signal).then(again, again); // resolves on stop() too
+    }
   };
 
   /**

@@ -1,5 +1,4 @@
 import { testSource } from '../src/conformance.js';
-import { testSource as testSourceFromMain } from '../src/index.js';
 import { MemoryBroker, memorySource } from './memory-broker.js';
 
 const broker = new MemoryBroker();
@@ -14,15 +13,4 @@ testSource({
       messages.map((m) => m.body),
     ),
   inFlightAtBroker: (topic) => broker.inFlight(topic),
-});
-
-// The main entry's testSource (no vitest import of its own) registers the same suite with the running vitest.
-testSourceFromMain({
-  name: 'in-memory broker, main entry, no broker hook',
-  createSource: ({ topic }) => memorySource(broker, topic),
-  publish: async (topic, messages) =>
-    broker.publish(
-      topic,
-      messages.map((m) => m.body),
-    ),
 });

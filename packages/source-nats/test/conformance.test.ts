@@ -1,5 +1,5 @@
-import { type SourceHarness, testSource } from '@connector/testing';
-import { jetstream } from '@nats-io/jetstream';
+import { type SourceHarness, testSource } from '@connector/testing/conformance';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { natsSource } from '../src/index.js';
 import { client, type NatsServer, startNatsServer } from './helpers/nats.js';
 
@@ -24,11 +24,24 @@ function harness(): SourceHarness {
         stream: `S-${topic}`,
         consumer: group,
         subjects: [topic],
-        maxAckPending: 64,
+        // max_ack_pending bounds what the source takes from the server: the suite's intake limit (10)
+        maxAckPending: 10,
         ackWait: 2000,
         nakDelay: { min: 50, max: 200 },
         fetchExpires: 1000,
       }),
+    /** Messages the server handed to the topic's consumers and that are not acked yet. */
+    async inFlightAtBroker(topic) {
+      const nc = await client(url());
+      try {
+        const jsm = await jetstreamManager(nc);
+        const consumers = await jsm.consumers.list(`S-${topic}`).next();
+        return consumers.reduce((n, ci) => n + ci.num_ack_pending, 0);
+      } finally {
+        await nc.close();
+      }
+    },
+    intakeLimit: 10,
     async publish(topic, messages) {
       const nc = await client(url());
       try {

@@ -125,7 +125,7 @@ describe('resolveNatsOptions', () => {
       consumer: 'openfaas-nats-connector',
       ackWait: 30_000,
       maxAckPending: 64,
-      batch: 64,
+      batch: 10,
       maxDeliver: -1,
       nakDelay: { min: 1000, max: 60_000 },
       reply: false,

@@ -54,7 +54,8 @@ export interface NatsSourceOptions {
   maxAckPending?: number;
   /** Consumer max_deliver (default -1: unlimited; the connector's retries and dead letters decide). */
   maxDeliver?: number;
-  /** Messages asked for per pull request (default `maxAckPending`). */
+  /** Messages asked for per pull request (default 10, at most `maxAckPending`): what an open pull may still take
+   * after the connector ran out of capacity. */
   batch?: number;
   /** How long one pull request waits for messages (default 5 s). */
   fetchExpires?: number;
@@ -237,7 +238,7 @@ export function resolveNatsOptions(options: NatsSourceOptions): ResolvedNatsOpti
     ackWait: options.ackWait ?? 30_000,
     maxAckPending,
     maxDeliver: options.maxDeliver ?? -1,
-    batch: options.batch ?? maxAckPending,
+    batch: Math.min(options.batch ?? 10, maxAckPending),
     fetchExpires: options.fetchExpires ?? 5000,
     nakDelay: { min: nakMin, max: Math.max(nakMin, options.nakDelay?.max ?? 60_000) },
     queue: options.queue,

@@ -24,8 +24,7 @@ function harness(): SourceHarness {
         stream: `S-${topic}`,
         consumer: group,
         subjects: [topic],
-        // max_ack_pending bounds what the source takes from the server: the suite's intake limit (10)
-        maxAckPending: 10,
+        maxAckPending: 64,
         ackWait: 2000,
         nakDelay: { min: 50, max: 200 },
         fetchExpires: 1000,
@@ -41,7 +40,7 @@ function harness(): SourceHarness {
         await nc.close();
       }
     },
-    intakeLimit: 10,
+    intakeLimit: 10, // one open pull (batch, default 10) may still fill after the capacity ran out
     async publish(topic, messages) {
       const nc = await client(url());
       try {

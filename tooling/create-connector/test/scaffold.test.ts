@@ -71,10 +71,10 @@ beforeAll(async () => {
     [...Object.keys(APPS).flatMap((n) => ['--filter', `@connector/${n}...`]), 'run', 'build'],
     {
       cwd: copy,
-      timeout: 180_000,
+      timeout: 360_000,
     },
   );
-}, 300_000);
+}, 480_000);
 
 afterAll(() => rmSync(dirname(copy), { recursive: true, force: true }));
 

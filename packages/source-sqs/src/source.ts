@@ -1,6 +1,7 @@
 import { type Message, SQSClient } from '@aws-sdk/client-sqs';
 import {
   type AckDecision,
+  type DeliveryOutcome,
   defineSource,
   HealthState,
   InFlight,
@@ -85,7 +86,13 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
 
   /** Deliver one message and settle it: delete on `ack`, keep on `nack` or `shutdown`. */
   const deliver = async (r: Run, m: Received, msg: Message, group: string | undefined) => {
-    const decision = await settleDelivery(r.ctx.deliver(sourceMessage(m.queue, msg, group)), (err) =>
+    let delivery: Promise<DeliveryOutcome>;
+    try {
+      delivery = r.ctx.deliver(sourceMessage(m.queue, msg, group));
+    } catch (err) {
+      delivery = Promise.reject(err); // a synchronous throw settles like a rejection: never an ack
+    }
+    const decision = await settleDelivery(delivery, (err) =>
       r.ctx.logger.error({ err, queue: m.queue.name }, 'delivery failed'),
     );
     settle(r, m, decision);

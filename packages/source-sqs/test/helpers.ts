@@ -11,10 +11,6 @@ import {
   type Controller,
   createConnector,
   createController,
-  type DeliveryOutcome,
-  noopLogger,
-  type SourceContext,
-  type SourceMessage,
 } from '@connector/core';
 import { startGateway, type TestGateway } from '@connector/testing';
 import { startFauxqs } from 'fauxqs';
@@ -119,34 +115,6 @@ export async function connect(
   });
   await connector.start();
   return { connector, source: s, controller };
-}
-
-/**
- * A SourceContext without an engine: `deliver` is the test's own, capacity is always there, `topics` are fixed.
- * `signals` collects the abort signals the source passes to `waitForCapacity` (its pollers' signals).
- */
-export function testContext(
-  deliver: (m: SourceMessage) => Promise<DeliveryOutcome>,
-  topics: readonly string[] = ['q'],
-) {
-  const signals = new Set<AbortSignal>();
-  const failures: unknown[] = [];
-  const abort = new AbortController();
-  const ctx: SourceContext = {
-    deliver,
-    hasCapacity: () => true,
-    waitForCapacity: async (signal) => {
-      if (signal) signals.add(signal);
-    },
-    topics: () => topics,
-    onTopicsChange: () => () => undefined,
-    functions: () => [],
-    onFunctionsChange: () => () => undefined,
-    fail: (err) => void failures.push(err),
-    logger: noopLogger,
-    signal: abort.signal,
-  };
-  return { ctx, signals, failures, abort };
 }
 
 /** A 127.0.0.1 port nothing listens on (listened on, then closed): connections to it are refused. */

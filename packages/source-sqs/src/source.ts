@@ -137,58 +137,65 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
         unsettled.set(msg.ReceiptHandle, { queue, receipt: msg.ReceiptHandle, heartbeat: undefined });
   };
 
+  /** Every configured queue resolved (URL, FIFO, visibility); a failure fails the start. */
+  const resolveQueues = async (client: SQSClient, ownClient: boolean, ctx: SourceContext) => {
+    try {
+      const queues = await Promise.all(
+        options.queues.map((q) => resolveQueue(client, q.trim(), options.visibilityTimeout, ctx.logger)),
+      );
+      health.up();
+      return queues;
+    } catch (err) {
+      health.down(err);
+      if (ownClient) client.destroy();
+      throw err;
+    }
+  };
+
+  const newRun = (ctx: SourceContext, client: SQSClient, ownClient: boolean): Run => ({
+    ctx,
+    client,
+    ownClient,
+    abort: new AbortController(),
+    subscribers: new Subscribers(ctx),
+    deleter: new Deleter(client, stats, health, ctx.logger),
+    visibility: new Visibility(client, stats, ctx.logger, options.heartbeat !== false),
+    loops: [],
+  });
+
+  /** One long-poll loop on `queue` until the run stops. */
+  const startPoller = (r: Run, queue: Queue) =>
+    poll(
+      {
+        client: r.client,
+        queue,
+        ctx: r.ctx,
+        subscribers: r.subscribers,
+        health,
+        stats,
+        waitTime,
+        maxMessages,
+        visibilityTimeout: options.visibilityTimeout,
+        abortPollOnStop: options.abortPollOnStop === true,
+        retryDelay,
+        // FIFO: messages are handed over in receive order; each group's chain keeps that order.
+        onMessages: (q, messages) => {
+          for (const msg of messages) handle(r, q, msg);
+        },
+        onLate: late,
+      },
+      r.abort.signal,
+    );
+
   return {
     name: 'sqs',
 
     async start(ctx) {
       const { client, ownClient } = createClient();
-      let queues: Queue[];
-      try {
-        queues = await Promise.all(
-          options.queues.map((q) => resolveQueue(client, q.trim(), options.visibilityTimeout, ctx.logger)),
-        );
-      } catch (err) {
-        health.down(err);
-        if (ownClient) client.destroy();
-        throw err;
-      }
-      health.up();
-      const abort = new AbortController();
-      const loops: Promise<void>[] = [];
-      const r: Run = {
-        ctx,
-        client,
-        ownClient,
-        abort,
-        subscribers: new Subscribers(ctx),
-        deleter: new Deleter(client, stats, health, ctx.logger),
-        visibility: new Visibility(client, stats, ctx.logger, options.heartbeat !== false),
-        loops,
-      };
+      const queues = await resolveQueues(client, ownClient, ctx);
+      const r = newRun(ctx, client, ownClient);
       run = r;
-      for (const queue of queues) {
-        for (let i = 0; i < pollers; i++) {
-          const poller = {
-            client,
-            queue,
-            ctx,
-            subscribers: r.subscribers,
-            health,
-            stats,
-            waitTime,
-            maxMessages,
-            visibilityTimeout: options.visibilityTimeout,
-            abortPollOnStop: options.abortPollOnStop === true,
-            retryDelay,
-            onMessages: (q: Queue, messages: Message[]) => {
-              // FIFO: hand messages over in receive order; each group's chain keeps that order.
-              for (const msg of messages) handle(r, q, msg);
-            },
-            onLate: late,
-          };
-          loops.push(poll(poller, abort.signal));
-        }
-      }
+      for (const queue of queues) for (let i = 0; i < pollers; i++) r.loops.push(startPoller(r, queue));
       ctx.logger.info(
         { queues: queues.map((q) => q.name), waitTime, maxMessages, pollers },
         'SQS source polling',

@@ -226,8 +226,8 @@ export const kafkaSource = defineSource(
        * owner.
        */
       const redeliver = async (r: KafkaRecord) => {
-        stats.redelivered++;
         await commit();
+        stats.redelivered++; // counted once what settled before it is committed
         let backoff = backoffs.get(partitionKey);
         if (!backoff) backoffs.set(partitionKey, (backoff = new Backoff(REDELIVER_BACKOFF)));
         if ((await sleep(backoff.next(), halt)) && active()) control.seek(r.offset);

@@ -416,10 +416,10 @@ describe('Kafka source against the test broker (real kafkajs)', () => {
     await k.produce('events-b', [{ value: 'new-topic' }]);
     await k.produce('events-a', [{ partition: 0, value: 'old-topic' }]);
     await g.waitForInvocations(1, { fn: 'fb', timeout: 30_000 });
-    // The held record was not committed: the new consumer delivered it again, then the record after it.
-    await waitFor(() => calls(g, 'fa').get('held') === 2, 'held redelivered by the new consumer');
+    // Same partition: old-topic comes to the new consumer only after whatever it got before it.
     await waitFor(() => calls(g, 'fa').get('old-topic') === 1, 'old-topic on the old topic');
     expect(g.invocations('fb').map((r) => r.body.toString())).toEqual(['new-topic']);
+    // The held record was not committed: the new consumer delivered it again, before the record after it.
     expect(g.invocations('fa').map((r) => r.body.toString())).toEqual(['held', 'held', 'old-topic']);
     expect(source.stats()).toMatchObject({ resubscribed: 1, abandoned: 1 });
     hold.resolve();
@@ -462,46 +462,46 @@ describe('Kafka source against the test broker (real kafkajs)', () => {
     expect(source.stats()).toMatchObject({ delivered: 201, redelivered: 0 });
   });
 
-  it('redeliver mode: the failed record is not committed before its retry, so a crash in the retry wait loses nothing', async () => {
-    const topic = 'orders-redeliver-crash';
-    let failing = true;
-    const g = await gateway(topic, {
-      functions: [
-        {
-          name: 'fn',
-          annotations: { topic },
-          handler: (req) => (failing && req.body.toString() === 'rc-2' ? { status: 500 } : { status: 200 }),
-        },
-      ],
-    });
-    const sent = Array.from({ length: 6 }, (_, i) => ({ partition: 0, value: `rc-${i}` }));
-    await k.produce(topic, sent);
-    const source = {
-      brokers: k.broker.brokers,
-      topics: [topic],
-      group: 'g-redeliver-crash',
-      commitInterval: 50,
-    };
-    const first = await connect(g, { ...source, clientId: 'rc-victim' }, { retry: { maxRetries: 0 } });
-    // Counted once the records before it are committed, as the source starts waiting to consume it again.
-    await waitFor(() => first.source.stats().redelivered >= 1, 'rc-2 failed, its retry pending');
-    expect(committed('g-redeliver-crash', topic)).toEqual({ 0: 2 });
-    k.broker.killClient('rc-victim'); // no LeaveGroup, no further commit: a crash
-    await first.connector.kill();
-    k.broker.reviveClient('rc-victim');
-    expect(committed('g-redeliver-crash', topic)).toEqual({ 0: 2 });
-    failing = false;
-    const second = await connect(g, { ...source, clientId: 'rc-survivor' });
-    cleanups.push(() => second.connector.stop());
-    await waitFor(
-      () => committed('g-redeliver-crash', topic)[0] === 6,
-      'all six committed after the restart',
-    );
-    // The next consumer got the failed record (and what followed it), in order.
-    expect(second.source.stats().delivered).toBe(4);
-    const answered = ok(g).map((r) => r.body.toString());
-    expect(answered).toEqual(['rc-0', 'rc-1', 'rc-2', 'rc-3', 'rc-4', 'rc-5']);
-  });
+  it.each([
+    ['a crash (broker killClient + connector kill)', 'crash'],
+    ['a graceful stop', 'stop'],
+  ] as const)(
+    'redeliver mode: the failed record is not committed before its retry; %s in the retry wait loses nothing',
+    async (_, how) => {
+      const topic = `orders-redeliver-${how}`;
+      const group = `g-redeliver-${how}`;
+      let failing = true;
+      const g = await gateway(topic, {
+        functions: [
+          {
+            name: 'fn',
+            annotations: { topic },
+            handler: (req) => (failing && req.body.toString() === 'rc-2' ? { status: 500 } : { status: 200 }),
+          },
+        ],
+      });
+      const sent = Array.from({ length: 6 }, (_, i) => ({ partition: 0, value: `rc-${i}` }));
+      await k.produce(topic, sent);
+      const source = { brokers: k.broker.brokers, topics: [topic], group, commitInterval: 50 };
+      const first = await connect(g, { ...source, clientId: `${how}-victim` }, { retry: { maxRetries: 0 } });
+      // Counted once the records before it are committed, as the source starts waiting to consume it again.
+      await waitFor(() => first.source.stats().redelivered >= 1, 'rc-2 failed, its retry pending');
+      expect(committed(group, topic)).toEqual({ 0: 2 });
+      if (how === 'crash') {
+        k.broker.killClient(`${how}-victim`); // no LeaveGroup, no further commit
+        await first.connector.kill();
+        k.broker.reviveClient(`${how}-victim`);
+      } else await first.connector.stop();
+      expect(committed(group, topic)).toEqual({ 0: 2 });
+      failing = false;
+      const second = await connect(g, { ...source, clientId: `${how}-survivor` });
+      cleanups.push(() => second.connector.stop());
+      await waitFor(() => committed(group, topic)[0] === 6, 'all six committed after the restart');
+      // The next consumer got the failed record (and what followed it), in order.
+      expect(second.source.stats().delivered).toBe(4);
+      expect(ok(g).map((r) => r.body.toString())).toEqual(['rc-0', 'rc-1', 'rc-2', 'rc-3', 'rc-4', 'rc-5']);
+    },
+  );
 
   it('a reply that cannot be produced is not swallowed: the record stays uncommitted and is consumed again', async () => {
     const topic = 'orders-reply-fail';
@@ -541,8 +541,11 @@ describe('Kafka source against the test broker (real kafkajs)', () => {
     };
     const { connector, source } = await connect(g, { ...options, client });
     cleanups.push(() => connector.stop());
-    await waitFor(() => source.stats().redelivered >= 2, 'the reply to ask-1 refused twice');
-    expect(committed('g-reply-fail', topic)).toEqual({ 0: 1 }); // ask-0 only: never past ask-1
+    await waitFor(() => {
+      expect(committed('g-reply-fail', topic)[0] ?? 0).toBeLessThanOrEqual(1); // never past ask-1
+      return source.stats().redelivered >= 2;
+    }, 'the reply to ask-1 refused twice');
+    expect(committed('g-reply-fail', topic)).toEqual({ 0: 1 }); // ask-0 only
     expect(calls(g).get('ask-2')).toBeUndefined(); // order: nothing after ask-1 was delivered
     expect(source.health?.().lastError).toMatch(/^produce to refused topic!: /);
     fixed = true;

@@ -42,7 +42,7 @@ export type KafkaSourceStat =
 
 const ABANDONED = Symbol('abandoned');
 
-/** Wait before consuming a record again that was not acked: about 1 s, growing to 30 s while it keeps failing. */
+/** Back-off before consuming a record again that was not acked: random up to 1 s, doubling to 30 s while it fails. */
 const REDELIVER_BACKOFF = { min: 1000, max: 30_000 } as const;
 
 /**

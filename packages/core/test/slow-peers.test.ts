@@ -5,15 +5,9 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startGateway, type TestGateway } from '@connector/testing';
+import { memoryLogger, startGateway, type TestGateway } from '@connector/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  createConnector,
-  createController,
-  createInvoker,
-  type InvokeResult,
-  type Logger,
-} from '../src/index.js';
+import { createConnector, createController, createInvoker, type InvokeResult } from '../src/index.js';
 import { memorySource, waitFor } from './helpers.js';
 
 // Slow or hostile peers: a gateway that trickles, answers too much, or lists a bad function entry must cost a
@@ -53,26 +47,6 @@ function trickle(res: ServerResponse, every = 200): void {
     clearInterval(t);
     trickles.delete(t);
   });
-}
-
-/** A logger that keeps every line. */
-function memoryLogger(): Logger & { lines: { level: string; obj: unknown; msg?: string | undefined }[] } {
-  const lines: { level: string; obj: unknown; msg?: string | undefined }[] = [];
-  const make = (): Logger => {
-    const at = (level: string) => (obj: object | string, msg?: string) => {
-      lines.push({ level, obj, msg });
-    };
-    return {
-      trace: at('trace'),
-      debug: at('debug'),
-      info: at('info'),
-      warn: at('warn'),
-      error: at('error'),
-      fatal: at('fatal'),
-      child: () => make(),
-    };
-  };
-  return Object.assign(make(), { lines });
 }
 
 /** A gateway in a child process: a 100 MiB function list and a 50 MiB response, streamed without content-length. */

@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 import type { Connector } from '@connector/core';
-import { startGateway, type TestGateway } from '@connector/testing';
+import { startGateway, type TestGateway, waitFor } from '@connector/testing';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -13,14 +13,6 @@ const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
-
-async function waitFor<T>(cond: () => T | Promise<T>, timeout = 15_000): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error('waitFor timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

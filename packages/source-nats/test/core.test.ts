@@ -1,8 +1,8 @@
+import { memoryLogger, waitFor } from '@connector/testing';
 import { headers } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { captureLogger, connector, gateway, nats, okBodies } from './helpers/connector.js';
+import { connector, gateway, nats, okBodies } from './helpers/connector.js';
 import { type NatsServer, startNatsServer } from './helpers/nats.js';
-import { waitFor } from './helpers/wait.js';
 
 // Core NATS (mode=core): the openfaas/nats-connector behaviour, at-most-once, plus request/reply with an allow-list.
 let server: NatsServer;
@@ -78,7 +78,7 @@ describe('core NATS mode', () => {
         },
       ],
     });
-    const { logger, lines } = captureLogger();
+    const logger = memoryLogger();
     await connector(
       g,
       { servers: server.url, mode: 'core', subjects: ['rq.*'], reply: true, replySubjects: ['_INBOX.>'] },
@@ -95,7 +95,7 @@ describe('core NATS mode', () => {
     nc.subscribe('evil.>', { callback: (_e, m) => void published.push(m.string()) });
     nc.publish('rq.echo', 'mallory', { reply: 'evil.target' });
     await waitFor(() =>
-      lines.some((l) => l['msg'] === 'reply subject not in reply_subjects: no reply published'),
+      logger.lines.some((l) => l.msg === 'reply subject not in reply_subjects: no reply published'),
     );
     await nc.flush();
     expect(published).toEqual([]);

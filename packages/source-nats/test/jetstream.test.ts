@@ -1,3 +1,4 @@
+import { createTestContext, waitFor } from '@connector/testing';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { Msg } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +14,6 @@ import {
   unique,
 } from './helpers/connector.js';
 import { type NatsServer, startNatsServer } from './helpers/nats.js';
-import { waitFor } from './helpers/wait.js';
 
 // End to end: private nats-server (JetStream) -> NATS source -> core's engine -> @connector/testing gateway.
 let server: NatsServer;
@@ -305,8 +305,7 @@ describe('JetStream source', () => {
       subjects: ['m.x'],
       createStream: false,
     });
-    const { testContext } = await import('./helpers/context.js');
-    await expect(s.start(testContext())).rejects.toMatchObject({ code: 'ERR_BROKER' });
+    await expect(s.start(createTestContext())).rejects.toMatchObject({ code: 'ERR_BROKER' });
     expect(s.health?.().connected).toBe(false);
   });
 });

@@ -1,7 +1,7 @@
+import { waitFor } from '@connector/testing';
 import { expect, it } from 'vitest';
 import { cleanups, connector, consumerInfo, gateway, nats, okBodies, publish } from './helpers/connector.js';
 import { type NatsServer, startNatsServer } from './helpers/nats.js';
-import { waitFor } from './helpers/wait.js';
 
 // A server restart needs its own nats-server: same port, same store dir.
 it('reconnects after a server restart and continues: nothing lost, before or after', async () => {

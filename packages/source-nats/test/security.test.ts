@@ -1,14 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createTestContext, waitFor } from '@connector/testing';
 import { nkeys } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
 import { natsOptionsFromEnv, natsSource } from '../src/index.js';
 import { makeCerts } from './helpers/certs.js';
 import { cleanups, connector, gateway, okBodies } from './helpers/connector.js';
-import { testContext } from './helpers/context.js';
 import { client, startNatsServer } from './helpers/nats.js';
-import { waitFor } from './helpers/wait.js';
 
 const user = nkeys.createUser();
 const seed = new TextDecoder().decode(user.getSeed());
@@ -34,7 +33,7 @@ describe('credentials', () => {
     await waitFor(() => g.invocations('fn').length === 2 && okBodies(g).has('secret-ok'));
 
     const bad = natsSource({ servers: s.url, mode: 'core', auth: { user: 'u', password: 'wrong' } });
-    const err = await bad.start(testContext()).catch((e: unknown) => e);
+    const err = await bad.start(createTestContext()).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'ERR_BROKER_AUTH', canRetry: false });
     expect((err as Error).message).not.toContain('wrong');
     expect(bad.health?.()).toMatchObject({ connected: false });
@@ -44,7 +43,7 @@ describe('credentials', () => {
     const s = await startNatsServer({ config: 'authorization { token: "t0ken" }' });
     cleanups.push(() => s.stop());
     const src = natsSource({ servers: s.url, mode: 'core', auth: { token: 't0ken' } });
-    await src.start(testContext());
+    await src.start(createTestContext());
     expect(src.health?.().connected).toBe(true);
     await src.stop();
     expect(src.health?.().connected).toBe(false);
@@ -70,11 +69,11 @@ describe('TLS', () => {
         key_file: c.clientKey,
       }),
     );
-    await ok.start(testContext());
+    await ok.start(createTestContext());
     expect(ok.health?.().connected).toBe(true);
     await ok.stop();
     const noCert = natsSource(natsOptionsFromEnv({ nats_url: url, mode: 'core', ca_file: c.ca }));
-    const err = await noCert.start(testContext()).catch((e: unknown) => e);
+    const err = await noCert.start(createTestContext()).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: expect.stringMatching(/^ERR_BROKER/) });
   });
 });

@@ -1,12 +1,9 @@
-import { Writable } from 'node:stream';
 import {
   type Connector,
   type ConnectorOptions,
   type ControllerOptions,
   createConnector,
   createController,
-  createLogger,
-  type Logger,
 } from '@connector/core';
 import { startGateway, type TestGateway } from '@connector/testing';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -33,18 +30,6 @@ export async function nats(url: string): Promise<NatsConnection> {
   const nc = await client(url);
   cleanups.push(() => nc.close());
   return nc;
-}
-
-/** A logger whose JSON lines are kept in `lines`. */
-export function captureLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString().split('\n')) if (l.trim() !== '') lines.push(JSON.parse(l));
-      cb();
-    },
-  });
-  return { logger: createLogger({ level: 'debug', destination, pretty: false }), lines };
 }
 
 /** Start a connector (NATS wildcard matching) around a NATS source; stopped after the test. */

@@ -3,8 +3,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from '@connector/testing';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { waitFor } from './wait.js';
 
 /** Path of the nats-server binary (env NATS_SERVER_BIN, else PATH and /usr/sbin). */
 export const NATS_SERVER: string =

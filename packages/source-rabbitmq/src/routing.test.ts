@@ -43,8 +43,13 @@ describe('amqpMatch (topic exchange semantics)', () => {
       annotations: {},
     });
     const map = new TopicMap([fn('created', ['*.created']), fn('eu', ['orders.eu.#'])], amqpMatch);
-    expect(map.match('orders.eu.created').map((f) => f.name)).toEqual(['created', 'eu']);
-    expect(map.match('orders.us.created').map((f) => f.name)).toEqual(['created']);
+    const fns = new TopicMap(
+      [fn('created', ['*.created']), fn('eu', ['orders.eu.#']), fn('all', ['#'])],
+      amqpMatch,
+    );
+    expect(fns.match('orders.eu.created').map((f) => f.name)).toEqual(['eu', 'all']);
+    expect(fns.match('audit.created').map((f) => f.name)).toEqual(['created', 'all']);
+    expect(map.match('orders.us.created')).toEqual([]);
     expect(map.match('orders.created.late')).toEqual([]);
   });
 

@@ -136,9 +136,7 @@ describe('RabbitMQ source', () => {
       code: 'ERR_BROKER',
       canRetry: false,
       brokerCode: 'PRECONDITION_FAILED',
-      message: expect.stringMatching(
-        /^declaring queue test\.q\..*PRECONDITION_FAILED/,
-      ),
+      message: expect.stringMatching(/^declaring queue test\.q\..*PRECONDITION_FAILED/),
     });
     expect(source.health?.().connected).toBe(false);
   });

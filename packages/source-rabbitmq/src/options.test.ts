@@ -64,6 +64,8 @@ describe('resolveRabbitmqOptions', () => {
       'x-dead-letter-routing-key': 'dead',
     });
     expect(o.deadLetterExchange).toBe('dlx');
+    expect(o.requeueFailed).toBe(true); // the delivery limit decides when the broker dead-letters
+    expect(resolveRabbitmqOptions({ url, deadLetterExchange: 'dlx' }).requeueFailed).toBe(false);
   });
 
   it('queues mode: consumed as they are, not bound', () => {

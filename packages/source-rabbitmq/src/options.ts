@@ -60,7 +60,8 @@ export interface RabbitmqSourceOptions {
   deliveryLimit?: number;
   /** Extra `x-` arguments for declaring `queue`. */
   queueArguments?: Readonly<Record<string, unknown>>;
-  /** Failed deliveries are rejected into this exchange (`x-dead-letter-exchange` of `queue`) instead of requeued. */
+  /** Failed deliveries are rejected into this exchange (`x-dead-letter-exchange` of `queue`) instead of requeued;
+   * with a quorum `deliveryLimit` they are requeued and the broker dead-letters them once over the limit. */
   deadLetterExchange?: string;
   /** Routing key dead letters are published with (`x-dead-letter-routing-key`; default: their own). */
   deadLetterRoutingKey?: string;
@@ -104,6 +105,9 @@ export interface ResolvedRabbitmqOptions {
   topics: readonly string[] | undefined;
   prefetch: number;
   deadLetterExchange: string | undefined;
+  /** Failed deliveries are requeued (after the back-off) rather than rejected into the dead-letter exchange: no
+   * dead-letter exchange, or a quorum queue's delivery limit decides when the broker dead-letters them. */
+  requeueFailed: boolean;
   redeliveryDelay: { min: number; max: number };
   reconnectDelay: { min: number; max: number };
   heartbeat: number;
@@ -292,6 +296,10 @@ export function resolveRabbitmqOptions(options: RabbitmqSourceOptions): Resolved
     topics: options.topics === undefined ? undefined : [...new Set(options.topics)],
     prefetch: options.prefetch ?? 64,
     deadLetterExchange: options.queues === undefined ? options.deadLetterExchange : undefined,
+    requeueFailed:
+      options.queues !== undefined ||
+      options.deadLetterExchange === undefined ||
+      options.deliveryLimit !== undefined,
     redeliveryDelay: delay('redeliveryDelay', options.redeliveryDelay, 1000, 30_000),
     reconnectDelay: delay('reconnectDelay', options.reconnectDelay, 500, 30_000),
     heartbeat: options.heartbeat ?? 60_000,

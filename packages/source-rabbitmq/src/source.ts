@@ -198,7 +198,7 @@ export const rabbitmqSource = defineSource<RabbitmqSourceOptions, RabbitmqSource
       } else stats.stale++;
       return;
     }
-    if (o.deadLetterExchange !== undefined) {
+    if (!o.requeueFailed) {
       if (s.nack(msg, false)) stats.deadLettered++;
       else stats.stale++;
       return;

@@ -127,6 +127,26 @@ describe('RabbitMQ source', () => {
     expect(ctx.messages[1]?.headers?.['X-Rabbitmq-Death-Count']).toBe('1');
   });
 
+  it('quorum queue with a delivery limit: requeued with back-off, dead-lettered by the broker over the limit', async () => {
+    const a = await client();
+    const dlx = a.exchange(unique('dlx'));
+    const dlq = a.queue(unique('dlq'));
+    await a.channel.assertExchange(dlx, 'fanout', { durable: true });
+    await a.channel.assertQueue(dlq, { durable: true });
+    await a.channel.bindQueue(dlq, dlx, '');
+    const ctx = testContext({ topics: ['jobs'], answer: () => failed });
+    const { source, exchange } = await setup(
+      a,
+      { queueType: 'quorum', deliveryLimit: 2, deadLetterExchange: dlx },
+      ctx,
+    );
+    await a.publish(exchange, 'jobs', 'poison');
+    await waitFor(async () => (await a.ready(dlq)) === 1);
+    // the first delivery and the redeliveries the limit allows, each counted by the broker
+    expect(ctx.messages.map((m) => m.headers?.['x-delivery-count'])).toEqual([undefined, '1', '2']);
+    expect(source.stats()).toMatchObject({ requeued: 3, deadLettered: 0 });
+  });
+
   it('refuses a queue that exists with other arguments: ERR_BROKER, not retryable', async () => {
     const a = await client();
     const queue = a.queue(unique('q'));

@@ -78,8 +78,9 @@ export class Session {
         queue.name,
         (msg) => {
           if (msg === null) {
-            // the broker cancelled the consumer (queue deleted, node down): start over on a new connection
-            this.close().catch(() => undefined);
+            // the broker cancelled the consumer (queue deleted, node down): drop the connection; its close is
+            // reported like any other loss, so the owner reconnects and declares the queue again
+            this.connection.close().catch(() => undefined);
             return;
           }
           events.message(this, queue, msg);

@@ -147,6 +147,20 @@ describe('RabbitMQ source', () => {
     expect(source.stats()).toMatchObject({ requeued: 3, deadLettered: 0 });
   });
 
+  it('its queue deleted under it: reconnects, declares and binds it again, consumes on', async () => {
+    const a = await client();
+    const ctx = testContext({ topics: ['jobs'] });
+    const { source, queue, exchange } = await setup(a, {}, ctx);
+    await a.publish(exchange, 'jobs', 'before');
+    await waitFor(() => ctx.acked.length === 1);
+    await a.channel.deleteQueue(queue); // the broker cancels the consumer
+    await waitFor(() => source.stats().reconnects === 1);
+    expect(await a.consumers(queue)).toBe(1);
+    await a.publish(exchange, 'jobs', 'after');
+    await waitFor(() => ctx.acked.length === 2);
+    expect(bodies(ctx)).toEqual(['before', 'after']);
+  });
+
   it('refuses a queue that exists with other arguments: ERR_BROKER, not retryable', async () => {
     const a = await client();
     const queue = a.queue(unique('q'));

@@ -1,6 +1,6 @@
 import type { DeliveryOutcome } from '@connector/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type RabbitmqSource, type RabbitmqSourceOptions, rabbitmqSource } from '../src/index.js';
+import { type RabbitmqSourceOptions, rabbitmqSource } from '../src/index.js';
 import { deferred, delivered, failed, type TestContext, testContext } from './helpers/context.js';
 import { type Admin, AMQP_URL, admin, unique } from './helpers/rabbit.js';
 import { waitFor } from './helpers/wait.js';

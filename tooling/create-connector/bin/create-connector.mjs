@@ -10,7 +10,8 @@ import { parseArgs } from 'node:util';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const SOURCES = ['custom', 'timer', 'mqtt', 'kafka', 'sqs', 'rabbitmq'];
-const USAGE = 'usage: pnpm create-connector <name> [--source custom|timer|mqtt|kafka|sqs|rabbitmq] [--no-install]\n';
+const USAGE =
+  'usage: pnpm create-connector <name> [--source custom|timer|mqtt|kafka|sqs|rabbitmq] [--no-install]\n';
 
 /**
  * How each source package is wired: the import, the source expression, extra startConnectorFromEnv options, the
@@ -71,7 +72,8 @@ const WIRING = {
     ],
   },
   rabbitmq: {
-    imports: "import { amqpMatch, rabbitmqOptionsFromEnv, rabbitmqSource } from '@connector/source-rabbitmq';",
+    imports:
+      "import { amqpMatch, rabbitmqOptionsFromEnv, rabbitmqSource } from '@connector/source-rabbitmq';",
     source: '(e) => rabbitmqSource(rabbitmqOptionsFromEnv(e))',
     extra:
       "    // AMQP wildcards in the functions' topic annotations (orders.*, orders.#), as the topic exchange routes.\n    controller: { topicMatcher: amqpMatch },\n",
@@ -79,7 +81,11 @@ const WIRING = {
     run: 'rabbitmq_url=amqp://guest:guest@127.0.0.1:5672 ',
     env: [
       ['rabbitmq_url', 'amqp://rabbitmq.rabbitmq:5672', undefined],
-      ['exchange', 'amq.topic', "the queue (named after connector_name) is bound to it by the functions' topics"],
+      [
+        'exchange',
+        'amq.topic',
+        "the queue (named after connector_name) is bound to it by the functions' topics",
+      ],
     ],
   },
 };

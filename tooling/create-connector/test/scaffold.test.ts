@@ -136,7 +136,10 @@ describe('pnpm create-connector', () => {
       'sensors-connector': ['mqttSource(mqttOptionsFromEnv(e))', '{ name: broker, value: "mqtt://'],
       'orders-connector': ['kafkaSource(kafkaOptionsFromEnv(e))', '{ name: brokers, value: "'],
       'queue-connector': ['sqsSource(sqsOptionsFromEnv(e))', '{ name: queue_name, value: "orders" }'],
-      'events-connector': ['rabbitmqSource(rabbitmqOptionsFromEnv(e))', '{ name: rabbitmq_url, value: "amqp://'],
+      'events-connector': [
+        'rabbitmqSource(rabbitmqOptionsFromEnv(e))',
+        '{ name: rabbitmq_url, value: "amqp://',
+      ],
     } as const;
     for (const [app, [expr, env]] of Object.entries(wired)) {
       const source = APPS[app as keyof typeof APPS];

@@ -179,7 +179,7 @@ describe('RabbitMQ connector end to end (real broker + test gateway)', () => {
     expect(g.invocations('pay.openfaas-fn')).toHaveLength(3); // the engine's retries, then one nack
     expect(source.stats()).toMatchObject({ deadLettered: 1, acked: 0 });
     const dead = await a.channel.get(dlq, { noAck: true });
-    expect(dead?.fields.routingKey).toBe('pay.card');
+    expect(dead === false ? undefined : dead.fields.routingKey).toBe('pay.card');
     expect(await a.ready(queue)).toBe(0);
   });
 

@@ -1,5 +1,6 @@
 import { noopLogger } from '@connector/core';
-import { startGateway, testSource } from '@connector/testing';
+import { startGateway } from '@connector/testing';
+import { testSource } from '@connector/testing/conformance';
 import { describe, expect, it } from 'vitest';
 import { exampleSource, startConnector } from '../src/index.js';
 

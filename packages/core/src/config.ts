@@ -49,6 +49,10 @@ export interface ControllerOptions {
   printSync?: boolean;
   /** Max HTTP connections to the gateway (default 128). */
   connections?: number;
+  /** Deadline of one `/system` call in ms (default: `upstreamTimeout`, at most 30 s). */
+  systemTimeout?: number;
+  /** Largest function response kept, in bytes (default 10 MiB); a larger one fails that invocation (not retried). */
+  maxResponseBytes?: number;
 }
 
 /** Options of the delivery engine (`createConnector`). */

@@ -4,12 +4,12 @@ import type { Registry } from 'prom-client';
 import type { DeliveryOptions } from './config.js';
 import type { Controller } from './controller.js';
 import {
-  DEFAULT_RETRY,
+  checkDeadLetterFile,
   type DeadLetterHandler,
-  DeliveryEngine,
   fileDeadLetters,
   logDeadLetters,
-} from './engine.js';
+} from './dead-letters.js';
+import { DEFAULT_RETRY, DeliveryEngine } from './engine.js';
 import { ConfigError, isShutdownError } from './errors.js';
 import { noopLogger } from './logger.js';
 import { ConnectorMetrics } from './metrics.js';
@@ -58,12 +58,8 @@ export interface Connector {
 
 function checkPositive(name: string, v: number | undefined, integer = false): void {
   if (v === undefined) return;
-  if (!Number.isFinite(v) || v < (integer ? 1 : 0) || (integer && !Number.isInteger(v))) {
-    throw new ConfigError(
-      name,
-      `invalid ${name}=${v}: expected ${integer ? 'an integer >= 1' : 'a number >= 0'}`,
-    );
-  }
+  if (!Number.isFinite(v) || v < (integer ? 1 : 0) || (integer && !Number.isInteger(v)))
+    throw ConfigError.invalid(name, v, integer ? 'an integer >= 1' : 'a number >= 0');
 }
 
 /** Compose a controller and a source into a connector. Throws ConfigError on invalid options. */
@@ -80,10 +76,7 @@ export function createConnector(options: ConnectorOptions): Connector {
     options.onFailure !== 'dead-letter' &&
     options.onFailure !== 'redeliver'
   ) {
-    throw new ConfigError(
-      'onFailure',
-      `invalid onFailure=${JSON.stringify(options.onFailure)}: expected dead-letter or redeliver`,
-    );
+    throw ConfigError.invalid('onFailure', options.onFailure, 'dead-letter or redeliver');
   }
   const log = (options.logger ?? noopLogger).child({ source: source.name });
   const drainTimeout = options.drainTimeout ?? 30_000;
@@ -93,12 +86,16 @@ export function createConnector(options: ConnectorOptions): Connector {
   const handlers: DeadLetterHandler[] = [logDeadLetters(log, controller.options.printRequestBody)];
   if (options.deadLetterFile !== undefined) handlers.push(fileDeadLetters(options.deadLetterFile));
   if (options.deadLetter) handlers.push(options.deadLetter);
-  const deadLetter: DeadLetterHandler =
-    handlers.length === 1
-      ? (handlers[0] as DeadLetterHandler)
-      : async (l) => {
-          for (const h of handlers) await h(l);
-        };
+  let deadLetterError: string | undefined; // the last failed dead-letter write, until one succeeds: not ready
+  const deadLetter: DeadLetterHandler = async (l) => {
+    try {
+      for (const h of handlers) await h(l);
+      deadLetterError = undefined;
+    } catch (err) {
+      deadLetterError = (err as Error)?.message ?? String(err);
+      throw err;
+    }
+  };
 
   let engine: DeliveryEngine;
   let lastSourceError: string | undefined;
@@ -125,6 +122,8 @@ export function createConnector(options: ConnectorOptions): Connector {
   });
   engine = new DeliveryEngine(
     controller,
+    controller.invoker,
+    controller.responses,
     {
       maxInFlight: options.maxInFlight ?? 64,
       maxInFlightPerFunction: options.maxInFlightPerFunction,
@@ -159,6 +158,7 @@ export function createConnector(options: ConnectorOptions): Connector {
         );
       }
     }
+    if (deadLetterError !== undefined) reasons.push(`dead-letter sink failing: ${deadLetterError}`);
     const h = sourceHealth();
     if (!h.connected)
       reasons.push(`source ${source.name} not connected${h.lastError ? `: ${h.lastError}` : ''}`);
@@ -291,6 +291,7 @@ export function createConnector(options: ConnectorOptions): Connector {
         );
     }
     engine.abort();
+    if (engine.pending() > 0) controller.invoker.destroy(); // what is still in flight fails now, un-acked
     await sourceStopped;
     await sourceStarted?.catch(() => undefined);
     await controller.stop();
@@ -302,6 +303,7 @@ export function createConnector(options: ConnectorOptions): Connector {
   return {
     async start() {
       if (running) throw new ConfigError('start', 'connector already started');
+      if (options.deadLetterFile !== undefined) await checkDeadLetterFile(options.deadLetterFile);
       running = true;
       if (options.http) await startHttp(options.http);
       await controller.start();

@@ -1,9 +1,10 @@
 import type { ControllerOptions, TopicMatcherOption } from './config.js';
-import { ConfigError, type ConnectorError, GatewayError, InvokeError } from './errors.js';
-import { EMPTY_BODY, flattenHeaders, GatewayClient } from './gateway.js';
-import { copyMessageHeaders } from './headers.js';
+import { ConfigError, GatewayError, InvokeError } from './errors.js';
+import { type FunctionStatus, listFunctions, listNamespaces } from './gateway.js';
+import { createInvoker, type Invoker } from './invoker.js';
 import { noopLogger } from './logger.js';
 import { createResponsePrinter } from './printer.js';
+import { ResponseHub } from './responses.js';
 import { parseTopics, TopicMap } from './topic-map.js';
 import type { FunctionInfo, InvokeOptions, InvokeResult, Logger, ResponseSubscriber } from './types.js';
 
@@ -23,42 +24,38 @@ export interface ControllerStatus {
   readonly topics: number;
 }
 
-/** Discovers functions through the gateway and invokes them by topic or by name. */
+/**
+ * Discovers functions through the gateway (the topic map) — and, for Go connector-sdk parity, invokes them by topic
+ * or by name through the same invoker the delivery engine uses. Retries, ordering and acks are the engine's.
+ */
 export interface Controller {
   /** Resolved options (defaults applied). */
   readonly options: Readonly<ResolvedControllerOptions>;
+  /** The HTTP side: every request to the gateway goes through it. */
+  readonly invoker: Invoker;
+  /** Response subscribers: every invocation result (engine or parity API) is published here. */
+  readonly responses: ResponseHub;
   /** First topic-map sync, then a rebuild every `rebuildInterval`. Never rejects because the gateway is down. */
   start(): Promise<void>;
-  /** Stop rebuilding and close connections. */
+  /** Stop rebuilding and close connections (never waits on a request past its deadline). */
   stop(): Promise<void>;
-  /** Fail every invocation in flight at once (a hard stop); the controller invokes nothing afterwards. */
-  abort(): void;
   /** Receive every invocation result; returns the unsubscribe function. */
   subscribe(subscriber: ResponseSubscriber | ((result: InvokeResult) => void)): () => void;
-  /** Invoke every function subscribed to `topic`; one result per function (none when nothing matches). */
+  /** Invoke every function subscribed to `topic` once (no retries); one result per function. */
   invoke(topic: string, body: Uint8Array | string, options?: InvokeOptions): Promise<InvokeResult[]>;
-  /** Invoke one function by `name` or `name.namespace`, whatever its topics. */
+  /** Invoke one function by `name` or `name.namespace`, whatever its topics (no retries). */
   invokeFunction(
     name: string,
     body: Uint8Array | string,
     options?: InvokeOptions & { topic?: string },
   ): Promise<InvokeResult>;
-  /** One attempt against one function, without notifying subscribers (the delivery engine's building block). */
-  invokeOnce(
-    fn: FunctionInfo | string,
-    topic: string,
-    body: Uint8Array | string,
-    options?: InvokeOptions,
-  ): Promise<InvokeResult>;
-  /** Hand a result to every subscriber (a throwing subscriber is logged and skipped). */
-  publish(result: InvokeResult): void;
   /** Topics the functions subscribe to. */
   topics(): readonly string[];
   /** Functions in the current map. */
   functions(): readonly FunctionInfo[];
   /** Functions subscribed to `topic`. */
   match(topic: string): readonly FunctionInfo[];
-  /** Resolve a name or address to a function of the map (or a synthetic one outside it). */
+  /** Resolve a name or address to a function of the map (or a synthetic one); undefined when outside the namespace. */
   resolve(name: string): FunctionInfo | undefined;
   /** Rebuild the topic map now; rejects with a GatewayError when the gateway fails (the last good map stays). */
   refresh(): Promise<void>;
@@ -76,6 +73,7 @@ export interface Controller {
 export interface ResolvedControllerOptions {
   gatewayUrl: string;
   upstreamTimeout: number;
+  systemTimeout: number;
   rebuildInterval: number;
   topicDelimiter: string;
   asyncInvocation: boolean;
@@ -90,54 +88,21 @@ export interface ResolvedControllerOptions {
   printResponseBody: boolean;
   printRequestBody: boolean;
   printSync: boolean;
-  hasCredentials: boolean;
 }
 
 function validate(o: ControllerOptions): void {
-  let url: URL;
-  try {
-    url = new URL(o.gatewayUrl);
-  } catch {
-    throw new ConfigError(
-      'gatewayUrl',
-      `invalid gatewayUrl=${JSON.stringify(o.gatewayUrl)}: expected a URL like http://gateway:8080`,
-    );
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new ConfigError(
-      'gatewayUrl',
-      `invalid gatewayUrl=${JSON.stringify(o.gatewayUrl)}: expected an http or https URL`,
-    );
-  }
   const positive = (name: keyof ControllerOptions, v: number | undefined) => {
-    if (v !== undefined && !(Number.isFinite(v) && v > 0)) {
-      throw new ConfigError(name, `invalid ${name}=${v}: expected a positive number of milliseconds`);
-    }
+    if (v !== undefined && !(Number.isFinite(v) && v > 0))
+      throw ConfigError.invalid(name, v, 'a positive number of milliseconds');
   };
   positive('upstreamTimeout', o.upstreamTimeout);
   positive('rebuildInterval', o.rebuildInterval);
-  if (o.topicDelimiter === '')
-    throw new ConfigError('topicDelimiter', 'invalid topicDelimiter="": expected a non-empty separator');
-  if (o.asyncCallbackUrl !== undefined) {
-    try {
-      new URL(o.asyncCallbackUrl);
-    } catch {
-      throw new ConfigError(
-        'asyncCallbackUrl',
-        `invalid asyncCallbackUrl=${JSON.stringify(o.asyncCallbackUrl)}: expected a URL`,
-      );
-    }
-  }
+  positive('systemTimeout', o.systemTimeout);
+  if (o.topicDelimiter === '') throw ConfigError.invalid('topicDelimiter', '', 'a non-empty separator');
   const m = o.topicMatcher;
-  if (m !== undefined && m !== 'exact' && m !== 'mqtt' && typeof m !== 'function') {
-    throw new ConfigError(
-      'topicMatcher',
-      `invalid topicMatcher=${JSON.stringify(m)}: expected exact, mqtt or a function`,
-    );
-  }
+  if (m !== undefined && m !== 'exact' && m !== 'mqtt' && typeof m !== 'function')
+    throw ConfigError.invalid('topicMatcher', m, 'exact, mqtt or a function');
 }
-
-const encoder = new TextEncoder();
 
 function toInfo(
   name: string,
@@ -158,37 +123,15 @@ function signature(fns: readonly FunctionInfo[]): string {
   return JSON.stringify(fns.map((f) => [f.address, f.annotations]));
 }
 
-function classify(status: number, async: boolean, fn: string): ConnectorError | undefined {
-  if (async ? status === 202 || (status >= 200 && status < 300) : status >= 200 && status < 300)
-    return undefined;
-  if (status === 404) return new InvokeError('ERR_FUNCTION_NOT_FOUND', `function ${fn} not found (404)`, 404);
-  return new InvokeError('ERR_INVOKE_STATUS', `function ${fn} answered ${status}`, status);
-}
-
-function errorOf(err: unknown, fn: string, signal: AbortSignal | undefined): InvokeError {
-  const code = (err as { code?: string }).code;
-  if (signal?.aborted || (err as Error).name === 'AbortError' || code === 'UND_ERR_ABORTED') {
-    return new InvokeError('ERR_ABORTED', `invocation of ${fn} aborted`, undefined, { cause: err });
-  }
-  if (
-    code === 'UND_ERR_HEADERS_TIMEOUT' ||
-    code === 'UND_ERR_BODY_TIMEOUT' ||
-    code === 'UND_ERR_CONNECT_TIMEOUT'
-  ) {
-    return new InvokeError('ERR_TIMEOUT', `invocation of ${fn} timed out`, undefined, { cause: err });
-  }
-  return new InvokeError('ERR_NETWORK', `invocation of ${fn} failed: ${(err as Error).message}`, undefined, {
-    cause: err,
-  });
-}
-
 /** Create a controller for one gateway. Throws ConfigError on invalid options. */
 export function createController(options: ControllerOptions & { logger?: Logger }): Controller {
   validate(options);
   const connectorName = options.connectorName ?? 'connector';
+  const upstreamTimeout = options.upstreamTimeout ?? 30_000;
   const o: ResolvedControllerOptions = {
     gatewayUrl: options.gatewayUrl,
-    upstreamTimeout: options.upstreamTimeout ?? 30_000,
+    upstreamTimeout,
+    systemTimeout: options.systemTimeout ?? Math.min(upstreamTimeout, 30_000),
     rebuildInterval: options.rebuildInterval ?? 30_000,
     topicDelimiter: options.topicDelimiter ?? ',',
     asyncInvocation: options.asyncInvocation ?? false,
@@ -203,18 +146,27 @@ export function createController(options: ControllerOptions & { logger?: Logger 
     printResponseBody: options.printResponseBody ?? false,
     printRequestBody: options.printRequestBody ?? false,
     printSync: options.printSync ?? false,
-    hasCredentials: options.credentials !== undefined,
   };
   const log = (options.logger ?? noopLogger).child({ component: 'controller' });
-  const client = new GatewayClient({
+  const invoker = createInvoker({
     gatewayUrl: o.gatewayUrl,
     credentials: options.credentials,
     userAgent: o.userAgent,
+    connectorName: o.connectorName,
     timeout: o.upstreamTimeout,
-    ...(options.connections === undefined ? {} : { connections: options.connections }),
+    systemTimeout: o.systemTimeout,
+    connections: options.connections,
+    sendTopic: o.sendTopic,
+    contentType: o.contentType,
+    asyncInvocation: o.asyncInvocation,
+    asyncCallbackUrl: o.asyncCallbackUrl,
+    maxResponseBytes: options.maxResponseBytes,
+    printRequestBody: o.printRequestBody,
+    logger: options.logger,
   });
-  const fnPrefix = `${client.prefix}/function/`;
-  const asyncPrefix = `${client.prefix}/async-function/`;
+  const responses = new ResponseHub(log);
+  if (o.printResponse)
+    responses.subscribe(createResponsePrinter({ logger: log, printBody: o.printResponseBody }));
 
   let map = new TopicMap([], o.topicMatcher);
   let mapSig = signature([]);
@@ -224,41 +176,46 @@ export function createController(options: ControllerOptions & { logger?: Logger 
   let timer: NodeJS.Timeout | undefined;
   let running = false;
   let inflightRefresh: Promise<void> | undefined;
-  const subscribers: ResponseSubscriber[] = [];
   const changeListeners = new Set<() => void>();
   const readyWaiters = new Set<() => void>();
+  const warned = new Set<string>(); // "function/value" of bad annotations already warned about
 
-  const subscribe = (s: ResponseSubscriber | ((r: InvokeResult) => void)) => {
-    const sub: ResponseSubscriber = typeof s === 'function' ? { response: s } : s;
-    subscribers.push(sub);
-    return () => {
-      const i = subscribers.indexOf(sub);
-      if (i >= 0) subscribers.splice(i, 1);
-    };
-  };
-  if (o.printResponse) subscribe(createResponsePrinter({ logger: log, printBody: o.printResponseBody }));
-
-  const publish = (result: InvokeResult) => {
-    for (let i = 0; i < subscribers.length; i++) {
-      try {
-        (subscribers[i] as ResponseSubscriber).response(result);
-      } catch (err) {
-        log.error({ err, function: result.function }, 'response subscriber threw; ignored');
+  /** One function entry → FunctionInfo; a bad entry is skipped with one warning (per function and value). */
+  const entry = (f: FunctionStatus, ns: string): FunctionInfo | undefined => {
+    const raw = f.annotations ?? {};
+    const annotations: Record<string, string> = {};
+    for (const k in raw) {
+      const v = raw[k];
+      if (typeof v === 'string') annotations[k] = v;
+      else if (k === 'topic' && v !== undefined && v !== null) {
+        const key = `${f.name}.${ns}\u0000${JSON.stringify(v)}`;
+        if (!warned.has(key)) {
+          warned.add(key);
+          log.warn(
+            { function: ns === '' ? f.name : `${f.name}.${ns}`, topic: JSON.stringify(v).slice(0, 200) },
+            'function skipped: its topic annotation is not a string',
+          );
+        }
+        return undefined;
       }
     }
+    return toInfo(f.name, ns, annotations, o.topicDelimiter);
   };
 
   const rebuild = async (): Promise<void> => {
     const fns: FunctionInfo[] = [];
-    const add = (list: Awaited<ReturnType<GatewayClient['functions']>>, ns: string) => {
-      for (const f of list) fns.push(toInfo(f.name, ns, { ...(f.annotations ?? {}) }, o.topicDelimiter));
+    const add = (list: FunctionStatus[], ns: string) => {
+      for (const f of list) {
+        const info = entry(f, ns);
+        if (info) fns.push(info);
+      }
     };
-    if (o.namespace !== undefined) add(await client.functions(o.namespace), o.namespace);
+    if (o.namespace !== undefined) add(await listFunctions(invoker, o.namespace), o.namespace);
     else {
-      const namespaces = await client.namespaces();
-      if (namespaces === undefined) add(await client.functions(), '');
+      const namespaces = await listNamespaces(invoker);
+      if (namespaces === undefined) add(await listFunctions(invoker), '');
       else {
-        const lists = await Promise.all(namespaces.map((ns) => client.functions(ns)));
+        const lists = await Promise.all(namespaces.map((ns) => listFunctions(invoker, ns)));
         for (const [i, list] of lists.entries()) add(list, namespaces[i] as string);
       }
     }
@@ -308,13 +265,13 @@ export function createController(options: ControllerOptions & { logger?: Logger 
 
   const schedule = () => {
     if (!running) return;
-    // After failures retry sooner (1 s, 2 s, 4 s ... capped by the rebuild interval); never exit.
+    // After failures retry sooner (1 s, 2 s, 4 s ... capped by the rebuild interval); never exit. The timer keeps
+    // the process alive: a connector runs until it is stopped, even with nothing to do yet.
     const delay =
       failures === 0
         ? o.rebuildInterval
         : Math.min(o.rebuildInterval, 1000 * 2 ** Math.min(failures - 1, 10));
     timer = setTimeout(tick, delay);
-    timer.unref();
   };
   const tick = () => {
     refresh()
@@ -348,90 +305,19 @@ export function createController(options: ControllerOptions & { logger?: Logger 
     return byName.find((f) => f.namespace === 'openfaas-fn') ?? byName[0] ?? synthetic(name);
   };
 
-  const invokeOnce = async (
-    target: FunctionInfo | string,
-    topic: string,
-    body: Uint8Array | string,
-    opts?: InvokeOptions,
-  ): Promise<InvokeResult> => {
-    const fn = typeof target === 'string' ? target : target.address;
-    const async = opts?.async ?? o.asyncInvocation;
-    const headers: Record<string, string> = {};
-    if (opts?.headers) copyMessageHeaders(opts.headers, headers);
-    const contentType = opts?.contentType ?? o.contentType;
-    if (contentType !== undefined) headers['content-type'] = contentType;
-    headers['user-agent'] = o.userAgent;
-    headers['x-connector'] = o.connectorName;
-    if (o.sendTopic && topic !== '') headers['x-topic'] = topic;
-    if (async) {
-      const cb = opts?.callbackUrl ?? o.asyncCallbackUrl;
-      if (cb !== undefined) headers['x-callback-url'] = cb;
-    }
-    const payload = typeof body === 'string' ? encoder.encode(body) : body;
-    if (o.printRequestBody)
-      log.info({ function: fn, topic, body: Buffer.from(payload).toString('utf8') }, 'request body');
-    const signal = opts?.signal;
-    const started = performance.now();
-    const attempt = opts?.attempt ?? 1;
-    try {
-      const res = await client.pool.request({
-        path: (async ? asyncPrefix : fnPrefix) + fn,
-        method: 'POST',
-        headers,
-        body: payload,
-        ...(signal ? { signal } : {}),
-      });
-      let resBody = EMPTY_BODY;
-      if (async) await res.body.dump();
-      else resBody = new Uint8Array(await res.body.arrayBuffer());
-      const resHeaders = flattenHeaders(res.headers);
-      const error = classify(res.statusCode, async, fn);
-      const callId = resHeaders['x-call-id'];
-      const result: { -readonly [K in keyof InvokeResult]: InvokeResult[K] } = {
-        topic,
-        function: fn,
-        status: res.statusCode,
-        headers: resHeaders,
-        body: resBody,
-        duration: performance.now() - started,
-        async,
-        attempt,
-        final: true,
-      };
-      if (error) result.error = error;
-      if (callId !== undefined) result.callId = callId;
-      return result;
-    } catch (err) {
-      return {
-        topic,
-        function: fn,
-        status: 0,
-        headers: {},
-        body: EMPTY_BODY,
-        duration: performance.now() - started,
-        error: errorOf(err, fn, signal),
-        async,
-        attempt,
-        final: true,
-      };
-    }
-  };
-
-  const notFound = (topic: string, name: string, async: boolean): InvokeResult => ({
-    topic,
-    function: name,
-    status: 0,
-    headers: {},
-    body: EMPTY_BODY,
-    duration: 0,
-    error: new InvokeError('ERR_FUNCTION_NOT_FOUND', `function ${name} is outside namespace ${o.namespace}`),
-    async,
-    attempt: 1,
-    final: true,
-  });
+  const outside = (name: string, topic: string, async: boolean) =>
+    invoker.failed(
+      name,
+      topic,
+      new InvokeError('ERR_FUNCTION_NOT_FOUND', `function ${name} is outside namespace ${o.namespace}`),
+      1,
+      async,
+    );
 
   return {
     options: o,
+    invoker,
+    responses,
     async start() {
       if (running) return;
       running = true;
@@ -453,38 +339,27 @@ export function createController(options: ControllerOptions & { logger?: Logger 
       running = false;
       if (timer) clearTimeout(timer);
       timer = undefined;
+      // A refresh in flight ends by its deadline (systemTimeout) at the latest.
       await inflightRefresh?.catch(() => undefined);
-      await client.close();
+      await invoker.close();
     },
-    abort() {
-      running = false;
-      if (timer) clearTimeout(timer);
-      timer = undefined;
-      client.destroy();
-    },
-    subscribe,
+    subscribe: (s) => responses.subscribe(s),
     async invoke(topic, body, opts) {
       const fns = map.match(topic);
       if (fns.length === 0) return [];
-      if (fns.length === 1) {
-        const only = await invokeOnce(fns[0] as FunctionInfo, topic, body, opts);
-        publish(only);
-        return [only];
-      }
-      const results = await Promise.all(fns.map((f) => invokeOnce(f, topic, body, opts)));
-      for (const r of results) publish(r);
+      const results = await Promise.all(fns.map((f) => invoker.invoke(f, topic, body, opts)));
+      for (const r of results) responses.publish(r);
       return results;
     },
     async invokeFunction(name, body, opts) {
       const fn = resolve(name);
+      const topic = opts?.topic ?? '';
       const result = fn
-        ? await invokeOnce(fn, opts?.topic ?? '', body, opts)
-        : notFound(opts?.topic ?? '', name, opts?.async ?? o.asyncInvocation);
-      publish(result);
+        ? await invoker.invoke(fn, topic, body, opts)
+        : outside(name, topic, opts?.async ?? o.asyncInvocation);
+      responses.publish(result);
       return result;
     },
-    invokeOnce,
-    publish,
     topics: () => map.topics(),
     functions: () => map.functions,
     match: (topic) => map.match(topic),
@@ -521,5 +396,3 @@ export function createController(options: ControllerOptions & { logger?: Logger 
     }),
   };
 }
-
-export { encoder as utf8Encoder };

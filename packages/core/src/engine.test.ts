@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { backoff, retryAfterMs, Semaphore } from './engine.js';
+import { retryAfterMs } from './engine.js';
+import { backoff } from './kit/backoff.js';
+import { Semaphore } from './semaphore.js';
 
 describe('backoff (full jitter)', () => {
   it('stays within [0, min(maxDelay, minDelay * 2^(attempt-1))]', () => {

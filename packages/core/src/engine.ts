@@ -1,124 +1,15 @@
-import { setMaxListeners } from 'node:events';
-import { appendFile } from 'node:fs/promises';
 import type { RetryOptions } from './config.js';
 import type { Controller } from './controller.js';
+import type { DeadLetter, DeadLetterHandler } from './dead-letters.js';
 import { InvokeError, ShutdownError } from './errors.js';
-import { EMPTY_BODY } from './gateway.js';
+import type { Invoker } from './invoker.js';
+import { backoff } from './kit/backoff.js';
+import { sleep } from './kit/sleep.js';
 import type { ConnectorMetrics } from './metrics.js';
+import type { ResponseHub } from './responses.js';
+import { Semaphore } from './semaphore.js';
 import type { DeliveryOutcome, SourceMessage } from './source.js';
 import type { FunctionInfo, InvokeOptions, InvokeResult, Logger } from './types.js';
-
-/** A message whose function still failed after every retry. */
-export interface DeadLetter {
-  /** The message as the source delivered it. */
-  readonly message: SourceMessage;
-  /** Address of the function that failed. */
-  readonly function: string;
-  /** The last attempt's result. */
-  readonly result: InvokeResult;
-  /** Name of the source. */
-  readonly source: string;
-  /** Why it failed (error message). */
-  readonly reason: string;
-}
-
-/** Receives dead letters; a rejection leaves the message un-acked (it is redelivered, not lost). */
-export type DeadLetterHandler = (letter: DeadLetter) => void | Promise<void>;
-
-/** Built-in dead-letter handler: one warn line per letter (body only when `printBody`). */
-export function logDeadLetters(logger: Logger, printBody = false): DeadLetterHandler {
-  return (l) => {
-    logger.warn(
-      {
-        function: l.function,
-        topic: l.message.topic,
-        id: l.message.id,
-        key: l.message.key,
-        status: l.result.status,
-        attempts: l.result.attempt,
-        reason: l.reason,
-        ...(printBody ? { body: Buffer.from(l.message.body).toString('utf8') } : {}),
-      },
-      'dead letter',
-    );
-  };
-}
-
-/** Built-in dead-letter handler: appends one JSON line per letter to `path` (body base64). */
-export function fileDeadLetters(path: string): DeadLetterHandler {
-  let chain: Promise<void> = Promise.resolve();
-  return (l) => {
-    const line = `${JSON.stringify({
-      at: new Date().toISOString(),
-      source: l.source,
-      topic: l.message.topic,
-      function: l.function,
-      id: l.message.id,
-      key: l.message.key,
-      headers: l.message.headers,
-      status: l.result.status,
-      attempts: l.result.attempt,
-      reason: l.reason,
-      bodyBase64: Buffer.from(l.message.body).toString('base64'),
-    })}\n`;
-    chain = chain.then(() => appendFile(path, line));
-    return chain;
-  };
-}
-
-interface Waiter {
-  resolve: () => void;
-  reject: (err: Error) => void;
-}
-
-/** A counting semaphore with a FIFO queue whose waiters can all be rejected at shutdown. */
-export class Semaphore {
-  active = 0;
-  private queue: Waiter[] = [];
-  private head = 0;
-  constructor(readonly limit: number) {}
-
-  /** Waiters not yet granted a slot. */
-  get waiting(): number {
-    return this.queue.length - this.head;
-  }
-
-  /** Take a slot now if one is free. */
-  tryAcquire(): boolean {
-    if (this.active < this.limit && this.waiting === 0) {
-      this.active++;
-      return true;
-    }
-    return false;
-  }
-
-  /** Wait for a slot. */
-  acquire(): Promise<void> {
-    if (this.tryAcquire()) return Promise.resolve();
-    return new Promise((resolve, reject) => this.queue.push({ resolve, reject }));
-  }
-
-  /** Give a slot back (hands it to the next waiter, if any). */
-  release(): void {
-    if (this.head < this.queue.length) {
-      const w = this.queue[this.head] as Waiter;
-      this.queue[this.head++] = undefined as unknown as Waiter;
-      if (this.head > 1024 && this.head * 2 > this.queue.length) {
-        this.queue = this.queue.slice(this.head);
-        this.head = 0;
-      }
-      w.resolve();
-    } else this.active--;
-  }
-
-  /** Reject every waiter with `err`. */
-  rejectAll(err: Error): void {
-    const q = this.queue.slice(this.head);
-    this.queue = [];
-    this.head = 0;
-    for (const w of q) w.reject(err);
-  }
-}
 
 /** Options of the delivery engine (resolved). */
 export interface EngineOptions {
@@ -147,12 +38,6 @@ export function retryAfterMs(value: string | undefined, now = Date.now()): numbe
   return Math.min(Math.max(ms, 0), 600_000);
 }
 
-/** Exponential backoff with full jitter: random in [0, min(maxDelay, minDelay * 2^(attempt-1))]. */
-export function backoff(attempt: number, minDelay: number, maxDelay: number, random = Math.random): number {
-  const cap = Math.min(maxDelay, minDelay * 2 ** Math.min(attempt - 1, 30));
-  return Math.floor(random() * cap);
-}
-
 /** Before the first topic-map sync an empty match proves nothing: the message is not acked (the broker keeps it). */
 const NOT_SYNCED: DeliveryOutcome = Object.freeze({
   status: 'failed',
@@ -165,31 +50,40 @@ const UNROUTED: DeliveryOutcome = Object.freeze({
   results: Object.freeze([]),
 });
 
-/** Routes messages to functions with bounded concurrency, per-key order, retries and dead letters. */
+/** The parts of the controller the engine uses: discovery only. */
+export type Discovery = Pick<Controller, 'match' | 'resolve' | 'refresh' | 'synced' | 'ready'>;
+
+/**
+ * The delivery pipeline — the one path a message takes inside a connector:
+ * `deliver` (order per key) → `route` (match) → `invoke` (slots) → `attempt` (invoker, retries) → `settle` (outcome).
+ * Written without async frames on the common path (functions return promises; slots are taken synchronously when
+ * free), so there is no second "fast" copy of these rules.
+ */
 export class DeliveryEngine {
   private readonly global: Semaphore;
   private readonly perFunction = new Map<string, Semaphore>();
-  private readonly tails = new Map<string, Promise<void>>();
+  private readonly tails = new Map<string, Promise<unknown>>();
   private readonly hard = new AbortController();
-  private readonly retryOn: Set<number>;
+  private readonly retryOn: ReadonlySet<number>;
   private closed = false;
+  private firstSync: Promise<void> | undefined;
   private pendingCount = 0;
   private drainWaiters: (() => void)[] = [];
   private capacityWaiters: (() => void)[] = [];
 
   constructor(
-    private readonly controller: Controller,
+    private readonly discovery: Discovery,
+    private readonly invoker: Invoker,
+    private readonly responses: ResponseHub,
     private readonly opts: EngineOptions,
     private readonly metrics: ConnectorMetrics | undefined,
     private readonly log: Logger,
   ) {
     this.global = new Semaphore(opts.maxInFlight);
-    // Every in-flight request and back-off sleep listens on this one signal.
-    setMaxListeners(0, this.hard.signal);
     this.retryOn = new Set(opts.retry.retryOnStatus);
   }
 
-  /** Invocations holding or waiting for a slot. */
+  /** Invocations holding a global slot now (waiting ones not counted). */
   inFlight(): number {
     return this.global.active;
   }
@@ -217,36 +111,35 @@ export class DeliveryEngine {
     });
   }
 
-  /** Route one message; settles when every matched function has a final result. */
+  /** Step 1 — accept: route one message; settles when every matched function has a final result. Messages with
+   * the same `orderingKey` run one after another, in call order. */
   deliver(msg: SourceMessage): Promise<DeliveryOutcome> {
     if (this.closed) return Promise.reject(new ShutdownError());
     this.pendingCount++;
     this.metrics?.receivedMessage(this.opts.source, msg.topic);
     const key = msg.orderingKey;
     let run: Promise<DeliveryOutcome>;
-    if (key === undefined) run = this.fastOrRoute(msg);
+    if (key === undefined) run = this.route(msg);
     else {
       const prev = this.tails.get(key);
-      run = prev ? prev.then(() => this.route(msg)) : this.route(msg);
-      const tail = run.then(
-        () => undefined,
-        () => undefined,
-      );
+      run = prev === undefined ? this.route(msg) : prev.then(() => this.route(msg));
+      const tail = run.then(noop, noop);
       this.tails.set(key, tail);
-      void tail.then(() => {
+      tail.then(() => {
         if (this.tails.get(key) === tail) this.tails.delete(key);
       });
     }
-    return run.finally(() => this.settled());
+    run.then(this.settled, this.settled);
+    return run;
   }
 
-  private settled(): void {
+  private readonly settled = (): void => {
     if (--this.pendingCount === 0 && this.drainWaiters.length > 0) {
       const ws = this.drainWaiters;
       this.drainWaiters = [];
       for (const w of ws) w();
     }
-  }
+  };
 
   /** Refuse new deliveries (they reject with ShutdownError); in-flight ones continue. */
   close(): void {
@@ -272,111 +165,209 @@ export class DeliveryEngine {
     });
   }
 
-  /** Abort everything now: in-flight requests, back-off sleeps and queued deliveries reject with ShutdownError. */
+  /** Abort the engine's own waits now: back-off sleeps and queued slots reject with ShutdownError. (Requests in
+   * flight are the invoker's: the connector destroys it.) */
   abort(): void {
     this.close();
     this.hard.abort(new ShutdownError());
-    if (this.pendingCount > 0) this.controller.abort();
     this.global.rejectAll(new ShutdownError());
     for (const s of this.perFunction.values()) s.rejectAll(new ShutdownError());
   }
 
-  private async route(msg: SourceMessage): Promise<DeliveryOutcome> {
-    if (this.hard.signal.aborted) throw new ShutdownError();
+  /** Step 2 — match: the message's functions (by topic, or by name), then one invocation each. */
+  private route(msg: SourceMessage): Promise<DeliveryOutcome> {
+    if (this.hard.signal.aborted) return Promise.reject(new ShutdownError());
     let targets: readonly (FunctionInfo | string)[];
-    if (msg.functions !== undefined) targets = msg.functions.map((n) => this.controller.resolve(n) ?? n);
-    else targets = this.controller.match(msg.topic);
+    if (msg.functions !== undefined) targets = msg.functions.map((n) => this.discovery.resolve(n) ?? n);
+    else targets = this.discovery.match(msg.topic);
     if (targets.length === 0) {
-      // Before the first topic-map sync "no function" means "not known yet": do not let the source ack it.
-      if (!this.controller.synced()) return NOT_SYNCED;
+      if (!this.discovery.synced()) return this.unsynced(msg);
       this.metrics?.unroutedMessage(this.opts.source);
       this.metrics?.delivery('unrouted');
       this.log.debug({ topic: msg.topic, id: msg.id }, 'no function subscribed to topic');
-      return UNROUTED;
+      return Promise.resolve(UNROUTED);
     }
-    const results =
-      targets.length === 1
-        ? [await this.invoke(targets[0] as FunctionInfo | string, msg)]
-        : await Promise.all(targets.map((t) => this.invoke(t, msg)));
-    return this.settle(msg, results);
+    if (targets.length === 1)
+      return this.invoke(targets[0] as FunctionInfo | string, msg).then((r) => this.settle(msg, [r]));
+    return Promise.all(targets.map((t) => this.invoke(t, msg))).then((rs) => this.settle(msg, rs));
   }
 
   /**
-   * The happy path without async frames: no ordering key, exactly one matched function, a free slot and success at
-   * the first attempt. Anything else takes `route` (or, after a first failure, the retry loop) with the same rules.
+   * Before the first topic-map sync an empty match proves nothing. The message waits (holding a slot, so a source
+   * is held back) up to a second for the first sync, then is routed — or left un-acked for the broker to redeliver.
    */
-  private fastOrRoute(msg: SourceMessage): Promise<DeliveryOutcome> {
-    if (
-      msg.functions !== undefined ||
-      this.opts.maxInFlightPerFunction !== undefined ||
-      this.hard.signal.aborted
-    ) {
-      return this.route(msg);
-    }
-    const targets = this.controller.match(msg.topic);
-    if (targets.length !== 1 || !this.global.tryAcquire()) return this.route(msg);
-    const fn = targets[0] as FunctionInfo;
-    return this.controller.invokeOnce(fn, msg.topic, msg.body, this.optionsFor(msg, 1)).then(
-      (r): DeliveryOutcome | Promise<DeliveryOutcome> => {
-        this.metrics?.invocation(fn.address, r.status, r.duration);
-        if (r.error) return this.afterFirstFailure(fn, msg, r);
-        this.releaseGlobal();
-        this.controller.publish(r);
-        this.metrics?.delivery('delivered');
-        return { status: 'delivered', ack: true, results: [r] };
-      },
-      (err: unknown) => {
-        this.releaseGlobal();
-        throw err;
-      },
-    );
+  private unsynced(msg: SourceMessage): Promise<DeliveryOutcome> {
+    this.firstSync ??= this.discovery.ready(this.hard.signal).catch(noop);
+    const firstSync = this.firstSync;
+    const wait = (): Promise<DeliveryOutcome> =>
+      Promise.race([firstSync, sleep(1000, this.hard.signal)]).then(
+        () => {
+          this.releaseGlobal();
+          return this.discovery.synced() ? this.route(msg) : NOT_SYNCED;
+        },
+        (err: unknown) => {
+          this.releaseGlobal();
+          throw err;
+        },
+      );
+    return this.global.tryAcquire() ? wait() : this.global.acquire().then(wait);
   }
 
-  /** The fast path's first attempt failed: retry as usual while still holding its slot. */
-  private async afterFirstFailure(
-    fn: FunctionInfo,
+  /** Step 3 — slots: a per-function slot (when limited), then a global one, held until the final result. */
+  private invoke(target: FunctionInfo | string, msg: SourceMessage): Promise<InvokeResult> {
+    const address = typeof target === 'string' ? target : target.address;
+    const fnSem = this.functionSlots(address);
+    if (fnSem === undefined) return this.withGlobalSlot(target, address, msg);
+    const run = () =>
+      this.withGlobalSlot(target, address, msg).then(
+        (r) => {
+          fnSem.release();
+          return r;
+        },
+        (err: unknown) => {
+          fnSem.release();
+          throw err;
+        },
+      );
+    return fnSem.tryAcquire() ? run() : fnSem.acquire().then(run);
+  }
+
+  private withGlobalSlot(
+    target: FunctionInfo | string,
+    address: string,
     msg: SourceMessage,
-    first: InvokeResult,
-  ): Promise<DeliveryOutcome> {
-    let r: InvokeResult;
-    try {
-      r = await this.attempts(fn, fn.address, msg, first);
-    } finally {
-      this.releaseGlobal();
-    }
-    return this.settle(msg, [r]);
+  ): Promise<InvokeResult> {
+    const run = () =>
+      this.attempt(target, address, msg, 1, false).then(
+        (r) => {
+          this.releaseGlobal();
+          return r;
+        },
+        (err: unknown) => {
+          this.releaseGlobal();
+          throw err;
+        },
+      );
+    return this.global.tryAcquire() ? run() : this.global.acquire().then(run);
   }
 
-  /** Turn final results into the outcome: delivered, dead-lettered (handlers ran) or failed. */
-  private async settle(msg: SourceMessage, results: InvokeResult[]): Promise<DeliveryOutcome> {
+  /** Step 4 — attempts: invoke, then retry what the result says a retry can help with (its error's `canRetry`,
+   * Retry-After honoured), refreshing the map once on a 404. Every attempt's result is published. */
+  private attempt(
+    target: FunctionInfo | string,
+    address: string,
+    msg: SourceMessage,
+    attempt: number,
+    refreshed: boolean,
+  ): Promise<InvokeResult> {
+    let call: Promise<InvokeResult>;
+    if (typeof target === 'string' && this.discovery.resolve(target) === undefined) {
+      const err = new InvokeError(
+        'ERR_FUNCTION_NOT_FOUND',
+        `function ${target} is outside the configured namespace`,
+      );
+      call = Promise.resolve(this.invoker.failed(target, msg.topic, err, attempt));
+    } else call = this.invoker.invoke(target, msg.topic, msg.body, this.optionsFor(msg, attempt));
+    return call.then((r) => {
+      this.metrics?.invocation(address, r.status, r.duration);
+      const error = r.error;
+      if (error === undefined) {
+        this.responses.publish(r);
+        return r;
+      }
+      if (this.hard.signal.aborted) throw new ShutdownError();
+      if (error.code === 'ERR_FUNCTION_NOT_FOUND' && r.status === 404 && !refreshed)
+        return this.afterNotFound(target, address, msg, r, attempt);
+      if (!error.canRetry || attempt > this.opts.retry.maxRetries) {
+        this.responses.publish(r);
+        return r;
+      }
+      return this.retry(target, address, msg, r, attempt, refreshed);
+    });
+  }
+
+  /** A 404: the map may be stale. Refresh once; retry only if the function is still a target of the message. */
+  private afterNotFound(
+    target: FunctionInfo | string,
+    address: string,
+    msg: SourceMessage,
+    r: InvokeResult,
+    attempt: number,
+  ): Promise<InvokeResult> {
+    return this.discovery
+      .refresh()
+      .catch(noop)
+      .then(() => {
+        const still =
+          msg.functions !== undefined || this.discovery.match(msg.topic).some((f) => f.address === address);
+        if (!still || attempt > this.opts.retry.maxRetries) {
+          this.responses.publish(r);
+          return r;
+        }
+        return this.retry(target, address, msg, r, attempt, true);
+      });
+  }
+
+  private retry(
+    target: FunctionInfo | string,
+    address: string,
+    msg: SourceMessage,
+    r: InvokeResult,
+    attempt: number,
+    refreshed: boolean,
+  ): Promise<InvokeResult> {
+    const { minDelay, maxDelay } = this.opts.retry;
+    this.responses.publish({ ...r, final: false });
+    this.metrics?.retry(address);
+    const wait = Math.max(retryAfterMs(r.headers['retry-after']) ?? 0, backoff(attempt, minDelay, maxDelay));
+    this.log.debug({ function: address, status: r.status, attempt, wait }, 'retrying invocation');
+    return sleep(wait, this.hard.signal).then((slept) => {
+      if (!slept) throw new ShutdownError();
+      return this.attempt(target, address, msg, attempt + 1, refreshed);
+    });
+  }
+
+  /** Step 5 — settle: final results → the outcome (delivered, dead-lettered after the handlers ran, or failed). */
+  private settle(msg: SourceMessage, results: InvokeResult[]): DeliveryOutcome | Promise<DeliveryOutcome> {
     let failed: InvokeResult[] | undefined;
     for (const r of results) if (r.error) (failed ??= []).push(r);
-    if (!failed) {
+    if (failed === undefined) {
       this.metrics?.delivery('delivered');
       return { status: 'delivered', ack: true, results };
     }
-    if (this.opts.onFailure === 'dead-letter') {
-      try {
-        for (const r of failed) {
-          const letter: DeadLetter = {
-            message: msg,
-            function: r.function,
-            result: r,
-            source: this.opts.source,
-            reason: r.error?.message ?? `status ${r.status}`,
-          };
-          if (this.opts.deadLetter) await this.opts.deadLetter(letter);
-          this.metrics?.deadLetter(r.function);
-        }
-        this.metrics?.delivery('dead-lettered');
-        return { status: 'dead-lettered', ack: true, results };
-      } catch (err) {
-        this.log.error(
-          { err, topic: msg.topic, id: msg.id },
-          'dead-letter handler failed; message left un-acked',
-        );
+    if (this.opts.onFailure === 'dead-letter') return this.deadLetter(msg, results, failed);
+    return this.failed(msg, results, failed);
+  }
+
+  private async deadLetter(
+    msg: SourceMessage,
+    results: InvokeResult[],
+    failed: InvokeResult[],
+  ): Promise<DeliveryOutcome> {
+    try {
+      for (const r of failed) {
+        const letter: DeadLetter = {
+          message: msg,
+          function: r.function,
+          result: r,
+          source: this.opts.source,
+          reason: r.error?.message ?? `status ${r.status}`,
+        };
+        if (this.opts.deadLetter) await this.opts.deadLetter(letter);
+        this.metrics?.deadLetter(r.function);
       }
+      this.metrics?.delivery('dead-lettered');
+      return { status: 'dead-lettered', ack: true, results };
+    } catch (err) {
+      this.log.error(
+        { err, topic: msg.topic, id: msg.id },
+        'dead-letter handler failed; message left un-acked',
+      );
+      return this.failed(msg, results, failed);
     }
+  }
+
+  private failed(msg: SourceMessage, results: InvokeResult[], failed: InvokeResult[]): DeliveryOutcome {
     this.metrics?.delivery('failed');
     this.log.warn(
       {
@@ -389,28 +380,12 @@ export class DeliveryEngine {
     return { status: 'failed', ack: false, results };
   }
 
-  private acquireFunction(fn: string): Semaphore | undefined {
+  private functionSlots(fn: string): Semaphore | undefined {
     const limit = this.opts.maxInFlightPerFunction;
     if (limit === undefined) return undefined;
     let s = this.perFunction.get(fn);
     if (!s) this.perFunction.set(fn, (s = new Semaphore(limit)));
     return s;
-  }
-
-  private async invoke(target: FunctionInfo | string, msg: SourceMessage): Promise<InvokeResult> {
-    const address = typeof target === 'string' ? target : target.address;
-    const fnSem = this.acquireFunction(address);
-    if (fnSem && !fnSem.tryAcquire()) await fnSem.acquire();
-    try {
-      if (!this.global.tryAcquire()) await this.global.acquire();
-      try {
-        return await this.attempts(target, address, msg);
-      } finally {
-        this.releaseGlobal();
-      }
-    } finally {
-      fnSem?.release();
-    }
   }
 
   /** Give a global slot back and wake sources waiting for capacity. */
@@ -424,97 +399,12 @@ export class DeliveryEngine {
   }
 
   private optionsFor(msg: SourceMessage, attempt: number): InvokeOptions {
-    // No per-request AbortSignal: listeners on one shared signal cost more than the request itself at high
-    // rates; a hard stop destroys the controller's connection pool instead (see abort()).
-    const options: InvokeOptions = { attempt };
+    // No per-request AbortSignal: a hard stop destroys the invoker's pool instead (see the connector's kill).
+    const options: InvokeOptions = { attempt, retryOn: this.retryOn };
     if (msg.headers !== undefined) options.headers = msg.headers;
     if (msg.contentType !== undefined) options.contentType = msg.contentType;
     return options;
   }
-
-  private async attempts(
-    target: FunctionInfo | string,
-    address: string,
-    msg: SourceMessage,
-    first?: InvokeResult,
-  ): Promise<InvokeResult> {
-    const { maxRetries, minDelay, maxDelay } = this.opts.retry;
-    const signal = this.hard.signal;
-    const topic = msg.topic;
-    let refreshed = false;
-    for (let attempt = 1; ; attempt++) {
-      let r: InvokeResult;
-      if (attempt === 1 && first !== undefined)
-        r = first; // made (and counted) by the fast path
-      else {
-        r =
-          typeof target === 'string' && this.controller.resolve(target) === undefined
-            ? this.outside(target, topic, attempt)
-            : await this.controller.invokeOnce(target, topic, msg.body, this.optionsFor(msg, attempt));
-        this.metrics?.invocation(address, r.status, r.duration);
-      }
-      if (!r.error) {
-        this.controller.publish(r);
-        return r;
-      }
-      if (signal.aborted) throw new ShutdownError();
-      let retry = this.retryable(r);
-      if (r.status === 404 && !refreshed) {
-        refreshed = true;
-        await this.controller.refresh().catch(() => undefined);
-        retry =
-          msg.functions !== undefined || this.controller.match(topic).some((f) => f.address === address);
-      }
-      if (!retry || attempt > maxRetries) {
-        this.controller.publish(r);
-        return r;
-      }
-      this.controller.publish({ ...r, final: false });
-      this.metrics?.retry(address);
-      const wait = Math.max(
-        retryAfterMs(r.headers['retry-after']) ?? 0,
-        backoff(attempt, minDelay, maxDelay),
-      );
-      this.log.debug({ function: address, status: r.status, attempt, wait }, 'retrying invocation');
-      await sleep(wait, signal);
-    }
-  }
-
-  private retryable(r: InvokeResult): boolean {
-    const code = r.error?.code;
-    if (code === 'ERR_NETWORK' || code === 'ERR_TIMEOUT') return true;
-    if (this.retryOn.has(r.status)) return true;
-    // Async invocations retry until the gateway queues them (202); a 400 (bad callback URL) never will.
-    return r.async && r.status >= 500;
-  }
-
-  private outside(fn: string, topic: string, attempt: number): InvokeResult {
-    return {
-      topic,
-      function: fn,
-      status: 0,
-      headers: {},
-      body: EMPTY_BODY,
-      duration: 0,
-      error: new InvokeError('ERR_FUNCTION_NOT_FOUND', `function ${fn} is outside the configured namespace`),
-      async: false,
-      attempt,
-      final: true,
-    };
-  }
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.reject(new ShutdownError());
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new ShutdownError());
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
+function noop(): void {}

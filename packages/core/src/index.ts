@@ -28,20 +28,27 @@ export {
   type ResolvedControllerOptions,
 } from './controller.js';
 export {
-  backoff,
-  DEFAULT_RETRY,
+  checkDeadLetterFile,
   type DeadLetter,
   type DeadLetterHandler,
   fileDeadLetters,
   logDeadLetters,
-  retryAfterMs,
-} from './engine.js';
+} from './dead-letters.js';
+export { DEFAULT_RETRY, retryAfterMs } from './engine.js';
 export * from './errors.js';
 export { type FromEnvOptions, startConnectorFromEnv } from './from-env.js';
 export * from './headers.js';
+export {
+  createInvoker,
+  DEFAULT_MAX_RESPONSE_BYTES,
+  DEFAULT_RETRY_ON_STATUS,
+  type Invoker,
+  type InvokerOptions,
+} from './invoker.js';
 export * from './kit/index.js';
 export { createLogger, type LoggerOptions, noopLogger } from './logger.js';
 export { createResponsePrinter } from './printer.js';
+export { ResponseHub } from './responses.js';
 export * from './source.js';
 export { mqttMatch, parseTopics, TopicMap } from './topic-map.js';
 export type * from './types.js';

@@ -79,4 +79,6 @@ export interface InvokeOptions {
   signal?: AbortSignal;
   /** Attempt number reported to subscribers (the delivery engine sets it). */
   attempt?: number;
+  /** Statuses a retry can help with, overriding the invoker's (the engine passes its retry policy's). */
+  retryOn?: ReadonlySet<number>;
 }

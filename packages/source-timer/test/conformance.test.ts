@@ -1,4 +1,4 @@
-import { testSource } from '@connector/testing';
+import { testSource } from '@connector/testing/conformance';
 import { intervalSource } from '../src/index.js';
 
 // A timer has no broker: nothing to publish, nothing to redeliver, no intake to hold back.

@@ -78,6 +78,24 @@ export interface GatewayOptions {
   functions?: FunctionSpec[];
   /** Namespace of functions that name none, and of `/function/name` calls (default `openfaas-fn`). */
   defaultNamespace?: string;
+  /** Called once per function call when it is answered (or dropped, or its client went away). */
+  onCall?: (call: FunctionCall) => void;
+}
+
+/** One answered function call, as `onCall` reports it. */
+export interface FunctionCall {
+  /** `name.namespace` (or `name` without namespaces). */
+  function: string;
+  /** True through `/async-function` (the status is then the gateway's 202). */
+  async: boolean;
+  /** The `X-Topic` header, when the caller sent one. */
+  topic?: string;
+  /** Status answered; 0 when dropped or the client went away first. */
+  status: number;
+  /** Request body size. */
+  bytes: number;
+  /** Time from arrival to answer. */
+  ms: number;
 }
 
 /** A running test gateway. */
@@ -325,6 +343,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
     rec.function = address;
     pendingCount++;
     for (const w of invocationWaiters) w();
+    const started = performance.now();
     try {
       if (await applyFault(takeFault(address), res, rec)) return;
       const fn = fns.get(key(name, ns));
@@ -395,6 +414,15 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
       );
     } finally {
       pendingCount--;
+      const topic = rec.headers['x-topic'];
+      options.onCall?.({
+        function: address,
+        async,
+        ...(topic === undefined ? {} : { topic }),
+        status: rec.status ?? 0,
+        bytes: rec.body.length,
+        ms: performance.now() - started,
+      });
     }
   };
 

@@ -1,6 +1,19 @@
-export { type SourceHarness, testSource } from './conformance.js';
+export { type Cleanups, cleanups } from './cleanups.js';
+export {
+  type Answer,
+  type Answerer,
+  createTestContext,
+  type DeliveryState,
+  deferred,
+  hold,
+  outcomes,
+  type TestContext,
+  type TestContextOptions,
+  type TestDelivery,
+} from './context.js';
 export {
   type Fault,
+  type FunctionCall,
   type FunctionHandler,
   type FunctionRequest,
   type FunctionResponse,
@@ -10,3 +23,12 @@ export {
   startGateway,
   type TestGateway,
 } from './gateway.js';
+export {
+  type ConformanceCase,
+  ConformanceError,
+  type ConformanceSuite,
+  conformanceSuite,
+  type SourceHarness,
+  type SuiteApi,
+} from './suite.js';
+export { type WaitForOptions, WaitForTimeoutError, waitFor } from './wait.js';

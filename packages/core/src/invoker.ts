@@ -1,0 +1,454 @@
+import { type Dispatcher, Pool } from 'undici';
+import type { Credentials } from './config.js';
+import { ConfigError, GatewayError, InvokeError, type InvokeErrorCode } from './errors.js';
+import { copyMessageHeaders, encodeHeaderValue, functionPath, isPlainHeaderValue } from './headers.js';
+import { noopLogger } from './logger.js';
+import type { FunctionInfo, InvokeOptions, InvokeResult, Logger } from './types.js';
+
+/** Options of the invoker: everything about HTTP to one gateway. */
+export interface InvokerOptions {
+  /** Gateway base URL (a path prefix is kept; userinfo is refused). */
+  gatewayUrl: string;
+  /** Basic auth for `/system/*` only, never for function routes. */
+  credentials?: Credentials | undefined;
+  /** `User-Agent` of every request. */
+  userAgent: string;
+  /** Sent as `X-Connector`. */
+  connectorName: string;
+  /** Whole-request deadline of an invocation in ms (`upstream_timeout`). */
+  timeout: number;
+  /** Whole-request deadline of a `/system` call in ms (default: `timeout`, at most 30 s). */
+  systemTimeout?: number | undefined;
+  /** Pool size (default 128). */
+  connections?: number | undefined;
+  /** Send `X-Topic` (default true). */
+  sendTopic?: boolean | undefined;
+  /** Content-Type unless the message sets one. */
+  contentType?: string | undefined;
+  /** Invoke through `/async-function` by default. */
+  asyncInvocation?: boolean | undefined;
+  /** `X-Callback-Url` of async invocations. */
+  asyncCallbackUrl?: string | undefined;
+  /** Statuses a retry can help with (default 408, 429, 502, 503, 504). */
+  retryOnStatus?: readonly number[] | undefined;
+  /** Largest function response body kept, in bytes (default 10 MiB); larger ones fail with ERR_RESPONSE_TOO_LARGE. */
+  maxResponseBytes?: number | undefined;
+  /** Largest `/system` response body, in bytes (default 64 MiB). */
+  maxSystemBytes?: number | undefined;
+  /** Log request bodies. */
+  printRequestBody?: boolean | undefined;
+  /** Logger. */
+  logger?: Logger | undefined;
+}
+
+/** Default statuses worth a retry. */
+export const DEFAULT_RETRY_ON_STATUS: readonly number[] = [408, 429, 502, 503, 504];
+/** Default `maxResponseBytes`. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
+const DEFAULT_MAX_SYSTEM_BYTES = 64 * 1024 * 1024;
+
+const EMPTY = new Uint8Array(0);
+const encoder = new TextEncoder();
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** undici error codes → our codes; anything else is a network error (retryable). */
+const UNDICI_CODES: Readonly<Record<string, InvokeErrorCode>> = {
+  UND_ERR_ABORTED: 'ERR_ABORTED',
+  UND_ERR_DESTROYED: 'ERR_ABORTED',
+  UND_ERR_CLOSED: 'ERR_ABORTED',
+  UND_ERR_HEADERS_TIMEOUT: 'ERR_TIMEOUT',
+  UND_ERR_BODY_TIMEOUT: 'ERR_TIMEOUT',
+  UND_ERR_CONNECT_TIMEOUT: 'ERR_TIMEOUT',
+  UND_ERR_INVALID_ARG: 'ERR_INVALID_REQUEST',
+  UND_ERR_NOT_SUPPORTED: 'ERR_INVALID_REQUEST',
+  UND_ERR_REQ_CONTENT_LENGTH_MISMATCH: 'ERR_INVALID_REQUEST',
+  UND_ERR_RES_EXCEEDED_MAX_SIZE: 'ERR_RESPONSE_TOO_LARGE',
+};
+
+/** Normalise an error of one request into an InvokeError (through the table above). */
+function invokeErrorOf(err: unknown, what: string): InvokeError {
+  if (err instanceof InvokeError) return err;
+  const code = UNDICI_CODES[(err as { code?: string })?.code ?? ''] ?? 'ERR_NETWORK';
+  const reason = (err as Error)?.message ?? String(err);
+  const text =
+    code === 'ERR_TIMEOUT'
+      ? `${what} timed out`
+      : code === 'ERR_ABORTED'
+        ? `${what} aborted`
+        : `${what} failed: ${reason}`;
+  return new InvokeError(code, text, undefined, { cause: err });
+}
+
+/** Flatten undici's header values (string | string[]) into one string each. */
+function flatten(h: Record<string, string | string[] | undefined>): Record<string, string> {
+  for (const k in h) {
+    if (typeof h[k] !== 'string') {
+      const out: Record<string, string> = {};
+      for (const key in h) {
+        const v = h[key];
+        if (v !== undefined) out[key] = Array.isArray(v) ? v.join(', ') : v;
+      }
+      return out;
+    }
+  }
+  return h as Record<string, string>;
+}
+
+/** What one HTTP exchange gave back. */
+interface Exchange {
+  status: number;
+  headers: Record<string, string>;
+  body: Uint8Array;
+}
+
+/**
+ * One request on `pool.dispatch` with a handler of its own: a whole-request deadline (not undici's per-chunk idle
+ * timeouts), the body read into one buffer and cut off past `maxBytes`, never a stream object.
+ */
+function exchange(
+  pool: Pool,
+  opts: Dispatcher.DispatchOptions,
+  deadline: number,
+  maxBytes: number,
+  keepBody: boolean,
+  what: string,
+  signal?: AbortSignal,
+): Promise<Exchange> {
+  return new Promise<Exchange>((resolve, reject) => {
+    let status = 0;
+    let headers: Record<string, string> = {};
+    let body: Uint8Array | undefined;
+    let chunks: Buffer[] | undefined;
+    let length = 0;
+    let controller: Dispatcher.DispatchController | undefined;
+    let failure: InvokeError | undefined;
+    let settled = false;
+    // Settles at once, whether or not the request got a connection yet (a queued one is aborted when it starts).
+    const fail = (err: InvokeError) => {
+      if (settled) return;
+      failure = err;
+      controller?.abort(err);
+      finish(err);
+    };
+    const timer = setTimeout(
+      () => fail(new InvokeError('ERR_TIMEOUT', `${what} timed out after ${deadline} ms`)),
+      deadline,
+    );
+    const onAbort = () =>
+      fail(new InvokeError('ERR_ABORTED', `${what} aborted`, undefined, { cause: signal?.reason }));
+    const finish = (err: unknown, value?: Exchange) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      if (value) resolve(value);
+      else reject(failure ?? invokeErrorOf(err, what));
+    };
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(c) {
+        controller = c;
+        if (failure) c.abort(failure);
+      },
+      onResponseStart(_c, statusCode, h) {
+        if (statusCode < 200) return; // 1xx: informational, the real response follows
+        status = statusCode;
+        headers = flatten(h);
+        if (!keepBody) return;
+        const declared = Number(headers['content-length']);
+        if (declared > maxBytes) {
+          fail(
+            new InvokeError(
+              'ERR_RESPONSE_TOO_LARGE',
+              `${what}: response of ${declared} bytes is over ${maxBytes}`,
+            ),
+          );
+        } else if (declared > 0) body = new Uint8Array(declared);
+      },
+      onResponseData(_c, chunk) {
+        if (!keepBody) return;
+        const end = length + chunk.length;
+        if (end > maxBytes) {
+          fail(new InvokeError('ERR_RESPONSE_TOO_LARGE', `${what}: response body over ${maxBytes} bytes`));
+          return;
+        }
+        if (body !== undefined && end <= body.length) body.set(chunk, length);
+        else {
+          if (body !== undefined) {
+            // More than content-length said: keep what came so far, go on in chunks.
+            chunks = [Buffer.from(body.buffer, body.byteOffset, length)];
+            body = undefined;
+          }
+          (chunks ??= []).push(chunk);
+        }
+        length = end;
+      },
+      onResponseEnd() {
+        let out: Uint8Array = EMPTY;
+        if (body !== undefined) out = length === body.length ? body : body.subarray(0, length);
+        else if (chunks !== undefined) {
+          out = new Uint8Array(length);
+          let offset = 0;
+          for (const c of chunks) {
+            out.set(c, offset);
+            offset += c.length;
+          }
+        }
+        finish(undefined, { status, headers, body: out });
+      },
+      onResponseError(_c, err) {
+        finish(err);
+      },
+    };
+    if (signal !== undefined) {
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+    try {
+      pool.dispatch(opts, handler);
+    } catch (err) {
+      finish(err);
+    }
+  });
+}
+
+/** The invoker: the one place that speaks HTTP to the gateway — URLs, headers, deadlines, response limits, and
+ * the classification of every outcome (code, `canRetry`). */
+export interface Invoker {
+  /** One attempt against one function. Never rejects: a failure is a result with `error` (code + canRetry). */
+  invoke(
+    fn: FunctionInfo | string,
+    topic: string,
+    body: Uint8Array | string,
+    options?: InvokeOptions,
+  ): Promise<InvokeResult>;
+  /** A failed result that made no request (e.g. a function outside the configured namespace). */
+  failed(fn: string, topic: string, error: InvokeError, attempt?: number, async?: boolean): InvokeResult;
+  /** GET a `/system` path (basic auth, deadline, size limit); the status and the parsed JSON (undefined if none). */
+  system(path: string): Promise<{ status: number; json: unknown }>;
+  /** Close the pool, waiting for requests in flight (each ends by its deadline at the latest). */
+  close(): Promise<void>;
+  /** Fail every request in flight now and refuse new ones (a hard stop). */
+  destroy(): void;
+  /** Whether invocations go through `/async-function` by default. */
+  readonly asyncByDefault: boolean;
+}
+
+/** Check the settings that end up in every request, so a bad one fails at start, not on every request. */
+function validate(o: InvokerOptions): URL {
+  let url: URL;
+  try {
+    url = new URL(o.gatewayUrl);
+  } catch {
+    throw ConfigError.invalid('gatewayUrl', o.gatewayUrl, 'a URL like http://gateway:8080');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw ConfigError.invalid('gatewayUrl', o.gatewayUrl, 'an http or https URL');
+  if (url.username !== '' || url.password !== '') {
+    throw new ConfigError(
+      'gatewayUrl',
+      `invalid gatewayUrl=${JSON.stringify(`${url.protocol}//${url.host}${url.pathname}`)} (credentials removed): expected no user:password in the URL; set basic_auth=true with secret_mount_path, or the credentials option`,
+    );
+  }
+  const header = (name: string, v: string | undefined) => {
+    if (v !== undefined && (v === '' || !isPlainHeaderValue(v)))
+      throw ConfigError.invalid(name, v, 'printable ASCII (it is sent as an HTTP header)');
+  };
+  header('userAgent', o.userAgent);
+  header('connectorName', o.connectorName);
+  header('contentType', o.contentType);
+  if (o.asyncCallbackUrl !== undefined) {
+    try {
+      new URL(o.asyncCallbackUrl);
+    } catch {
+      throw ConfigError.invalid('asyncCallbackUrl', o.asyncCallbackUrl, 'a URL');
+    }
+    header('asyncCallbackUrl', o.asyncCallbackUrl);
+  }
+  for (const [name, v] of [
+    ['maxResponseBytes', o.maxResponseBytes],
+    ['timeout', o.timeout],
+    ['systemTimeout', o.systemTimeout],
+  ] as const) {
+    if (v !== undefined && !(Number.isFinite(v) && v > 0))
+      throw ConfigError.invalid(name, v, 'a positive number');
+  }
+  return url;
+}
+
+/** Split `name.namespace` at the first dot. */
+function splitAddress(address: string): [string, string] {
+  const dot = address.indexOf('.');
+  return dot < 0 ? [address, ''] : [address.slice(0, dot), address.slice(dot + 1)];
+}
+
+/** Create the invoker of one gateway. Throws ConfigError on invalid options. */
+export function createInvoker(o: InvokerOptions): Invoker {
+  const url = validate(o);
+  const prefix = url.pathname.replace(/\/+$/, '');
+  const log = (o.logger ?? noopLogger).child({ component: 'invoker' });
+  const timeout = o.timeout;
+  const systemTimeout = o.systemTimeout ?? Math.min(timeout, 30_000);
+  const maxResponseBytes = o.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+  const maxSystemBytes = o.maxSystemBytes ?? DEFAULT_MAX_SYSTEM_BYTES;
+  const retryOn = new Set(o.retryOnStatus ?? DEFAULT_RETRY_ON_STATUS);
+  const asyncByDefault = o.asyncInvocation ?? false;
+  const sendTopic = o.sendTopic ?? true;
+  const pool = new Pool(url.origin, {
+    connections: o.connections ?? 128,
+    keepAliveTimeout: 30_000,
+    headersTimeout: Math.max(timeout, systemTimeout),
+    bodyTimeout: Math.max(timeout, systemTimeout),
+  });
+  const systemHeaders: Record<string, string> = { 'user-agent': o.userAgent, accept: 'application/json' };
+  if (o.credentials) {
+    const token = Buffer.from(`${o.credentials.username}:${o.credentials.password}`).toString('base64');
+    systemHeaders['authorization'] = `Basic ${token}`;
+  }
+  const fnPrefix = `${prefix}/function/`;
+  const asyncPrefix = `${prefix}/async-function/`;
+  let droppedLogged = 0;
+
+  /** The outcome of a response, decided once: success, or an error with its code and whether a retry can help. */
+  const classify = (
+    status: number,
+    async: boolean,
+    fn: string,
+    retryable: ReadonlySet<number>,
+  ): InvokeError | undefined => {
+    if (status >= 200 && status < 300) return undefined;
+    if (status === 404)
+      return new InvokeError('ERR_FUNCTION_NOT_FOUND', `function ${fn} not found (404)`, 404);
+    // Async: the gateway failed to queue it; retry until it does (a 400 — bad callback URL — never will).
+    const canRetry = retryable.has(status) || (async && status >= 500);
+    return new InvokeError('ERR_INVOKE_STATUS', `function ${fn} answered ${status}`, status, { canRetry });
+  };
+
+  const failed = (fn: string, topic: string, error: InvokeError, attempt = 1, async = asyncByDefault) =>
+    ({
+      topic,
+      function: fn,
+      status: 0,
+      headers: {},
+      body: EMPTY,
+      duration: 0,
+      error,
+      async,
+      attempt,
+      final: true,
+    }) satisfies InvokeResult;
+
+  const invoke = (
+    target: FunctionInfo | string,
+    topic: string,
+    body: Uint8Array | string,
+    opts?: InvokeOptions,
+  ): Promise<InvokeResult> => {
+    let fn: string;
+    let path: string;
+    if (typeof target === 'string') {
+      fn = target;
+      const [name, ns] = splitAddress(target);
+      path = functionPath(name, ns);
+    } else {
+      fn = target.address;
+      path = functionPath(target.name, target.namespace);
+    }
+    const async = opts?.async ?? asyncByDefault;
+    const headers: Record<string, string> = {};
+    if (opts?.headers !== undefined) {
+      const dropped = copyMessageHeaders(opts.headers, headers);
+      if (dropped !== undefined && droppedLogged++ < 10)
+        log.debug({ function: fn, topic, ...dropped }, 'message headers not forwarded (header policy)');
+    }
+    let contentType = opts?.contentType;
+    if (contentType !== undefined && !isPlainHeaderValue(contentType)) contentType = undefined;
+    contentType ??= o.contentType;
+    if (contentType !== undefined) headers['content-type'] = contentType;
+    headers['user-agent'] = o.userAgent;
+    headers['x-connector'] = o.connectorName;
+    if (sendTopic && topic !== '') headers['x-topic'] = encodeHeaderValue(topic);
+    if (async) {
+      const cb = opts?.callbackUrl ?? o.asyncCallbackUrl;
+      if (cb !== undefined && isPlainHeaderValue(cb)) headers['x-callback-url'] = cb;
+    }
+    const payload = typeof body === 'string' ? encoder.encode(body) : body;
+    if (o.printRequestBody)
+      log.info({ function: fn, topic, body: Buffer.from(payload).toString('utf8') }, 'request body');
+    const attempt = opts?.attempt ?? 1;
+    const started = performance.now();
+    return exchange(
+      pool,
+      { path: (async ? asyncPrefix : fnPrefix) + path, method: 'POST', headers, body: payload },
+      timeout,
+      maxResponseBytes,
+      !async,
+      `invocation of ${fn}`,
+      opts?.signal,
+    ).then(
+      (res) => {
+        const result: Mutable<InvokeResult> = {
+          topic,
+          function: fn,
+          status: res.status,
+          headers: res.headers,
+          body: res.body,
+          duration: performance.now() - started,
+          async,
+          attempt,
+          final: true,
+        };
+        const error = classify(res.status, async, fn, opts?.retryOn ?? retryOn);
+        if (error) result.error = error;
+        const callId = res.headers['x-call-id'];
+        if (callId !== undefined) result.callId = callId;
+        return result;
+      },
+      (err: InvokeError) => {
+        const r = failed(fn, topic, err, attempt, async);
+        r.duration = performance.now() - started;
+        return r;
+      },
+    );
+  };
+
+  return {
+    asyncByDefault,
+    invoke,
+    failed,
+    async system(path) {
+      let res: Exchange;
+      try {
+        res = await exchange(
+          pool,
+          { path: prefix + path, method: 'GET', headers: systemHeaders },
+          systemTimeout,
+          maxSystemBytes,
+          true,
+          `GET ${path}`,
+        );
+      } catch (err) {
+        const e = err as InvokeError;
+        const code =
+          e.code === 'ERR_TIMEOUT' || e.code === 'ERR_RESPONSE_TOO_LARGE'
+            ? e.code
+            : 'ERR_GATEWAY_UNREACHABLE';
+        throw new GatewayError(code, `gateway: ${e.message}`, undefined, { cause: err, canRetry: true });
+      }
+      let json: unknown;
+      try {
+        json = res.body.length === 0 ? undefined : JSON.parse(Buffer.from(res.body).toString('utf8'));
+      } catch {
+        json = undefined;
+      }
+      return { status: res.status, json };
+    },
+    async close() {
+      if (pool.destroyed) return;
+      await pool.close().catch(() => pool.destroy());
+    },
+    destroy() {
+      if (!pool.destroyed) void pool.destroy().catch(() => undefined);
+    },
+  };
+}

@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Connector } from '@connector/core';
-import { startGateway, type TestGateway } from '@connector/testing';
+import { startGateway, type TestGateway, waitFor } from '@connector/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type Admin,
@@ -11,7 +11,6 @@ import {
   admin,
   unique,
 } from '../../../packages/source-rabbitmq/test/helpers/rabbit.js';
-import { waitFor } from '../../../packages/source-rabbitmq/test/helpers/wait.js';
 import { startRabbitmqConnector } from '../src/index.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];

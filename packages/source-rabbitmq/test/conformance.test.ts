@@ -1,4 +1,4 @@
-import { type SourceHarness, testSource } from '@connector/testing';
+import { type SourceHarness, testSource } from '@connector/testing/conformance';
 import { type RabbitmqSource, rabbitmqSource } from '../src/index.js';
 import { type Admin, AMQP_URL, admin, unique } from './helpers/rabbit.js';
 
@@ -36,6 +36,8 @@ function harness(): SourceHarness<RabbitmqSource> {
         redeliveryDelay: { min: 20, max: 100 },
         reconnectDelay: { min: 20, max: 200 },
       }),
+    // the prefetch window is the most the broker hands out while the connector has no capacity
+    intakeLimit: 16,
     async publish(topic, messages) {
       for (const m of messages) await client().publish(exchange, topic, m.body);
     },

@@ -1,9 +1,8 @@
 import { type Connector, type ConnectorOptions, createConnector, createController } from '@connector/core';
-import { startGateway, type TestGateway } from '@connector/testing';
+import { startGateway, type TestGateway, waitFor } from '@connector/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { amqpMatch, type RabbitmqSource, type RabbitmqSourceOptions, rabbitmqSource } from '../src/index.js';
 import { type Admin, AMQP_URL, admin, rabbitmqctl, unacked, unique } from './helpers/rabbit.js';
-import { waitFor } from './helpers/wait.js';
 
 // End to end: RabbitMQ -> source -> delivery engine -> @connector/testing gateway -> functions.
 const cleanups: (() => Promise<unknown>)[] = [];

@@ -1,9 +1,8 @@
 import type { DeliveryOutcome } from '@connector/core';
+import { createTestContext, deferred, outcomes, type TestContext, waitFor } from '@connector/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type RabbitmqSourceOptions, rabbitmqSource } from '../src/index.js';
-import { deferred, delivered, failed, type TestContext, testContext } from './helpers/context.js';
 import { type Admin, AMQP_URL, admin, unique } from './helpers/rabbit.js';
-import { waitFor } from './helpers/wait.js';
 
 // The source on its own against the real RabbitMQ, driven by a hand-written context (the connector's side).
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -18,7 +17,11 @@ async function client(): Promise<Admin> {
 }
 
 /** A source on a fresh queue and exchange (both deleted after the test). */
-async function setup(a: Admin, opts: Partial<RabbitmqSourceOptions> = {}, ctx: TestContext = testContext()) {
+async function setup(
+  a: Admin,
+  opts: Partial<RabbitmqSourceOptions> = {},
+  ctx: TestContext = createTestContext(),
+) {
   const queue = a.queue(unique('q'));
   const exchange = a.exchange(unique('x'));
   const source = rabbitmqSource({
@@ -39,7 +42,7 @@ const bodies = (ctx: TestContext) => ctx.messages.map((m) => Buffer.from(m.body)
 describe('RabbitMQ source', () => {
   it("binds the functions' topics and follows the topic map: new keys bound, removed ones unbound", async () => {
     const a = await client();
-    const ctx = testContext({ topics: ['orders.*'] });
+    const ctx = createTestContext({ topics: ['orders.*'] });
     const { source, exchange } = await setup(a, {}, ctx);
     expect(source.bindings()).toEqual(['orders.*']);
     await a.publish(exchange, 'orders.created', 'o1');
@@ -57,7 +60,7 @@ describe('RabbitMQ source', () => {
   it('acks only settled deliveries; a ShutdownError leaves the message un-acked, so the broker keeps it', async () => {
     const a = await client();
     const hold = deferred<DeliveryOutcome>();
-    const ctx = testContext({ topics: ['jobs'], answer: () => hold.promise });
+    const ctx = createTestContext({ topics: ['jobs'], answer: () => hold.promise });
     const { source, queue, exchange } = await setup(a, {}, ctx);
     await a.publish(exchange, 'jobs', 'j1', { contentType: 'application/json', messageId: 'id-1' });
     await waitFor(() => ctx.open() === 1);
@@ -67,7 +70,7 @@ describe('RabbitMQ source', () => {
     await source.stop();
     expect(await a.ready(queue)).toBe(1); // back in the queue
 
-    const next = testContext({ topics: ['jobs'] });
+    const next = createTestContext({ topics: ['jobs'] });
     const again = rabbitmqSource({ url: AMQP_URL, queue, exchange });
     cleanups.push(() => again.stop());
     await again.start(next);
@@ -80,7 +83,7 @@ describe('RabbitMQ source', () => {
 
   it('a failed delivery is requeued only after the back-off (no hot loop), then redelivered', async () => {
     const a = await client();
-    const ctx = testContext({ topics: ['jobs'], answer: () => failed });
+    const ctx = createTestContext({ topics: ['jobs'], answer: () => outcomes.failed() });
     const { source, queue, exchange } = await setup(a, { redeliveryDelay: { min: 60_000 } }, ctx);
     await a.publish(exchange, 'jobs', 'j1');
     await waitFor(() => ctx.messages.length === 1 && ctx.open() === 0);
@@ -93,7 +96,10 @@ describe('RabbitMQ source', () => {
     expect(await a.ready(queue)).toBe(1);
 
     let n = 0;
-    const retry = testContext({ topics: ['jobs'], answer: () => (++n === 1 ? failed : delivered()) });
+    const retry = createTestContext({
+      topics: ['jobs'],
+      answer: () => (++n === 1 ? outcomes.failed() : outcomes.delivered()),
+    });
     const again = rabbitmqSource({ url: AMQP_URL, queue, exchange, redeliveryDelay: { min: 10, max: 20 } });
     cleanups.push(() => again.stop());
     await again.start(retry);
@@ -109,7 +115,7 @@ describe('RabbitMQ source', () => {
     await a.channel.assertExchange(dlx, 'fanout', { durable: true });
     await a.channel.assertQueue(dlq, { durable: true });
     await a.channel.bindQueue(dlq, dlx, '');
-    const ctx = testContext({ topics: ['pay.*'], answer: () => failed });
+    const ctx = createTestContext({ topics: ['pay.*'], answer: () => outcomes.failed() });
     const { source, queue, exchange } = await setup(a, { deadLetterExchange: dlx }, ctx);
     await a.publish(exchange, 'pay.eu', 'poison', { headers: { 'x-tenant': 'acme' } });
     await waitFor(async () => (await a.ready(dlq)) === 1);
@@ -134,7 +140,7 @@ describe('RabbitMQ source', () => {
     await a.channel.assertExchange(dlx, 'fanout', { durable: true });
     await a.channel.assertQueue(dlq, { durable: true });
     await a.channel.bindQueue(dlq, dlx, '');
-    const ctx = testContext({ topics: ['jobs'], answer: () => failed });
+    const ctx = createTestContext({ topics: ['jobs'], answer: () => outcomes.failed() });
     const { source, exchange } = await setup(
       a,
       { queueType: 'quorum', deliveryLimit: 2, deadLetterExchange: dlx },
@@ -149,7 +155,7 @@ describe('RabbitMQ source', () => {
 
   it('its queue deleted under it: reconnects, declares and binds it again, consumes on', async () => {
     const a = await client();
-    const ctx = testContext({ topics: ['jobs'] });
+    const ctx = createTestContext({ topics: ['jobs'] });
     const { source, queue, exchange } = await setup(a, {}, ctx);
     await a.publish(exchange, 'jobs', 'before');
     await waitFor(() => ctx.acked.length === 1);
@@ -166,7 +172,7 @@ describe('RabbitMQ source', () => {
     const queue = a.queue(unique('q'));
     await a.channel.assertQueue(queue, { durable: true, arguments: { 'x-max-length': 10 } });
     const source = rabbitmqSource({ url: AMQP_URL, queue });
-    await expect(source.start(testContext())).rejects.toMatchObject({
+    await expect(source.start(createTestContext())).rejects.toMatchObject({
       code: 'ERR_BROKER',
       canRetry: false,
       brokerCode: 'PRECONDITION_FAILED',
@@ -178,7 +184,7 @@ describe('RabbitMQ source', () => {
   it('refuses wrong credentials: ERR_BROKER_AUTH, not retryable, password never in the message', async () => {
     const source = rabbitmqSource({ url: 'amqp://guest:hunter2@127.0.0.1:5672' });
     const err = await source
-      .start(testContext())
+      .start(createTestContext())
       .catch((e: unknown) => e as Error & { code: string; canRetry: boolean });
     expect(err).toMatchObject({ code: 'ERR_BROKER_AUTH', canRetry: false, brokerCode: 'ACCESS_REFUSED' });
     expect(err?.message).not.toContain('hunter2');
@@ -191,9 +197,9 @@ describe('RabbitMQ source', () => {
     const other = a.queue(unique('elsewhere'));
     await a.channel.assertQueue(allowed, { durable: false });
     await a.channel.assertQueue(other, { durable: false });
-    const ctx = testContext({
+    const ctx = createTestContext({
       topics: ['rpc.echo'],
-      answer: (m) => delivered(`echo:${Buffer.from(m.body)}`),
+      answer: (m) => outcomes.delivered(`echo:${Buffer.from(m.body)}`),
     });
     const { source, exchange } = await setup(a, { replyTo: { allow: ['test.replies.#'] } }, ctx);
     await a.publish(exchange, 'rpc.echo', 'ping', { replyTo: allowed, correlationId: 'c-1' });
@@ -213,7 +219,7 @@ describe('RabbitMQ source', () => {
     const a = await client();
     const q1 = a.queue(unique('pro1'));
     const q2 = a.queue(unique('pro2'));
-    const ctx = testContext();
+    const ctx = createTestContext();
     const source = rabbitmqSource({ url: AMQP_URL, queues: [q1, { name: q2, durable: false }] });
     cleanups.push(() => source.stop());
     await source.start(ctx);

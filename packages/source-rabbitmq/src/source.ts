@@ -139,6 +139,10 @@ export const rabbitmqSource = defineSource<RabbitmqSourceOptions, RabbitmqSource
     if (!s.open) throw amqpError(new Error('connection closed while setting up'), 'setting up the consumer');
     r.session = s;
     health.up();
+    // the topics may have changed while this connection was being set up (follow() skips without a session)
+    const want = wantedKeys(r, keysNow(r));
+    if (boundQueue && (want.length !== bound.size || want.some((k) => !bound.has(k))))
+      void follow(r, keysNow(r));
     r.log.info(
       {
         url: where,
@@ -269,18 +273,17 @@ export const rabbitmqSource = defineSource<RabbitmqSourceOptions, RabbitmqSource
         offTopics: undefined,
       };
       run = r;
+      if (boundQueue && !o.topics) r.offTopics = ctx.onTopicsChange((topics) => void follow(r, topics));
       try {
         await openSession(r);
       } catch (err) {
+        r.offTopics?.();
         run = undefined;
         health.down(err);
         throw err;
       }
-      if (boundQueue && !o.topics) {
-        r.offTopics = ctx.onTopicsChange((topics) => void follow(r, topics));
-        if (ctx.topics().length === 0)
-          r.log.warn('no function has a topic annotation yet: the queue has no bindings');
-      }
+      if (boundQueue && !o.topics && ctx.topics().length === 0)
+        r.log.warn('no function has a topic annotation yet: the queue has no bindings');
     },
 
     async stop() {

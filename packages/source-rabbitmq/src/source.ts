@@ -46,7 +46,7 @@ export interface RabbitmqStats {
 
 /** The RabbitMQ source: a `Source` plus read-only views for diagnostics and tests. */
 export interface RabbitmqSource extends Source {
-  /** The resolved options (password omitted). */
+  /** The resolved options (password omitted, the URL's password shown as `***`). */
   readonly options: Omit<ResolvedRabbitmqOptions, 'password'>;
   /** Binding keys of the connector's queue on the exchange, as this process made them. */
   bindings(): readonly string[];
@@ -257,7 +257,7 @@ export const rabbitmqSource = defineSource<RabbitmqSourceOptions, RabbitmqSource
 
   const source: RabbitmqSource = {
     name: 'rabbitmq',
-    options: (({ password: _p, ...rest }) => rest)(o),
+    options: (({ password: _p, ...rest }) => ({ ...rest, url: new URL(where) }))(o),
 
     async start(ctx) {
       if (run) throw new SourceError('rabbitmq source already started');

@@ -188,6 +188,8 @@ describe('RabbitMQ source', () => {
       .catch((e: unknown) => e as Error & { code: string; canRetry: boolean });
     expect(err).toMatchObject({ code: 'ERR_BROKER_AUTH', canRetry: false, brokerCode: 'ACCESS_REFUSED' });
     expect(err?.message).not.toContain('hunter2');
+    expect(JSON.stringify(source.options)).not.toContain('hunter2');
+    expect(JSON.stringify(source.health?.())).not.toContain('hunter2');
     expect(source.health?.().lastError).toMatch(/ACCESS.REFUSED/);
   });
 

@@ -33,8 +33,9 @@ const APPS = {
   'cron-connector': 'timer',
   'sensors-connector': 'mqtt',
   'orders-connector': 'kafka',
+  'events-connector': 'rabbitmq',
   'queue-connector': 'sqs', // created through the prompt
-  'events-connector': 'nats',
+  'subjects-connector': 'nats',
 } as const;
 
 // Scaffold into a copy of the working tree (tracked and untracked, not ignored files), never into the repo itself.
@@ -59,7 +60,7 @@ beforeAll(async () => {
     { cwd: copy },
   );
   expect(prompted.stdout).toContain('Connector name (e.g. events-connector):');
-  expect(prompted.stdout).toContain('Source (custom|timer|mqtt|kafka|sqs|nats) [custom]:');
+  expect(prompted.stdout).toContain('Source (custom|timer|mqtt|kafka|sqs|rabbitmq|nats) [custom]:');
   expect(prompted.stdout).toContain('created apps/queue-connector (sqs source)');
   // The new apps change the lockfile; pnpm would refuse that under CI=true (frozen by default there).
   await run('pnpm', ['install', '--prefer-offline', '--no-frozen-lockfile', '--reporter=silent'], {
@@ -95,10 +96,13 @@ describe('pnpm create-connector', () => {
         1,
         'create-connector: "My_Connector" is not a valid npm package name here: use lower-case letters, digits and dashes (e.g. events-connector)\n',
       ],
-      [1, 'create-connector: --source bogus: expected one of custom, timer, mqtt, kafka, sqs, nats\n'],
       [
         1,
-        "create-connector: Unknown option '--bogus'; usage: pnpm create-connector <name> [--source custom|timer|mqtt|kafka|sqs|nats] [--no-install]\n",
+        'create-connector: --source bogus: expected one of custom, timer, mqtt, kafka, sqs, rabbitmq, nats\n',
+      ],
+      [
+        1,
+        "create-connector: Unknown option '--bogus'; usage: pnpm create-connector <name> [--source custom|timer|mqtt|kafka|sqs|rabbitmq|nats] [--no-install]\n",
       ],
       [1, 'create-connector: a name is required, e.g. pnpm create-connector events-connector\n'],
     ]);
@@ -136,7 +140,11 @@ describe('pnpm create-connector', () => {
       'sensors-connector': ['mqttSource(mqttOptionsFromEnv(e))', '{ name: broker, value: "mqtt://'],
       'orders-connector': ['kafkaSource(kafkaOptionsFromEnv(e))', '{ name: brokers, value: "'],
       'queue-connector': ['sqsSource(sqsOptionsFromEnv(e))', '{ name: queue_name, value: "orders" }'],
-      'events-connector': ['natsSource(natsOptionsFromEnv(e))', '{ name: stream, value: "EVENTS" }'],
+      'events-connector': [
+        'rabbitmqSource(rabbitmqOptionsFromEnv(e))',
+        '{ name: rabbitmq_url, value: "amqp://',
+      ],
+      'subjects-connector': ['natsSource(natsOptionsFromEnv(e))', '{ name: stream, value: "EVENTS" }'],
     } as const;
     for (const [app, [expr, env]] of Object.entries(wired)) {
       const source = APPS[app as keyof typeof APPS];
@@ -153,7 +161,8 @@ describe('pnpm create-connector', () => {
     }
     expect(read('sensors-connector/src/app.ts')).toContain("topicMatcher: 'mqtt'");
     expect(read('orders-connector/src/app.ts')).toContain('deadLetter: source.deadLetter');
-    expect(read('events-connector/src/app.ts')).toContain('controller: { topicMatcher: natsMatch }');
+    expect(read('events-connector/src/app.ts')).toContain('controller: { topicMatcher: amqpMatch }');
+    expect(read('subjects-connector/src/app.ts')).toContain('controller: { topicMatcher: natsMatch }');
   });
 
   it.each(Object.keys(APPS))('%s built and passes its own test', async (app) => {

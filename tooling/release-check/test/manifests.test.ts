@@ -5,6 +5,7 @@ import { configFromEnv, type Env } from '@connector/core';
 import { kafkaOptionsFromEnv } from '@connector/source-kafka';
 import { mqttOptionsFromEnv } from '@connector/source-mqtt';
 import { natsOptionsFromEnv } from '@connector/source-nats';
+import { rabbitmqOptionsFromEnv } from '@connector/source-rabbitmq';
 import { sqsOptionsFromEnv } from '@connector/source-sqs';
 import { timerSourceFromEnv } from '@connector/source-timer';
 import { loadAll } from 'js-yaml';
@@ -24,6 +25,7 @@ const readers: Record<string, ((env: Env) => unknown) | undefined> = {
   'kafka-connector': kafkaOptionsFromEnv,
   'sqs-connector': sqsOptionsFromEnv,
   'nats-connector': natsOptionsFromEnv,
+  'rabbitmq-connector': rabbitmqOptionsFromEnv,
   template: undefined, // its reader is the app's own code; the scaffolder test builds and runs it
 };
 

@@ -64,6 +64,7 @@ describe('release flow', () => {
         '@connector/source-kafka',
         '@connector/source-mqtt',
         '@connector/source-nats',
+        '@connector/source-rabbitmq',
         '@connector/source-sqs',
         '@connector/source-timer',
         '@connector/testing',

@@ -1,0 +1,1 @@
+export { type RabbitmqConnectorOptions, startRabbitmqConnector } from './app.js';

@@ -1,3 +1,4 @@
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { CORE_SETTINGS, envNamesRead, unknownSettings } from '@connector/core';
 import { sqsOptionsFromEnv } from '@connector/source-sqs';
 import { describe, expect, it } from 'vitest';
@@ -35,5 +36,18 @@ describe('sqs-connector settings', () => {
       { name: 'queue', suggestion: 'queue_url' },
       { name: 'wait_tiem', suggestion: 'wait_time' },
     ]);
+  });
+
+  it('the AWS SDK prints no Node-version warning into test output', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => void warnings.push(w.message);
+    process.on('warning', onWarning);
+    try {
+      new SQSClient({ region: 'eu-west-1', endpoint: 'http://127.0.0.1:1' }).destroy();
+      await new Promise<void>((resolve) => setImmediate(resolve)); // process.emitWarning is emitted on next tick
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.filter((w) => w.includes('AWS SDK'))).toEqual([]);
   });
 });

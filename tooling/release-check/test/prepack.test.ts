@@ -53,3 +53,16 @@ describe('packing before a build', () => {
     expect(stdout.split('\n')).toContain('package/dist/index.d.ts');
   }, 150_000);
 });
+
+describe('package READMEs', () => {
+  it.each(publishable.map((p) => [p.pkg.name, p.dir, p.pkg.engines.node]))(
+    '%s says it is ESM only and which Node it needs (engines %s)',
+    (_name, dir, engines) => {
+      const readme = readFileSync(join(root, 'packages', dir, 'README.md'), 'utf8');
+      expect(readme).toContain('ESM only');
+      const min = /^>=(\d+\.\d+)/.exec(engines)?.[1];
+      expect(min).toBeDefined();
+      expect(readme).toContain(`Node >= ${min}`);
+    },
+  );
+});

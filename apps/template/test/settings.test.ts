@@ -18,12 +18,18 @@ describe('template-connector settings', () => {
     expect(connector).toBeUndefined();
     expect(codes).toEqual([0]);
     expect(out).toMatch(/^usage: .*template-connector/);
-    expect(out).toMatch(/interval +5s/);
+    const escape = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    for (const s of SETTINGS)
+      expect(out).toMatch(new RegExp(` {2}${escape(s.name)} +${escape(s.default ?? '')}`));
     expect(out).toMatch(/gateway_url +http:\/\/gateway\.openfaas:8080/);
   });
 
   it('suggests the known name for a look-alike one', () => {
     const known = [...CORE_SETTINGS, ...SETTINGS].map((s) => s.name);
-    expect(unknownSettings(known, { topik: 'x' })).toEqual([{ name: 'topik', suggestion: 'topic' }]);
+    const first = SETTINGS[0]?.name ?? 'gateway_url';
+    expect(unknownSettings(known, { [first.toUpperCase()]: 'x', gatway_url: 'x' })).toEqual([
+      { name: first.toUpperCase(), suggestion: first },
+      { name: 'gatway_url', suggestion: 'gateway_url' },
+    ]);
   });
 });

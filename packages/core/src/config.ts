@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from './errors.js';
+import { isPlainHeaderValue } from './headers.js';
 
 /** How annotation topics are compared with message topics. */
 export type TopicMatcherOption = 'exact' | 'mqtt' | ((pattern: string, topic: string) => boolean);
@@ -69,6 +70,8 @@ export interface DeliveryOptions {
   deadLetterFile?: string;
   /** How long `stop()` waits for in-flight deliveries, in ms (default 30 s). */
   drainTimeout?: number;
+  /** Bytes of message bodies accepted and not yet settled before the source is held back (default 64 MiB). */
+  maxPendingBytes?: number;
 }
 
 /** Retry policy: exponential backoff with full jitter. */
@@ -163,7 +166,7 @@ export class EnvReader {
 
   /** Throw the standard one-line error for `name`. */
   fail(name: string, value: string, expected: string): never {
-    throw new ConfigError(name, `invalid ${name}=${JSON.stringify(value)}: expected ${expected}`);
+    throw ConfigError.invalid(name, value, expected);
   }
 
   /** A string setting. */
@@ -202,6 +205,34 @@ export class EnvReader {
       return this.fail(name, v, range);
     }
     return n;
+  }
+
+  /** A size in bytes: a whole number, or one with a unit (`64Mi`, `10MiB`, `512KB`, `1G`). */
+  bytes(name: string, opts: { min?: number } = {}): number | undefined {
+    const v = this.raw(name);
+    if (v === undefined) return undefined;
+    const m = /^(\d+)\s*(|b|k|kb|ki|kib|m|mb|mi|mib|g|gb|gi|gib)$/i.exec(v);
+    const unit = (m?.[2] ?? '').toLowerCase().replace(/b$/, '');
+    const scale: Record<string, number> = {
+      '': 1,
+      k: 1e3,
+      ki: 1024,
+      m: 1e6,
+      mi: 1024 ** 2,
+      g: 1e9,
+      gi: 1024 ** 3,
+    };
+    const n = m ? Number(m[1]) * (scale[unit] ?? Number.NaN) : Number.NaN;
+    if (!Number.isSafeInteger(n) || n < (opts.min ?? 1))
+      return this.fail(name, v, 'a size like 65536, 64Mi or 10MB');
+    return n;
+  }
+
+  /** A value sent as an HTTP header: printable ASCII only. */
+  header(name: string): string | undefined {
+    const v = this.raw(name);
+    if (v === undefined) return undefined;
+    return isPlainHeaderValue(v) ? v : this.fail(name, v, 'printable ASCII (it is sent as an HTTP header)');
   }
 
   /** A URL setting (http or https unless `protocols` says otherwise). */
@@ -310,10 +341,13 @@ export function configFromEnv(env: Env = process.env): ConnectorConfig {
     topicDelimiter: delimiter,
     asyncInvocation: r.bool('async_invocation'),
     asyncCallbackUrl: r.url('async_callback_url'),
-    contentType: r.string('content_type'),
+    contentType: r.header('content_type'),
     credentials,
-    userAgent: r.string('user_agent'),
-    connectorName: r.string('connector_name'),
+    userAgent: r.header('user_agent'),
+    connectorName: r.header('connector_name'),
+    systemTimeout: r.duration('system_timeout', { min: 1 }),
+    maxResponseBytes: r.bytes('max_response_bytes'),
+    maxPendingBytes: r.bytes('max_pending_bytes'),
     namespace: r.string('namespace'),
     sendTopic: r.bool('send_topic'),
     topicMatcher: matcher,

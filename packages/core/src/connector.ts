@@ -69,6 +69,7 @@ export function createConnector(options: ConnectorOptions): Connector {
   checkPositive('maxInFlight', options.maxInFlight, true);
   checkPositive('maxInFlightPerFunction', options.maxInFlightPerFunction, true);
   checkPositive('drainTimeout', options.drainTimeout);
+  checkPositive('maxPendingBytes', options.maxPendingBytes, true);
   checkPositive('retry.maxRetries', options.retry?.maxRetries);
   checkPositive('retry.minDelay', options.retry?.minDelay);
   checkPositive('retry.maxDelay', options.retry?.maxDelay);
@@ -127,6 +128,7 @@ export function createConnector(options: ConnectorOptions): Connector {
     controller.responses,
     {
       maxInFlight: options.maxInFlight ?? 64,
+      maxPendingBytes: options.maxPendingBytes ?? 64 * 1024 * 1024,
       maxInFlightPerFunction: options.maxInFlightPerFunction,
       retry: { ...DEFAULT_RETRY, ...options.retry },
       onFailure: options.onFailure ?? 'redeliver',

@@ -14,6 +14,7 @@ import type { FunctionInfo, InvokeOptions, InvokeResult, Logger } from './types.
 /** Options of the delivery engine (resolved). */
 export interface EngineOptions {
   maxInFlight: number;
+  maxPendingBytes: number;
   maxInFlightPerFunction: number | undefined;
   retry: Required<RetryOptions>;
   onFailure: 'dead-letter' | 'redeliver';
@@ -68,6 +69,7 @@ export class DeliveryEngine {
   private closed = false;
   private firstSync: Promise<void> | undefined;
   private pendingCount = 0;
+  private pendingBytes = 0;
   private drainWaiters: (() => void)[] = [];
   private capacityWaiters: (() => void)[] = [];
 
@@ -93,9 +95,17 @@ export class DeliveryEngine {
     return this.pendingCount;
   }
 
-  /** True while a new invocation would start without waiting. */
+  /** True while a new invocation would start without waiting and the pending bodies are within the byte budget. */
   hasCapacity(): boolean {
-    return this.global.active + this.global.waiting < this.global.limit;
+    return (
+      this.global.active + this.global.waiting < this.global.limit &&
+      this.pendingBytes < this.opts.maxPendingBytes
+    );
+  }
+
+  /** Bytes of message bodies accepted and not yet settled. */
+  pendingSize(): number {
+    return this.pendingBytes;
   }
 
   /** Resolves when `hasCapacity()` (or at once when closed / the signal aborts). */
@@ -116,6 +126,8 @@ export class DeliveryEngine {
   deliver(msg: SourceMessage): Promise<DeliveryOutcome> {
     if (this.closed) return Promise.reject(new ShutdownError());
     this.pendingCount++;
+    const size = msg.body.byteLength;
+    this.pendingBytes += size;
     this.metrics?.receivedMessage(this.opts.source, msg.topic);
     const key = msg.orderingKey;
     let run: Promise<DeliveryOutcome>;
@@ -129,17 +141,20 @@ export class DeliveryEngine {
         if (this.tails.get(key) === tail) this.tails.delete(key);
       });
     }
-    run.then(this.settled, this.settled);
+    const done = () => this.settled(size);
+    run.then(done, done);
     return run;
   }
 
-  private readonly settled = (): void => {
+  private settled(size: number): void {
+    this.pendingBytes -= size;
+    if (size > 0) this.wakeCapacityWaiters();
     if (--this.pendingCount === 0 && this.drainWaiters.length > 0) {
       const ws = this.drainWaiters;
       this.drainWaiters = [];
       for (const w of ws) w();
     }
-  };
+  }
 
   /** Refuse new deliveries (they reject with ShutdownError); in-flight ones continue. */
   close(): void {
@@ -391,6 +406,10 @@ export class DeliveryEngine {
   /** Give a global slot back and wake sources waiting for capacity. */
   private releaseGlobal(): void {
     this.global.release();
+    this.wakeCapacityWaiters();
+  }
+
+  private wakeCapacityWaiters(): void {
     if (this.capacityWaiters.length > 0 && this.hasCapacity()) {
       const ws = this.capacityWaiters;
       this.capacityWaiters = [];

@@ -1,4 +1,4 @@
-import { startGateway, type TestGateway } from '@connector/testing';
+import { startGateway } from '@connector/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createConnector, createController, type DeadLetter, type SourceMessage } from '../src/index.js';
 import { memorySource, waitFor } from './helpers.js';
@@ -93,7 +93,7 @@ describe('hostile input from a publisher', () => {
     // `../system/x` stays one encoded segment: the gateway has no such function (404) and nothing reached /system.
     expect(by('dots-0')?.path).toMatch(/^\/function\/[^/]*%2Fsystem%2Fx[^/]*$/);
     expect(g.requests.filter((r) => r.path.startsWith('/system') && r.method !== 'GET')).toEqual([]);
-    expect(letters.map((l) => l.message.body.toString())).toEqual(['dots-0']);
+    expect(letters.map((l) => Buffer.from(l.message.body).toString())).toEqual(['dots-0']);
     // Each message settled once: six delivered, one dead-lettered (404 is not retried past one map refresh).
     expect(mem.outcomes.map((o) => o.status).sort()).toEqual([
       'dead-lettered',

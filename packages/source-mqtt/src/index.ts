@@ -1,4 +1,7 @@
-export { allowedHeaderName, contentTypeOf, headersFromPacket, headerValue } from './headers.js';
+export { assertMqttInternals, TESTED_MQTT_VERSION } from './acks.js';
+export { MQTT_ERRORS, mqttError } from './connection.js';
+export { covers, reduceFilters } from './filters.js';
+export { headersOf, toSourceMessage } from './message.js';
 export {
   DEFAULT_CLIENT_ID,
   envFromGoFlags,

@@ -33,6 +33,7 @@ describe('resolveMqttOptions', () => {
       keepalive: 60_000,
       reconnectDelay: { min: 1000, max: 30_000 },
       receiveMaximum: 64,
+      responseTopics: [],
     });
     expect(o.brokers.map(String)).toEqual(['mqtt://127.0.0.1:1883']);
   });
@@ -52,6 +53,8 @@ describe('resolveMqttOptions', () => {
     [{ broker: 'mqtt://h', tls: { ca: 'c' } }, 'broker', /mqtts:\/\//],
     [{ broker: 'mqtt://h', receiveMaximum: 0 }, 'receiveMaximum', /from 1 to 65535/],
     [{ broker: 'mqtt://h', keepalive: -1 }, 'keepalive', />= 0/],
+    [{ broker: 'mqtt://h', responseTopics: ['a/#/b'] }, 'responseTopics', /'#' only as the last level/],
+    [{ broker: 'mqtt://h', responseTopics: ['$share/g/r'] }, 'responseTopics', /no \$share/],
   ])('rejects %j naming %s in one line', (opts, setting, re) => {
     const e = configError(() => mqttSource(opts as never));
     expect(e.code).toBe('ERR_CONFIG');
@@ -98,6 +101,7 @@ describe('mqttOptionsFromEnv', () => {
       trim_channel_key: 'true',
       keepalive: '30',
       redelivery_delay: '2s',
+      response_topics: 'replies/#, rpc/+/out',
     });
     expect(o).toMatchObject({
       broker: ['tcp://broker:1883', 'ssl://backup:8883'],
@@ -113,6 +117,7 @@ describe('mqttOptionsFromEnv', () => {
       trimChannelKey: true,
       keepalive: 30_000,
       redeliveryDelay: 2000,
+      responseTopics: ['replies/#', 'rpc/+/out'],
     });
     expect(String(o.tls?.ca)).toBe('CA');
     expect(o.tls?.rejectUnauthorized).toBe(false);
@@ -134,6 +139,11 @@ describe('mqttOptionsFromEnv', () => {
     [{ broker: 'mqtt://h', session_expiry: 'soon' }, 'session_expiry', /duration/],
     [{ broker: 'mqtt://h', shared_group: 'a#' }, 'shared_group', /without/],
     [{ broker: 'mqtt://h', password: 'secret-value' }, 'password', /needs a username/],
+    [
+      { broker: 'mqtt://h', response_topics: 'replies/#,a+' },
+      'response_topics',
+      /invalid response_topics="a\+"/,
+    ],
   ])('rejects %j naming the variable', (env, setting, re) => {
     const e = configError(() => mqttOptionsFromEnv(env));
     expect(e.code).toBe('ERR_CONFIG');

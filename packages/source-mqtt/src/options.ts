@@ -62,6 +62,10 @@ export interface MqttSourceOptions {
   receiveMaximum?: number;
   /** Deliveries open at once before the source stops reading from the socket (default 1000). */
   maxPending?: number;
+  /** MQTT 5 request/response: topic filters a message's `responseTopic` must match for the first function's
+   * response to be published there (e.g. `['replies/#']`). Default none: replies are off, since any publisher
+   * could otherwise make the connector publish to any topic it may write to. */
+  responseTopics?: readonly string[];
 }
 
 /** Options with every default applied, as the source uses them. */
@@ -84,6 +88,8 @@ export interface ResolvedMqttOptions {
   redeliveryDelay: number;
   receiveMaximum: number;
   maxPending: number;
+  /** Filters a response topic must match (empty: replies off). */
+  responseTopics: readonly string[];
 }
 
 /** Default client id (stable, so a restarted connector resumes its session). */
@@ -93,8 +99,7 @@ const BROKER_PROTOCOLS = ['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'tls:', 'ws:', 'wss
 const SECURE_PROTOCOLS = ['mqtts:', 'ssl:', 'tls:', 'wss:'];
 
 function fail(setting: string, value: unknown, expected: string): never {
-  const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
-  throw new ConfigError(setting, `invalid ${setting}=${shown}: expected ${expected}`);
+  throw ConfigError.invalid(setting, value, expected);
 }
 
 /** Remove user info from a broker URL so it can be logged. */
@@ -155,6 +160,12 @@ function checkFilters(setting: string, topics: readonly string[]): void {
   }
 }
 
+function checkResponseTopics(setting: string, filters: readonly string[]): void {
+  checkFilters(setting, filters);
+  for (const f of filters)
+    if (f.startsWith('$share/')) fail(setting, f, 'topic filters a response topic must match (no $share/)');
+}
+
 function checkMs(setting: string, v: number | undefined, min = 0, allowInfinity = false): void {
   if (v === undefined) return;
   if (typeof v !== 'number' || Number.isNaN(v) || v < min || (!allowInfinity && !Number.isFinite(v)))
@@ -207,6 +218,7 @@ export function resolveMqttOptions(options: MqttSourceOptions): ResolvedMqttOpti
       fail('broker', redactUrl(brokers[0] as URL), 'an mqtts:// or wss:// URL when TLS certificates are set');
     }
   }
+  if (options.responseTopics !== undefined) checkResponseTopics('responseTopics', options.responseTopics);
   checkMs('sessionExpiry', options.sessionExpiry, 0, true);
   checkMs('keepalive', options.keepalive, 0);
   if ((options.keepalive ?? 0) > 65_535_000) fail('keepalive', options.keepalive, 'at most 65535 s');
@@ -237,6 +249,7 @@ export function resolveMqttOptions(options: MqttSourceOptions): ResolvedMqttOpti
     redeliveryDelay: options.redeliveryDelay ?? 5000,
     receiveMaximum: options.receiveMaximum ?? 64,
     maxPending: options.maxPending ?? 1000,
+    responseTopics: [...new Set(options.responseTopics ?? [])],
   };
 }
 
@@ -263,13 +276,13 @@ function durationOrSeconds(r: EnvReader, name: string, allowNever: boolean): num
 /**
  * Read the MQTT connector's environment (`broker`, `topic`/`topics`, `id`, `qos`, `clean`, `username`,
  * `password`, `protocol_version`, `ca_file`, `cert_file`, `key_file`, `reject_unauthorized`, `session_expiry`,
- * `shared_group`, `trim_channel_key`, ...) into `mqttSource` options. Throws a one-line ConfigError.
+ * `shared_group`, `trim_channel_key`, `response_topics`, ...) into `mqttSource` options. Throws a one-line ConfigError.
  */
 export function mqttOptionsFromEnv(env: Env = process.env): MqttSourceOptions {
   const r = new EnvReader(env);
   const broker = r.list('broker');
   if (broker === undefined || broker.length === 0)
-    throw new ConfigError('broker', 'missing broker: expected a URL like mqtt://host:1883 (set env broker)');
+    throw ConfigError.missing('broker', 'a URL like mqtt://host:1883 (set env broker)');
   for (const b of broker) parseBroker('broker', b);
   const topicName = r.raw('topics') !== undefined ? 'topics' : 'topic';
   const topics = r.list(topicName);
@@ -299,7 +312,7 @@ export function mqttOptionsFromEnv(env: Env = process.env): MqttSourceOptions {
   const keyFile = r.string('key_file');
   if ((certFile === undefined) !== (keyFile === undefined)) {
     const missing = certFile === undefined ? 'cert_file' : 'key_file';
-    throw new ConfigError(missing, `missing ${missing}: cert_file and key_file go together (mutual TLS)`);
+    throw ConfigError.missing(missing, 'cert_file and key_file together (mutual TLS)');
   }
   const rejectUnauthorized = r.bool('reject_unauthorized');
   const tls: MqttTlsOptions = {};
@@ -310,6 +323,8 @@ export function mqttOptionsFromEnv(env: Env = process.env): MqttSourceOptions {
   const sharedGroup = r.string('shared_group');
   if (sharedGroup !== undefined && /[/+#]/.test(sharedGroup))
     r.fail('shared_group', sharedGroup, "a group name without '/', '+' or '#'");
+  const responseTopics = r.list('response_topics');
+  if (responseTopics) checkResponseTopics('response_topics', responseTopics);
   const keepalive = durationOrSeconds(r, 'keepalive', false);
   const reconnectMin = r.duration('reconnect_delay', { min: 1 });
   const reconnectMax = r.duration('reconnect_delay_max', { min: 1 });
@@ -337,6 +352,7 @@ export function mqttOptionsFromEnv(env: Env = process.env): MqttSourceOptions {
   set('redeliveryDelay', r.duration('redelivery_delay'));
   set('receiveMaximum', r.int('receive_maximum', { min: 1, max: 65535 }));
   set('maxPending', r.int('max_pending', { min: 1, max: 1_000_000 }));
+  set('responseTopics', responseTopics);
   resolveMqttOptions(opts);
   return opts;
 }

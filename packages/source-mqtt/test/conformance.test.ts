@@ -1,4 +1,4 @@
-import { type SourceHarness, testSource } from '@connector/testing';
+import { type SourceHarness, testSource } from '@connector/testing/conformance';
 import { type MqttProtocolVersion, mqttSource } from '../src/index.js';
 import { type AedesBroker, startAedes } from './helpers/aedes.js';
 import { client } from './helpers/clients.js';

@@ -187,7 +187,7 @@ if (MOSQUITTO === undefined) {
         ],
       });
       const b = await broker();
-      await connector(g, { broker: b.url, clientId: clientId() });
+      await connector(g, { broker: b.url, clientId: clientId(), responseTopics: ['rpc/replies/#'] });
       const requester = await pub(b.url);
       await requester.subscribeAsync('rpc/replies/1', { qos: 1 });
       const reply = new Promise<{ payload: string; corr: string }>((resolve) =>

@@ -81,9 +81,12 @@ if (MOSQUITTO === undefined) {
         });
         const err = await bad.start(testContext()).then(
           () => undefined,
-          (e: unknown) => e as Error & { code?: string },
+          (e: unknown) => e as Error & { code?: string; canRetry?: boolean },
         );
-        expect(err?.code).toBe('ERR_SOURCE');
+        expect(err).toMatchObject({ code: 'ERR_BROKER_AUTH', canRetry: false });
+        expect(err?.message).toMatch(
+          /^cannot connect to mqtt:\/\/127\.0\.0\.1:\d+\/? \(client id auth-bad-\d+\): /,
+        );
         expect(err?.message).toMatch(/Not authorized|Bad User Name or Password/i);
         expect(err?.message).not.toContain('wrong-pw');
         expect(bad.health?.().connected).toBe(false);
@@ -113,9 +116,9 @@ if (MOSQUITTO === undefined) {
         const unknownCa = mqttSource({ broker: b.url, topics: ['x'], clientId: `tls-bad-${process.pid}` });
         const err = await unknownCa.start(testContext()).then(
           () => undefined,
-          (e: unknown) => e as Error & { code?: string },
+          (e: unknown) => e as Error & { code?: string; canRetry?: boolean },
         );
-        expect(err?.code).toBe('ERR_SOURCE');
+        expect(err).toMatchObject({ code: 'ERR_BROKER', canRetry: false });
         expect(err?.message).toMatch(/certificate/i);
 
         const m = await broker({ scheme: 'mqtts', listener: `${tlsListener}\nrequire_certificate true` });
@@ -139,7 +142,7 @@ if (MOSQUITTO === undefined) {
           clientId: `mtls-bad-${process.pid}`,
           tls: { ca: readFileSync(certs.ca) },
         });
-        await expect(noCert.start(testContext())).rejects.toMatchObject({ code: 'ERR_SOURCE' });
+        await expect(noCert.start(testContext())).rejects.toMatchObject({ code: 'ERR_BROKER' });
       });
   });
 }

@@ -1,3 +1,4 @@
+import { noopLogger } from '@connector/core';
 import type { MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type MqttSource, type MqttSourceOptions, mqttSource } from '../src/index.js';
@@ -133,6 +134,72 @@ if (MOSQUITTO === undefined) {
       expect(redelivered.every((m) => m.headers?.['X-MQTT-Dup'] === 'true')).toBe(true);
       expect(ctx.acked.filter((x) => x === 'good')).toHaveLength(1);
       expect(s.health?.().detail?.['reconnects']).toBe(2);
+    });
+
+    it('a delivery rejected with an unexpected error (not ShutdownError) is not acked: the broker redelivers it', async () => {
+      const b = await broker();
+      let rejections = 0;
+      const ctx = testContext({
+        answer: (m) => {
+          if (Buffer.from(m.body).toString() === 'boom' && rejections < 1) {
+            rejections++;
+            return Promise.reject(new Error('engine bug'));
+          }
+          return delivered();
+        },
+      });
+      const opts: MqttSourceOptions = {
+        broker: b.url,
+        topics: ['oops'],
+        clientId: clientId(),
+        protocolVersion,
+        redeliveryDelay: 20,
+      };
+      const s = await started(opts, ctx);
+      const p = await pub(b.url);
+      await p.publishAsync('oops', 'boom', { qos: 1 });
+      await waitFor(() => ctx.acked.includes('boom'), { message: () => bodies(ctx.messages).join() });
+      const copies = ctx.messages.filter((m) => Buffer.from(m.body).toString() === 'boom');
+      expect(copies).toHaveLength(2);
+      expect(copies[1]?.headers?.['X-MQTT-Dup']).toBe('true');
+      await s.stop();
+      expect(await afterRestart(b.url, opts, 'oops')).toEqual([]);
+    });
+
+    it('acknowledges in receive order: a message settled early waits for the PUBACK of an earlier one', async () => {
+      const b = await broker();
+      const gate = deferred<void>();
+      const ctx = testContext({
+        topics: ['order/+'],
+        answer: (m) =>
+          Buffer.from(m.body).toString() === 'first' ? gate.promise.then(() => delivered()) : delivered(),
+      });
+      const s = await started(
+        { broker: b.url, clientId: clientId(), protocolVersion, reconnectDelay: { min: 20, max: 50 } },
+        ctx,
+      );
+      const p = await pub(b.url);
+      await p.publishAsync('order/a', 'first', { qos: 1 });
+      await p.publishAsync('order/b', 'second', { qos: 1 });
+      await waitFor(() => ctx.acked.includes('second') && ctx.open() === 1);
+      // A SUBSCRIBE sent now reaches the broker after any PUBACK sent before it: once it is confirmed, the broker
+      // has seen every ack the source sent for 'second' (none, when acks keep receive order).
+      ctx.setTopics(['order/+', 'fence']);
+      await waitFor(() => s.subscriptions().includes('fence'));
+      await b.restart(); // the connection drops: the broker sends again whatever was not acknowledged
+      await waitFor(() => bodies(ctx.messages).filter((x) => x === 'second').length === 2, {
+        message: () => bodies(ctx.messages).join(),
+      });
+      gate.resolve();
+      await waitFor(() => ctx.open() === 0 && ctx.acked.includes('first'));
+      await s.stop();
+      expect(
+        await afterRestart(
+          b.url,
+          { broker: b.url, topics: ['order/+'], clientId: s.options.clientId, protocolVersion },
+          'order/z',
+        ),
+      ).toEqual([]);
     });
 
     it('QoS 0 is delivered once and never acked or redelivered', async () => {
@@ -278,10 +345,13 @@ if (MOSQUITTO === undefined) {
       expect(new Set(ctx.acked)).toEqual(new Set(Array.from({ length: 100 }, (_, i) => `queued-${i}`)));
     });
 
-    it('maps properties to headers and publishes the response to the response topic', async () => {
+    it('hands properties over raw as headers and, when allowed, publishes the response to the response topic', async () => {
       const b = await broker();
       const ctx = testContext({ answer: (m) => delivered(`pong:${Buffer.from(m.body).toString()}`) });
-      await started({ broker: b.url, topics: ['rpc/+'], clientId: clientId() }, ctx);
+      await started(
+        { broker: b.url, topics: ['rpc/+'], clientId: clientId(), responseTopics: ['replies/#'] },
+        ctx,
+      );
       const requester = await pub(b.url);
       await requester.subscribeAsync('replies/me', { qos: 1 });
       const reply = new Promise<{ payload: string; props: Record<string, unknown> | undefined }>((resolve) =>
@@ -294,13 +364,15 @@ if (MOSQUITTO === undefined) {
         properties: {
           responseTopic: 'replies/me',
           correlationData: Buffer.from('corr-1'),
-          contentType: 'application/json',
+          contentType: 'application/json; charset=ütf-8',
           userProperties: {
             'X-Trace': 'abc',
             Multi: ['1', '2'],
             'bad name': 'x',
             Host: 'evil',
+            Utf8: 'grüße ✓',
             'X-MQTT-Qos': '9',
+            'x-mqtt-dup': 'true',
           },
         },
       });
@@ -313,15 +385,73 @@ if (MOSQUITTO === undefined) {
       });
       expect(r.props?.['contentType']).toBe('text/plain');
       const m = ctx.messages[0];
-      expect(m?.contentType).toBe('application/json');
-      expect(m?.headers).toEqual({
+      // raw: core's header policy (not the source) decides what reaches the function and encodes the rest
+      expect(m?.contentType).toBe('application/json; charset=ütf-8');
+      expect({ ...m?.headers }).toEqual({
         'X-Trace': 'abc',
         Multi: '1, 2',
+        'bad name': 'x',
+        Host: 'evil',
+        Utf8: 'grüße ✓',
         'X-MQTT-Topic': 'rpc/ping',
         'X-MQTT-Qos': '1',
         'X-MQTT-Retain': 'false',
         'X-MQTT-Response-Topic': 'replies/me',
         'X-MQTT-Correlation-Data': Buffer.from('corr-1').toString('base64'),
+      });
+    });
+
+    describe('replies to a response topic (any publisher chooses it)', () => {
+      /** Send one request with `responseTopic`, wait until it is acked, stop the source, and return what an
+       * observer subscribed to `watch` received before a marker it published itself after that. */
+      async function requestAndObserve(responseTopics: string[] | undefined, responseTopic: string) {
+        const b = await broker();
+        const warnings: string[] = [];
+        const logger = {
+          ...noopLogger,
+          warn: (...args: unknown[]) => void warnings.push(String(args.at(-1))),
+        };
+        const ctx = testContext({ answer: () => delivered('response-body'), logger });
+        const s = await started(
+          {
+            broker: b.url,
+            topics: ['req/+'],
+            clientId: clientId(),
+            ...(responseTopics === undefined ? {} : { responseTopics }),
+          },
+          ctx,
+        );
+        const observer = await pub(b.url);
+        await observer.subscribeAsync(['admin/#', 'replies/#'], { qos: 1 });
+        const seen: string[] = [];
+        observer.on('message', (topic, payload) => seen.push(`${topic}=${payload.toString()}`));
+        const requester = await pub(b.url);
+        for (const n of [1, 2])
+          await requester.publishAsync(`req/${n}`, `request-${n}`, { qos: 1, properties: { responseTopic } });
+        await waitFor(() => ctx.acked.length === 2);
+        await s.stop(); // everything the source published is at the broker before its DISCONNECT
+        await observer.publishAsync('replies/marker', 'end', { qos: 1 });
+        await waitFor(() => seen.includes('replies/marker=end'));
+        return { seen: seen.filter((x) => x !== 'replies/marker=end'), warnings };
+      }
+
+      it('are off by default: nothing is published, and the refusal is logged once per topic', async () => {
+        const { seen, warnings } = await requestAndObserve(undefined, 'replies/me');
+        expect(seen).toEqual([]);
+        expect(warnings.filter((w) => w.includes('not publishing the function response'))).toHaveLength(1);
+        expect(warnings.join()).toMatch(/replies are off/);
+      });
+
+      it('are published to a response topic that matches responseTopics', async () => {
+        const { seen } = await requestAndObserve(['replies/#'], 'replies/me');
+        expect(seen).toEqual(['replies/me=response-body', 'replies/me=response-body']);
+      });
+
+      it('are refused for admin/commands when only replies/# is allowed', async () => {
+        const { seen, warnings } = await requestAndObserve(['replies/#'], 'admin/commands');
+        expect(seen).toEqual([]);
+        expect(warnings.filter((w) => w.includes('not publishing the function response'))).toHaveLength(1);
+        expect(warnings.join()).toMatch(/matches no filter of responseTopics \(replies\/#\)/);
       });
     });
 

@@ -1,10 +1,12 @@
 import {
   ConfigError,
   defineSource,
+  errorMessage,
   type FunctionInfo,
-  isShutdownError,
+  InFlight,
   type Source,
   type SourceContext,
+  settleDelivery,
 } from '@connector/core';
 import { Cron } from 'croner';
 
@@ -79,10 +81,7 @@ export const cronSource = defineSource((options: CronSourceOptions = {}): CronSo
     ['scheduleAnnotation', annotation],
   ] as const) {
     if (typeof value !== 'string' || value.trim() === '')
-      throw new ConfigError(
-        setting,
-        `invalid ${setting}=${JSON.stringify(value)}: expected a non-empty string`,
-      );
+      throw ConfigError.invalid(setting, value, 'a non-empty string');
   }
   if (options.timezone !== undefined) {
     const problem = timezoneProblem(options.timezone);
@@ -91,35 +90,26 @@ export const cronSource = defineSource((options: CronSourceOptions = {}): CronSo
   }
   const jobs = new Map<string, Job>();
   const warned = new Map<string, string>(); // function -> invalid schedule already reported
-  const inflight = new Set<Promise<void>>();
+  const inflight = new InFlight();
   let ctx: SourceContext | undefined;
   let off: (() => void) | undefined;
 
   const run = (c: SourceContext, job: Job) => {
-    const p = c
-      .deliver({
-        topic,
-        body: EMPTY,
-        functions: [job.fn.address],
-        id: `${job.fn.address}@${new Date().toISOString()}`,
-        headers: { 'X-Connector-Schedule': job.schedule },
-      })
-      .then(
-        (outcome) => {
-          if (!outcome.ack)
-            c.logger.warn(
-              { function: job.fn.address, status: outcome.status },
-              'scheduled invocation failed',
-            );
-        },
-        (err: unknown) => {
-          if (!isShutdownError(err))
-            c.logger.error({ err, function: job.fn.address }, 'scheduled invocation failed');
-        },
-      )
-      .finally(() => inflight.delete(p));
-    inflight.add(p);
-    return p;
+    const delivery = c.deliver({
+      topic,
+      body: EMPTY,
+      functions: [job.fn.address],
+      id: `${job.fn.address}@${new Date().toISOString()}`,
+      headers: { 'X-Connector-Schedule': job.schedule },
+    });
+    const fail = (err: unknown) =>
+      c.logger.error({ err: errorMessage(err), function: job.fn.address }, 'scheduled invocation failed');
+    // A timer has no broker to redeliver: a 'nack' is reported, and the next run comes at its schedule.
+    return inflight.track(
+      settleDelivery(delivery, fail).then((decision) => {
+        if (decision === 'nack') c.logger.warn({ function: job.fn.address }, 'scheduled invocation failed');
+      }),
+    );
   };
 
   const sync = (c: SourceContext, functions: readonly FunctionInfo[]) => {
@@ -184,7 +174,7 @@ export const cronSource = defineSource((options: CronSourceOptions = {}): CronSo
       off = undefined;
       for (const job of jobs.values()) job.cron.stop();
       jobs.clear();
-      await Promise.allSettled([...inflight]);
+      await inflight.idle();
       ctx = undefined;
     },
     health: () => ({ connected: ctx !== undefined, detail: { scheduled: jobs.size } }),

@@ -1,4 +1,11 @@
-import { ConfigError, defineSource, isShutdownError, type Source, type SourceContext } from '@connector/core';
+import {
+  ConfigError,
+  defineSource,
+  errorMessage,
+  type Source,
+  type SourceContext,
+  settleDelivery,
+} from '@connector/core';
 
 /** Options of `intervalSource`. */
 export interface IntervalSourceOptions {
@@ -26,18 +33,10 @@ const encoder = new TextEncoder();
 
 /** Emit a message every interval; a tick whose predecessor has not settled is skipped, never queued. */
 export const intervalSource = defineSource((options: IntervalSourceOptions): IntervalSource => {
-  if (!Number.isFinite(options.interval) || options.interval < 1) {
-    throw new ConfigError(
-      'interval',
-      `invalid interval=${options.interval}: expected a positive number of milliseconds`,
-    );
-  }
-  if (typeof options.topic !== 'string' || options.topic.trim() === '') {
-    throw new ConfigError(
-      'topic',
-      `invalid topic=${JSON.stringify(options.topic)}: expected a non-empty topic`,
-    );
-  }
+  if (!Number.isFinite(options.interval) || options.interval < 1)
+    throw ConfigError.invalid('interval', options.interval, 'a positive number of milliseconds');
+  if (typeof options.topic !== 'string' || options.topic.trim() === '')
+    throw ConfigError.invalid('topic', options.topic, 'a non-empty topic');
   let timer: NodeJS.Timeout | undefined;
   let current: Promise<void> | undefined;
   let ticks = 0;
@@ -57,22 +56,17 @@ export const intervalSource = defineSource((options: IntervalSourceOptions): Int
       return;
     }
     ticks++;
-    current = c
-      .deliver({
-        topic: options.topic,
-        body: payload(),
-        id: `tick-${ticks}`,
-        ...(options.headers ? { headers: options.headers } : {}),
-      })
-      .then(
-        () => undefined,
-        (err: unknown) => {
-          if (!isShutdownError(err)) c.logger.error({ err }, 'tick delivery failed');
-        },
-      )
-      .finally(() => {
-        current = undefined;
-      });
+    const delivery = c.deliver({
+      topic: options.topic,
+      body: payload(),
+      id: `tick-${ticks}`,
+      ...(options.headers ? { headers: options.headers } : {}),
+    });
+    current = settleDelivery(delivery, (err) =>
+      c.logger.error({ err: errorMessage(err) }, 'tick delivery failed'),
+    ).then(() => {
+      current = undefined;
+    });
   };
 
   return {

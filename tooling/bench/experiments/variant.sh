@@ -1,6 +1,8 @@
 #!/bin/sh
 # Build a scratch copy of packages/core with experiment patches applied, for `pnpm bench --variant`.
 #   tooling/bench/experiments/variant.sh <name> [patch ...]     (patches from this folder, applied in order)
+#   CORE_REV=<git rev> tooling/bench/experiments/variant.sh <name>   (core's src as it was at that commit, e.g. to
+#                                                                     compare a redesign with the core before it)
 # Prints the path to pass as --variant <name>=<path>. Never touches packages/core.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -11,7 +13,11 @@ shift
 dir=${BENCH_VARIANTS:-${TMPDIR:-/tmp}}/core-variant-$name
 rm -rf "$dir"
 mkdir -p "$dir"
-cp -r "$repo/packages/core/src" "$dir/src"
+if [ -n "${CORE_REV:-}" ]; then
+  git -C "$repo" archive "$CORE_REV" packages/core/src | tar -x -C "$dir" --strip-components=2
+else
+  cp -r "$repo/packages/core/src" "$dir/src"
+fi
 find "$dir/src" -name '*.test.ts' -delete
 ln -s "$repo/packages/core/node_modules" "$dir/node_modules"
 printf '{ "type": "module" }\n' > "$dir/package.json"

@@ -1,0 +1,167 @@
+// The one file that relies on mqtt.js internals: `_sendPacket` (to send PUBACK when a delivery settled, which
+// mqtt.js has no public API for) and the error argument of `handleMessage`'s callback (to skip mqtt.js's own
+// PUBACK). `assertMqttInternals` checks they are still there; test/internals.test.ts fails loudly when not.
+import { createRequire } from 'node:module';
+import { SourceError } from '@connector/core';
+import { type IClientOptions, type IPublishPacket, MqttClient } from 'mqtt';
+
+/** Passed to mqtt.js's `handleMessage` callback: read the next packet without acknowledging this one. */
+const DEFER = new Error('acknowledgement deferred by @connector/source-mqtt');
+
+/** The mqtt.js version this package is tested with. */
+export const TESTED_MQTT_VERSION = '5.16';
+
+/** The internals used here, each with why. */
+const INTERNALS = [
+  ['_sendPacket', 1, 'MqttClient.prototype._sendPacket(packet), used to send PUBACK after delivery'],
+  [
+    'handleMessage',
+    2,
+    'MqttClient.prototype.handleMessage(packet, callback), whose callback(err) skips the automatic PUBACK',
+  ],
+] as const;
+
+function installedVersion(): string {
+  try {
+    return (createRequire(import.meta.url)('mqtt/package.json') as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * Throw a SourceError naming the mqtt.js internal that is gone (checked on `proto`, default the installed
+ * `MqttClient.prototype`), so an mqtt.js upgrade fails at start instead of acking too early or never.
+ */
+export function assertMqttInternals(proto: object = MqttClient.prototype): void {
+  const p = proto as Record<string, unknown>;
+  for (const [name, minArgs, what] of INTERNALS) {
+    const fn = p[name];
+    if (typeof fn !== 'function' || fn.length < minArgs)
+      throw new SourceError(
+        `mqtt.js ${installedVersion()} no longer has ${what}: @connector/source-mqtt is tested with mqtt ` +
+          `${TESTED_MQTT_VERSION}.x; install that version`,
+      );
+  }
+}
+
+/** What the source does with each message mqtt.js reads. */
+export interface Receiver {
+  /**
+   * Take a message: resolve `true` to acknowledge it, `false` to leave it for redelivery. `undefined`: not taken
+   * (not delivered, not acknowledged: the broker sends it again on the next connection).
+   */
+  receive(packet: IPublishPacket): Promise<boolean> | undefined;
+  /** Call `next` when mqtt.js may read the next packet (back-pressure on open deliveries). */
+  readNext(next: () => void): void;
+}
+
+type AckHandler = NonNullable<IClientOptions['customHandleAcks']>;
+
+interface Slot {
+  readonly messageId: number;
+  state: 'open' | 'ack' | 'skip';
+}
+
+/**
+ * Acknowledgements after delivery, in receive order (MQTT 4.6): QoS 1 messages are delivered concurrently, and a
+ * PUBACK goes out once its message and every message received before it on this connection have settled (one that
+ * is not acked leaves a gap). QoS 2 on MQTT 5 goes through mqtt.js's `customHandleAcks`, which reads no further
+ * packet until PUBREC, so it is serial and in order by construction. Acks never cross a reconnect: the queue is
+ * emptied on every CONNACK and close, since a packet id of the old connection names another message on the new one.
+ */
+export class Acks {
+  private queue: Slot[] = [];
+
+  /** Install the hooks on `client` (created with `manualConnect`, before it connects). */
+  constructor(
+    private readonly client: MqttClient,
+    private readonly v5: boolean,
+    private readonly receiver: Receiver,
+  ) {
+    assertMqttInternals(Object.getPrototypeOf(client) as object);
+    client.handleMessage = (packet, callback) => this.handleMessage(packet, callback);
+    // mqtt.js calls customHandleAcks only on MQTT 5 (it picks it at construction; the options object is read at
+    // every PUBLISH): QoS 2 is delivered there, before PUBREC.
+    if (v5) client.options.customHandleAcks = this.customHandleAcks;
+    client.on('packetreceive', (packet) => {
+      if (packet.cmd === 'connack') this.newConnection();
+    });
+    client.prependListener('close', () => this.newConnection());
+  }
+
+  /** Drop the acks of the current connection (call before a deliberate reconnect). */
+  newConnection(): void {
+    this.queue = [];
+  }
+
+  private readonly customHandleAcks: AckHandler = (_topic, _message, packet, done) => {
+    if (packet.qos !== 2) {
+      done(0); // QoS 1: on to handleMessage, which defers the PUBACK
+      return;
+    }
+    const queue = this.queue;
+    // Not taken, or not acked: no PUBREC, and mqtt.js reads nothing more on this connection until the source
+    // reconnects (redelivery) or stops.
+    void this.receiver.receive(packet)?.then((ack) => {
+      if (ack && queue === this.queue && this.client.connected) done(0);
+    });
+  };
+
+  private handleMessage(packet: IPublishPacket, callback: (err?: Error) => void): void {
+    if (packet.qos === 0) {
+      void this.receiver.receive(packet);
+      this.receiver.readNext(() => callback());
+      return;
+    }
+    if (packet.qos === 2) {
+      if (this.v5) {
+        callback(); // delivered before PUBREC (customHandleAcks); this is PUBREL: answer PUBCOMP
+        return;
+      }
+      // MQTT 3.x sent PUBREC on receipt (a QoS 2 subscription left in the session by an older configuration):
+      // deliver at PUBREL, and PUBCOMP after delivery, one at a time.
+      const queue = this.queue;
+      const settled = this.receiver.receive(packet);
+      if (settled === undefined) callback(DEFER);
+      else
+        void settled.then((ack) => {
+          if (queue === this.queue) callback(ack ? undefined : DEFER);
+        });
+      return;
+    }
+    const settled = this.receiver.receive(packet);
+    const messageId = packet.messageId;
+    if (settled === undefined || messageId === undefined) {
+      callback(DEFER); // not taken: it comes back with the session
+      return;
+    }
+    const slot: Slot = { messageId, state: 'open' };
+    this.queue.push(slot);
+    const settle = (ack: boolean) => {
+      slot.state = ack ? 'ack' : 'skip';
+      this.flush();
+    };
+    void settled.then(settle, () => settle(false));
+    this.receiver.readNext(() => callback(DEFER));
+  }
+
+  /** Send the PUBACKs at the head of the queue whose messages have settled. */
+  private flush(): void {
+    let n = 0;
+    while (n < this.queue.length && (this.queue[n] as Slot).state !== 'open') n++;
+    if (n === 0) return;
+    const done = this.queue.splice(0, n);
+    // Not connected: mqtt.js would queue the packet for the next connection, where the id means another message.
+    if (!this.client.connected) return;
+    const send = (this.client as unknown as { _sendPacket(p: object): void })._sendPacket.bind(this.client);
+    for (const slot of done) {
+      if (slot.state !== 'ack') continue;
+      send(
+        this.v5
+          ? { cmd: 'puback', messageId: slot.messageId, reasonCode: 0 }
+          : { cmd: 'puback', messageId: slot.messageId },
+      );
+    }
+  }
+}

@@ -1,0 +1,51 @@
+import type { SourceMessage } from '@connector/core';
+import type { IPublishPacket } from 'mqtt';
+
+/** Prefix of the headers this source adds to describe a message; user properties cannot set them. */
+const OWN_PREFIX = 'x-mqtt-';
+
+/**
+ * The raw headers of a publish packet: MQTT 5 user properties (repeated names joined with `, `), then `X-MQTT-Topic`,
+ * `-Qos`, `-Retain`, `-Dup` (when set), `-Response-Topic` and `-Correlation-Data` (base64). Values are handed over
+ * as they are: core's header policy decides what reaches the function and encodes what HTTP cannot carry.
+ */
+export function headersOf(packet: IPublishPacket): Record<string, string> {
+  // No prototype: a user property named `__proto__` is a header like any other.
+  const headers: Record<string, string> = Object.create(null);
+  const props = packet.properties;
+  const user = props?.userProperties;
+  if (user) {
+    for (const name of Object.keys(user)) {
+      if (name.toLowerCase().startsWith(OWN_PREFIX)) continue; // a publisher cannot pass for the broker
+      const raw = user[name];
+      headers[name] = Array.isArray(raw) ? raw.join(', ') : String(raw);
+    }
+  }
+  headers['X-MQTT-Topic'] = packet.topic;
+  headers['X-MQTT-Qos'] = String(packet.qos);
+  headers['X-MQTT-Retain'] = packet.retain ? 'true' : 'false';
+  if (packet.dup) headers['X-MQTT-Dup'] = 'true';
+  if (props?.responseTopic !== undefined) headers['X-MQTT-Response-Topic'] = props.responseTopic;
+  if (props?.correlationData !== undefined)
+    headers['X-MQTT-Correlation-Data'] = Buffer.from(props.correlationData).toString('base64');
+  return headers;
+}
+
+/** The message handed to the connector for a publish packet (`trimChannelKey`: route without the first level). */
+export function toSourceMessage(packet: IPublishPacket, trimChannelKey: boolean): SourceMessage {
+  let topic = packet.topic;
+  if (trimChannelKey) {
+    const slash = topic.indexOf('/');
+    if (slash >= 0) topic = topic.slice(slash + 1);
+  }
+  const body = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+  const ct = packet.properties?.contentType;
+  return {
+    topic,
+    body,
+    headers: headersOf(packet),
+    orderingKey: topic,
+    ...(packet.messageId !== undefined && packet.qos > 0 ? { id: String(packet.messageId) } : {}),
+    ...(ct !== undefined && ct !== '' ? { contentType: ct } : {}),
+  };
+}

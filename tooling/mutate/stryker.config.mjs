@@ -1,0 +1,48 @@
+// @ts-check
+// Mutation testing of core's delivery path: `pnpm mutate` (not part of `pnpm test`). See ./README.md.
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const out = 'bench/results/mutation';
+
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  // Paths are relative to the repo root: the root script runs `stryker run tooling/mutate/stryker.config.mjs` there.
+  mutate: [
+    'packages/core/src/engine.ts',
+    'packages/core/src/connector.ts',
+    'packages/core/src/invoker.ts',
+    'packages/core/src/headers.ts',
+    'packages/core/src/kit/ack.ts',
+    'packages/core/src/dead-letters.ts',
+  ],
+  plugins: [require.resolve('@stryker-mutator/vitest-runner')],
+  testRunner: 'vitest',
+  // core's own vitest config (resolve.conditions = '@connector/source', timeouts), run from packages/core.
+  vitest: { configFile: 'packages/core/vitest.config.ts', dir: 'packages/core' },
+  coverageAnalysis: 'perTest',
+  concurrency: 2,
+  // Integration tests against the in-process test gateway: a mutant that stalls delivery must time out, not hang.
+  timeoutMS: 15_000,
+  timeoutFactor: 2,
+  // The sandbox needs core, the shared vitest settings and the root manifests; core's node_modules are symlinked.
+  ignorePatterns: [
+    '/*',
+    '!/packages',
+    '/packages/*',
+    '!/packages/core',
+    '!/vitest.shared.ts',
+    '!/package.json',
+    '!/tsconfig.base.json',
+  ],
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: 'always',
+  // Re-runs after adding tests only test what changed; delete the file for a full run.
+  incremental: true,
+  incrementalFile: `${out}/incremental.json`,
+  reporters: ['clear-text', 'progress', 'html', 'json'],
+  htmlReporter: { fileName: `${out}/mutation.html` },
+  jsonReporter: { fileName: `${out}/mutation.json` },
+  clearTextReporter: { allowColor: false, logTests: false, maxTestsToLog: 0, reportScoreTable: true },
+  thresholds: { high: 90, low: 80, break: null },
+};

@@ -18,9 +18,9 @@ describe('template-connector settings', () => {
     expect(connector).toBeUndefined();
     expect(codes).toEqual([0]);
     expect(out).toMatch(/^usage: .*template-connector/);
-    const escape = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const literal = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     for (const s of SETTINGS)
-      expect(out).toMatch(new RegExp(` {2}${escape(s.name)} +${escape(s.default ?? '')}`));
+      expect(out).toMatch(new RegExp(` {2}${literal(s.name)} +${literal(s.default ?? '')}`));
     expect(out).toMatch(/gateway_url +http:\/\/gateway\.openfaas:8080/);
   });
 

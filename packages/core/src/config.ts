@@ -384,6 +384,8 @@ export const CORE_SETTINGS: readonly Setting[] = [
     help: 'folder of basic-auth-user and basic-auth-password',
   },
   { name: 'upstream_timeout', default: '30s', help: 'deadline of one invocation' },
+  { name: 'system_timeout', default: 'upstream_timeout, at most 30s', help: 'deadline of one /system call' },
+  { name: 'max_response_bytes', default: '10MiB', help: 'largest function response kept' },
   { name: 'rebuild_interval', default: '30s', help: 'topic map refresh period' },
   { name: 'topic_delimiter', default: ',', help: 'separator of topics in the topic annotation' },
   { name: 'topic_matcher', default: 'exact', help: 'exact or mqtt (+ and # in annotations)' },
@@ -399,6 +401,7 @@ export const CORE_SETTINGS: readonly Setting[] = [
   { name: 'print_request_body', default: 'false', help: 'log request bodies' },
   { name: 'print_sync', default: 'false', help: 'log the topic map after every rebuild' },
   { name: 'max_inflight', default: '64', help: 'invocations in flight' },
+  { name: 'max_pending_bytes', default: '64MiB', help: 'message bytes accepted and not yet settled' },
   { name: 'max_inflight_per_function', help: 'invocations in flight per function (default unlimited)' },
   { name: 'max_retries', default: '3', help: 'retries after the first attempt' },
   { name: 'retry_min_delay', default: '100ms', help: 'first retry delay' },
@@ -501,7 +504,7 @@ export function unknownSettings(known: Iterable<string>, env: Env): SettingSugge
 }
 
 /** Every option key of `createController`, `createConnector` and `runConnector` (a `configFromEnv` result spreads into each). */
-export const OPTION_KEYS: readonly string[] = [
+export const OPTION_KEYS = [
   // ControllerOptions
   'gatewayUrl',
   'upstreamTimeout',
@@ -530,6 +533,7 @@ export const OPTION_KEYS: readonly string[] = [
   'onFailure',
   'deadLetterFile',
   'drainTimeout',
+  'maxPendingBytes',
   // ConnectorConfig, ConnectorOptions, RunOptions
   'http',
   'logLevel',
@@ -541,7 +545,13 @@ export const OPTION_KEYS: readonly string[] = [
   'restartDelay',
   'signals',
   'exit',
-];
+] as const;
+
+// A compile error when ConnectorConfig gains an option OPTION_KEYS does not list (connector.ts checks RunOptions).
+const configKeysListed: [Exclude<keyof ConnectorConfig, (typeof OPTION_KEYS)[number]>] extends [never]
+  ? true
+  : never = true;
+void configKeysListed;
 
 /**
  * Refuse option keys that no option has (plain JavaScript callers get no compile-time check): a one-line

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { checkOptionKeys, type DeliveryOptions } from './config.js';
+import { checkOptionKeys, type DeliveryOptions, type OPTION_KEYS } from './config.js';
 import type { Controller } from './controller.js';
 import {
   checkDeadLetterFile,
@@ -360,6 +360,12 @@ export interface RunOptions extends ConnectorOptions {
   /** Called with the exit code after a signal (default `process.exit`). */
   exit?: (code: number) => void;
 }
+
+// A compile error when RunOptions gains an option core's OPTION_KEYS does not list (so checkOptionKeys would refuse it).
+const runKeysListed: [Exclude<keyof RunOptions, (typeof OPTION_KEYS)[number]>] extends [never]
+  ? true
+  : never = true;
+void runKeysListed;
 
 /** Create and start a connector; on SIGTERM/SIGINT stop it gracefully and exit 0 (a second signal exits 1). */
 export async function runConnector(options: RunOptions): Promise<Connector> {

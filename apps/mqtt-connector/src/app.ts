@@ -31,6 +31,10 @@ export const MQTT_SETTINGS: readonly Setting[] = [
   { name: 'reject_unauthorized', default: 'true', help: "verify the broker's certificate" },
   { name: 'session_expiry', default: 'never', help: 'MQTT 5 session expiry after a disconnect' },
   { name: 'shared_group', help: 'subscribe as $share/<group>/<filter>' },
+  {
+    name: 'response_topics',
+    help: "filters a message's MQTT 5 responseTopic must match to get a reply (default: none)",
+  },
   { name: 'trim_channel_key', default: 'false', help: 'strip the leading / of topics' },
   { name: 'trim-channel-key', help: 'same as trim_channel_key' },
   { name: 'keepalive', default: '60s', help: 'MQTT keepalive' },

@@ -72,6 +72,8 @@ export interface DeliveryOptions {
   drainTimeout?: number;
   /** Bytes of message bodies accepted and not yet settled before the source is held back (default 64 MiB). */
   maxPendingBytes?: number;
+  /** Adaptive concurrency per function (AIMD on 429/503/deadlines) unless a function's annotation says otherwise. */
+  adaptiveConcurrency?: boolean;
 }
 
 /** Retry policy: exponential backoff with full jitter. */
@@ -348,6 +350,7 @@ export function configFromEnv(env: Env = process.env): ConnectorConfig {
     systemTimeout: r.duration('system_timeout', { min: 1 }),
     maxResponseBytes: r.bytes('max_response_bytes'),
     maxPendingBytes: r.bytes('max_pending_bytes'),
+    adaptiveConcurrency: r.bool('adaptive_concurrency'),
     namespace: r.string('namespace'),
     sendTopic: r.bool('send_topic'),
     topicMatcher: matcher,
@@ -402,6 +405,7 @@ export const CORE_SETTINGS: readonly Setting[] = [
   { name: 'print_sync', default: 'false', help: 'log the topic map after every rebuild' },
   { name: 'max_inflight', default: '64', help: 'invocations in flight' },
   { name: 'max_pending_bytes', default: '64MiB', help: 'message bytes accepted and not yet settled' },
+  { name: 'adaptive_concurrency', default: 'false', help: 'per-function in-flight limit that adapts (AIMD)' },
   { name: 'max_inflight_per_function', help: 'invocations in flight per function (default unlimited)' },
   { name: 'max_retries', default: '3', help: 'retries after the first attempt' },
   { name: 'retry_min_delay', default: '100ms', help: 'first retry delay' },
@@ -534,6 +538,7 @@ export const OPTION_KEYS = [
   'deadLetterFile',
   'drainTimeout',
   'maxPendingBytes',
+  'adaptiveConcurrency',
   // ConnectorConfig, ConnectorOptions, RunOptions
   'http',
   'logLevel',

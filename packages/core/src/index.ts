@@ -65,6 +65,7 @@ export {
 } from './invoker.js';
 export * from './kit/index.js';
 export { createLogger, errorFields, type LoggerOptions, noopLogger, RepeatLimiter } from './logger.js';
+export { ANNOTATION_PREFIX, type FunctionPolicy, POLICY_ANNOTATIONS, Policies } from './policy.js';
 export { createResponsePrinter } from './printer.js';
 export { ResponseHub } from './responses.js';
 export * from './source.js';

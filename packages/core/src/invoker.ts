@@ -380,7 +380,7 @@ export function createInvoker(o: InvokerOptions): Invoker {
     return exchange(
       pool,
       { path: (async ? asyncPrefix : fnPrefix) + path, method: 'POST', headers, body: payload },
-      timeout,
+      opts?.timeout ?? timeout,
       maxResponseBytes,
       !async,
       `invocation of ${fn}`,
@@ -398,7 +398,14 @@ export function createInvoker(o: InvokerOptions): Invoker {
           attempt,
           final: true,
         };
-        const error = classify(res.status, async, fn, opts?.retryOn ?? retryOn);
+        const error =
+          res.headers['x-connector-outcome']?.toLowerCase() === 'dead-letter'
+            ? new InvokeError(
+                'ERR_FUNCTION_REJECTED',
+                `function ${fn} asked for a dead letter (status ${res.status})`,
+                res.status,
+              )
+            : classify(res.status, async, fn, opts?.retryOn ?? retryOn);
         if (error) result.error = error;
         const callId = res.headers['x-call-id'];
         if (callId !== undefined) result.callId = callId;

@@ -185,6 +185,36 @@ async function sqsCase(url: string, n: number): Promise<SourceRun> {
   }
 }
 
+/** RabbitMQ through the broker on 127.0.0.1:5672 (RABBITMQ_URL): a queue of its own bound to amq.topic. */
+async function rabbitmqCase(url: string, n: number): Promise<SourceRun> {
+  const { default: amqp } = await import('amqplib');
+  const { rabbitmqSource } = await import('@connector/source-rabbitmq');
+  const brokerUrl = process.env['RABBITMQ_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
+  const queue = `bench.${process.pid}.${Date.now()}`;
+  const conn = await amqp.connect(brokerUrl);
+  const ch = await conn.createConfirmChannel();
+  try {
+    const source = rabbitmqSource({ url: brokerUrl, queue, topics: ['bench'], prefetch: 64 });
+    return await measure(
+      url,
+      source,
+      n,
+      async () => {
+        const content = Buffer.from(body);
+        for (let i = 0; i < n; i++) {
+          if (!ch.publish('amq.topic', 'bench', content, { contentType: 'application/json' }))
+            await new Promise((r) => ch.once('drain', r));
+        }
+        await ch.waitForConfirms();
+      },
+      'prefetch 64 = maxInFlight; transient messages on a durable queue; the publisher runs in the connector process',
+    );
+  } finally {
+    await ch.deleteQueue(queue).catch(() => undefined);
+    await conn.close().catch(() => undefined);
+  }
+}
+
 const has = (cmd: string) => {
   try {
     execFileSync('sh', ['-c', `command -v ${JSON.stringify(cmd)}`], { stdio: 'ignore' });
@@ -216,4 +246,13 @@ registerCase({
   label: 'SQS (fauxqs)',
   maxMessages: 5_000,
   run: (p) => sqsCase(p.url, p.n),
+});
+registerCase({
+  kind: 'source',
+  id: 'source-rabbitmq',
+  label: 'RabbitMQ (amqplib, prefetch 64)',
+  maxMessages: 20_000,
+  unavailable: () =>
+    has('rabbitmq-server') || process.env['RABBITMQ_URL'] ? undefined : 'RabbitMQ not installed',
+  run: (p) => rabbitmqCase(p.url, p.n),
 });

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// pnpm create-connector <name> [--source custom|timer|mqtt|kafka|sqs] [--no-install]
+// pnpm create-connector <name> [--source custom|timer|mqtt|kafka|sqs|rabbitmq] [--no-install]
 // Copies apps/template to apps/<name>, renames it, wires the chosen source package. Plain JS: runs without a build.
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,8 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const SOURCES = ['custom', 'timer', 'mqtt', 'kafka', 'sqs'];
-const USAGE = 'usage: pnpm create-connector <name> [--source custom|timer|mqtt|kafka|sqs] [--no-install]\n';
+const SOURCES = ['custom', 'timer', 'mqtt', 'kafka', 'sqs', 'rabbitmq'];
+const USAGE =
+  'usage: pnpm create-connector <name> [--source custom|timer|mqtt|kafka|sqs|rabbitmq] [--no-install]\n';
 
 /**
  * How each source package is wired: the import, the source expression, extra startConnectorFromEnv options, the
@@ -92,6 +93,29 @@ const WIRING = {
     env: [
       ['queue_name', 'orders', undefined],
       ['region', 'eu-west-1', 'credentials: the AWS SDK default chain (IRSA, env, ...)'],
+    ],
+  },
+  rabbitmq: {
+    imports:
+      "import { amqpMatch, rabbitmqOptionsFromEnv, rabbitmqSource } from '@connector/source-rabbitmq';",
+    source: '(e) => rabbitmqSource(rabbitmqOptionsFromEnv(e))',
+    extra:
+      "    // AMQP wildcards in the functions' topic annotations (orders.*, orders.#), as the topic exchange routes.\n    controller: { topicMatcher: amqpMatch },\n",
+    required: 'rabbitmq_url',
+    run: 'rabbitmq_url=amqp://guest:guest@127.0.0.1:5672 ',
+    settings: [
+      ['rabbitmq_url', '(required)', 'amqp://user:password@host:5672/vhost'],
+      ['exchange', 'amq.topic', 'topic exchange the queue is bound to'],
+      ['queue', '<connector_name>', 'the durable queue of this connector'],
+      ['prefetch', '64', 'unacked messages per queue'],
+    ],
+    env: [
+      ['rabbitmq_url', 'amqp://rabbitmq.rabbitmq:5672', undefined],
+      [
+        'exchange',
+        'amq.topic',
+        "the queue (named after connector_name) is bound to it by the functions' topics",
+      ],
     ],
   },
 };

@@ -36,6 +36,7 @@ const APPS = {
   'cron-connector': 'timer',
   'sensors-connector': 'mqtt',
   'orders-connector': 'kafka',
+  'events-connector': 'rabbitmq',
   'queue-connector': 'sqs', // created through the prompt
 } as const;
 
@@ -62,7 +63,7 @@ beforeAll(async () => {
     { cwd: copy },
   );
   expect(prompted.stdout).toContain('Connector name (e.g. nats-connector):');
-  expect(prompted.stdout).toContain('Source (custom|timer|mqtt|kafka|sqs) [custom]:');
+  expect(prompted.stdout).toContain('Source (custom|timer|mqtt|kafka|sqs|rabbitmq) [custom]:');
   expect(prompted.stdout).toContain('created apps/queue-connector (sqs source)');
   // The new apps change the lockfile; pnpm would refuse that under CI=true (frozen by default there).
   await run('pnpm', ['install', '--prefer-offline', '--no-frozen-lockfile', '--reporter=silent'], {
@@ -108,10 +109,10 @@ describe('pnpm create-connector', () => {
         1,
         'create-connector: "My_Connector" is not a valid npm package name here: use lower-case letters, digits and dashes (e.g. nats-connector)\n',
       ],
-      [1, 'create-connector: --source nats: expected one of custom, timer, mqtt, kafka, sqs\n'],
+      [1, 'create-connector: --source nats: expected one of custom, timer, mqtt, kafka, sqs, rabbitmq\n'],
       [
         1,
-        "create-connector: Unknown option '--bogus'; usage: pnpm create-connector <name> [--source custom|timer|mqtt|kafka|sqs] [--no-install]\n",
+        "create-connector: Unknown option '--bogus'; usage: pnpm create-connector <name> [--source custom|timer|mqtt|kafka|sqs|rabbitmq] [--no-install]\n",
       ],
       // Without a terminal nothing is asked, and nothing is picked silently: a usage line, exit 2.
       [
@@ -157,6 +158,10 @@ describe('pnpm create-connector', () => {
       'sensors-connector': ['mqttSource(mqttOptionsFromEnv(e))', '{ name: broker, value: "mqtt://'],
       'orders-connector': ['kafkaSource(kafkaOptionsFromEnv(e))', '{ name: brokers, value: "'],
       'queue-connector': ['sqsSource(sqsOptionsFromEnv(e))', '{ name: queue_name, value: "orders" }'],
+      'events-connector': [
+        'rabbitmqSource(rabbitmqOptionsFromEnv(e))',
+        '{ name: rabbitmq_url, value: "amqp://',
+      ],
     } as const;
     for (const [app, [expr, env]] of Object.entries(wired)) {
       const source = APPS[app as keyof typeof APPS];
@@ -173,6 +178,7 @@ describe('pnpm create-connector', () => {
     }
     expect(read('sensors-connector/src/app.ts')).toContain("topicMatcher: 'mqtt'");
     expect(read('orders-connector/src/app.ts')).toContain('deadLetter: source.deadLetter');
+    expect(read('events-connector/src/app.ts')).toContain('controller: { topicMatcher: amqpMatch }');
   });
 
   it.each(Object.keys(APPS))('%s built and passes its own test', async (app) => {

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { configFromEnv, type Env } from '@connector/core';
 import { kafkaOptionsFromEnv } from '@connector/source-kafka';
 import { mqttOptionsFromEnv } from '@connector/source-mqtt';
+import { rabbitmqOptionsFromEnv } from '@connector/source-rabbitmq';
 import { sqsOptionsFromEnv } from '@connector/source-sqs';
 import { timerSourceFromEnv } from '@connector/source-timer';
 import { loadAll } from 'js-yaml';
@@ -22,6 +23,7 @@ const readers: Record<string, ((env: Env) => unknown) | undefined> = {
   'mqtt-connector': mqttOptionsFromEnv,
   'kafka-connector': kafkaOptionsFromEnv,
   'sqs-connector': sqsOptionsFromEnv,
+  'rabbitmq-connector': rabbitmqOptionsFromEnv,
   template: undefined, // its reader is the app's own code; the scaffolder test builds and runs it
 };
 

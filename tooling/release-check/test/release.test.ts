@@ -63,6 +63,7 @@ describe('release flow', () => {
         '@connector/core',
         '@connector/source-kafka',
         '@connector/source-mqtt',
+        '@connector/source-rabbitmq',
         '@connector/source-sqs',
         '@connector/source-timer',
         '@connector/testing',

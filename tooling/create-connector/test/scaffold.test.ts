@@ -117,11 +117,11 @@ describe('pnpm create-connector', () => {
       // Without a terminal nothing is asked, and nothing is picked silently: a usage line, exit 2.
       [
         2,
-        'create-connector: a name is required without a terminal; usage: pnpm create-connector <name> [--source custom|timer|mqtt|kafka|sqs] [--no-install]\n',
+        'create-connector: a name is required without a terminal; usage: pnpm create-connector <name> [--source custom|timer|mqtt|kafka|sqs|rabbitmq] [--no-install]\n',
       ],
       [
         2,
-        'create-connector: --source is required without a terminal; usage: pnpm create-connector <name> [--source custom|timer|mqtt|kafka|sqs] [--no-install]\n',
+        'create-connector: --source is required without a terminal; usage: pnpm create-connector <name> [--source custom|timer|mqtt|kafka|sqs|rabbitmq] [--no-install]\n',
       ],
     ]);
     expect(existsSync(join(copy, 'apps/ok-name'))).toBe(false);

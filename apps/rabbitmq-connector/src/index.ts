@@ -1,1 +1,2 @@
-export { type RabbitmqConnectorOptions, startRabbitmqConnector } from './app.js';
+export { RABBITMQ_SETTINGS, type RabbitmqConnectorOptions, startRabbitmqConnector } from './app.js';
+export { cli } from './main.js';

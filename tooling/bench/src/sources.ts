@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,6 +96,7 @@ async function mqttCase(url: string, n: number): Promise<SourceRun> {
     return run;
   } finally {
     broker.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true }); // mosquitto reads its conf at start only
   }
 }
 

@@ -57,6 +57,8 @@ describe.each(Object.keys(readers))('apps/%s', (app) => {
   it('Dockerfile: multi-stage, pnpm deploy --prod of this app, non-root, node as PID 1', () => {
     const file = readFileSync(join(root, 'apps', app, 'Dockerfile'), 'utf8');
     expect(file.match(/^FROM /gm)).toHaveLength(2);
+    // Node 24 is the current LTS (20 is end of life); the engines range still admits >= 20.19 for library users.
+    expect(file.match(/^FROM node:24-bookworm-slim/gm)).toHaveLength(2);
     expect(file).toContain(`npm install -g pnpm@${pnpmVersion}`);
     expect(file).toContain('pnpm install --frozen-lockfile');
     expect(file).toContain(`turbo run build --filter=${pkg.name}...`);

@@ -1,1 +1,2 @@
-export { envWithAliases, type NatsConnectorOptions, startNatsConnector } from './app.js';
+export { envWithAliases, NATS_SETTINGS, type NatsConnectorOptions, startNatsConnector } from './app.js';
+export { cli } from './main.js';

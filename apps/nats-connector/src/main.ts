@@ -1,9 +1,16 @@
 #!/usr/bin/env node
-import { startNatsConnector } from './app.js';
+import { type CliIo, connectorCli, isEntryPoint } from '@connector/core';
+import { NATS_SETTINGS, startNatsConnector } from './app.js';
 
-startNatsConnector().catch((err: unknown) => {
-  const e = err as { code?: string; message?: string };
-  // Invalid configuration: one line naming the setting, exit 2; anything else: exit 1.
-  process.stderr.write(`nats-connector: ${e.message ?? String(err)}\n`);
-  process.exit(e.code === 'ERR_CONFIG' ? 2 : 1);
-});
+/** The command line: `--help` lists the settings; otherwise start, exit 2 on bad configuration (one line). */
+export function cli(argv: readonly string[] = process.argv.slice(2), io?: Partial<CliIo>) {
+  return connectorCli({
+    name: 'nats-connector',
+    settings: NATS_SETTINGS,
+    argv,
+    start: () => startNatsConnector(),
+    ...(io ? { io } : {}),
+  });
+}
+
+if (isEntryPoint(import.meta.url)) void cli();

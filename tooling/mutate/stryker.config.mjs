@@ -3,19 +3,23 @@
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const out = 'bench/results/mutation';
+/** The files under mutation; MUTATE_ONLY=engine,headers limits a run to some (their results go to a subfolder). */
+const files = [
+  'packages/core/src/engine.ts',
+  'packages/core/src/connector.ts',
+  'packages/core/src/invoker.ts',
+  'packages/core/src/headers.ts',
+  'packages/core/src/kit/ack.ts',
+  'packages/core/src/dead-letters.ts',
+];
+const only = process.env.MUTATE_ONLY?.split(',').filter(Boolean);
+const mutate = only ? files.filter((f) => only.some((o) => f.endsWith(`/${o}.ts`))) : files;
+const out = only ? `bench/results/mutation/${only.join('+')}` : 'bench/results/mutation';
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   // Paths are relative to the repo root: the root script runs `stryker run tooling/mutate/stryker.config.mjs` there.
-  mutate: [
-    'packages/core/src/engine.ts',
-    'packages/core/src/connector.ts',
-    'packages/core/src/invoker.ts',
-    'packages/core/src/headers.ts',
-    'packages/core/src/kit/ack.ts',
-    'packages/core/src/dead-letters.ts',
-  ],
+  mutate,
   plugins: [require.resolve('@stryker-mutator/vitest-runner')],
   testRunner: 'vitest',
   // core's own vitest config (resolve.conditions = '@connector/source', timeouts), run from packages/core, unit

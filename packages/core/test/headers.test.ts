@@ -82,6 +82,8 @@ describe('encodeHeaderValue', () => {
     expect(encodeHeaderValue(b(0x21))).toBe('!');
     expect(encodeHeaderValue(b(0x61, 0x7f))).toBe('a%7F');
     expect(encodeHeaderValue(b(0x61, 0x1f))).toBe('a%1F');
+    expect(encodeHeaderValue(b(0x61, 0x00, 0x62))).toBe('a%00b'); // a control byte inside, not at an edge
+    expect(encodeHeaderValue(b(0x61, 0x0a, 0x09, 0x62))).toBe('a%0A%09b');
     expect(encodeHeaderValue(b(0x61, 0x80))).toBe('a%80');
     expect(encodeHeaderValue(b(0xff, 0x00))).toBe('%FF%00');
     expect(encodeHeaderValue(b(0x20, 0x61))).toBe('%20a');

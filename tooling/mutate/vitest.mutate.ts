@@ -15,6 +15,7 @@ const FIRST = [
   'test/engine-unit.test.ts',
   'src/engine.test.ts',
   'test/invoker.test.ts',
+  'test/connector-lifecycle.test.ts',
   'test/delivery-rules.test.ts',
 ];
 

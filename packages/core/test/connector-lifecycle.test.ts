@@ -110,12 +110,13 @@ describe('connector lifecycle', () => {
     first.fail(new Error('again')); // aborted already: ignored, no second restart
     expect(first.signal.aborted).toBe(true);
     expect(c.readiness()).toEqual([]); // connected stays `running`; the error is kept for /readyz
-    const body = await (await fetch(`${c.httpUrl}/readyz`)).json();
+    const body = (await (await fetch(`${c.httpUrl}/readyz`)).json()) as { source: unknown };
     expect(body.source).toEqual({ connected: true, lastError: 'connection reset' });
     await waitFor(() => s.starts === 2);
     expect(Date.now() - failedAt).toBeGreaterThanOrEqual(280); // restartDelay.min
     expect(s.stops).toBe(1);
-    expect((await (await fetch(`${c.httpUrl}/readyz`)).json()).source).toEqual({ connected: true });
+    const after = (await (await fetch(`${c.httpUrl}/readyz`)).json()) as { source: unknown };
+    expect(after.source).toEqual({ connected: true });
     const m = await (await fetch(`${c.httpUrl}/metrics`)).text();
     expect(m).toContain('connector_source_restarts_total{source="bare"} 1');
   });

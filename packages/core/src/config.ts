@@ -72,6 +72,8 @@ export interface DeliveryOptions {
   drainTimeout?: number;
   /** Bytes of message bodies accepted and not yet settled before the source is held back (default 64 MiB). */
   maxPendingBytes?: number;
+  /** Adaptive concurrency per function (AIMD on 429/503/deadlines) unless a function's annotation says otherwise. */
+  adaptiveConcurrency?: boolean;
 }
 
 /** Retry policy: exponential backoff with full jitter. */
@@ -339,6 +341,7 @@ export function configFromEnv(env: Env = process.env): ConnectorConfig {
     systemTimeout: r.duration('system_timeout', { min: 1 }),
     maxResponseBytes: r.bytes('max_response_bytes'),
     maxPendingBytes: r.bytes('max_pending_bytes'),
+    adaptiveConcurrency: r.bool('adaptive_concurrency'),
     namespace: r.string('namespace'),
     sendTopic: r.bool('send_topic'),
     topicMatcher: matcher,

@@ -109,6 +109,8 @@ export function createConnector(options: ConnectorOptions): Connector {
   };
   const metrics = new ConnectorMetrics({
     inFlight: () => engine.inFlight(),
+    adaptiveLimits: () => engine.adaptiveLimits(),
+    oldestPendingMs: () => engine.oldestPendingMs(),
     topicMap: () => {
       const s = controller.status();
       return {
@@ -131,6 +133,7 @@ export function createConnector(options: ConnectorOptions): Connector {
       maxInFlightPerFunction: options.maxInFlightPerFunction,
       retry: { ...DEFAULT_RETRY, ...options.retry },
       onFailure: options.onFailure ?? 'redeliver',
+      adaptive: options.adaptiveConcurrency ?? false,
       deadLetter,
       source: source.name,
     },

@@ -1,3 +1,4 @@
+import { ADAPTIVE_START, AdaptiveLimit } from './adaptive.js';
 import type { RetryOptions } from './config.js';
 import type { Controller } from './controller.js';
 import type { DeadLetter, DeadLetterHandler } from './dead-letters.js';
@@ -6,6 +7,7 @@ import type { Invoker } from './invoker.js';
 import { backoff } from './kit/backoff.js';
 import { sleep } from './kit/sleep.js';
 import type { ConnectorMetrics } from './metrics.js';
+import { type FunctionPolicy, Policies } from './policy.js';
 import type { ResponseHub } from './responses.js';
 import { Semaphore } from './semaphore.js';
 import type { DeliveryOutcome, SourceMessage } from './source.js';
@@ -18,6 +20,8 @@ export interface EngineOptions {
   maxInFlightPerFunction: number | undefined;
   retry: Required<RetryOptions>;
   onFailure: 'dead-letter' | 'redeliver';
+  /** Adaptive concurrency for every function (an annotation can turn it on or off per function). */
+  adaptive: boolean;
   deadLetter: DeadLetterHandler | undefined;
   source: string;
 }
@@ -63,13 +67,16 @@ export type Discovery = Pick<Controller, 'match' | 'resolve' | 'refresh' | 'sync
 export class DeliveryEngine {
   private readonly global: Semaphore;
   private readonly perFunction = new Map<string, Semaphore>();
+  private readonly adaptive = new Map<string, AdaptiveLimit>();
+  private readonly policies: Policies;
   private readonly tails = new Map<string, Promise<unknown>>();
   private readonly hard = new AbortController();
-  private readonly retryOn: ReadonlySet<number>;
   private closed = false;
   private firstSync: Promise<void> | undefined;
   private pendingCount = 0;
   private pendingBytes = 0;
+  /** Accepted, unsettled messages in arrival order: the first is the oldest (a Set keeps insertion order). */
+  private readonly pendingSince = new Set<{ at: number }>();
   private drainWaiters: (() => void)[] = [];
   private capacityWaiters: (() => void)[] = [];
 
@@ -82,7 +89,15 @@ export class DeliveryEngine {
     private readonly log: Logger,
   ) {
     this.global = new Semaphore(opts.maxInFlight);
-    this.retryOn = new Set(opts.retry.retryOnStatus);
+    this.policies = new Policies(
+      {
+        retry: opts.retry,
+        maxInFlightPerFunction: opts.maxInFlightPerFunction,
+        onFailure: opts.onFailure,
+        adaptive: opts.adaptive,
+      },
+      log,
+    );
   }
 
   /** Invocations holding a global slot now (waiting ones not counted). */
@@ -101,6 +116,12 @@ export class DeliveryEngine {
       this.global.active + this.global.waiting < this.global.limit &&
       this.pendingBytes < this.opts.maxPendingBytes
     );
+  }
+
+  /** Age in ms of the oldest message accepted and not yet settled (0 when none). */
+  oldestPendingMs(): number {
+    for (const e of this.pendingSince) return Date.now() - e.at;
+    return 0;
   }
 
   /** Bytes of message bodies accepted and not yet settled. */
@@ -128,6 +149,8 @@ export class DeliveryEngine {
     this.pendingCount++;
     const size = msg.body.byteLength;
     this.pendingBytes += size;
+    const entry = { at: Date.now() };
+    this.pendingSince.add(entry);
     this.metrics?.receivedMessage(this.opts.source, msg.topic);
     const key = msg.orderingKey;
     let run: Promise<DeliveryOutcome>;
@@ -141,7 +164,10 @@ export class DeliveryEngine {
         if (this.tails.get(key) === tail) this.tails.delete(key);
       });
     }
-    const done = () => this.settled(size);
+    const done = () => {
+      this.pendingSince.delete(entry);
+      this.settled(size);
+    };
     run.then(done, done);
     return run;
   }
@@ -203,8 +229,10 @@ export class DeliveryEngine {
       return Promise.resolve(UNROUTED);
     }
     if (targets.length === 1)
-      return this.invoke(targets[0] as FunctionInfo | string, msg).then((r) => this.settle(msg, [r]));
-    return Promise.all(targets.map((t) => this.invoke(t, msg))).then((rs) => this.settle(msg, rs));
+      return this.invoke(targets[0] as FunctionInfo | string, msg).then((r) =>
+        this.settle(msg, targets, [r]),
+      );
+    return Promise.all(targets.map((t) => this.invoke(t, msg))).then((rs) => this.settle(msg, targets, rs));
   }
 
   /**
@@ -228,13 +256,24 @@ export class DeliveryEngine {
     return this.global.tryAcquire() ? wait() : this.global.acquire().then(wait);
   }
 
-  /** Step 3 — slots: a per-function slot (when limited), then a global one, held until the final result. */
+  /** Step 3 — slots: a per-function slot (its `max-inflight`, or the adaptive limit), then a global one, held
+   * until the final result. */
   private invoke(target: FunctionInfo | string, msg: SourceMessage): Promise<InvokeResult> {
-    const address = typeof target === 'string' ? target : target.address;
-    const fnSem = this.functionSlots(address);
-    if (fnSem === undefined) return this.withGlobalSlot(target, address, msg);
+    const policy = this.policies.of(target);
+    const job: Job = {
+      target,
+      address: typeof target === 'string' ? target : target.address,
+      msg,
+      policy,
+      started: 0,
+      refreshed: false,
+      throttled: 0,
+      adaptive: undefined,
+    };
+    const fnSem = this.functionSlots(job);
+    if (fnSem === undefined) return this.withGlobalSlot(job);
     const run = () =>
-      this.withGlobalSlot(target, address, msg).then(
+      this.withGlobalSlot(job).then(
         (r) => {
           fnSem.release();
           return r;
@@ -247,13 +286,9 @@ export class DeliveryEngine {
     return fnSem.tryAcquire() ? run() : fnSem.acquire().then(run);
   }
 
-  private withGlobalSlot(
-    target: FunctionInfo | string,
-    address: string,
-    msg: SourceMessage,
-  ): Promise<InvokeResult> {
+  private withGlobalSlot(job: Job): Promise<InvokeResult> {
     const run = () =>
-      this.attempt(target, address, msg, 1, false).then(
+      this.attempt(job, 1).then(
         (r) => {
           this.releaseGlobal();
           return r;
@@ -267,14 +302,10 @@ export class DeliveryEngine {
   }
 
   /** Step 4 — attempts: invoke, then retry what the result says a retry can help with (its error's `canRetry`,
-   * Retry-After honoured), refreshing the map once on a 404. Every attempt's result is published. */
-  private attempt(
-    target: FunctionInfo | string,
-    address: string,
-    msg: SourceMessage,
-    attempt: number,
-    refreshed: boolean,
-  ): Promise<InvokeResult> {
+   * the function's policy, Retry-After honoured), refreshing the map once on a 404. Every attempt is published. */
+  private attempt(job: Job, attempt: number): Promise<InvokeResult> {
+    const { target, msg, policy } = job;
+    if (attempt === 1) job.started = Date.now();
     let call: Promise<InvokeResult>;
     if (typeof target === 'string' && this.discovery.resolve(target) === undefined) {
       const err = new InvokeError(
@@ -282,75 +313,98 @@ export class DeliveryEngine {
         `function ${target} is outside the configured namespace`,
       );
       call = Promise.resolve(this.invoker.failed(target, msg.topic, err, attempt));
-    } else call = this.invoker.invoke(target, msg.topic, msg.body, this.optionsFor(msg, attempt));
+    } else if (policy.maxAge !== undefined && Date.now() - (msg.timestamp ?? job.started) > policy.maxAge) {
+      const age = Date.now() - (msg.timestamp ?? job.started);
+      const err = new InvokeError(
+        'ERR_MESSAGE_EXPIRED',
+        `message is ${age} ms old, over max-age ${policy.maxAge} ms`,
+      );
+      call = Promise.resolve(this.invoker.failed(job.address, msg.topic, err, attempt));
+    } else call = this.invoker.invoke(target, msg.topic, msg.body, this.optionsFor(msg, attempt, policy));
     return call.then((r) => {
-      this.metrics?.invocation(address, r.status, r.duration);
+      this.metrics?.invocation(job.address, r.status, r.duration);
       const error = r.error;
+      if (job.adaptive !== undefined) {
+        if (error === undefined) job.adaptive.success();
+        else if (overloaded(r)) job.adaptive.overload();
+      }
       if (error === undefined) {
         this.responses.publish(r);
         return r;
       }
       if (this.hard.signal.aborted) throw new ShutdownError();
-      if (error.code === 'ERR_FUNCTION_NOT_FOUND' && r.status === 404 && !refreshed)
-        return this.afterNotFound(target, address, msg, r, attempt);
-      if (!error.canRetry || attempt > this.opts.retry.maxRetries) {
+      if (error.code === 'ERR_FUNCTION_NOT_FOUND' && r.status === 404 && !job.refreshed)
+        return this.afterNotFound(job, r, attempt);
+      // Adaptive: an overloaded function lowered its limit; this message tries again without spending an attempt.
+      if (job.adaptive !== undefined && overloaded(r) && job.throttled < MAX_THROTTLED) {
+        job.throttled++;
+        return this.retry(job, r, attempt - 1, 'throttled');
+      }
+      if (!error.canRetry || attempt > policy.maxRetries) {
         this.responses.publish(r);
         return r;
       }
-      return this.retry(target, address, msg, r, attempt, refreshed);
+      return this.retry(job, r, attempt, r.status === 0 ? error.code : `status_${r.status}`);
     });
   }
 
   /** A 404: the map may be stale. Refresh once; retry only if the function is still a target of the message. */
-  private afterNotFound(
-    target: FunctionInfo | string,
-    address: string,
-    msg: SourceMessage,
-    r: InvokeResult,
-    attempt: number,
-  ): Promise<InvokeResult> {
+  private afterNotFound(job: Job, r: InvokeResult, attempt: number): Promise<InvokeResult> {
+    job.refreshed = true;
     return this.discovery
       .refresh()
       .catch(noop)
       .then(() => {
+        const { msg } = job;
         const still =
-          msg.functions !== undefined || this.discovery.match(msg.topic).some((f) => f.address === address);
-        if (!still || attempt > this.opts.retry.maxRetries) {
+          msg.functions !== undefined ||
+          this.discovery.match(msg.topic).some((f) => f.address === job.address);
+        if (!still || attempt > job.policy.maxRetries) {
           this.responses.publish(r);
           return r;
         }
-        return this.retry(target, address, msg, r, attempt, true);
+        return this.retry(job, r, attempt, 'not_found');
       });
   }
 
-  private retry(
-    target: FunctionInfo | string,
-    address: string,
-    msg: SourceMessage,
-    r: InvokeResult,
-    attempt: number,
-    refreshed: boolean,
-  ): Promise<InvokeResult> {
-    const { minDelay, maxDelay } = this.opts.retry;
+  private retry(job: Job, r: InvokeResult, attempt: number, reason: string): Promise<InvokeResult> {
+    const { minDelay, maxDelay } = job.policy;
     this.responses.publish({ ...r, final: false });
-    this.metrics?.retry(address);
-    const wait = Math.max(retryAfterMs(r.headers['retry-after']) ?? 0, backoff(attempt, minDelay, maxDelay));
-    this.log.debug({ function: address, status: r.status, attempt, wait }, 'retrying invocation');
+    this.metrics?.retry(job.address, reason);
+    const wait = Math.max(
+      retryAfterMs(r.headers['retry-after']) ?? 0,
+      backoff(Math.max(attempt, 1), minDelay, maxDelay),
+    );
+    this.log.debug({ function: job.address, status: r.status, attempt, wait, reason }, 'retrying invocation');
     return sleep(wait, this.hard.signal).then((slept) => {
       if (!slept) throw new ShutdownError();
-      return this.attempt(target, address, msg, attempt + 1, refreshed);
+      return this.attempt(job, attempt + 1);
     });
   }
 
-  /** Step 5 — settle: final results → the outcome (delivered, dead-lettered after the handlers ran, or failed). */
-  private settle(msg: SourceMessage, results: InvokeResult[]): DeliveryOutcome | Promise<DeliveryOutcome> {
+  /** Step 5 — settle: final results → the outcome (delivered, dead-lettered after the handlers ran, or failed). A
+   * message is dead-lettered when every failure may be: the function's policy says so, the function asked for it
+   * (`X-Connector-Outcome: dead-letter`), or the message expired; otherwise it is left for redelivery. */
+  private settle(
+    msg: SourceMessage,
+    targets: readonly (FunctionInfo | string)[],
+    results: InvokeResult[],
+  ): DeliveryOutcome | Promise<DeliveryOutcome> {
     let failed: InvokeResult[] | undefined;
-    for (const r of results) if (r.error) (failed ??= []).push(r);
+    let redeliver = false;
+    for (let i = 0; i < results.length; i++) {
+      const r = results[i] as InvokeResult;
+      if (!r.error) continue;
+      (failed ??= []).push(r);
+      const forced = r.error.code === 'ERR_FUNCTION_REJECTED' || r.error.code === 'ERR_MESSAGE_EXPIRED';
+      if (!forced && this.policies.of(targets[i] as FunctionInfo | string).onFailure !== 'dead-letter')
+        redeliver = true;
+    }
     if (failed === undefined) {
       this.metrics?.delivery('delivered');
       return { status: 'delivered', ack: true, results };
     }
-    if (this.opts.onFailure === 'dead-letter') return this.deadLetter(msg, results, failed);
+    if (!redeliver) return this.deadLetter(msg, results, failed);
     return this.failed(msg, results, failed);
   }
 
@@ -369,7 +423,7 @@ export class DeliveryEngine {
           reason: r.error?.message ?? `status ${r.status}`,
         };
         if (this.opts.deadLetter) await this.opts.deadLetter(letter);
-        this.metrics?.deadLetter(r.function);
+        this.metrics?.deadLetter(r.function, deadLetterReason(r));
       }
       this.metrics?.delivery('dead-lettered');
       return { status: 'dead-lettered', ack: true, results };
@@ -395,12 +449,32 @@ export class DeliveryEngine {
     return { status: 'failed', ack: false, results };
   }
 
-  private functionSlots(fn: string): Semaphore | undefined {
-    const limit = this.opts.maxInFlightPerFunction;
-    if (limit === undefined) return undefined;
-    let s = this.perFunction.get(fn);
-    if (!s) this.perFunction.set(fn, (s = new Semaphore(limit)));
+  /** The function's own slots: its `max-inflight` (or the connector's per-function limit), adaptive when asked. */
+  private functionSlots(job: Job): Semaphore | undefined {
+    const { policy, address } = job;
+    const max = policy.maxInFlight ?? (policy.adaptive ? this.opts.maxInFlight : undefined);
+    if (max === undefined) return undefined;
+    let s = this.perFunction.get(address);
+    if (s === undefined) {
+      s = new Semaphore(policy.adaptive ? Math.min(max, ADAPTIVE_START) : max);
+      this.perFunction.set(address, s);
+    }
+    if (policy.adaptive) {
+      let a = this.adaptive.get(address);
+      if (a === undefined || a.max !== max) this.adaptive.set(address, (a = new AdaptiveLimit(s, max)));
+      job.adaptive = a;
+    } else if (s.limit !== max) {
+      this.adaptive.delete(address);
+      s.setLimit(max); // the annotation changed between rebuilds
+    }
     return s;
+  }
+
+  /** Current adaptive limit of each function that has one (for metrics). */
+  adaptiveLimits(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [fn, a] of this.adaptive) out.set(fn, a.limit);
+    return out;
   }
 
   /** Give a global slot back and wake sources waiting for capacity. */
@@ -417,13 +491,42 @@ export class DeliveryEngine {
     }
   }
 
-  private optionsFor(msg: SourceMessage, attempt: number): InvokeOptions {
+  private optionsFor(msg: SourceMessage, attempt: number, policy: FunctionPolicy): InvokeOptions {
     // No per-request AbortSignal: a hard stop destroys the invoker's pool instead (see the connector's kill).
-    const options: InvokeOptions = { attempt, retryOn: this.retryOn };
+    const options: InvokeOptions = { attempt, retryOn: policy.retryOn };
+    if (policy.timeout !== undefined) options.timeout = policy.timeout;
     if (msg.headers !== undefined) options.headers = msg.headers;
     if (msg.contentType !== undefined) options.contentType = msg.contentType;
     return options;
   }
+}
+
+/** One message on its way to one function. */
+interface Job {
+  readonly target: FunctionInfo | string;
+  readonly address: string;
+  readonly msg: SourceMessage;
+  readonly policy: FunctionPolicy;
+  /** When the first attempt began (ms since epoch). */
+  started: number;
+  refreshed: boolean;
+  throttled: number;
+  adaptive: AdaptiveLimit | undefined;
+}
+
+/** Tries an overloaded function may answer with under adaptive concurrency before they count as failures. */
+const MAX_THROTTLED = 50;
+
+/** 429, 503 or a deadline: the function (or the gateway for it) has more than it can take. */
+function overloaded(r: InvokeResult): boolean {
+  return r.status === 429 || r.status === 503 || r.error?.code === 'ERR_TIMEOUT';
+}
+
+/** A bounded label for why a message was dead-lettered. */
+function deadLetterReason(r: InvokeResult): string {
+  const code = r.error?.code;
+  if (code === 'ERR_INVOKE_STATUS') return `status_${r.status}`;
+  return code ?? 'unknown';
 }
 
 function noop(): void {}

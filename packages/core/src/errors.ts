@@ -21,6 +21,10 @@ export const ERROR_CODES = {
   ERR_NETWORK: { canRetry: true },
   /** The request cannot be sent as it is (HTTP refuses it): no retry can fix it. */
   ERR_INVALID_REQUEST: { canRetry: false },
+  /** The function asked for the message to be dead-lettered (`X-Connector-Outcome: dead-letter`). */
+  ERR_FUNCTION_REJECTED: { canRetry: false },
+  /** The message was older than the function's `connector.dev/max-age`: dead-lettered without an invocation. */
+  ERR_MESSAGE_EXPIRED: { canRetry: false },
   /** The connector is stopping: the message was not settled (do not ack it). */
   ERR_SHUTDOWN: { canRetry: false },
   /** The request was aborted (hard stop). */
@@ -102,7 +106,9 @@ export type InvokeErrorCode =
   | 'ERR_NETWORK'
   | 'ERR_ABORTED'
   | 'ERR_INVALID_REQUEST'
-  | 'ERR_RESPONSE_TOO_LARGE';
+  | 'ERR_RESPONSE_TOO_LARGE'
+  | 'ERR_FUNCTION_REJECTED'
+  | 'ERR_MESSAGE_EXPIRED';
 
 /** A function invocation that did not succeed (network error, timeout or a non-2xx status). */
 export class InvokeError extends ConnectorError {

@@ -47,6 +47,7 @@ export {
 } from './invoker.js';
 export * from './kit/index.js';
 export { createLogger, type LoggerOptions, noopLogger } from './logger.js';
+export { ANNOTATION_PREFIX, type FunctionPolicy, POLICY_ANNOTATIONS, Policies } from './policy.js';
 export { createResponsePrinter } from './printer.js';
 export { ResponseHub } from './responses.js';
 export * from './source.js';

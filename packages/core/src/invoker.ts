@@ -33,7 +33,7 @@ export interface InvokerOptions {
   retryOnStatus?: readonly number[] | undefined;
   /** Largest function response body kept, in bytes (default 10 MiB); larger ones fail with ERR_RESPONSE_TOO_LARGE. */
   maxResponseBytes?: number | undefined;
-  /** Largest `/system` response body, in bytes (default 64 MiB). */
+  /** Largest `/system` response body, in bytes (default 16 MiB: some 15,000 functions with annotations). */
   maxSystemBytes?: number | undefined;
   /** Log request bodies. */
   printRequestBody?: boolean | undefined;
@@ -45,7 +45,7 @@ export interface InvokerOptions {
 export const DEFAULT_RETRY_ON_STATUS: readonly number[] = [408, 429, 502, 503, 504];
 /** Default `maxResponseBytes`. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
-const DEFAULT_MAX_SYSTEM_BYTES = 64 * 1024 * 1024;
+const DEFAULT_MAX_SYSTEM_BYTES = 16 * 1024 * 1024;
 
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
@@ -380,7 +380,7 @@ export function createInvoker(o: InvokerOptions): Invoker {
     return exchange(
       pool,
       { path: (async ? asyncPrefix : fnPrefix) + path, method: 'POST', headers, body: payload },
-      timeout,
+      opts?.timeout ?? timeout,
       maxResponseBytes,
       !async,
       `invocation of ${fn}`,
@@ -398,7 +398,14 @@ export function createInvoker(o: InvokerOptions): Invoker {
           attempt,
           final: true,
         };
-        const error = classify(res.status, async, fn, opts?.retryOn ?? retryOn);
+        const error =
+          res.headers['x-connector-outcome']?.toLowerCase() === 'dead-letter'
+            ? new InvokeError(
+                'ERR_FUNCTION_REJECTED',
+                `function ${fn} asked for a dead letter (status ${res.status})`,
+                res.status,
+              )
+            : classify(res.status, async, fn, opts?.retryOn ?? retryOn);
         if (error) result.error = error;
         const callId = res.headers['x-call-id'];
         if (callId !== undefined) result.callId = callId;

@@ -109,8 +109,8 @@ class FastHistogram {
 interface FunctionSeries {
   readonly byStatus: Map<number, Series>;
   readonly duration: HistogramSeries;
-  retries: Series | undefined;
-  deadLetters: Series | undefined;
+  readonly retries: Map<string, Series>;
+  readonly deadLetters: Map<string, Series>;
 }
 
 const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -134,6 +134,8 @@ export class ConnectorMetrics {
 
   constructor(probe: {
     inFlight: () => number;
+    adaptiveLimits?: () => ReadonlyMap<string, number>;
+    oldestPendingMs?: () => number;
     topicMap: () => { functions: number; topics: number; lastSyncAt: number | undefined; failures: number };
     sourceConnected: () => { source: string; connected: boolean };
     registry?: Registry;
@@ -151,10 +153,14 @@ export class ConnectorMetrics {
       DURATION_BUCKETS,
       registry,
     );
-    this.retries = new FastCounter('connector_retries_total', 'Invocation retries', registry);
+    this.retries = new FastCounter(
+      'connector_retries_total',
+      'Invocation retries by function and reason',
+      registry,
+    );
     this.deadLetters = new FastCounter(
       'connector_dead_letters_total',
-      'Messages dead-lettered after retries, by function',
+      'Messages dead-lettered, by function and reason',
       registry,
     );
     this.unrouted = new FastCounter(
@@ -184,6 +190,24 @@ export class ConnectorMetrics {
       registers,
       collect() {
         this.set(probe.inFlight());
+      },
+    });
+    new Gauge({
+      name: 'connector_adaptive_limit',
+      help: 'Current adaptive concurrency limit per function',
+      labelNames: ['function'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [fn, limit] of probe.adaptiveLimits?.() ?? []) this.set({ function: fn }, limit);
+      },
+    });
+    new Gauge({
+      name: 'connector_oldest_pending_message_seconds',
+      help: 'Age of the oldest message accepted and not yet settled (0 when none)',
+      registers,
+      collect() {
+        this.set((probe.oldestPendingMs?.() ?? 0) / 1000);
       },
     });
     new Gauge({
@@ -238,8 +262,8 @@ export class ConnectorMetrics {
       f = {
         byStatus: new Map(),
         duration: this.duration.series({ function: fn }),
-        retries: undefined,
-        deadLetters: undefined,
+        retries: new Map(),
+        deadLetters: new Map(),
       };
       this.functions.set(fn, f);
     }
@@ -269,16 +293,20 @@ export class ConnectorMetrics {
     c.value++;
   }
 
-  /** Count a retry. */
-  retry(fn: string): void {
+  /** Count a retry and why (`status_429`, `ERR_TIMEOUT`, `throttled`, ...: a bounded set). */
+  retry(fn: string, reason: string): void {
     const f = this.fn(fn);
-    (f.retries ??= this.retries.series({ function: fn })).value++;
+    let c = f.retries.get(reason);
+    if (!c) f.retries.set(reason, (c = this.retries.series({ function: fn, reason })));
+    c.value++;
   }
 
-  /** Count a dead letter. */
-  deadLetter(fn: string): void {
+  /** Count a dead letter and why (`status_400`, `ERR_FUNCTION_REJECTED`, `ERR_MESSAGE_EXPIRED`, ...). */
+  deadLetter(fn: string, reason: string): void {
     const f = this.fn(fn);
-    (f.deadLetters ??= this.deadLetters.series({ function: fn })).value++;
+    let c = f.deadLetters.get(reason);
+    if (!c) f.deadLetters.set(reason, (c = this.deadLetters.series({ function: fn, reason })));
+    c.value++;
   }
 
   /** Count an unrouted message. */

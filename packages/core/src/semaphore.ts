@@ -8,7 +8,31 @@ export class Semaphore {
   active = 0;
   private queue: Waiter[] = [];
   private head = 0;
-  constructor(readonly limit: number) {}
+  constructor(private max: number) {}
+
+  /** Slots in all. */
+  get limit(): number {
+    return this.max;
+  }
+
+  /** Change the number of slots: more wakes waiters now; fewer takes effect as holders release. */
+  setLimit(limit: number): void {
+    this.max = limit;
+    while (this.active < this.max && this.head < this.queue.length) {
+      this.active++;
+      this.next().resolve();
+    }
+  }
+
+  private next(): Waiter {
+    const w = this.queue[this.head] as Waiter;
+    this.queue[this.head++] = undefined as unknown as Waiter;
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    return w;
+  }
 
   /** Waiters not yet granted a slot. */
   get waiting(): number {
@@ -30,17 +54,10 @@ export class Semaphore {
     return new Promise((resolve, reject) => this.queue.push({ resolve, reject }));
   }
 
-  /** Give a slot back (hands it to the next waiter, if any). */
+  /** Give a slot back (hands it to the next waiter, unless the limit was lowered below what is held). */
   release(): void {
-    if (this.head < this.queue.length) {
-      const w = this.queue[this.head] as Waiter;
-      this.queue[this.head++] = undefined as unknown as Waiter;
-      if (this.head > 1024 && this.head * 2 > this.queue.length) {
-        this.queue = this.queue.slice(this.head);
-        this.head = 0;
-      }
-      w.resolve();
-    } else this.active--;
+    if (this.head < this.queue.length && this.active <= this.max) this.next().resolve();
+    else this.active--;
   }
 
   /** Reject every waiter with `err`. */

@@ -18,6 +18,9 @@ export interface SourceMessage {
   readonly id?: string;
   /** Invoke exactly these functions (`name` or `name.namespace`) instead of matching the topic. */
   readonly functions?: readonly string[];
+  /** When the broker took the message (ms since epoch), for a function's `connector.dev/max-age`; without it the
+   * age counts from the first invocation attempt. */
+  readonly timestamp?: number;
   /** Content type for this message, overriding the configured one. */
   readonly contentType?: string;
 }

@@ -79,6 +79,8 @@ export interface InvokeOptions {
   signal?: AbortSignal;
   /** Attempt number reported to subscribers (the delivery engine sets it). */
   attempt?: number;
+  /** Deadline of this invocation in ms, overriding `upstreamTimeout` (a function's `connector.dev/timeout`). */
+  timeout?: number;
   /** Statuses a retry can help with, overriding the invoker's (the engine passes its retry policy's). */
   retryOn?: ReadonlySet<number>;
 }

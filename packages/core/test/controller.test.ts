@@ -1,6 +1,6 @@
-import { startGateway, type TestGateway } from '@connector/testing';
+import { memoryLogger, startGateway, type TestGateway } from '@connector/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Controller, createController, type InvokeResult, type Logger } from '../src/index.js';
+import { type Controller, createController, type InvokeResult } from '../src/index.js';
 import { freePort, startReceiver, waitFor } from './helpers.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -21,28 +21,6 @@ function controller(options: Parameters<typeof createController>[0]): Controller
 }
 
 const text = (b: Uint8Array) => Buffer.from(b).toString('utf8');
-
-/** A logger that keeps every line, to check what is (not) logged. */
-function memoryLogger(): Logger & { lines: { level: string; obj: unknown; msg?: string | undefined }[] } {
-  const lines: { level: string; obj: unknown; msg?: string | undefined }[] = [];
-  const make = (): Logger => {
-    const at =
-      (level: string) =>
-      (obj: object | string, msg?: string): void => {
-        lines.push({ level, obj, msg });
-      };
-    return {
-      trace: at('trace'),
-      debug: at('debug'),
-      info: at('info'),
-      warn: at('warn'),
-      error: at('error'),
-      fatal: at('fatal'),
-      child: () => make(),
-    };
-  };
-  return Object.assign(make(), { lines });
-}
 
 describe('topic map discovery', () => {
   it('maps functions of every namespace as name.namespace and routes topics', async () => {

@@ -1,4 +1,4 @@
-import { startGateway, type TestGateway } from '@connector/testing';
+import { startGateway } from '@connector/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createConnector, createController, type DeadLetter, type SourceMessage } from '../src/index.js';
 import { memorySource, waitFor } from './helpers.js';

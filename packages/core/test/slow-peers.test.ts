@@ -1,17 +1,13 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startGateway, type TestGateway } from '@connector/testing';
+import { memoryLogger, startGateway, type TestGateway } from '@connector/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  createConnector,
-  createController,
-  createInvoker,
-  type InvokeResult,
-  type Logger,
-} from '../src/index.js';
+import { createConnector, createController, createInvoker, type InvokeResult } from '../src/index.js';
 import { memorySource, waitFor } from './helpers.js';
 
 // Slow or hostile peers: a gateway that trickles, answers too much, or lists a bad function entry must cost a
@@ -53,25 +49,28 @@ function trickle(res: ServerResponse, every = 200): void {
   });
 }
 
-/** A logger that keeps every line. */
-function memoryLogger(): Logger & { lines: { level: string; obj: unknown; msg?: string | undefined }[] } {
-  const lines: { level: string; obj: unknown; msg?: string | undefined }[] = [];
-  const make = (): Logger => {
-    const at = (level: string) => (obj: object | string, msg?: string) => {
-      lines.push({ level, obj, msg });
-    };
-    return {
-      trace: at('trace'),
-      debug: at('debug'),
-      info: at('info'),
-      warn: at('warn'),
-      error: at('error'),
-      fatal: at('fatal'),
-      child: () => make(),
-    };
+/** A gateway in a child process: a 100 MiB function list and a 50 MiB response, streamed without content-length. */
+const BIG_PEER = `
+const http = require('node:http');
+const chunk = Buffer.alloc(1024 * 1024, 'x');
+const stream = (res, mb, start) => {
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.write(start);
+  let sent = 0;
+  const more = () => {
+    while (sent < mb) { sent++; if (!res.write(chunk)) return void res.once('drain', more); }
+    res.end();
   };
-  return Object.assign(make(), { lines });
-}
+  res.on('error', () => {});
+  more();
+};
+const s = http.createServer((req, res) => {
+  if (req.url.startsWith('/system/namespaces')) res.writeHead(404).end();
+  else if (req.url.startsWith('/system/functions')) stream(res, 100, '[');
+  else stream(res, 50, '');
+});
+s.listen(0, '127.0.0.1', () => process.stdout.write(s.address().port + '\\n'));
+`;
 
 describe('whole-request deadlines', () => {
   it('a /system response trickling one byte at a time fails the rebuild at its deadline; stop does not wait on it', async () => {
@@ -158,6 +157,48 @@ describe('bounded memory', () => {
     await expect(invoker.system('/system/functions')).rejects.toMatchObject({
       code: 'ERR_RESPONSE_TOO_LARGE',
     });
+  });
+
+  it('a 50 MB function response and a 100 MB function list cost the connector far less than their size', async () => {
+    // The peer runs in its own process: only the connector's memory is measured here.
+    const child = spawn(process.execPath, ['-e', BIG_PEER], { stdio: ['ignore', 'pipe', 'inherit'] });
+    cleanups.push(async () => {
+      child.kill();
+    });
+    const [line] = (await once(child.stdout, 'data')) as [Buffer];
+    const url = `http://127.0.0.1:${line.toString().trim()}`;
+    const controller = createController({ gatewayUrl: url, rebuildInterval: 60_000 });
+    /** Peak RSS growth (MiB) while `work` runs, sampled every 5 ms. */
+    const growth = async (work: () => Promise<unknown>): Promise<number> => {
+      const idle = process.memoryUsage().rss;
+      let peak = idle;
+      const sample = setInterval(() => {
+        peak = Math.max(peak, process.memoryUsage().rss);
+      }, 5);
+      try {
+        await work();
+      } finally {
+        clearInterval(sample);
+      }
+      return (Math.max(peak, process.memoryUsage().rss) - idle) / 1024 / 1024;
+    };
+    // Bounded by the limits (16 MiB list, 10 MiB response), not by what the peer sends: each costs < 50 MB.
+    const list = await growth(() =>
+      expect(controller.refresh()).rejects.toMatchObject({ code: 'ERR_RESPONSE_TOO_LARGE' }),
+    );
+    expect(list).toBeLessThan(50);
+    let r: InvokeResult | undefined;
+    const response = await growth(async () => {
+      r = await controller.invokeFunction('big', 'x');
+    });
+    expect(response).toBeLessThan(50);
+    expect(r?.error).toMatchObject({ code: 'ERR_RESPONSE_TOO_LARGE', canRetry: false });
+    expect(r?.error?.message).toMatch(/big.*over 10485760 bytes/);
+    // The connector keeps working.
+    expect(await controller.invokeFunction('big', 'x').then((x) => x.error?.code)).toBe(
+      'ERR_RESPONSE_TOO_LARGE',
+    );
+    await controller.stop();
   });
 
   it('pending message bytes past max_pending_bytes hold the source back like the in-flight count does', async () => {

@@ -1,3 +1,4 @@
+import type { BrokerError } from '@connector/core';
 import {
   type Consumer,
   type EachBatchPayload,
@@ -6,6 +7,7 @@ import {
   type Producer,
   type SASLOptions,
 } from 'kafkajs';
+import { kafkaError } from './errors.js';
 import type { KafkaSourceOptions } from './options.js';
 
 /** One consumed record, client-library neutral. */
@@ -16,7 +18,8 @@ export interface KafkaRecord {
   key: Buffer | null;
   value: Buffer | null;
   timestamp: string;
-  headers: Record<string, string>;
+  /** The record's headers, raw: names as they are, values as bytes (a repeated name's values joined with `, `). */
+  headers: Record<string, Uint8Array>;
 }
 
 /** What the source needs of a partition batch while processing it. */
@@ -29,7 +32,8 @@ export interface BatchControl {
   pause(): () => void;
   /** Consume again from `offset` (redelivery of a record that was not acked); ends the batch. */
   seek(offset: string): void;
-  /** Commit `offset + 1`: every record of this partition up to `offset` settled. Works while the consumer stops. */
+  /** Commit `offset + 1`: every record of this partition up to `offset` settled. Works while the consumer stops;
+   * rejects with a `BrokerError`. */
   commit(offset: string): Promise<void>;
 }
 
@@ -39,31 +43,62 @@ export interface KafkaClient {
    * Connect, join the group subscribed to `topics` and call `onBatch` per fetched partition batch (partitions
    * concurrently, one batch of a partition at a time, records in order); the client keeps the member alive
    * (heartbeats) while a batch is processed. Resolves once consuming has started. `onStatus` reports joining the
-   * group (`up`) and errors the client recovers from by itself (`down`); `onCrash` one it gives up on.
+   * group (`up`) and errors the client recovers from by itself (`down`); `onCrash` one it gives up on. Every error
+   * it rejects with or reports is a core `BrokerError` (see `kafkaError`).
    */
   consume(
     topics: readonly string[],
     onBatch: (records: KafkaRecord[], control: BatchControl) => Promise<void>,
-    onCrash: (err: Error) => void,
-    onStatus?: (up: boolean, err?: Error) => void,
+    onCrash: (err: BrokerError) => void,
+    onStatus?: (up: boolean, err?: BrokerError) => void,
   ): Promise<void>;
   /** Stop consuming: wait for the running batches to return (they commit), then leave the group. */
   stopConsuming(): Promise<void>;
-  /** Produce one record. */
+  /** Produce one record; rejects with a `BrokerError` when it was not stored. */
   produce(
     topic: string,
-    record: { key: Buffer | string | null; value: Buffer | string; headers?: Record<string, string> },
+    record: {
+      key: Buffer | string | null;
+      value: Buffer | string;
+      headers?: Readonly<Record<string, string | Uint8Array>>;
+    },
   ): Promise<void>;
   /** Stop consuming and disconnect everything. */
   close(): Promise<void>;
 }
 
-const textHeaders = (h: EachBatchPayload['batch']['messages'][number]['headers']): Record<string, string> => {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(h ?? {})) {
-    if (v === undefined) continue;
-    const vals = Array.isArray(v) ? v : [v];
-    out[k] = vals.map((x) => (Buffer.isBuffer(x) ? x.toString('utf8') : String(x))).join(', ');
+const EMPTY = Buffer.alloc(0);
+const LIST_SEPARATOR = Buffer.from(', ');
+const bytes = (v: Buffer | string | null | undefined): Buffer =>
+  v == null ? EMPTY : typeof v === 'string' ? Buffer.from(v) : v;
+
+/**
+ * kafkajs's headers as they are: no decoding (a value is bytes, not necessarily UTF-8). A name given more than once
+ * (kafkajs makes an array of its values) becomes one value, the values joined with `, ` as HTTP joins a repeated
+ * field; a null value is empty. Core's header policy decides later which names reach a function and how.
+ */
+const rawHeaders = (
+  h: EachBatchPayload['batch']['messages'][number]['headers'],
+): Record<string, Uint8Array> => {
+  const out: Record<string, Uint8Array> = Object.create(null);
+  if (!h) return out;
+  for (const name of Object.keys(h)) {
+    const v = h[name] as Buffer | string | null | undefined | (Buffer | string | null)[];
+    if (!Array.isArray(v)) out[name] = bytes(v);
+    else out[name] = Buffer.concat(v.flatMap((x, i) => (i === 0 ? [bytes(x)] : [LIST_SEPARATOR, bytes(x)])));
+  }
+  return out;
+};
+
+/** Header values for kafkajs: it writes Buffers as bytes but `String()`s anything else, a plain Uint8Array too. */
+const kafkajsHeaders = (
+  h: Readonly<Record<string, string | Uint8Array>>,
+): Record<string, Buffer | string> => {
+  const out: Record<string, Buffer | string> = Object.create(null);
+  for (const name of Object.keys(h)) {
+    const v = h[name] as string | Uint8Array;
+    out[name] =
+      typeof v === 'string' || Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
   }
   return out;
 };
@@ -125,12 +160,13 @@ export function kafkajsClient(o: KafkaSourceOptions): KafkaClient {
       });
       c.on(c.events.CRASH, (e) => {
         const { error, restart } = e.payload as { error: Error; restart?: boolean };
+        const err = kafkaError(error, `Kafka consumer of ${topics.join(', ')}`);
         // kafkajs restarts the consumer itself after retriable errors (broker gone, ...): only report those.
-        if (restart) onStatus?.(false, error);
-        else onCrash(error);
+        if (restart) onStatus?.(false, err);
+        else onCrash(err);
       });
-      await c.connect();
       try {
+        await c.connect();
         await c.subscribe({ topics: [...topics], fromBeginning: o.fromBeginning ?? true });
         await c.run({
           autoCommit: false,
@@ -154,7 +190,7 @@ export function kafkajsClient(o: KafkaSourceOptions): KafkaClient {
               key: m.key,
               value: m.value,
               timestamp: m.timestamp,
-              headers: textHeaders(m.headers),
+              headers: rawHeaders(m.headers),
             }));
             try {
               await onBatch(records, {
@@ -165,11 +201,15 @@ export function kafkajsClient(o: KafkaSourceOptions): KafkaClient {
                 commit: async (offset) => {
                   p.resolveOffset(offset);
                   // Straight to the group's offset manager: consumer.commitOffsets() is a no-op once stopping.
-                  await p.commitOffsetsIfNecessary({
-                    topics: [
-                      { topic, partitions: [{ partition, offset: (BigInt(offset) + 1n).toString() }] },
-                    ],
-                  });
+                  await p
+                    .commitOffsetsIfNecessary({
+                      topics: [
+                        { topic, partitions: [{ partition, offset: (BigInt(offset) + 1n).toString() }] },
+                      ],
+                    })
+                    .catch((err: unknown) => {
+                      throw kafkaError(err, `commit ${topic}/${partition} at ${offset}`);
+                    });
                 },
               });
               await beat();
@@ -183,22 +223,32 @@ export function kafkajsClient(o: KafkaSourceOptions): KafkaClient {
       } catch (err) {
         consumer = undefined;
         await c.disconnect().catch(() => undefined);
-        throw err;
+        throw kafkaError(err, `consume ${topics.join(', ')}`);
       }
     },
     async stopConsuming() {
       const c = consumer;
       consumer = undefined;
-      await c?.disconnect();
+      await c?.disconnect().catch((err: unknown) => {
+        throw kafkaError(err, 'leave the consumer group');
+      });
     },
     async produce(topic, record) {
-      const p = await getProducer();
-      await p.send({
-        topic,
-        messages: [
-          { key: record.key, value: record.value, ...(record.headers ? { headers: record.headers } : {}) },
-        ],
-      });
+      try {
+        const p = await getProducer();
+        await p.send({
+          topic,
+          messages: [
+            {
+              key: record.key,
+              value: record.value,
+              ...(record.headers ? { headers: kafkajsHeaders(record.headers) } : {}),
+            },
+          ],
+        });
+      } catch (err) {
+        throw kafkaError(err, `produce to ${topic}`);
+      }
     },
     async close() {
       await this.stopConsuming();

@@ -39,16 +39,24 @@ export interface KafkaSourceOptions {
   logLevel?: number;
 }
 
+const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
+const TOPIC_RULE = '[A-Za-z0-9._-], at most 249';
+
 /** Validate options; throws a one-line ConfigError naming the option. */
 export function checkKafkaOptions(o: KafkaSourceOptions): void {
   const bad = (name: string, value: unknown, expected: string): never => {
-    throw new ConfigError(name, `invalid ${name}=${JSON.stringify(value)}: expected ${expected}`);
+    throw ConfigError.invalid(name, value, expected);
   };
   if (!Array.isArray(o.brokers) || o.brokers.length === 0)
     bad('brokers', o.brokers, 'at least one host:port');
   for (const b of o.brokers)
     if (!/^[^\s:/]+:\d{1,5}$/.test(b)) bad('brokers', b, 'host:port, e.g. kafka:9092');
-  if (o.topics?.some((t) => !/^[A-Za-z0-9._-]{1,249}$/.test(t))) bad('topics', o.topics, 'Kafka topic names');
+  const badTopic = o.topics?.find((t) => !TOPIC_NAME.test(t));
+  if (badTopic !== undefined) bad('topics', badTopic, `Kafka topic names (${TOPIC_RULE})`);
+  for (const name of ['replyTopic', 'deadLetterTopic'] as const) {
+    const t = o[name];
+    if (t !== undefined && !TOPIC_NAME.test(t)) bad(name, t, `a Kafka topic name (${TOPIC_RULE})`);
+  }
   if (o.sessionTimeout !== undefined && !(o.sessionTimeout >= 1000))
     bad('sessionTimeout', o.sessionTimeout, 'at least 1000 ms');
   const pc = o.partitionConcurrency;
@@ -113,8 +121,12 @@ export function kafkaOptionsFromEnv(env: Env = process.env): KafkaSourceOptions 
       r.fail('sasl_password', '', 'a password or sasl_password_file');
     o.sasl = { mechanism, username, password };
   }
-  set('replyTopic', r.string('reply_topic'));
-  set('deadLetterTopic', r.string('dead_letter_topic'));
+  const topic = (name: string): string | undefined => {
+    const t = r.string(name);
+    return t === undefined || TOPIC_NAME.test(t) ? t : r.fail(name, t, `a Kafka topic name (${TOPIC_RULE})`);
+  };
+  set('replyTopic', topic('reply_topic'));
+  set('deadLetterTopic', topic('dead_letter_topic'));
   checkKafkaOptions(o);
   return o;
 }

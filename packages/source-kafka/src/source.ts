@@ -1,15 +1,22 @@
 import {
+  type AckDecision,
+  Backoff,
   type DeadLetterHandler,
   type DeliveryOutcome,
   defineSource,
-  isShutdownError,
+  errorMessage,
+  HealthState,
+  InFlight,
   type Source,
   type SourceContext,
   SourceError,
   type SourceHealth,
   type SourceMessage,
+  settleDelivery,
+  sleep,
 } from '@connector/core';
 import { type BatchControl, type KafkaClient, type KafkaRecord, kafkajsClient } from './client.js';
+import { logBrokerError } from './errors.js';
 import { checkKafkaOptions, type KafkaSourceOptions } from './options.js';
 
 /** The Kafka source: consumes a group, commits after delivery; `deadLetter` produces to `deadLetterTopic`. */
@@ -33,79 +40,58 @@ export type KafkaSourceStat =
   | 'replies'
   | 'resubscribed';
 
-const SHUTDOWN = Symbol('shutdown');
 const ABANDONED = Symbol('abandoned');
 
+/** Back-off before consuming a record again that was not acked: random up to 1 s, doubling to 30 s while it fails. */
+const REDELIVER_BACKOFF = { min: 1000, max: 30_000 } as const;
+
 /**
- * Wait for a delivery to settle. Once `stop` aborts (partition revoked or handed over) it gets `grace` ms more, then
- * it is abandoned: it keeps running in the engine, but its record is not committed.
+ * Wait for a delivery and decide through core's `settleDelivery` (ack iff the outcome says so; ShutdownError:
+ * `shutdown`; any other rejection: `nack`). Once `stop` aborts (partition revoked or handed over) the delivery gets
+ * `grace` ms more, then it is abandoned: it keeps running in the engine, but its record is not committed.
  */
-function settle(
+async function settle(
   delivery: Promise<DeliveryOutcome>,
   stop: AbortSignal,
   grace: number,
-): Promise<DeliveryOutcome | typeof SHUTDOWN | typeof ABANDONED> {
-  return new Promise((resolve, reject) => {
-    let timer: NodeJS.Timeout | undefined;
+  onError: (err: unknown) => void,
+): Promise<AckDecision | typeof ABANDONED> {
+  const settled = new AbortController();
+  const abandoned = new Promise<typeof ABANDONED>((resolve) => {
     const onStop = () => {
-      timer = setTimeout(() => resolve(ABANDONED), grace);
+      void sleep(grace, settled.signal).then((elapsed) => elapsed && resolve(ABANDONED));
     };
-    stop.addEventListener('abort', onStop, { once: true });
     if (stop.aborted) onStop();
-    delivery
-      .then(resolve, (err: unknown) => (isShutdownError(err) ? resolve(SHUTDOWN) : reject(err)))
-      .finally(() => {
-        stop.removeEventListener('abort', onStop);
-        clearTimeout(timer);
-      });
+    else stop.addEventListener('abort', onStop, { once: true, signal: settled.signal });
   });
+  try {
+    return await Promise.race([settleDelivery(delivery, onError), abandoned]);
+  } finally {
+    settled.abort(); // removes the listener and ends the grace timer
+  }
 }
 
-/** Sleep `ms`, or less if `signal` aborts. */
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const RESERVED = new Set([
-  'x-topic',
-  'x-connector',
-  'x-callback-url',
-  'content-length',
-  'host',
-  'connection',
-  'transfer-encoding',
-]);
-
-/** A key as a header value: text when printable, base64 otherwise. */
+/** A key as a message's text key (logs, ordering): as it is when printable ASCII, base64 otherwise. */
 function keyText(key: Buffer): string {
-  const s = key.toString('utf8');
+  const s = key.toString('latin1');
   return /^[\x20-\x7e]*$/.test(s) ? s : key.toString('base64');
 }
 
 /** Raw Kafka keys of the messages `toMessage` built (the message's `key` is text, base64 when not printable). */
 const rawKeys = new WeakMap<SourceMessage, Buffer>();
 
-/** Kafka record -> SourceMessage with the OpenFaaS Pro connector headers. */
+/**
+ * Kafka record -> SourceMessage. The record's headers go over raw (names as they are, values as bytes: core's header
+ * policy decides what reaches the function), plus `X-Kafka-Topic`, `-Partition`, `-Offset`, `-Timestamp` and
+ * `X-Kafka-Key` (the key's raw bytes).
+ */
 export function toMessage(r: KafkaRecord): SourceMessage {
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(r.headers)) {
-    if (HEADER_NAME.test(k) && !RESERVED.has(k.toLowerCase()) && !/[\r\n]/.test(v)) headers[k] = v;
-  }
+  const headers: Record<string, string | Uint8Array> = { ...r.headers };
   headers['X-Kafka-Topic'] = r.topic;
   headers['X-Kafka-Partition'] = String(r.partition);
   headers['X-Kafka-Offset'] = r.offset;
   headers['X-Kafka-Timestamp'] = r.timestamp;
-  if (r.key) headers['X-Kafka-Key'] = keyText(r.key);
+  if (r.key) headers['X-Kafka-Key'] = r.key;
   const m: SourceMessage = {
     topic: r.topic,
     body: r.value ?? new Uint8Array(0),
@@ -136,7 +122,7 @@ export function kafkaDeadLetterTopic(
       value: Buffer.from(l.message.body),
       headers: {
         ...l.message.headers,
-        'X-Dead-Letter-Reason': l.reason.replace(/[\r\n]+/g, ' '),
+        'X-Dead-Letter-Reason': l.reason.replace(/[\r\n]+/g, ' '), // one line for whoever logs it
         'X-Dead-Letter-Function': l.function,
         'X-Dead-Letter-Status': String(l.result.status),
         'X-Dead-Letter-Attempts': String(l.result.attempt),
@@ -164,19 +150,25 @@ export const kafkaSource = defineSource(
       replies: 0,
       resubscribed: 0,
     };
+    const group = options.group ?? 'openfaas-kafka-connector';
+    const health = new HealthState();
+    const batches = new InFlight(); // running partition batches: each commits what settled before it returns
+    /** Redelivery back-off per partition (`topic/partition`), reset once a record of it is acked. */
+    const backoffs = new Map<string, Backoff>();
     let client: KafkaClient | undefined;
     let ctxRef: SourceContext | undefined;
     let topics: readonly string[] = [];
     let consuming = false;
-    let joined = false;
-    let lastError: string | undefined;
     let chain: Promise<void> = Promise.resolve();
     let offTopics: (() => void) | undefined;
     let handover = new AbortController();
 
+    /** Produce the first function's response to `replyTopic`; rejects (so the record is not committed) if it fails. */
     const reply = async (r: KafkaRecord, outcome: DeliveryOutcome) => {
       const res = outcome.results[0];
-      if (!options.replyTopic || !client || outcome.status !== 'delivered' || !res) return;
+      if (!options.replyTopic || outcome.status !== 'delivered' || !res) return;
+      if (!client)
+        throw new SourceError(`Kafka client not running: reply to ${options.replyTopic} not produced`);
       await client.produce(options.replyTopic, {
         key: r.key,
         value: Buffer.from(res.body),
@@ -194,7 +186,10 @@ export const kafkaSource = defineSource(
 
     const onBatch = async (records: KafkaRecord[], control: BatchControl) => {
       const ctx = ctxRef;
-      if (!ctx) return;
+      const first = records[0];
+      if (!ctx || !first) return;
+      const where = { topic: first.topic, partition: first.partition };
+      const partitionKey = `${first.topic}/${first.partition}`;
       // The consumer of this batch is being replaced (subscription change): wrap up like on a revocation.
       const stopSignal = AbortSignal.any([control.revoked, handover.signal]);
       const halt = AbortSignal.any([stopSignal, ctx.signal]);
@@ -213,18 +208,29 @@ export const kafkaSource = defineSource(
             committed = offset;
             stats.committed++;
           } catch (err) {
-            ctx.logger.warn(
-              {
-                err: (err as Error).message,
-                topic: records[0]?.topic,
-                partition: records[0]?.partition,
-                offset,
-              },
+            health.failed(err);
+            logBrokerError(
+              ctx.logger,
+              'warn',
+              err,
               'offset commit failed; records after the last commit will be redelivered',
+              { ...where, offset },
             );
           }
         });
         return committing;
+      };
+      /**
+       * Not acked (failed in redeliver mode, or its reply not produced): commit only what settled before it, wait the
+       * partition's back-off, then consume again from it. A stop during the wait leaves it uncommitted for the next
+       * owner.
+       */
+      const redeliver = async (r: KafkaRecord) => {
+        await commit();
+        stats.redelivered++; // counted once what settled before it is committed
+        let backoff = backoffs.get(partitionKey);
+        if (!backoff) backoffs.set(partitionKey, (backoff = new Backoff(REDELIVER_BACKOFF)));
+        if ((await sleep(backoff.next(), halt)) && active()) control.seek(r.offset);
       };
       // Periodically, so a long batch (or a slow record) does not keep settled records uncommitted.
       const timer = setInterval(() => void commit(), Math.max(10, commitInterval));
@@ -240,36 +246,45 @@ export const kafkaSource = defineSource(
             resume();
             if (!active()) break;
           }
-          const delivery = ctx.deliver(toMessage(r));
-          const outcome = await settle(delivery, stopSignal, revokeTimeout);
-          if (outcome === SHUTDOWN) break; // not settled: not committed, redelivered to the next owner
-          if (outcome === ABANDONED) {
+          let outcome: DeliveryOutcome | undefined;
+          const delivery = ctx.deliver(toMessage(r)).then((o) => {
+            outcome = o;
+            return o;
+          });
+          const decision = await settle(delivery, stopSignal, revokeTimeout, (err) =>
+            ctx.logger.error(
+              { ...where, offset: r.offset, err: errorMessage(err) },
+              'delivery failed unexpectedly; record not committed',
+            ),
+          );
+          if (decision === 'shutdown') break; // not settled: not committed, redelivered to the next owner
+          if (decision === ABANDONED) {
             stats.abandoned++;
             ctx.logger.info(
-              { topic: r.topic, partition: r.partition, offset: r.offset },
+              { ...where, offset: r.offset },
               'partition handed over with a record in flight: not committed, the next owner redelivers it',
             );
             break;
           }
-          if (!outcome.ack) {
-            // Failed after the engine's retries, redeliver mode: do not commit past it; consume again from it.
-            stats.redelivered++;
-            await commit();
-            await delay(1000, halt);
-            if (active()) control.seek(r.offset);
+          if (decision === 'nack' || !outcome) {
+            // Failed after the engine's retries (redeliver mode): nothing past it is committed.
+            await redeliver(r);
             return;
           }
           try {
             await reply(r, outcome);
           } catch (err) {
-            ctx.logger.error({ err: (err as Error).message }, 'reply not produced; record not committed');
-            await commit();
-            await delay(1000, halt);
-            if (active()) control.seek(r.offset);
+            health.failed(err);
+            logBrokerError(ctx.logger, 'error', err, 'reply not produced; record not committed', {
+              ...where,
+              offset: r.offset,
+            });
+            await redeliver(r);
             return;
           }
           stats.delivered++;
           acked = r.offset;
+          backoffs.delete(partitionKey);
           if (++sinceCommit >= 100) {
             sinceCommit = 0;
             void commit();
@@ -286,38 +301,37 @@ export const kafkaSource = defineSource(
       if (consuming) {
         handover.abort(); // running batches settle or abandon their in-flight record, commit, return
         await client.stopConsuming();
+        await batches.idle();
         consuming = false;
         stats.resubscribed++;
       }
       topics = next;
       if (next.length === 0) {
+        health.up(); // nothing to consume is not a broker problem
         ctx.logger.warn('no topics: set topics, or annotate a function with topic=<kafka topic>');
         return;
       }
       handover = new AbortController();
-      joined = false;
+      health.down();
       await client.consume(
         next,
-        onBatch,
+        (records, control) => batches.track(onBatch(records, control)),
         (err) => {
-          lastError = err.message;
+          health.down(err);
           ctx.fail(err);
         },
         (up, err) => {
-          joined = up;
-          if (up) lastError = undefined;
+          if (up) health.up();
           else {
-            lastError = err?.message ?? 'Kafka consumer restarting';
-            ctx.logger.warn({ err: lastError }, 'Kafka consumer failed; the client restarts it');
+            health.down(err ?? new SourceError('Kafka consumer restarting'));
+            logBrokerError(ctx.logger, 'warn', err, 'Kafka consumer failed; the client restarts it', {
+              group,
+            });
           }
         },
       );
       consuming = true;
-      lastError = undefined;
-      ctx.logger.info(
-        { topics: next, group: options.group ?? 'openfaas-kafka-connector' },
-        'Kafka source consuming',
-      );
+      ctx.logger.info({ topics: next, group }, 'Kafka source consuming');
     };
 
     const deadLetter: DeadLetterHandler | undefined = options.deadLetterTopic
@@ -347,15 +361,18 @@ export const kafkaSource = defineSource(
         offTopics = undefined;
         await chain.catch(() => undefined);
         consuming = false;
-        // The consumer finishes its batch first (its deliveries settle or are refused), commits, then leaves.
-        await client?.close();
-        client = undefined;
-        ctxRef = undefined;
+        // The consumer finishes its batches first (their deliveries settle or are refused), commits, then leaves.
+        try {
+          await client?.close();
+        } finally {
+          await batches.idle();
+          client = undefined;
+          ctxRef = undefined;
+          health.down();
+        }
       },
       health(): SourceHealth {
-        const detail = { topics, group: options.group ?? 'openfaas-kafka-connector', ...stats };
-        const connected = client !== undefined && ((consuming && joined) || topics.length === 0);
-        return lastError === undefined ? { connected, detail } : { connected, lastError, detail };
+        return health.snapshot({ topics, group, ...stats });
       },
       subscribed: () => topics,
       stats: () => ({ ...stats }),

@@ -1,22 +1,33 @@
-import { testSource } from '@connector/testing';
-import { afterAll, beforeAll } from 'vitest';
+import { testSource } from '@connector/testing/conformance';
 import { kafkaSource } from '../src/index.js';
 import { startKafka } from './helpers.js';
 
-let k: Awaited<ReturnType<typeof startKafka>>;
-beforeAll(async () => {
-  k = await startKafka();
-});
-afterAll(async () => k.close());
+let k: Awaited<ReturnType<typeof startKafka>> | undefined;
+const kafka = () => {
+  if (!k) throw new Error('Kafka test broker not started');
+  return k;
+};
 
 testSource({
   name: 'kafka (test broker, kafkajs)',
   timeout: 60_000,
-  prepare: async (topic) => k.broker.createTopic(topic, 4),
+  async setup() {
+    k = await startKafka();
+  },
+  async teardown() {
+    await k?.close();
+  },
+  prepare: async (topic) => kafka().broker.createTopic(topic, 4),
   createSource: ({ topic, group, run }) =>
-    kafkaSource({ brokers: k.broker.brokers, topics: [topic], group, clientId: run, sessionTimeout: 6000 }),
+    kafkaSource({
+      brokers: kafka().broker.brokers,
+      topics: [topic],
+      group,
+      clientId: run,
+      sessionTimeout: 6000,
+    }),
   publish: (topic, messages) =>
-    k.produce(
+    kafka().produce(
       topic,
       messages.map((m) => ({ value: m.body, ...(m.key ? { key: m.key } : {}) })),
     ),

@@ -8,7 +8,7 @@ import {
 import { startKafkaBroker } from '@connector/kafka-test-broker';
 import type { TestGateway } from '@connector/testing';
 import { Kafka, logLevel } from 'kafkajs';
-import { type KafkaSource, type KafkaSourceOptions, kafkaSource } from '../src/index.js';
+import { type KafkaClient, type KafkaSource, type KafkaSourceOptions, kafkaSource } from '../src/index.js';
 
 /** Start the wire-protocol test broker and a producer. */
 export async function startKafka() {
@@ -20,7 +20,12 @@ export async function startKafka() {
     broker,
     async produce(
       topic: string,
-      messages: { key?: string; value: string; partition?: number; headers?: Record<string, string> }[],
+      messages: {
+        key?: string;
+        value: string;
+        partition?: number;
+        headers?: Record<string, string | Buffer>;
+      }[],
     ) {
       broker.createTopic(topic, 4);
       await producer.send({ topic, messages });
@@ -48,7 +53,7 @@ export async function waitFor(
 /** A connector with a Kafka source against a test gateway. */
 export async function connect(
   gateway: TestGateway,
-  source: KafkaSourceOptions,
+  source: KafkaSourceOptions & { client?: KafkaClient },
   opts: Partial<ConnectorOptions> = {},
 ): Promise<{ connector: Connector; source: KafkaSource; controller: Controller }> {
   const controller = createController({ gatewayUrl: gateway.url, rebuildInterval: 60_000 });

@@ -1,5 +1,6 @@
 import { startGateway, type TestGateway } from '@connector/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type KafkaClient, kafkajsClient } from '../src/index.js';
 import { connect, deferred, perPartition, startKafka, waitFor } from './helpers.js';
 
 let k: Awaited<ReturnType<typeof startKafka>>;
@@ -217,9 +218,13 @@ describe('Kafka source against the test broker (real kafkajs)', () => {
     const sent = Array.from({ length: 100 }, (_, i) => ({ key: `k${i}`, value: `s-${i}` }));
     await k.produce(topic, sent);
     await waitFor(() => values(g).size === 100, '100 deliveries');
+    // A source counts a record once its outcome is back, after the gateway recorded the call: wait for that too.
+    await waitFor(
+      () => a.source.stats().delivered + b.source.stats().delivered >= 100,
+      'both sources counted every record',
+    );
     expect(a.source.stats().delivered).toBeGreaterThan(0);
     expect(b.source.stats().delivered).toBeGreaterThan(0);
-    expect(a.source.stats().delivered + b.source.stats().delivered).toBeGreaterThanOrEqual(100);
   });
 
   it('a rebalance while records are in flight: the revoked ones are abandoned uncommitted, none is lost', async () => {
@@ -395,7 +400,8 @@ describe('Kafka source against the test broker (real kafkajs)', () => {
     });
     cleanups.push(() => g.close());
     cleanups.push(async () => hold.resolve());
-    await k.produce('events-a', [{ value: 'held' }]);
+    // One partition for both records of events-a: old-topic is consumed only after held was redelivered.
+    await k.produce('events-a', [{ partition: 0, value: 'held' }]);
     const { connector, source, controller } = await connect(g, {
       brokers: k.broker.brokers,
       group: 'g-follow',
@@ -412,13 +418,148 @@ describe('Kafka source against the test broker (real kafkajs)', () => {
     );
     expect(g.pending()).toBe(1); // the consumer was re-created while the old record still hangs
     await k.produce('events-b', [{ value: 'new-topic' }]);
-    await k.produce('events-a', [{ value: 'old-topic' }]);
+    await k.produce('events-a', [{ partition: 0, value: 'old-topic' }]);
     await g.waitForInvocations(1, { fn: 'fb', timeout: 30_000 });
+    // Same partition: old-topic comes to the new consumer only after whatever it got before it.
     await waitFor(() => calls(g, 'fa').get('old-topic') === 1, 'old-topic on the old topic');
     expect(g.invocations('fb').map((r) => r.body.toString())).toEqual(['new-topic']);
-    // The held record was not committed: the new consumer delivered it again.
-    expect(calls(g, 'fa').get('held')).toBe(2);
+    // The held record was not committed: the new consumer delivered it again, before the record after it.
+    expect(g.invocations('fa').map((r) => r.body.toString())).toEqual(['held', 'held', 'old-topic']);
     expect(source.stats()).toMatchObject({ resubscribed: 1, abandoned: 1 });
     hold.resolve();
+  });
+  it('hands binary header values and reserved header names over raw: each record once, the partition never stalls', async () => {
+    const topic = 'orders-headers';
+    const g = await gateway(topic);
+    const euroNul = Buffer.from('\u20ac\u0000'); // E2 82 AC 00
+    const notUtf8 = Buffer.from([0xff, 0xfe, 0x00]); // would be U+FFFD if decoded as UTF-8
+    const hostile = Array.from({ length: 200 }, (_, i) => ({
+      partition: 0,
+      value: `h-${i}`,
+      headers:
+        i % 2 === 0
+          ? { bin: euroNul, raw: notUtf8 }
+          : { Expect: '100-continue', Authorization: 'Bearer stolen', ok: `o${i}` },
+    }));
+    await k.produce(topic, hostile);
+    await k.produce(topic, [{ partition: 0, value: 'normal', headers: { trace: 't-1' } }]);
+    const { connector, source } = await connect(g, {
+      brokers: k.broker.brokers,
+      topics: [topic],
+      group: 'g-headers',
+    });
+    cleanups.push(() => connector.stop());
+    await waitFor(() => calls(g).get('normal') === 1, 'the normal record after 200 hostile ones');
+    await waitFor(() => committed('g-headers', topic)[0] === 201, 'the partition committed to the end');
+    const n = calls(g);
+    expect(n.size).toBe(201);
+    expect([...n.entries()].filter(([, c]) => c !== 1)).toEqual([]);
+    expect(ok(g)).toHaveLength(201);
+    const headers = new Map(ok(g).map((r) => [r.body.toString(), r.headers]));
+    // The bytes reach core untouched; its policy percent-encodes them (no U+FFFD, no NUL on the wire).
+    expect(headers.get('h-0')).toMatchObject({ bin: '%E2%82%AC%00', raw: '%FF%FE%00' });
+    // Reserved names are core's to refuse; the rest of the record's headers still pass.
+    expect(headers.get('h-1')?.expect).toBeUndefined();
+    expect(headers.get('h-1')?.authorization).toBeUndefined();
+    expect(headers.get('h-1')?.ok).toBe('o1');
+    expect(headers.get('normal')).toMatchObject({ trace: 't-1', 'x-kafka-offset': '200' });
+    expect(source.stats()).toMatchObject({ delivered: 201, redelivered: 0 });
+  });
+
+  it.each([
+    ['a crash (broker killClient + connector kill)', 'crash'],
+    ['a graceful stop', 'stop'],
+  ] as const)(
+    'redeliver mode: the failed record is not committed before its retry; %s in the retry wait loses nothing',
+    async (_, how) => {
+      const topic = `orders-redeliver-${how}`;
+      const group = `g-redeliver-${how}`;
+      let failing = true;
+      const g = await gateway(topic, {
+        functions: [
+          {
+            name: 'fn',
+            annotations: { topic },
+            handler: (req) => (failing && req.body.toString() === 'rc-2' ? { status: 500 } : { status: 200 }),
+          },
+        ],
+      });
+      const sent = Array.from({ length: 6 }, (_, i) => ({ partition: 0, value: `rc-${i}` }));
+      await k.produce(topic, sent);
+      const source = { brokers: k.broker.brokers, topics: [topic], group, commitInterval: 50 };
+      const first = await connect(g, { ...source, clientId: `${how}-victim` }, { retry: { maxRetries: 0 } });
+      // Counted once the records before it are committed, as the source starts waiting to consume it again.
+      await waitFor(() => first.source.stats().redelivered >= 1, 'rc-2 failed, its retry pending');
+      expect(committed(group, topic)).toEqual({ 0: 2 });
+      if (how === 'crash') {
+        k.broker.killClient(`${how}-victim`); // no LeaveGroup, no further commit
+        await first.connector.kill();
+        k.broker.reviveClient(`${how}-victim`);
+      } else await first.connector.stop();
+      expect(committed(group, topic)).toEqual({ 0: 2 });
+      failing = false;
+      const second = await connect(g, { ...source, clientId: `${how}-survivor` });
+      cleanups.push(() => second.connector.stop());
+      await waitFor(() => committed(group, topic)[0] === 6, 'all six committed after the restart');
+      // The next consumer got the failed record (and what followed it), in order.
+      expect(second.source.stats().delivered).toBe(4);
+      expect(ok(g).map((r) => r.body.toString())).toEqual(['rc-0', 'rc-1', 'rc-2', 'rc-3', 'rc-4', 'rc-5']);
+    },
+  );
+
+  it('a reply that cannot be produced is not swallowed: the record stays uncommitted and is consumed again', async () => {
+    const topic = 'orders-reply-fail';
+    const replyTopic = 'orders-reply-fail-replies';
+    const g = await gateway(topic, {
+      functions: [
+        {
+          name: 'fn',
+          annotations: { topic },
+          handler: (req) => ({ status: 200, body: req.body.toString().toUpperCase() }),
+        },
+      ],
+    });
+    await k.produce(
+      topic,
+      Array.from({ length: 3 }, (_, i) => ({ partition: 0, key: `key-${i}`, value: `ask-${i}` })),
+    );
+    const options = {
+      brokers: k.broker.brokers,
+      topics: [topic],
+      group: 'g-reply-fail',
+      replyTopic,
+      sessionTimeout: 6000,
+    };
+    // The real kafkajs client; until `fixed`, the reply to ask-1 goes to a topic name the broker refuses, so the
+    // produce fails with the broker's own error (INVALID_TOPIC_EXCEPTION).
+    const real = kafkajsClient(options);
+    let fixed = false;
+    let refused = 0;
+    const client: KafkaClient = {
+      ...real,
+      produce: async (t, record) => {
+        if (fixed || record.value.toString() !== 'ASK-1') return real.produce(t, record);
+        refused++;
+        return real.produce('refused topic!', record);
+      },
+    };
+    const { connector, source } = await connect(g, { ...options, client });
+    cleanups.push(() => connector.stop());
+    await waitFor(() => {
+      expect(committed('g-reply-fail', topic)[0] ?? 0).toBeLessThanOrEqual(1); // never past ask-1
+      return source.stats().redelivered >= 2;
+    }, 'the reply to ask-1 refused twice');
+    expect(committed('g-reply-fail', topic)).toEqual({ 0: 1 }); // ask-0 only
+    expect(calls(g).get('ask-2')).toBeUndefined(); // order: nothing after ask-1 was delivered
+    expect(source.health?.().lastError).toMatch(/^produce to refused topic!: /);
+    fixed = true;
+    await waitFor(
+      () => committed('g-reply-fail', topic)[0] === 3,
+      'all three committed once the reply lands',
+    );
+    const replies = k.broker.produced(replyTopic).map((r) => `${r.key?.toString()}=${r.value?.toString()}`);
+    expect(replies.sort()).toEqual(['key-0=ASK-0', 'key-1=ASK-1', 'key-2=ASK-2']); // once each
+    expect(calls(g).get('ask-1')).toBe(refused + 1);
+    expect(source.stats()).toMatchObject({ replies: 3, redelivered: refused });
   });
 });

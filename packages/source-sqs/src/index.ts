@@ -1,2 +1,5 @@
+export { SQS_ERRORS, sqsError } from './errors.js';
+export { headersOf } from './headers.js';
 export { checkSqsOptions, type SqsSourceOptions, sqsOptionsFromEnv } from './options.js';
-export { headersOf, headerValue, type SqsSource, type SqsStat, sqsSource } from './source.js';
+export { type SqsSource, sqsSource } from './source.js';
+export type { SqsStat } from './stats.js';

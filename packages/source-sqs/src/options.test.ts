@@ -47,7 +47,16 @@ describe('sqsOptionsFromEnv', () => {
   });
 
   it('checks programmatic options too', () => {
-    expect(() => checkSqsOptions({ queues: [] })).toThrow('invalid queues=[]');
+    expect(() => checkSqsOptions({ queues: [] })).toThrow('missing queues: expected at least one queue name');
+    expect(() => checkSqsOptions({ queues: ['a', ' '] })).toThrow(
+      'invalid queues=" ": expected a queue name',
+    );
+    expect(() => checkSqsOptions({ queues: ['q'], receiveRetryDelay: { min: 10, max: 5 } })).toThrow(
+      'invalid receiveRetryDelay.max=5: expected milliseconds, at least receiveRetryDelay.min (10)',
+    );
+    expect(() => checkSqsOptions({ queues: ['q'], receiveRetryDelay: { min: -1, max: 5 } })).toThrow(
+      'invalid receiveRetryDelay.min=-1',
+    );
     expect(() => checkSqsOptions({ queues: ['q'], maxMessages: 0 })).toThrow(
       'invalid maxMessages=0: expected an integer from 1 to 10',
     );

@@ -28,6 +28,12 @@ export interface SqsSourceOptions {
    * still hand messages to the abandoned poll; those then reappear only after their visibility timeout (default false).
    */
   abortPollOnStop?: boolean;
+  /**
+   * Back-off between failed ReceiveMessage calls, in ms: full jitter, growing from `min` to `max` while the errors
+   * are retryable (network, throttling); `max` right away after one that is not (denied credentials, deleted
+   * queue). Default `{ min: 100, max: 30_000 }`.
+   */
+  receiveRetryDelay?: { readonly min: number; readonly max: number };
   /** Extra SDK client settings (credentials come from the SDK's default provider chain otherwise). */
   clientConfig?: SQSClientConfig;
   /** A ready SDK client (tests, custom middleware); region/endpoint/clientConfig are then ignored. */
@@ -37,15 +43,12 @@ export interface SqsSourceOptions {
 /** Validate options; throws a one-line ConfigError naming the option. */
 export function checkSqsOptions(o: SqsSourceOptions): void {
   const bad = (name: string, value: unknown, expected: string): never => {
-    throw new ConfigError(name, `invalid ${name}=${JSON.stringify(value)}: expected ${expected}`);
+    throw ConfigError.invalid(name, value, expected);
   };
-  if (
-    !Array.isArray(o.queues) ||
-    o.queues.length === 0 ||
-    o.queues.some((q) => typeof q !== 'string' || q.trim() === '')
-  ) {
-    bad('queues', o.queues, 'at least one queue name or URL');
-  }
+  if (!Array.isArray(o.queues) || o.queues.length === 0)
+    throw ConfigError.missing('queues', 'at least one queue name or URL');
+  for (const q of o.queues)
+    if (typeof q !== 'string' || q.trim() === '') bad('queues', q, 'a queue name or URL');
   const int = (name: string, v: number | undefined, min: number, max: number) => {
     if (v !== undefined && !(Number.isInteger(v) && v >= min && v <= max))
       bad(name, v, `an integer from ${min} to ${max}`);
@@ -54,6 +57,13 @@ export function checkSqsOptions(o: SqsSourceOptions): void {
   int('maxMessages', o.maxMessages, 1, 10);
   int('visibilityTimeout', o.visibilityTimeout, 0, 43_200);
   int('pollers', o.pollers, 1, 100);
+  const delay = o.receiveRetryDelay;
+  if (delay !== undefined) {
+    const ms = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+    if (!ms(delay.min)) bad('receiveRetryDelay.min', delay.min, 'milliseconds, 0 or more');
+    if (!ms(delay.max) || delay.max < delay.min)
+      bad('receiveRetryDelay.max', delay.max, `milliseconds, at least receiveRetryDelay.min (${delay.min})`);
+  }
   if (o.endpoint !== undefined) {
     try {
       new URL(o.endpoint);

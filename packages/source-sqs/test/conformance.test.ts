@@ -1,4 +1,4 @@
-import { testSource } from '@connector/testing';
+import { testSource } from '@connector/testing/conformance';
 import { afterAll, beforeAll } from 'vitest';
 import { sqsSource } from '../src/index.js';
 import { startSqs } from './helpers.js';
@@ -9,16 +9,19 @@ beforeAll(async () => {
 });
 afterAll(async () => sqs.close());
 
+// Visibility 1 s: what a failed delivery leaves un-deleted comes back quickly.
+const createQueue = (topic: string) => sqs.createQueue(topic, { VisibilityTimeout: '1' });
+
 testSource({
   name: 'sqs (fauxqs)',
-  // Visibility 1 s: what a failed delivery leaves un-deleted comes back quickly.
-  prepare: async (topic) => void (await sqs.createQueue(topic, { VisibilityTimeout: '1' })),
+  prepare: async (topic) => void (await createQueue(topic)),
   createSource: ({ topic }) => sqsSource({ queues: [topic], waitTime: 1, clientConfig: sqs.clientConfig }),
   publish: async (topic, messages) => {
-    const url = await sqs.createQueue(topic, { VisibilityTimeout: '1' });
     await sqs.send(
-      url,
+      await createQueue(topic),
       messages.map((m) => m.body),
     );
   },
+  // Received and not deleted yet: in flight at SQS.
+  inFlightAtBroker: async (topic) => (await sqs.counts(await createQueue(topic))).invisible,
 });

@@ -134,9 +134,15 @@ describe('FIFO batch with several messages of one group (SQS JSON protocol endpo
       { retry: { maxRetries: 0 }, onFailure: 'redeliver' },
     );
     cleanups.push(() => connector.stop());
+    // The endpoint records a call when its request arrives; the source counts it once the answer is back. Wait on
+    // both: the assertions below read both.
     await waitFor(
-      () => sqs.deleted().length === 4 && sqs.released().length === 3,
-      'a-0 and the b group deleted, a-2..a-4 released',
+      () =>
+        sqs.deleted().length === 4 &&
+        sqs.released().length === 3 &&
+        source.stats().deleted === 4 &&
+        source.stats().released === 3,
+      'a-0 and the b group deleted, a-2..a-4 released (as sent, and as counted by the source)',
     );
     const invoked = g.invocations('fn').map((r) => r.body.toString());
     expect(invoked.filter((b) => b.startsWith('a'))).toEqual(['a-0', 'a-1']);

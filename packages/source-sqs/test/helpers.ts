@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import {
   CreateQueueCommand,
   GetQueueAttributesCommand,
@@ -114,6 +115,15 @@ export async function connect(
   });
   await connector.start();
   return { connector, source: s, controller };
+}
+
+/** A 127.0.0.1 port nothing listens on (listened on, then closed): connections to it are refused. */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
 }
 
 export { startGateway };

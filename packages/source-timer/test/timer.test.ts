@@ -1,5 +1,5 @@
 import { type Connector, createConnector, createController, type Logger } from '@connector/core';
-import { startGateway, type TestGateway } from '@connector/testing';
+import { memoryLogger, startGateway, type TestGateway } from '@connector/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CronSource, cronSource, intervalSource } from '../src/index.js';
 
@@ -14,24 +14,6 @@ async function waitFor(cond: () => boolean, what: string, timeout = 10_000): Pro
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
-}
-
-function memoryLogger(): Logger & { lines: { level: string; obj: unknown; msg?: string | undefined }[] } {
-  const lines: { level: string; obj: unknown; msg?: string | undefined }[] = [];
-  const make = (): Logger => {
-    const at = (level: string) => (obj: object | string, msg?: string) =>
-      void lines.push({ level, obj, msg });
-    return {
-      trace: at('trace'),
-      debug: at('debug'),
-      info: at('info'),
-      warn: at('warn'),
-      error: at('error'),
-      fatal: at('fatal'),
-      child: () => make(),
-    };
-  };
-  return Object.assign(make(), { lines });
 }
 
 async function run(

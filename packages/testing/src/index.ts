@@ -23,6 +23,7 @@ export {
   startGateway,
   type TestGateway,
 } from './gateway.js';
+export { type LogLine, memoryLogger } from './logger.js';
 export {
   type ConformanceCase,
   ConformanceError,

@@ -1,6 +1,7 @@
 // Every case module, in report order. A new case: write a module that calls registerCase() and import it here.
 import './cases/throughput.js';
 import './cases/match.js';
+import './cases/adaptive.js';
 import './cases/topics.js';
 import './cases/memory.js';
 import './sources.js';

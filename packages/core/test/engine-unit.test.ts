@@ -116,6 +116,7 @@ function setup(o: Partial<EngineOptions> = {}, replies: (call: Call) => Reply = 
       maxInFlightPerFunction: undefined,
       retry: { ...DEFAULT_RETRY, minDelay: 1, maxDelay: 2 },
       onFailure: 'redeliver',
+      adaptive: false,
       deadLetter: async (l) => {
         letters.push(l);
       },
@@ -267,7 +268,7 @@ describe('DeliveryEngine (unit)', () => {
       [3, true],
     ]);
     expect(out.results[0]?.attempt).toBe(3);
-    expect(s.counted.filter((c) => c.startsWith('retry('))).toEqual(['retry(a.ns)', 'retry(a.ns)']);
+    expect(s.counted.filter((c) => c.startsWith('retry('))).toEqual(['retry(a.ns,status_503)', 'retry(a.ns,status_503)']);
 
     const n = setup({}, () => ({ status: 500, error: statusError(500, false) }));
     await n.engine.deliver(msg());
@@ -330,7 +331,7 @@ describe('DeliveryEngine (unit)', () => {
     expect(s.letters).toEqual([
       { message: m, function: 'a.ns', result: out.results[0], source: 'mem', reason: 'answered 400' },
     ]);
-    expect(s.counted.slice(-2)).toEqual(['deadLetter(a.ns)', 'delivery(dead-lettered)']);
+    expect(s.counted.slice(-2)).toEqual(['deadLetter(a.ns,status_400)', 'delivery(dead-lettered)']);
 
     const noReason = setup({ onFailure: 'dead-letter' }, () => ({ status: 400 }));
     await noReason.engine.deliver(msg());

@@ -32,12 +32,12 @@ class FastFirst extends BaseSequencer {
 /**
  * The test files a mutation run uses. On a 2-core machine shared with others, every core test file per surviving
  * mutant does not fit in one run: by default the unit files plus the two integration files that pin delivery and
- * lifecycle (delivery-rules, connector) against the test gateway. MUTATE_ALL_TESTS=1 runs every core test file.
+ * lifecycle (delivery-rules, policy, connector) against the test gateway. MUTATE_ALL_TESTS=1 runs every core test file.
  */
 // biome-ignore lint/suspicious/noUndeclaredEnvVars: read by `pnpm mutate` only, which turbo does not run
 const include = process.env.MUTATE_ALL_TESTS
   ? ['src/**/*.test.ts', 'test/**/*.test.ts']
-  : [...FIRST, 'test/connector.test.ts'];
+  : [...FIRST, 'test/policy.test.ts', 'test/connector.test.ts'];
 
 const config = mergeConfig(core, {
   root: new URL('../../packages/core/', import.meta.url).pathname,

@@ -268,7 +268,10 @@ describe('DeliveryEngine (unit)', () => {
       [3, true],
     ]);
     expect(out.results[0]?.attempt).toBe(3);
-    expect(s.counted.filter((c) => c.startsWith('retry('))).toEqual(['retry(a.ns,status_503)', 'retry(a.ns,status_503)']);
+    expect(s.counted.filter((c) => c.startsWith('retry('))).toEqual([
+      'retry(a.ns,status_503)',
+      'retry(a.ns,status_503)',
+    ]);
 
     const n = setup({}, () => ({ status: 500, error: statusError(500, false) }));
     await n.engine.deliver(msg());

@@ -174,6 +174,36 @@ describe('invoker: classification', () => {
     expect((await custom.invoke('f', 't', '')).error?.canRetry).toBe(false);
   });
 
+  it('X-Connector-Outcome: dead-letter (any case) from the function: ERR_FUNCTION_REJECTED, not retried', async () => {
+    let outcome = 'Dead-Letter';
+    let status = 200;
+    const p = await peer((_q, _b, res) => res.writeHead(status, { 'x-connector-outcome': outcome }).end());
+    const inv = invoker(p.url);
+    const r = await inv.invoke('f', 't', '');
+    expect(r.status).toBe(200);
+    expect(r.error).toMatchObject({ code: 'ERR_FUNCTION_REJECTED', status: 200, canRetry: false });
+    expect(r.error?.message).toBe('function f asked for a dead letter (status 200)');
+    status = 503;
+    expect((await inv.invoke('f', 't', '')).error?.code).toBe('ERR_FUNCTION_REJECTED');
+    outcome = 'retry';
+    expect((await inv.invoke('f', 't', '')).error).toMatchObject({
+      code: 'ERR_INVOKE_STATUS',
+      canRetry: true,
+    });
+    status = 200;
+    expect((await inv.invoke('f', 't', '')).error).toBeUndefined();
+  });
+
+  it('a per-call timeout overrides the configured one', async () => {
+    const p = await peer(() => undefined); // never answers
+    const inv = invoker(p.url, { timeout: 60_000 });
+    const started = Date.now();
+    const r = await inv.invoke('f', 't', '', { timeout: 300 });
+    expect(r.error).toMatchObject({ code: 'ERR_TIMEOUT', message: 'invocation of f timed out after 300 ms' });
+    expect(Date.now() - started).toBeLessThan(30_000);
+    inv.destroy();
+  });
+
   it('a 1xx before the answer is skipped', async () => {
     const p = await peer((_q, _b, res) => {
       res.writeProcessing();

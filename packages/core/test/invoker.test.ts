@@ -377,3 +377,117 @@ describe('invoker: options checked at start', () => {
     expect(bad({ contentType: undefined, systemTimeout: 1, maxResponseBytes: 1 })).not.toThrow();
   });
 });
+
+describe('invoker: survivors of the first mutation run', () => {
+  it('durations are elapsed time; a success has no error or callId keys', async () => {
+    const p = await peer();
+    const inv = invoker(p.url);
+    const r = await inv.invoke('f', 't', '');
+    expect(r.duration).toBeGreaterThan(0);
+    expect(r.duration).toBeLessThan(60_000);
+    expect('error' in r).toBe(false);
+    expect('callId' in r).toBe(false);
+    const gone = await peer();
+    const url = gone.url;
+    for (const c of cleanups.splice(0)) await c();
+    const f = await invoker(url).invoke('f', 't', '');
+    expect(f.duration).toBeGreaterThan(0);
+    expect(f.duration).toBeLessThan(60_000);
+  });
+
+  it('a short systemTimeout does not cut invocations short (undici timeouts follow the longer one)', async () => {
+    const p = await peer((_q, _b, res) => {
+      setTimeout(() => res.end('late'), 600);
+    });
+    const r = await invoker(p.url, { timeout: 10_000, systemTimeout: 100 }).invoke('f', 't', '');
+    expect(r.error).toBeUndefined();
+    expect(Buffer.from(r.body).toString()).toBe('late');
+  });
+
+  it('an async answer declaring a body over the limit is fine (its body is not read)', async () => {
+    const p = await peer((_q, _b, res) => res.writeHead(202, { 'content-length': '20' }).end('x'.repeat(20)));
+    const r = await invoker(p.url, { maxResponseBytes: 10 }).invoke('f', 't', '', { async: true });
+    expect(r.error).toBeUndefined();
+    expect(r.status).toBe(202);
+  });
+
+  it('a signal that is not aborted changes nothing; an abort keeps its reason as the cause', async () => {
+    const p = await peer();
+    const inv = invoker(p.url);
+    expect((await inv.invoke('f', 't', '', { signal: new AbortController().signal })).error).toBeUndefined();
+    const ac = new AbortController();
+    const why = new Error('why');
+    ac.abort(why);
+    expect((await inv.invoke('f', 't', '', { signal: ac.signal })).error?.cause).toBe(why);
+  });
+
+  it('after close() or destroy(), an invocation fails as ERR_ABORTED ("aborted"), never rejects', async () => {
+    const p = await peer();
+    const a = invoker(p.url);
+    await a.invoke('f', 't', '');
+    await a.close();
+    await a.close(); // twice is fine
+    const r = await a.invoke('f', 't', '');
+    expect(r.error).toMatchObject({ code: 'ERR_ABORTED', message: 'invocation of f aborted' });
+    const b = invoker(p.url);
+    b.destroy();
+    b.destroy();
+    await b.close();
+    expect((await b.invoke('f', 't', '')).error?.code).toBe('ERR_ABORTED');
+  });
+
+  it('logs a request body only with printRequestBody, and refused headers at most 10 times', async () => {
+    const p = await peer();
+    const lines: { level: string; obj: Record<string, unknown>; msg: unknown }[] = [];
+    const at = (level: string) => (obj: unknown, msg?: unknown) => {
+      lines.push({ level, obj: obj as Record<string, unknown>, msg });
+    };
+    const logger = {
+      trace: at('trace'),
+      debug: at('debug'),
+      info: at('info'),
+      warn: at('warn'),
+      error: at('error'),
+      fatal: at('fatal'),
+      child: () => logger,
+    };
+    const quiet = invoker(p.url, { logger });
+    await quiet.invoke('f', 't', 'secret');
+    expect(lines).toEqual([]);
+    const loud = invoker(p.url, { logger, printRequestBody: true });
+    await loud.invoke('f', 't', 'héllo');
+    expect(lines).toEqual([
+      { level: 'info', obj: { function: 'f', topic: 't', body: 'héllo' }, msg: 'request body' },
+    ]);
+    lines.length = 0;
+    for (let i = 0; i < 12; i++) await quiet.invoke('f', 't', '', { headers: { host: 'x', ok: 'y' } });
+    expect(lines).toHaveLength(10);
+    expect(lines[0]).toEqual({
+      level: 'debug',
+      obj: { function: 'f', topic: 't', refused: ['host'], oversize: [] },
+      msg: 'message headers not forwarded (header policy)',
+    });
+    await quiet.invoke('f', 't', '', { headers: { ok: 'y' } });
+    expect(lines).toHaveLength(10);
+  });
+
+  it('option errors name the setting', () => {
+    const ok = { gatewayUrl: 'http://g:8080', userAgent: 'ua', connectorName: 'c', timeout: 1000 };
+    const err = (o: Partial<InvokerOptions>) => {
+      try {
+        createInvoker({ ...ok, ...o });
+      } catch (e) {
+        return e as ConfigError;
+      }
+      throw new Error('no error');
+    };
+    expect(err({ gatewayUrl: 'ftp://g' })).toMatchObject({ setting: 'gatewayUrl' });
+    const cred = err({ gatewayUrl: 'http://u:hunter2@g:1/p' });
+    expect(cred).toMatchObject({ setting: 'gatewayUrl' });
+    expect(cred.message).toMatch(
+      /^invalid gatewayUrl="http:\/\/g:1\/p" \(credentials removed\): expected no user:password/,
+    );
+    expect(cred.message).not.toContain('hunter2');
+    expect(err({ asyncCallbackUrl: 'http://cb/\u00e9' })).toMatchObject({ setting: 'asyncCallbackUrl' });
+  });
+});

@@ -1,1 +1,2 @@
-export { type KafkaConnectorOptions, startKafkaConnector } from './app.js';
+export { KAFKA_SETTINGS, type KafkaConnectorOptions, startKafkaConnector } from './app.js';
+export { cli } from './main.js';

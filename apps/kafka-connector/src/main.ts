@@ -1,9 +1,16 @@
 #!/usr/bin/env node
-import { startKafkaConnector } from './app.js';
+import { type CliIo, connectorCli, isEntryPoint } from '@connector/core';
+import { KAFKA_SETTINGS, startKafkaConnector } from './app.js';
 
-startKafkaConnector().catch((err: unknown) => {
-  const e = err as { code?: string; message?: string };
-  // Invalid configuration: one line naming the setting, exit 2; anything else: exit 1.
-  process.stderr.write(`kafka-connector: ${e.message ?? String(err)}\n`);
-  process.exit(e.code === 'ERR_CONFIG' ? 2 : 1);
-});
+/** The command line: `--help` lists the settings; otherwise start, exit 2 on bad configuration (one line). */
+export function cli(argv: readonly string[] = process.argv.slice(2), io?: Partial<CliIo>) {
+  return connectorCli({
+    name: 'kafka-connector',
+    settings: KAFKA_SETTINGS,
+    argv,
+    start: () => startKafkaConnector(),
+    ...(io ? { io } : {}),
+  });
+}
+
+if (isEntryPoint(import.meta.url)) void cli();

@@ -1,1 +1,2 @@
-export { type MqttConnectorOptions, startMqttConnector } from './app.js';
+export { MQTT_SETTINGS, type MqttConnectorOptions, startMqttConnector } from './app.js';
+export { cli } from './main.js';

@@ -1,9 +1,18 @@
 #!/usr/bin/env node
-import { startMqttConnector } from './app.js';
+import { type CliIo, connectorCli, isEntryPoint } from '@connector/core';
+import { MQTT_SETTINGS, startMqttConnector } from './app.js';
 
-startMqttConnector({ argv: process.argv.slice(2) }).catch((err: unknown) => {
-  const e = err as { code?: string; message?: string };
-  // Invalid configuration: one line naming the setting, exit 2; anything else: exit 1.
-  process.stderr.write(`mqtt-connector: ${e.message ?? String(err)}\n`);
-  process.exit(e.code === 'ERR_CONFIG' ? 2 : 1);
-});
+/** The command line: `--help` lists the settings; otherwise start, exit 2 on bad configuration (one line). */
+export function cli(argv: readonly string[] = process.argv.slice(2), io?: Partial<CliIo>) {
+  return connectorCli({
+    name: 'mqtt-connector',
+    settings: MQTT_SETTINGS,
+    usage:
+      '[env settings] mqtt-connector [-broker=URL] [-topic=filter] [-id=client] [-qos=1] ... (the Go flags)',
+    argv,
+    start: () => startMqttConnector({ argv }),
+    ...(io ? { io } : {}),
+  });
+}
+
+if (isEntryPoint(import.meta.url)) void cli();

@@ -1,1 +1,2 @@
-export { type SqsConnectorOptions, startSqsConnector } from './app.js';
+export { SQS_SETTINGS, type SqsConnectorOptions, startSqsConnector } from './app.js';
+export { cli } from './main.js';

@@ -1,5 +1,18 @@
-import { type Connector, type Env, EnvReader, type Logger, startConnectorFromEnv } from '@connector/core';
+import {
+  type Connector,
+  type Env,
+  EnvReader,
+  type Logger,
+  type Setting,
+  startConnectorFromEnv,
+} from '@connector/core';
 import { exampleSource } from './source.js';
+
+/** This connector's own env settings (besides core's), for `--help` and the misspelling check. */
+export const SETTINGS: readonly Setting[] = [
+  { name: 'topic', default: 'example', help: 'topic of the messages' },
+  { name: 'interval', default: '5s', help: 'one message this often' },
+];
 
 /** Options of `startConnector`. */
 export interface StartOptions {
@@ -16,6 +29,7 @@ export function startConnector(options: StartOptions = {}): Promise<Connector> {
   return startConnectorFromEnv({
     ...options,
     name: 'template-connector',
+    settings: SETTINGS,
     source: (env) => {
       const r = new EnvReader(env);
       return exampleSource({

@@ -1,2 +1,3 @@
-export { type StartOptions, startConnector } from './app.js';
+export { SETTINGS, type StartOptions, startConnector } from './app.js';
+export { cli } from './main.js';
 export { type ExampleSourceOptions, exampleSource } from './source.js';

@@ -1,3 +1,3 @@
-export { startTimerConnector, type TimerConnectorOptions } from './app.js';
+export { startTimerConnector, TIMER_SETTINGS, type TimerConnectorOptions } from './app.js';
 export { type DemoOptions, startDemo } from './demo.js';
-export { exitOnStartupFailure, type MainOptions, main, startupFailure } from './main.js';
+export { cli, exitOnStartupFailure, type MainOptions, main, startupFailure } from './main.js';

@@ -1,8 +1,13 @@
 #!/usr/bin/env node
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import type { Connector, Env, Logger } from '@connector/core';
-import { startTimerConnector } from './app.js';
+import {
+  type CliIo,
+  type Connector,
+  connectorCli,
+  type Env,
+  isEntryPoint,
+  type Logger,
+} from '@connector/core';
+import { startTimerConnector, TIMER_SETTINGS } from './app.js';
 
 /** Options of `main` besides the environment (tests turn signal handling off and pass a logger). */
 export interface MainOptions {
@@ -42,15 +47,18 @@ export function exitOnStartupFailure(err: unknown): void {
   process.exit(exitCode);
 }
 
-/** True when this module is the process's entry point (`node dist/main.js`), false when it is imported. */
-function isEntryPoint(): boolean {
-  const argv1 = process.argv[1];
-  if (argv1 === undefined) return false;
-  try {
-    return realpathSync(argv1) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
+/** The command line: `--help` lists the settings; otherwise `main()`, exit 2 on bad configuration (one line). */
+export function cli(
+  argv: readonly string[] = process.argv.slice(2),
+  io?: Partial<CliIo>,
+): Promise<Connector | undefined> {
+  return connectorCli({
+    name: 'timer-connector',
+    settings: TIMER_SETTINGS,
+    argv,
+    start: () => main(),
+    ...(io ? { io } : {}),
+  });
 }
 
-if (isEntryPoint()) main().catch(exitOnStartupFailure);
+if (isEntryPoint(import.meta.url)) void cli();

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -114,6 +114,7 @@ describe('configFromEnv', () => {
     const c = configFromEnv({ basic_auth: 'true', secret_mount_path: dir });
     expect(c.credentials).toEqual({ username: 'admin', password: 's3cret' });
     expect(configFromEnv({ basic_auth: 'false', secret_mount_path: dir }).credentials).toBeUndefined();
+    rmSync(dir, { recursive: true });
   });
 
   it('fails with one line naming secret_mount_path when the secret files are missing', () => {

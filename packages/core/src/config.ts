@@ -147,12 +147,21 @@ export function parseBool(value: string): boolean | undefined {
 /** Environment as `process.env` holds it. */
 export type Env = Readonly<Record<string, string | undefined>>;
 
+/** Every env name an `EnvReader` was asked for in this process: the names the readers know. */
+const readNames = new Set<string>();
+
+/** The env names `EnvReader`s have read so far (core's, the sources', the apps'). */
+export function envNamesRead(): ReadonlySet<string> {
+  return readNames;
+}
+
 /** Reads typed settings from an env map; every failure is a one-line ConfigError naming the variable. */
 export class EnvReader {
   constructor(private readonly env: Env) {}
 
   /** The raw value, or undefined when unset or empty. */
   raw(name: string): string | undefined {
+    readNames.add(name);
     const v = this.env[name];
     return v === undefined || v.trim() === '' ? undefined : v.trim();
   }
@@ -359,4 +368,207 @@ export function configFromEnv(env: Env = process.env): ConnectorConfig {
     logLevel:
       r.oneOf('log_level', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const) ?? 'info',
   }) as ConnectorConfig;
+}
+
+/** One environment setting of a connector: its name, its default (absent = unset), and what it does. */
+export interface Setting {
+  readonly name: string;
+  readonly default?: string;
+  readonly help: string;
+}
+
+/** The settings `configFromEnv` reads, with their defaults: what every connector's `--help` lists. */
+export const CORE_SETTINGS: readonly Setting[] = [
+  { name: 'gateway_url', default: DEFAULT_GATEWAY_URL, help: 'OpenFaaS gateway' },
+  { name: 'basic_auth', default: 'false', help: 'read gateway credentials from secret_mount_path' },
+  {
+    name: 'secret_mount_path',
+    default: '/var/secrets',
+    help: 'folder of basic-auth-user and basic-auth-password',
+  },
+  { name: 'upstream_timeout', default: '30s', help: 'deadline of one invocation' },
+  { name: 'system_timeout', default: 'upstream_timeout, at most 30s', help: 'deadline of one /system call' },
+  { name: 'max_response_bytes', default: '10MiB', help: 'largest function response kept' },
+  { name: 'rebuild_interval', default: '30s', help: 'topic map refresh period' },
+  { name: 'topic_delimiter', default: ',', help: 'separator of topics in the topic annotation' },
+  { name: 'topic_matcher', default: 'exact', help: 'exact or mqtt (+ and # in annotations)' },
+  { name: 'async_invocation', default: 'false', help: 'invoke through /async-function' },
+  { name: 'async_callback_url', help: 'X-Callback-Url of async invocations' },
+  { name: 'content_type', help: 'Content-Type of invocations' },
+  { name: 'user_agent', default: 'connector/<connector_name>', help: 'User-Agent of requests' },
+  { name: 'connector_name', help: 'X-Connector header and logger name (default: the app name)' },
+  { name: 'namespace', help: 'only functions of this namespace' },
+  { name: 'send_topic', default: 'true', help: 'send X-Topic' },
+  { name: 'print_response', default: 'false', help: 'log every invocation result' },
+  { name: 'print_response_body', default: 'false', help: 'include response bodies' },
+  { name: 'print_request_body', default: 'false', help: 'log request bodies' },
+  { name: 'print_sync', default: 'false', help: 'log the topic map after every rebuild' },
+  { name: 'max_inflight', default: '64', help: 'invocations in flight' },
+  { name: 'max_pending_bytes', default: '64MiB', help: 'message bytes accepted and not yet settled' },
+  { name: 'adaptive_concurrency', default: 'false', help: 'per-function in-flight limit that adapts (AIMD)' },
+  { name: 'max_inflight_per_function', help: 'invocations in flight per function (default unlimited)' },
+  { name: 'max_retries', default: '3', help: 'retries after the first attempt' },
+  { name: 'retry_min_delay', default: '100ms', help: 'first retry delay' },
+  { name: 'retry_max_delay', default: '10s', help: 'retry delay cap' },
+  { name: 'retry_on_status', default: '408,429,502,503,504', help: 'statuses that are retried' },
+  { name: 'on_failure', default: 'redeliver', help: 'redeliver or dead-letter after the last retry' },
+  { name: 'dead_letter_file', help: 'append dead letters to this JSONL file' },
+  { name: 'drain_timeout', default: '30s', help: 'how long a stop waits for in-flight deliveries' },
+  { name: 'http_port', default: '8081', help: '/healthz /readyz /metrics port (0 = off)' },
+  { name: 'http_host', default: '0.0.0.0', help: 'address of that endpoint' },
+  { name: 'log_level', default: 'info', help: 'trace, debug, info, warn, error, fatal or silent' },
+];
+
+/** True when the command line asks for help: `--help`, `-h`, `-help` or `help`. */
+export function wantsHelp(argv: readonly string[]): boolean {
+  return argv.some((a) => a === '--help' || a === '-h' || a === '-help' || a === 'help');
+}
+
+/** The text of a connector's `--help`: its own settings, then core's, each with its default. */
+export function settingsHelp(name: string, settings: readonly Setting[], usage?: string): string {
+  const rows = (list: readonly Setting[]) => {
+    const width = Math.max(...list.map((s) => s.name.length)) + 2;
+    const dwidth = Math.max(...list.map((s) => (s.default ?? '').length)) + 2;
+    return list
+      .map((s) => `  ${s.name.padEnd(width)}${(s.default ?? '').padEnd(dwidth)}${s.help}`)
+      .join('\n');
+  };
+  const own =
+    settings.length > 0 ? `${name} settings (env name, default, meaning):\n${rows(settings)}\n\n` : '';
+  return `usage: ${usage ?? `[env settings] ${name}`}\n\n${own}connector settings (every connector):\n${rows(CORE_SETTINGS)}\n`;
+}
+
+const normal = (s: string) => s.toLowerCase().replace(/[-_]/g, '');
+
+/** Damerau-Levenshtein (optimal string alignment) distance: a swap of two letters counts once. */
+export function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  for (let i = 1; i <= a.length; i++) {
+    const row = d[i] as number[];
+    const prev = d[i - 1] as number[];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min((prev[j] as number) + 1, (row[j - 1] as number) + 1, (prev[j - 1] as number) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        v = Math.min(v, ((d[i - 2] as number[])[j - 2] as number) + 1);
+      row[j] = v;
+    }
+  }
+  return (d[a.length] as number[])[b.length] as number;
+}
+
+/**
+ * The known name `name` is probably a misspelling of, if any: the same name in another case or with `-`/`_`
+ * (`GATEWAY_URL`, `httpport`), at most 2 edits away (fewer for short names: a third of the length), or another
+ * connector's longer/shorter spelling of it (`broker_host` or `brokers` for `broker`, `httpPort` for `http`).
+ */
+export function closestName(name: string, known: Iterable<string>): string | undefined {
+  const n = normal(name);
+  let best: { name: string; score: number } | undefined;
+  for (const k of known) {
+    const kn = normal(k);
+    if (kn === '') continue;
+    let score: number | undefined;
+    if (kn === n) score = 0;
+    else {
+      const dist = editDistance(n, kn);
+      if (dist <= Math.min(2, Math.floor(kn.length / 3))) score = dist;
+      else if (Math.min(n.length, kn.length) >= 4 && (n.startsWith(kn) || kn.startsWith(n))) score = 3;
+    }
+    if (score !== undefined && (best === undefined || score < best.score)) best = { name: k, score };
+  }
+  return best?.name;
+}
+
+/** An env name that is not a known setting but looks like one, and the known name it probably means. */
+export interface SettingSuggestion {
+  readonly name: string;
+  readonly suggestion: string;
+}
+
+/**
+ * Env names that look like a known setting but are not one (misspelt, wrong case, another connector's name).
+ * Upper-case names (the convention of system variables such as HOME or PATH) count only when they are a known
+ * name in the wrong case.
+ */
+export function unknownSettings(known: Iterable<string>, env: Env): SettingSuggestion[] {
+  const names = new Set(known);
+  const out: SettingSuggestion[] = [];
+  for (const name of Object.keys(env)) {
+    if (names.has(name)) continue;
+    const upper = name === name.toUpperCase();
+    const suggestion = closestName(name, names);
+    if (suggestion === undefined) continue;
+    if (upper && normal(suggestion) !== normal(name)) continue;
+    out.push({ name, suggestion });
+  }
+  return out;
+}
+
+/** Every option key of `createController`, `createConnector` and `runConnector` (a `configFromEnv` result spreads into each). */
+export const OPTION_KEYS = [
+  // ControllerOptions
+  'gatewayUrl',
+  'upstreamTimeout',
+  'rebuildInterval',
+  'topicDelimiter',
+  'asyncInvocation',
+  'asyncCallbackUrl',
+  'contentType',
+  'credentials',
+  'userAgent',
+  'connectorName',
+  'namespace',
+  'sendTopic',
+  'topicMatcher',
+  'printResponse',
+  'printResponseBody',
+  'printRequestBody',
+  'printSync',
+  'connections',
+  'systemTimeout',
+  'maxResponseBytes',
+  // DeliveryOptions
+  'maxInFlight',
+  'maxInFlightPerFunction',
+  'retry',
+  'onFailure',
+  'deadLetterFile',
+  'drainTimeout',
+  'maxPendingBytes',
+  'adaptiveConcurrency',
+  // ConnectorConfig, ConnectorOptions, RunOptions
+  'http',
+  'logLevel',
+  'logger',
+  'controller',
+  'source',
+  'deadLetter',
+  'registry',
+  'restartDelay',
+  'signals',
+  'exit',
+] as const;
+
+// A compile error when ConnectorConfig gains an option OPTION_KEYS does not list (connector.ts checks RunOptions).
+const configKeysListed: [Exclude<keyof ConnectorConfig, (typeof OPTION_KEYS)[number]>] extends [never]
+  ? true
+  : never = true;
+void configKeysListed;
+
+/**
+ * Refuse option keys that no option has (plain JavaScript callers get no compile-time check): a one-line
+ * ConfigError naming the key and the option it probably means, e.g. `httpPort` → `http`.
+ */
+export function checkOptionKeys(what: string, options: object, known: readonly string[] = OPTION_KEYS): void {
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue;
+    const close = closestName(key, known);
+    throw new ConfigError(
+      key,
+      `unknown option ${key} for ${what}${close === undefined ? '' : `; did you mean ${close}?`}`,
+    );
+  }
 }

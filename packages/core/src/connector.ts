@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import type { DeliveryOptions } from './config.js';
+import { checkOptionKeys, type DeliveryOptions, type OPTION_KEYS } from './config.js';
 import type { Controller } from './controller.js';
 import {
   checkDeadLetterFile,
@@ -11,7 +11,7 @@ import {
 } from './dead-letters.js';
 import { DEFAULT_RETRY, DeliveryEngine } from './engine.js';
 import { ConfigError, isShutdownError } from './errors.js';
-import { noopLogger } from './logger.js';
+import { errorFields, noopLogger, RepeatLimiter } from './logger.js';
 import { ConnectorMetrics } from './metrics.js';
 import type { Source, SourceContext, SourceHealth } from './source.js';
 import type { FunctionInfo, Logger } from './types.js';
@@ -64,6 +64,7 @@ function checkPositive(name: string, v: number | undefined, integer = false): vo
 
 /** Compose a controller and a source into a connector. Throws ConfigError on invalid options. */
 export function createConnector(options: ConnectorOptions): Connector {
+  checkOptionKeys('createConnector', options);
   const { controller, source } = options;
   checkPositive('maxInFlight', options.maxInFlight, true);
   checkPositive('maxInFlightPerFunction', options.maxInFlightPerFunction, true);
@@ -149,6 +150,20 @@ export function createConnector(options: ConnectorOptions): Connector {
   let restartTimer: NodeJS.Timeout | undefined;
   let restartAttempt = 0;
   let sourceStarted: Promise<void> | undefined;
+  let sourceUp = false; // the last start of the source resolved and it has not failed since
+  const failures = new RepeatLimiter();
+  /** One line per failure (what, where, why once; the stack only at debug), identical repeats at 1, 2, 4, 8... */
+  const logFailure = (err: unknown, what: string, fields: Record<string, unknown> = {}) => {
+    const { message, code } = errorFields(err);
+    log.debug({ err }, `${what}: ${message}`);
+    const n = failures.hit(`${what}\u0000${message}`);
+    if (n === undefined) return;
+    log.error(
+      { ...(code === undefined ? {} : { code }), ...fields, ...(n > 1 ? { repeated: n } : {}) },
+      `${what}: ${message}`,
+    );
+  };
+  const retryIn = () => Math.min(restartMax, restartMin * 2 ** Math.min(restartAttempt, 20));
 
   const readiness = (): string[] => {
     const reasons: string[] = [];
@@ -197,7 +212,8 @@ export function createConnector(options: ConnectorOptions): Connector {
       fail(error) {
         if (abort.signal.aborted) return;
         lastSourceError = (error as Error)?.message ?? String(error);
-        log.error({ err: error }, 'source failed; restarting it');
+        sourceUp = false;
+        logFailure(error, `source ${source.name} failed; restarting it`, { retryInMs: retryIn() });
         restart();
       },
       logger: log,
@@ -210,8 +226,11 @@ export function createConnector(options: ConnectorOptions): Connector {
     const unsubs: (() => void)[] = [];
     run = { abort, unsubs };
     await source.start(makeContext(abort, unsubs));
+    if (restartAttempt > 0) log.info(`source ${source.name} started after ${restartAttempt} failed attempts`);
     restartAttempt = 0;
     lastSourceError = undefined;
+    sourceUp = true;
+    failures.reset();
   };
 
   const stopRun = async (): Promise<void> => {
@@ -228,7 +247,7 @@ export function createConnector(options: ConnectorOptions): Connector {
     metrics.restart(source.name);
     const delay = Math.min(restartMax, restartMin * 2 ** Math.min(restartAttempt++, 20));
     void stopRun()
-      .catch((err: unknown) => log.warn({ err }, 'source stop after failure failed'))
+      .catch((err: unknown) => log.warn(errorFields(err), 'source stop after failure failed'))
       .then(() => {
         if (stopping) return;
         restartTimer = setTimeout(() => {
@@ -236,7 +255,8 @@ export function createConnector(options: ConnectorOptions): Connector {
           if (stopping) return;
           sourceStarted = startSource().catch((err: unknown) => {
             lastSourceError = (err as Error)?.message ?? String(err);
-            log.error({ err, delay }, 'source failed to start; retrying');
+            if (stopping) return;
+            logFailure(err, `source ${source.name} failed to start`, { retryInMs: retryIn() });
             restart();
           });
         }, delay);
@@ -286,7 +306,7 @@ export function createConnector(options: ConnectorOptions): Connector {
     if (restartTimer) clearTimeout(restartTimer);
     restartTimer = undefined;
     engine.close();
-    const sourceStopped = stopRun().catch((err: unknown) => log.warn({ err }, 'source stop failed'));
+    const sourceStopped = stopRun().catch((err: unknown) => log.warn(errorFields(err), 'source stop failed'));
     if (graceful) {
       const drained = await engine.drain(drainTimeout);
       if (!drained)
@@ -315,11 +335,13 @@ export function createConnector(options: ConnectorOptions): Connector {
       sourceStarted = startSource().catch((err: unknown) => {
         if (isShutdownError(err) || stopping) return;
         lastSourceError = (err as Error)?.message ?? String(err);
-        log.error({ err }, 'source failed to start; retrying with back-off');
+        logFailure(err, `source ${source.name} failed to start`, { retryInMs: retryIn() });
         restart();
       });
       await sourceStarted;
-      log.info({ functions: controller.status().functions }, 'connector started');
+      const functions = controller.status().functions;
+      if (sourceUp) log.info({ functions }, 'connector started');
+      else log.warn({ functions }, 'connector started; source not connected, retrying');
     },
     stop: () => shutdown(true),
     kill: () => shutdown(false),
@@ -342,8 +364,15 @@ export interface RunOptions extends ConnectorOptions {
   exit?: (code: number) => void;
 }
 
+// A compile error when RunOptions gains an option core's OPTION_KEYS does not list (so checkOptionKeys would refuse it).
+const runKeysListed: [Exclude<keyof RunOptions, (typeof OPTION_KEYS)[number]>] extends [never]
+  ? true
+  : never = true;
+void runKeysListed;
+
 /** Create and start a connector; on SIGTERM/SIGINT stop it gracefully and exit 0 (a second signal exits 1). */
 export async function runConnector(options: RunOptions): Promise<Connector> {
+  checkOptionKeys('runConnector', options);
   const connector = createConnector(options);
   const log = options.logger ?? noopLogger;
   if (options.signals !== false) {
@@ -364,7 +393,7 @@ export async function runConnector(options: RunOptions): Promise<Connector> {
           exit(0);
         },
         (err: unknown) => {
-          log.error({ err }, 'stop failed');
+          log.error(errorFields(err), 'stop failed');
           off();
           exit(1);
         },

@@ -1,4 +1,4 @@
-import type { ControllerOptions, TopicMatcherOption } from './config.js';
+import { type ControllerOptions, checkOptionKeys, type TopicMatcherOption } from './config.js';
 import { ConfigError, GatewayError, InvokeError } from './errors.js';
 import { type FunctionStatus, listFunctions, listNamespaces } from './gateway.js';
 import { createInvoker, type Invoker } from './invoker.js';
@@ -125,6 +125,7 @@ function signature(fns: readonly FunctionInfo[]): string {
 
 /** Create a controller for one gateway. Throws ConfigError on invalid options. */
 export function createController(options: ControllerOptions & { logger?: Logger }): Controller {
+  checkOptionKeys('createController', options);
   validate(options);
   const connectorName = options.connectorName ?? 'connector';
   const upstreamTimeout = options.upstreamTimeout ?? 30_000;

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { ADAPTIVE_START, AdaptiveLimit } from './adaptive.js';
 import type { RetryOptions } from './config.js';
 import type { Controller } from './controller.js';
@@ -89,6 +90,8 @@ export class DeliveryEngine {
     private readonly log: Logger,
   ) {
     this.global = new Semaphore(opts.maxInFlight);
+    // Every back-off sleep listens on this one signal while it waits: as many as there are slots, not a leak.
+    setMaxListeners(0, this.hard.signal);
     this.policies = new Policies(
       {
         retry: opts.retry,

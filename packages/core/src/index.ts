@@ -1,18 +1,29 @@
 export {
+  CORE_SETTINGS,
   type ConnectorConfig,
   type ControllerOptions,
   type Credentials,
+  checkOptionKeys,
+  closestName,
   compact,
   configFromEnv,
   DEFAULT_GATEWAY_URL,
   type DeliveryOptions,
   type Env,
   EnvReader,
+  editDistance,
+  envNamesRead,
   type LogLevel,
+  OPTION_KEYS,
   parseBool,
   parseDuration,
   type RetryOptions,
+  type Setting,
+  type SettingSuggestion,
+  settingsHelp,
   type TopicMatcherOption,
+  unknownSettings,
+  wantsHelp,
 } from './config.js';
 export {
   type Connector,
@@ -36,7 +47,14 @@ export {
 } from './dead-letters.js';
 export { DEFAULT_RETRY, retryAfterMs } from './engine.js';
 export * from './errors.js';
-export { type FromEnvOptions, startConnectorFromEnv } from './from-env.js';
+export {
+  type CliIo,
+  type CliOptions,
+  connectorCli,
+  type FromEnvOptions,
+  isEntryPoint,
+  startConnectorFromEnv,
+} from './from-env.js';
 export * from './headers.js';
 export {
   createInvoker,
@@ -46,7 +64,7 @@ export {
   type InvokerOptions,
 } from './invoker.js';
 export * from './kit/index.js';
-export { createLogger, type LoggerOptions, noopLogger } from './logger.js';
+export { createLogger, errorFields, type LoggerOptions, noopLogger, RepeatLimiter } from './logger.js';
 export { ANNOTATION_PREFIX, type FunctionPolicy, POLICY_ANNOTATIONS, Policies } from './policy.js';
 export { createResponsePrinter } from './printer.js';
 export { ResponseHub } from './responses.js';

@@ -56,3 +56,38 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   }
   return (options.destination ? pino(base, options.destination) : pino(base)) as Logger;
 }
+
+/**
+ * Rate limit for a failure that repeats identically (a broker down, retried every few seconds): `hit` says whether
+ * to log this occurrence — the 1st, 2nd, 4th, 8th... of the same key — and with which count.
+ */
+export class RepeatLimiter {
+  private key: string | undefined;
+  private count = 0;
+
+  /** The occurrence count when this one should be logged, else undefined. A different key starts over. */
+  hit(key: string): number | undefined {
+    if (key !== this.key) {
+      this.key = key;
+      this.count = 0;
+    }
+    this.count++;
+    return (this.count & (this.count - 1)) === 0 ? this.count : undefined;
+  }
+
+  /** Forget the failure (it was resolved). */
+  reset(): void {
+    this.key = undefined;
+    this.count = 0;
+  }
+}
+
+/** What one log line says about an error: its message and code, never its stack (log `{ err }` at debug). */
+export function errorFields(err: unknown): { message: string; code?: string } {
+  const e = (typeof err === 'object' && err !== null ? err : {}) as { message?: unknown; code?: unknown };
+  const message =
+    typeof e.message === 'string' && e.message !== '' ? e.message.replace(/\s*\n\s*/g, ' ') : String(err);
+  return typeof e.code === 'string' || typeof e.code === 'number'
+    ? { message, code: String(e.code) }
+    : { message };
+}

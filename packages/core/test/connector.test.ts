@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startGateway, type TestGateway } from '@connector/testing';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import {
   type Connector,
   type ConnectorOptions,
@@ -110,7 +110,9 @@ describe('delivery with retries', () => {
     const g = await gateway({ functions: [{ name: 'f', annotations: { topic: 't' } }] });
     g.fault('f.openfaas-fn', { status: 503 });
     const letters: DeadLetter[] = [];
-    const file = join(mkdtempSync(join(tmpdir(), 'dlq-')), 'dead.jsonl');
+    const dir = mkdtempSync(join(tmpdir(), 'dlq-'));
+    onTestFinished(() => rmSync(dir, { recursive: true }));
+    const file = join(dir, 'dead.jsonl');
     const { mem } = await setup(g, {
       retry: { maxRetries: 2 },
       onFailure: 'dead-letter',

@@ -219,3 +219,18 @@ it('a deliver() after stop rejects with ShutdownError', async () => {
   const err = await ctx?.deliver({ topic: 't', body: Buffer.from('late') }).catch((e: unknown) => e);
   expect(isShutdownError(err)).toBe(true);
 });
+
+it('many messages in retry back-off at once raise no MaxListenersExceededWarning', async () => {
+  const warnings: Error[] = [];
+  const onWarning = (w: Error) => warnings.push(w);
+  process.on('warning', onWarning);
+  cleanups.push(async () => {
+    process.off('warning', onWarning);
+  });
+  const g = await gateway({ functions: fns('f') });
+  g.fault('f.openfaas-fn', { status: 503, times: 40 });
+  const { mem } = await setup(g, { retry: { minDelay: 300, maxDelay: 300 } });
+  mem.push(...Array.from({ length: 40 }, (_, i) => ({ topic: 't', body: Buffer.from(String(i)) })));
+  await waitFor(() => mem.acked.length === 40);
+  expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+});

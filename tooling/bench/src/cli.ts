@@ -25,7 +25,8 @@ const root = resolve(here, '../../..');
 const usage = `pnpm bench [options]
   --quick               tiny sizes, 1 repetition (the smoke test)
   --only <prefix>       run only cases whose id starts with <prefix> (repeatable): undici, dispatch, invoke,
-                        deliver, wrk, match, topics, adaptive, stalled, source-mqtt, source-kafka, source-sqs
+                        deliver, wrk, match, topics, adaptive, stalled, source-mqtt, source-kafka, source-sqs,
+                        source-rabbitmq, source-nats
   --messages <n>        operations per repetition of the x64 cases (default 30000; x1 cases: a quarter)
   --repetitions <n>     measured repetitions per throughput case (default 5, interleaved across cases)
   --duration <s>        seconds of the stalled-gateway case and of wrk (default 5)

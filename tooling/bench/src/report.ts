@@ -155,11 +155,25 @@ export function throughputTargets(rows: readonly Row[]): Target[] {
   };
   ops('invoke-x64', 0.9, 'controller.invoke x64 throughput / undici x64');
   ops('invoke-x1', 0.9, 'controller.invoke x1 throughput / undici x1');
-  ops('deliver-x64', 0.85, 'deliver (engine, metrics on) throughput / undici x64');
+  ops(
+    'deliver-x64',
+    1.15,
+    'deliver (engine, metrics on) throughput / undici request x64 (invoker on dispatch)',
+  );
   ops('deliver-push-x64', 0.85, 'deliver, push source, throughput / undici x64');
   cpu('invoke-x64', 1.15, 'controller.invoke x64 CPU per invocation / undici x64');
   cpu('invoke-x1', 1.15, 'controller.invoke x1 CPU per invocation / undici x1');
-  cpu('deliver-x64', 1.15, 'deliver CPU per invocation / undici x64');
+  cpu('deliver-x64', 0.85, 'deliver CPU per invocation / undici request x64 (invoker on dispatch)');
   cpu('deliver-push-x64', 1.15, 'deliver, push source, CPU per invocation / undici x64');
+  const x1 = get('invoke-x1');
+  const ceiling = get('undici-x1');
+  if (x1 && ceiling) {
+    out.push({
+      what: 'controller.invoke x1 latency p50 ≤ undici request x1 p50',
+      target: `≤ ${ceiling.p50Ms.median.toFixed(3)} ms`,
+      measured: `${x1.p50Ms.median.toFixed(3)} ms`,
+      met: x1.p50Ms.median <= ceiling.p50Ms.median,
+    });
+  }
   return out;
 }

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,6 +96,7 @@ async function mqttCase(url: string, n: number): Promise<SourceRun> {
     return run;
   } finally {
     broker.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true }); // mosquitto reads its conf at start only
   }
 }
 
@@ -184,6 +185,81 @@ async function sqsCase(url: string, n: number): Promise<SourceRun> {
   }
 }
 
+/** RabbitMQ through the broker on 127.0.0.1:5672 (RABBITMQ_URL): a queue of its own bound to amq.topic. */
+async function rabbitmqCase(url: string, n: number): Promise<SourceRun> {
+  const { default: amqp } = await import('amqplib');
+  const { rabbitmqSource } = await import('@connector/source-rabbitmq');
+  const brokerUrl = process.env['RABBITMQ_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
+  const queue = `bench.${process.pid}.${Date.now()}`;
+  const conn = await amqp.connect(brokerUrl);
+  const ch = await conn.createConfirmChannel();
+  try {
+    const source = rabbitmqSource({ url: brokerUrl, queue, topics: ['bench'], prefetch: 64 });
+    return await measure(
+      url,
+      source,
+      n,
+      async () => {
+        const content = Buffer.from(body);
+        for (let i = 0; i < n; i++) {
+          if (!ch.publish('amq.topic', 'bench', content, { contentType: 'application/json' }))
+            await new Promise((r) => ch.once('drain', r));
+        }
+        await ch.waitForConfirms();
+      },
+      'prefetch 64 = maxInFlight; transient messages on a durable queue; the publisher runs in the connector process',
+    );
+  } finally {
+    await ch.deleteQueue(queue).catch(() => undefined);
+    await conn.close().catch(() => undefined);
+  }
+}
+
+/** JetStream through a private nats-server (its own process, file store), durable pull consumer, acked after delivery. */
+async function natsCase(url: string, n: number): Promise<SourceRun> {
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstream } = await import('@nats-io/jetstream');
+  const { natsSource } = await import('@connector/source-nats');
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'bench-nats-'));
+  const server = spawn(
+    process.env['NATS_SERVER_BIN'] ?? 'nats-server',
+    ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir],
+    { stdio: 'ignore' },
+  );
+  try {
+    const natsUrl = `nats://127.0.0.1:${port}`;
+    let nc: Awaited<ReturnType<typeof connect>> | undefined;
+    for (let i = 0; i < 100 && !nc; i++) {
+      nc = await connect({ servers: natsUrl, reconnect: false }).catch(async () => {
+        await new Promise((r) => setTimeout(r, 50));
+        return undefined;
+      });
+    }
+    if (!nc) throw new Error('nats-server did not start');
+    const source = natsSource({ servers: natsUrl, stream: 'BENCH', consumer: 'bench', subjects: ['bench'] });
+    const js = jetstream(nc);
+    const run = await measure(
+      url,
+      source,
+      n,
+      async () => {
+        const sends: Promise<unknown>[] = [];
+        for (let i = 0; i < n; i++) {
+          sends.push(js.publish('bench', body));
+          if (sends.length === 1000) await Promise.all(sends.splice(0));
+        }
+        await Promise.all(sends);
+      },
+      'JetStream (file store), durable pull consumer, max_ack_pending 64; nats-server in its own process, the publisher in the connector process',
+    );
+    await nc.close();
+    return run;
+  } finally {
+    server.kill('SIGTERM');
+  }
+}
+
 const has = (cmd: string) => {
   try {
     execFileSync('sh', ['-c', `command -v ${JSON.stringify(cmd)}`], { stdio: 'ignore' });
@@ -215,4 +291,22 @@ registerCase({
   label: 'SQS (fauxqs)',
   maxMessages: 5_000,
   run: (p) => sqsCase(p.url, p.n),
+});
+registerCase({
+  kind: 'source',
+  id: 'source-rabbitmq',
+  label: 'RabbitMQ (amqplib, prefetch 64)',
+  maxMessages: 20_000,
+  unavailable: () =>
+    has('rabbitmq-server') || process.env['RABBITMQ_URL'] ? undefined : 'RabbitMQ not installed',
+  run: (p) => rabbitmqCase(p.url, p.n),
+});
+registerCase({
+  kind: 'source',
+  id: 'source-nats',
+  label: 'NATS JetStream (nats-server, pull consumer)',
+  maxMessages: 20_000,
+  unavailable: () =>
+    has(process.env['NATS_SERVER_BIN'] ?? 'nats-server') ? undefined : 'nats-server not installed',
+  run: (p) => natsCase(p.url, p.n),
 });

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// pnpm create-connector <name> [--source custom|timer|mqtt|kafka|sqs] [--no-install]
+// pnpm create-connector <name> [--source custom|timer|mqtt|kafka|sqs|rabbitmq|nats] [--no-install]
 // Copies apps/template to apps/<name>, renames it, wires the chosen source package. Plain JS: runs without a build.
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,8 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const SOURCES = ['custom', 'timer', 'mqtt', 'kafka', 'sqs'];
-const USAGE = 'usage: pnpm create-connector <name> [--source custom|timer|mqtt|kafka|sqs] [--no-install]\n';
+const SOURCES = ['custom', 'timer', 'mqtt', 'kafka', 'sqs', 'rabbitmq', 'nats'];
+const USAGE =
+  'usage: pnpm create-connector <name> [--source custom|timer|mqtt|kafka|sqs|rabbitmq|nats] [--no-install]\n';
 
 /**
  * How each source package is wired: the import, the source expression, extra startConnectorFromEnv options, the
@@ -24,6 +25,12 @@ const WIRING = {
     extra: '',
     required: undefined,
     run: '',
+    settings: [
+      ['mode', 'cron', 'cron (schedule annotations) or interval'],
+      ['topic', 'cron-function', 'topic invoked'],
+      ['interval', undefined, 'period with mode=interval, e.g. 10s'],
+      ['timezone', undefined, 'IANA timezone of cron schedules'],
+    ],
     env: [['mode', 'cron', 'functions annotated topic=cron-function and schedule="*/5 * * * *"']],
   },
   mqtt: {
@@ -33,6 +40,13 @@ const WIRING = {
       "    // MQTT wildcards in the functions' topic annotations (sensors/+/temperature, sensors/#).\n    controller: { topicMatcher: 'mqtt' },\n",
     required: 'broker',
     run: 'broker=mqtt://127.0.0.1:1883 ',
+    settings: [
+      ['broker', '(required)', 'broker URL, e.g. mqtt://127.0.0.1:1883'],
+      ['topic', undefined, 'topic filter(s), comma-separated (default: the annotated topics)'],
+      ['qos', '1', '0, 1 or 2'],
+      ['id', 'openfaas-mqtt-connector', 'client id (keep it stable: the session survives)'],
+      ['clean', 'false', 'start with a clean session'],
+    ],
     env: [
       ['broker', 'mqtt://mosquitto.default:1883', undefined],
       ['qos', '1', undefined],
@@ -54,6 +68,11 @@ const WIRING = {
 `,
     required: 'brokers',
     run: 'brokers=127.0.0.1:9092 ',
+    settings: [
+      ['brokers', '(required)', 'host:port list, e.g. 127.0.0.1:9092'],
+      ['topics', undefined, 'topics, comma-separated (default: the annotated topics)'],
+      ['group', 'openfaas-kafka-connector', 'consumer group'],
+    ],
     env: [
       ['brokers', 'kafka.default:9092', undefined],
       ['group', 'openfaas-<name>', undefined],
@@ -65,17 +84,65 @@ const WIRING = {
     extra: '',
     required: 'queue_name',
     run: 'queue_name=orders region=eu-west-1 ',
+    settings: [
+      ['queue_name', '(required)', 'queue name(s), comma-separated (or queue_url)'],
+      ['queue_url', undefined, 'queue URL(s)'],
+      ['region', undefined, 'AWS region (default: the SDK chain)'],
+      ['endpoint', undefined, 'SQS endpoint, e.g. http://127.0.0.1:4566 for an emulator'],
+    ],
     env: [
       ['queue_name', 'orders', undefined],
       ['region', 'eu-west-1', 'credentials: the AWS SDK default chain (IRSA, env, ...)'],
     ],
   },
+  rabbitmq: {
+    imports:
+      "import { amqpMatch, rabbitmqOptionsFromEnv, rabbitmqSource } from '@connector/source-rabbitmq';",
+    source: '(e) => rabbitmqSource(rabbitmqOptionsFromEnv(e))',
+    extra:
+      "    // AMQP wildcards in the functions' topic annotations (orders.*, orders.#), as the topic exchange routes.\n    controller: { topicMatcher: amqpMatch },\n",
+    required: 'rabbitmq_url',
+    run: 'rabbitmq_url=amqp://guest:guest@127.0.0.1:5672 ',
+    settings: [
+      ['rabbitmq_url', '(required)', 'amqp://user:password@host:5672/vhost'],
+      ['exchange', 'amq.topic', 'topic exchange the queue is bound to'],
+      ['queue', '<connector_name>', 'the durable queue of this connector'],
+      ['prefetch', '64', 'unacked messages per queue'],
+    ],
+    env: [
+      ['rabbitmq_url', 'amqp://rabbitmq.rabbitmq:5672', undefined],
+      [
+        'exchange',
+        'amq.topic',
+        "the queue (named after connector_name) is bound to it by the functions' topics",
+      ],
+    ],
+  },
+  nats: {
+    imports: "import { natsMatch, natsOptionsFromEnv, natsSource } from '@connector/source-nats';",
+    source: '(e) => natsSource(natsOptionsFromEnv(e))',
+    extra:
+      "    // NATS wildcards in the functions' topic annotations (orders.*, orders.>).\n    controller: { topicMatcher: natsMatch },\n",
+    required: 'stream',
+    run: 'nats_url=nats://127.0.0.1:4222 stream=EVENTS ',
+    settings: [
+      ['nats_url', 'nats://127.0.0.1:4222', 'NATS server URL (also broker_host)'],
+      ['stream', '(required)', 'JetStream stream (or mode=core for at-most-once core NATS)'],
+      ['consumer', 'openfaas-<name>', 'durable pull consumer, shared by replicas'],
+      ['mode', 'jetstream', 'jetstream or core'],
+    ],
+    env: [
+      ['nats_url', 'nats://nats.openfaas:4222', undefined],
+      ['stream', 'EVENTS', "JetStream stream, created with the functions' topics when missing"],
+      ['consumer', 'openfaas-<name>', 'durable pull consumer, shared by replicas'],
+    ],
+  },
 };
 
-/** One line on stderr, exit 1. */
-function fail(message) {
+/** One line on stderr, exit 1 (exit 2: the command line itself is incomplete). */
+function fail(message, code = 1) {
   process.stderr.write(`create-connector: ${message}\n`);
-  process.exit(1);
+  process.exit(code);
 }
 
 /** Names of every workspace package (a new app must not take one: pnpm refuses duplicate names). */
@@ -97,10 +164,10 @@ function workspaceNames() {
 
 /** Why `name` cannot be an app folder and npm package name (@connector/<name>), or undefined. */
 function nameProblem(name) {
-  if (!name) return 'a name is required, e.g. pnpm create-connector nats-connector';
+  if (!name) return 'a name is required, e.g. pnpm create-connector events-connector';
   if (name.length > 200) return `"${name}" is too long for an npm package name`;
   if (!/^[a-z0-9][a-z0-9-]*[a-z0-9]$|^[a-z0-9]$/.test(name)) {
-    return `"${name}" is not a valid npm package name here: use lower-case letters, digits and dashes (e.g. nats-connector)`;
+    return `"${name}" is not a valid npm package name here: use lower-case letters, digits and dashes (e.g. events-connector)`;
   }
   if (existsSync(join(root, 'apps', name)))
     return `apps/${name} already exists: choose another name or remove it`;
@@ -124,8 +191,24 @@ function replaceIn(file, pairs, { required = false } = {}) {
 function appTs(name, source) {
   const w = WIRING[source];
   const needsEnv = w.extra.includes("env['");
-  return `import { type Connector, type Env, type Logger, startConnectorFromEnv } from '@connector/core';
+  const settings = w.settings
+    .map(
+      ([n, d, help]) => `  { name: '${n}', ${d === undefined ? '' : `default: '${d}', `}help: '${help}' },`,
+    )
+    .join('\n');
+  return `import {
+  type Connector,
+  type Env,
+  type Logger,
+  type Setting,
+  startConnectorFromEnv,
+} from '@connector/core';
 ${w.imports}
+
+/** This connector's main env settings besides core's (see @connector/source-${source}'s README for the rest). */
+export const SETTINGS: readonly Setting[] = [
+${settings}
+];
 
 /** Options of \`startConnector\`. */
 export interface StartOptions {
@@ -142,6 +225,7 @@ export function startConnector(options: StartOptions = {}): Promise<Connector> {
 ${needsEnv ? '  const env = options.env ?? process.env;\n' : ''}  return startConnectorFromEnv({
     ...options,
 ${needsEnv ? '    env,\n' : ''}    name: '${name}',
+    settings: SETTINGS,
     source: ${w.source},
 ${w.extra}  });
 }
@@ -252,7 +336,14 @@ function scaffold(name, source) {
     ["packageProject('template')", `packageProject('${name}')`],
     ['apps/template', `apps/${name}`],
   ];
-  for (const f of ['src/main.ts', 'src/app.ts', 'vitest.config.ts', 'test/connector.test.ts', 'Dockerfile']) {
+  for (const f of [
+    'src/main.ts',
+    'src/app.ts',
+    'vitest.config.ts',
+    'test/connector.test.ts',
+    'test/settings.test.ts',
+    'Dockerfile',
+  ]) {
     replaceIn(join(target, f), renames);
   }
   const readmeFile = join(target, 'README.md');
@@ -274,7 +365,7 @@ function scaffold(name, source) {
   rmSync(join(target, 'src/source.ts'));
   writeFileSync(
     join(target, 'src/index.ts'),
-    "export { type StartOptions, startConnector } from './app.js';\n",
+    "export { SETTINGS, type StartOptions, startConnector } from './app.js';\nexport { cli } from './main.js';\n",
   );
   writeFileSync(join(target, 'src/app.ts'), appTs(name, source));
   writeFileSync(join(target, 'test/connector.test.ts'), testTs(name, source));
@@ -328,7 +419,7 @@ async function main() {
       return next.value.trim();
     };
     try {
-      if (!name) name = await ask('Connector name (e.g. nats-connector): ');
+      if (!name) name = await ask('Connector name (e.g. events-connector): ');
       const problem = nameProblem(name);
       if (problem) fail(problem);
       if (!source) source = (await ask(`Source (${SOURCES.join('|')}) [custom]: `)) || 'custom';
@@ -336,9 +427,11 @@ async function main() {
       rl.close();
     }
   }
-  source ??= 'custom';
+  // Without a terminal nothing can be asked: a script must say what it wants instead of getting \`custom\` silently.
+  if (!name) fail(`a name is required without a terminal; ${USAGE.trim()}`, 2);
   const problem = nameProblem(name);
   if (problem) fail(problem);
+  if (!source) fail(`--source is required without a terminal; ${USAGE.trim()}`, 2);
   if (!SOURCES.includes(source)) fail(`--source ${source}: expected one of ${SOURCES.join(', ')}`);
 
   scaffold(name, source);
@@ -350,8 +443,10 @@ async function main() {
       stdio: 'inherit',
     });
   }
+  // The run line carries the source's required setting with a local default, so it starts as printed.
+  const run = source === 'custom' ? '' : WIRING[source].run;
   process.stdout.write(
-    `next: pnpm --filter @connector/${name}... build && pnpm --filter @connector/${name} test\n      gateway_url=http://127.0.0.1:8080 node apps/${name}/dist/main.js\n`,
+    `next: pnpm --filter @connector/${name}... build && pnpm --filter @connector/${name} test\n      gateway_url=http://127.0.0.1:8080 ${run}node apps/${name}/dist/main.js\n`,
   );
 }
 

@@ -28,12 +28,17 @@ function files(app: string, dir = ''): string[] {
   );
 }
 
+/** What each `create-connector` run printed on stdout, by app. */
+const printed: Record<string, string> = {};
+
 const APPS = {
   'custom-connector': 'custom',
   'cron-connector': 'timer',
   'sensors-connector': 'mqtt',
   'orders-connector': 'kafka',
+  'events-connector': 'rabbitmq',
   'queue-connector': 'sqs', // created through the prompt
+  'subjects-connector': 'nats',
 } as const;
 
 // Scaffold into a copy of the working tree (tracked and untracked, not ignored files), never into the repo itself.
@@ -47,6 +52,7 @@ beforeAll(async () => {
     if (name === 'queue-connector') continue;
     const r = await cli(name, '--source', source, '--no-install');
     expect(r.code, r.stderr).toBe(0);
+    printed[name] = r.stdout;
   }
   // The prompt, in a pseudo-terminal (util-linux `script`): both answers pasted at once, then end of input.
   const prompted = await run(
@@ -57,25 +63,34 @@ beforeAll(async () => {
     ],
     { cwd: copy },
   );
-  expect(prompted.stdout).toContain('Connector name (e.g. nats-connector):');
-  expect(prompted.stdout).toContain('Source (custom|timer|mqtt|kafka|sqs) [custom]:');
+  expect(prompted.stdout).toContain('Connector name (e.g. events-connector):');
+  expect(prompted.stdout).toContain('Source (custom|timer|mqtt|kafka|sqs|rabbitmq|nats) [custom]:');
   expect(prompted.stdout).toContain('created apps/queue-connector (sqs source)');
   // The new apps change the lockfile; pnpm would refuse that under CI=true (frozen by default there).
   await run('pnpm', ['install', '--prefer-offline', '--no-frozen-lockfile', '--reporter=silent'], {
     cwd: copy,
-    timeout: 180_000,
+    timeout: 600_000,
   });
-  await run(
+  const built = await run(
     'pnpm',
     [...Object.keys(APPS).flatMap((n) => ['--filter', `@connector/${n}...`]), 'run', 'build'],
     {
       cwd: copy,
-      timeout: 180_000,
+      timeout: 600_000,
     },
   );
-}, 300_000);
+  for (const app of Object.keys(APPS))
+    expect(
+      existsSync(join(copy, 'apps', app, 'dist/main.js')),
+      `${app}: ${built.stdout}${built.stderr}`,
+    ).toBe(true);
+}, 1_200_000);
 
-afterAll(() => rmSync(dirname(copy), { recursive: true, force: true }));
+// The copy holds a full node_modules: removing it takes a while on a busy machine.
+afterAll(() => {
+  rmSync(dirname(copy), { recursive: true });
+  expect(existsSync(dirname(copy))).toBe(false);
+}, 300_000);
 
 describe('pnpm create-connector', () => {
   it('refuses an existing directory, a workspace package name, an invalid name and bad flags with one line', async () => {
@@ -83,23 +98,35 @@ describe('pnpm create-connector', () => {
       cli('template'),
       cli('core', '--source', 'timer'),
       cli('My_Connector'),
-      cli('ok-name', '--source', 'nats'),
+      cli('ok-name', '--source', 'bogus'),
       cli('ok-name', '--bogus'),
       cli(),
+      cli('ok-name'),
     ]);
     expect(refusals.map((r) => [r.code, r.stderr])).toEqual([
       [1, 'create-connector: apps/template already exists: choose another name or remove it\n'],
       [1, 'create-connector: @connector/core is already a package of this workspace: choose another name\n'],
       [
         1,
-        'create-connector: "My_Connector" is not a valid npm package name here: use lower-case letters, digits and dashes (e.g. nats-connector)\n',
+        'create-connector: "My_Connector" is not a valid npm package name here: use lower-case letters, digits and dashes (e.g. events-connector)\n',
       ],
-      [1, 'create-connector: --source nats: expected one of custom, timer, mqtt, kafka, sqs\n'],
       [
         1,
-        "create-connector: Unknown option '--bogus'; usage: pnpm create-connector <name> [--source custom|timer|mqtt|kafka|sqs] [--no-install]\n",
+        'create-connector: --source bogus: expected one of custom, timer, mqtt, kafka, sqs, rabbitmq, nats\n',
       ],
-      [1, 'create-connector: a name is required, e.g. pnpm create-connector nats-connector\n'],
+      [
+        1,
+        "create-connector: Unknown option '--bogus'; usage: pnpm create-connector <name> [--source custom|timer|mqtt|kafka|sqs|rabbitmq|nats] [--no-install]\n",
+      ],
+      // Without a terminal nothing is asked, and nothing is picked silently: a usage line, exit 2.
+      [
+        2,
+        'create-connector: a name is required without a terminal; usage: pnpm create-connector <name> [--source custom|timer|mqtt|kafka|sqs|rabbitmq|nats] [--no-install]\n',
+      ],
+      [
+        2,
+        'create-connector: --source is required without a terminal; usage: pnpm create-connector <name> [--source custom|timer|mqtt|kafka|sqs|rabbitmq|nats] [--no-install]\n',
+      ],
     ]);
     expect(existsSync(join(copy, 'apps/ok-name'))).toBe(false);
     expect(existsSync(join(copy, 'apps/core'))).toBe(false);
@@ -114,7 +141,7 @@ describe('pnpm create-connector', () => {
           /template-connector|@connector\/template|apps\/template/,
         );
       }
-      expect(read(`${app}/src/main.ts`)).toContain(`process.stderr.write(\`${app}: `);
+      expect(read(`${app}/src/main.ts`)).toContain(`name: '${app}'`);
       expect(read(`${app}/Dockerfile`)).toContain(
         `pnpm --filter @connector/${app} deploy --prod --legacy /out`,
       );
@@ -135,6 +162,11 @@ describe('pnpm create-connector', () => {
       'sensors-connector': ['mqttSource(mqttOptionsFromEnv(e))', '{ name: broker, value: "mqtt://'],
       'orders-connector': ['kafkaSource(kafkaOptionsFromEnv(e))', '{ name: brokers, value: "'],
       'queue-connector': ['sqsSource(sqsOptionsFromEnv(e))', '{ name: queue_name, value: "orders" }'],
+      'events-connector': [
+        'rabbitmqSource(rabbitmqOptionsFromEnv(e))',
+        '{ name: rabbitmq_url, value: "amqp://',
+      ],
+      'subjects-connector': ['natsSource(natsOptionsFromEnv(e))', '{ name: stream, value: "EVENTS" }'],
     } as const;
     for (const [app, [expr, env]] of Object.entries(wired)) {
       const source = APPS[app as keyof typeof APPS];
@@ -151,16 +183,19 @@ describe('pnpm create-connector', () => {
     }
     expect(read('sensors-connector/src/app.ts')).toContain("topicMatcher: 'mqtt'");
     expect(read('orders-connector/src/app.ts')).toContain('deadLetter: source.deadLetter');
+    expect(read('events-connector/src/app.ts')).toContain('controller: { topicMatcher: amqpMatch }');
+    expect(read('subjects-connector/src/app.ts')).toContain('controller: { topicMatcher: natsMatch }');
   });
 
   it.each(Object.keys(APPS))('%s built and passes its own test', async (app) => {
     expect(existsSync(join(copy, 'apps', app, 'dist/main.js'))).toBe(true);
     const out = await run('pnpm', ['--filter', `@connector/${app}`, 'test'], { cwd: copy, timeout: 120_000 });
     const stdout = stripVTControlCharacters(out.stdout);
-    // custom: 2 own + the conformance suite; timer: config + a real cron invocation; brokers: the two config tests.
+    // custom: 2 own + the conformance suite; timer: config + a real cron invocation; brokers: the two config
+    // tests; each also the 4 of test/settings.test.ts (--help, -h, help, look-alike names).
     const passed = Number(/Tests\s+(\d+) passed/.exec(stdout)?.[1]);
-    if (app === 'custom-connector') expect(passed).toBeGreaterThanOrEqual(3);
-    else expect(passed).toBe(2);
+    if (app === 'custom-connector') expect(passed).toBeGreaterThanOrEqual(7);
+    else expect(passed).toBe(6);
     expect(stdout).not.toMatch(/failed|skipped/);
   });
 
@@ -185,6 +220,41 @@ describe('pnpm create-connector', () => {
       } finally {
         await gateway.close();
       }
+    },
+  );
+
+  it.each(['sensors-connector', 'cron-connector'])(
+    '%s: the printed next: command starts as printed (with the source setting it needs)',
+    async (app) => {
+      const lines = printed[app]?.split('\n') ?? [];
+      const next = lines.findIndex((l) => l.startsWith('next: '));
+      const runLine = lines[next + 1]?.trim() ?? '';
+      expect(runLine).toMatch(new RegExp(`^gateway_url=\\S+ .*node apps/${app}/dist/main\\.js$`));
+      if (app === 'sensors-connector') expect(runLine).toContain('broker=mqtt://127.0.0.1:1883 ');
+      // As printed, from the repository root (`exec env` so that SIGTERM reaches node, not the shell); http_port=0 in
+      // the environment only so that parallel tests do not collide on 8081.
+      const child = spawn('sh', ['-c', `exec env ${runLine}`], {
+        cwd: copy,
+        env: { PATH: process.env['PATH'], http_port: '0' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      const started = new Promise<void>((resolve, reject) => {
+        const onData = (c: Buffer) => {
+          out += c.toString();
+          if (/"msg":"connector started/.test(out)) resolve();
+        };
+        child.stdout.on('data', onData);
+        child.stderr.on('data', onData);
+        exited.then((code) => reject(new Error(`exited ${code} before starting: ${out}`)));
+      });
+      try {
+        await started;
+      } finally {
+        child.kill('SIGTERM');
+      }
+      expect(await exited).toBe(0);
     },
   );
 });

@@ -1,14 +1,18 @@
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { startGateway } from '@connector/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const root = resolve(import.meta.dirname, '../../..');
 const out = join(mkdtempSync(join(tmpdir(), 'deploy-')), 'app');
-afterAll(() => rmSync(out, { recursive: true, force: true }));
+// The mkdtemp folder itself too (removing only `app` left a deploy-XXXXXX folder behind on every run).
+afterAll(() => {
+  rmSync(dirname(out), { recursive: true });
+  expect(existsSync(dirname(out))).toBe(false);
+});
 
 // What each app's Dockerfile does, minus Docker (no engine here): `pnpm deploy --prod`, then `node dist/main.js`.
 describe('pnpm deploy --prod output (the Dockerfile runtime stage)', () => {

@@ -4,6 +4,8 @@ import { join, resolve } from 'node:path';
 import { configFromEnv, type Env } from '@connector/core';
 import { kafkaOptionsFromEnv } from '@connector/source-kafka';
 import { mqttOptionsFromEnv } from '@connector/source-mqtt';
+import { natsOptionsFromEnv } from '@connector/source-nats';
+import { rabbitmqOptionsFromEnv } from '@connector/source-rabbitmq';
 import { sqsOptionsFromEnv } from '@connector/source-sqs';
 import { timerSourceFromEnv } from '@connector/source-timer';
 import { loadAll } from 'js-yaml';
@@ -22,6 +24,8 @@ const readers: Record<string, ((env: Env) => unknown) | undefined> = {
   'mqtt-connector': mqttOptionsFromEnv,
   'kafka-connector': kafkaOptionsFromEnv,
   'sqs-connector': sqsOptionsFromEnv,
+  'nats-connector': natsOptionsFromEnv,
+  'rabbitmq-connector': rabbitmqOptionsFromEnv,
   template: undefined, // its reader is the app's own code; the scaffolder test builds and runs it
 };
 
@@ -53,6 +57,8 @@ describe.each(Object.keys(readers))('apps/%s', (app) => {
   it('Dockerfile: multi-stage, pnpm deploy --prod of this app, non-root, node as PID 1', () => {
     const file = readFileSync(join(root, 'apps', app, 'Dockerfile'), 'utf8');
     expect(file.match(/^FROM /gm)).toHaveLength(2);
+    // Node 24 is the current LTS (20 is end of life); the engines range still admits >= 20.19 for library users.
+    expect(file.match(/^FROM node:24-bookworm-slim/gm)).toHaveLength(2);
     expect(file).toContain(`npm install -g pnpm@${pnpmVersion}`);
     expect(file).toContain('pnpm install --frozen-lockfile');
     expect(file).toContain(`turbo run build --filter=${pkg.name}...`);

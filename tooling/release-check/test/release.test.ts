@@ -63,6 +63,8 @@ describe('release flow', () => {
         '@connector/core',
         '@connector/source-kafka',
         '@connector/source-mqtt',
+        '@connector/source-nats',
+        '@connector/source-rabbitmq',
         '@connector/source-sqs',
         '@connector/source-timer',
         '@connector/testing',

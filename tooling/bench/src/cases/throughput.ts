@@ -24,12 +24,15 @@ function pool(url: string): Pool {
   });
 }
 
-/** The ceiling: a bare `pool.request` loop reading the whole body, as core's invokeOnce does. */
-async function undiciRequest(p: CaseParams, concurrency: number) {
+/** Bodies of the payload-size cases (the echo gateway answers with the same size). */
+const sized = { '1k': new Uint8Array(1024).fill(120), '64k': new Uint8Array(64 * 1024).fill(120) } as const;
+
+/** The ceiling: a bare `pool.request` loop reading the whole body. */
+async function undiciRequest(p: CaseParams, concurrency: number, payload: Uint8Array = body) {
   const pl = pool(p.url);
   try {
     return await closedLoop(p, concurrency, async () => {
-      const res = await pl.request({ path, method: 'POST', headers, body });
+      const res = await pl.request({ path, method: 'POST', headers, body: payload });
       await res.body.arrayBuffer();
       if (res.statusCode !== 200) fail(`gateway answered ${res.statusCode}`);
     });
@@ -72,13 +75,13 @@ async function undiciDispatch(p: CaseParams, concurrency: number) {
 }
 
 /** `controller.invoke(topic)`: topic lookup, one invocation, result to subscribers. */
-async function invoke(p: CaseParams, concurrency: number) {
+async function invoke(p: CaseParams, concurrency: number, payload: Uint8Array = body) {
   const controller = core.createController({ gatewayUrl: p.url, connectorName: 'bench' });
   await controller.start();
   if (controller.match('bench').length !== 1) fail('the bench gateway lists no function for topic bench');
   try {
     return await closedLoop(p, concurrency, async () => {
-      const r = await controller.invoke('bench', body);
+      const r = await controller.invoke('bench', payload);
       if (r.length !== 1 || r[0]?.error) fail(`invoke failed: ${r[0]?.error?.message ?? 'no result'}`);
     });
   } finally {
@@ -199,3 +202,24 @@ registerCase({
   usesCore: true,
   run: (p) => deliverPush(p),
 });
+
+// Payload sizes: the invoker reads a body of known length into one buffer; these show what that does at 1 KiB and
+// 64 KiB, each against the bare-undici ceiling with the same payload.
+for (const [size, payload] of Object.entries(sized)) {
+  registerCase({
+    kind: 'throughput',
+    id: `undici-${size}-x64`,
+    label: `ceiling: undici request x64, ${size} body`,
+    concurrency: 64,
+    run: (p) => undiciRequest(p, 64, payload),
+  });
+  registerCase({
+    kind: 'throughput',
+    id: `invoke-${size}-x64`,
+    label: `controller.invoke x64, ${size} body`,
+    concurrency: 64,
+    ceiling: `undici-${size}-x64`,
+    usesCore: true,
+    run: (p) => invoke(p, 64, payload),
+  });
+}

@@ -1,0 +1,1 @@
+export { envWithAliases, type NatsConnectorOptions, startNatsConnector } from './app.js';

@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+import { type CliIo, connectorCli, isEntryPoint } from '@connector/core';
+import { RABBITMQ_SETTINGS, startRabbitmqConnector } from './app.js';
+
+/** The command line: `--help` lists the settings; otherwise start, exit 2 on bad configuration (one line). */
+export function cli(argv: readonly string[] = process.argv.slice(2), io?: Partial<CliIo>) {
+  return connectorCli({
+    name: 'rabbitmq-connector',
+    settings: RABBITMQ_SETTINGS,
+    argv,
+    start: () => startRabbitmqConnector(),
+    ...(io ? { io } : {}),
+  });
+}
+
+if (isEntryPoint(import.meta.url)) void cli();

@@ -33,12 +33,13 @@ export default {
   // Integration tests against the in-process test gateway: a mutant that stalls delivery must time out, not hang.
   timeoutMS: 10_000,
   timeoutFactor: 2,
-  // The sandbox needs core, the shared vitest settings and the root manifests; core's node_modules are symlinked.
+  // The sandbox needs core, testing, the shared vitest settings and the root manifests; core's node_modules are symlinked.
   ignorePatterns: [
     '/*',
     '!/packages',
     '/packages/*',
     '!/packages/core',
+    '!/packages/testing', // core's vitest config aliases @connector/testing to its src by path
     '!/vitest.shared.ts',
     '!/tooling',
     '/tooling/*',

@@ -1,0 +1,285 @@
+import { startGateway, type TestGateway } from '@connector/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  type Connector,
+  type ConnectorOptions,
+  createConnector,
+  createController,
+  runConnector,
+  type Source,
+  type SourceContext,
+} from '../src/index.js';
+import { memorySource, waitFor } from './helpers.js';
+
+// The connector's lifecycle and health rules one by one: readiness reasons, the HTTP endpoint, source restarts,
+// topic-change listeners, option checks, signal handlers (mutation testing found these open).
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function gateway(): Promise<TestGateway> {
+  const g = await startGateway({ functions: [{ name: 'f', annotations: { topic: 't' } }] });
+  cleanups.push(() => g.close());
+  return g;
+}
+
+/** A source without health(): the connector tracks it (running, last fail()). */
+function bareSource() {
+  const s = { ctx: undefined as SourceContext | undefined, starts: 0, stops: 0 };
+  const source: Source = {
+    name: 'bare',
+    async start(ctx) {
+      s.starts++;
+      s.ctx = ctx;
+    },
+    async stop() {
+      s.stops++;
+    },
+  };
+  return { source, s };
+}
+
+async function connector(g: TestGateway, opts: Partial<ConnectorOptions> = {}): Promise<Connector> {
+  const controller = createController({ gatewayUrl: g.url, rebuildInterval: 60_000 });
+  const c = createConnector({ controller, source: memorySource().source, ...opts });
+  cleanups.push(() => c.stop());
+  await c.start();
+  return c;
+}
+
+describe('connector lifecycle', () => {
+  it('readiness: not started, then ready; a second start is refused', async () => {
+    const g = await gateway();
+    const controller = createController({ gatewayUrl: g.url });
+    const c = createConnector({ controller, source: memorySource().source });
+    cleanups.push(() => c.stop());
+    expect(c.ready()).toBe(false);
+    expect(c.readiness()).toEqual(['not started', 'topic map never synced', 'source memory not connected']);
+    await c.start();
+    expect(c.readiness()).toEqual([]);
+    expect(c.ready()).toBe(true);
+    await expect(c.start()).rejects.toMatchObject({
+      code: 'ERR_CONFIG',
+      message: 'connector already started',
+    });
+    await c.stop();
+    expect(c.readiness()[0]).toBe('stopping');
+  });
+
+  it('/healthz, /readyz (JSON with reasons, map and source) and 404; httpUrl on 127.0.0.1 for 0.0.0.0', async () => {
+    const g = await gateway();
+    const c = await connector(g, { http: { port: 0 } });
+    expect(c.httpUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const h = await fetch(`${c.httpUrl}/healthz?probe=1`);
+    expect(h.status).toBe(200);
+    expect(h.headers.get('content-type')).toBe('text/plain');
+    expect(await h.text()).toBe('ok\n');
+    const r = await fetch(`${c.httpUrl}/readyz`);
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toBe('application/json');
+    expect(await r.json()).toEqual({
+      ready: true,
+      reasons: [],
+      map: expect.objectContaining({ synced: true, functions: 1 }),
+      source: { connected: true },
+    });
+    const n = await fetch(`${c.httpUrl}/other`);
+    expect(n.status).toBe(404);
+    expect(await n.text()).toBe('not found\n');
+  });
+
+  it('a source without health(): connected while running; fail() shows its error until the restart succeeds', async () => {
+    const g = await gateway();
+    const { source, s } = bareSource();
+    const controller = createController({ gatewayUrl: g.url });
+    const c = createConnector({
+      controller,
+      source,
+      restartDelay: { min: 300, max: 300 },
+      http: { port: 0, host: '127.0.0.1' },
+    });
+    cleanups.push(() => c.stop());
+    await c.start();
+    expect(c.httpUrl?.startsWith('http://127.0.0.1:')).toBe(true);
+    expect(c.ready()).toBe(true);
+    const first = s.ctx as SourceContext;
+    const failedAt = Date.now();
+    first.fail(new Error('connection reset'));
+    first.fail(new Error('again')); // aborted already: ignored, no second restart
+    expect(first.signal.aborted).toBe(true);
+    expect(c.readiness()).toEqual([]); // connected stays `running`; the error is kept for /readyz
+    const body = (await (await fetch(`${c.httpUrl}/readyz`)).json()) as { source: unknown };
+    expect(body.source).toEqual({ connected: true, lastError: 'connection reset' });
+    await waitFor(() => s.starts === 2);
+    expect(Date.now() - failedAt).toBeGreaterThanOrEqual(280); // restartDelay.min
+    expect(s.stops).toBe(1);
+    const after = (await (await fetch(`${c.httpUrl}/readyz`)).json()) as { source: unknown };
+    expect(after.source).toEqual({ connected: true });
+    const m = await (await fetch(`${c.httpUrl}/metrics`)).text();
+    expect(m).toContain('connector_source_restarts_total{source="bare"} 1');
+  });
+
+  it('a stop during the restart back-off: the source is not started again', async () => {
+    const g = await gateway();
+    const { source, s } = bareSource();
+    const c = createConnector({
+      controller: createController({ gatewayUrl: g.url }),
+      source,
+      restartDelay: { min: 200, max: 200 },
+    });
+    await c.start();
+    s.ctx?.fail(new Error('x'));
+    await waitFor(() => s.stops === 1);
+    await c.stop();
+    await new Promise((r) => setTimeout(r, 300)); // past the restart delay: nothing may start now
+    expect(s.starts).toBe(1);
+  });
+
+  it('restart back-off doubles from min up to max', async () => {
+    const g = await gateway();
+    let starts = 0;
+    const times: number[] = [];
+    const source: Source = {
+      name: 'failing',
+      async start() {
+        starts++;
+        times.push(Date.now());
+        if (starts <= 3) throw new Error(`start ${starts}`);
+      },
+      async stop() {},
+    };
+    const c = createConnector({
+      controller: createController({ gatewayUrl: g.url }),
+      source,
+      restartDelay: { min: 100, max: 250 },
+    });
+    cleanups.push(() => c.stop());
+    await c.start();
+    await waitFor(() => starts === 4, { timeout: 5000 });
+    const gaps = times.slice(1).map((t, i) => t - (times[i] as number));
+    expect(gaps[0]).toBeGreaterThanOrEqual(90); // 100
+    expect(gaps[1]).toBeGreaterThanOrEqual(190); // 200
+    expect(gaps[2]).toBeGreaterThanOrEqual(240); // 400 capped at 250
+    await waitFor(() => c.ready());
+  });
+
+  it('onTopicsChange hears topic-set changes only; onFunctionsChange every map change; both unsubscribe', async () => {
+    const g = await gateway();
+    const { source, s } = bareSource();
+    const controller = createController({ gatewayUrl: g.url, rebuildInterval: 60_000 });
+    const c = createConnector({ controller, source });
+    cleanups.push(() => c.stop());
+    await c.start();
+    const ctx = s.ctx as SourceContext;
+    expect(ctx.topics()).toEqual(['t']);
+    expect(ctx.functions().map((f) => f.name)).toEqual(['f']);
+    expect(ctx.hasCapacity()).toBe(true);
+    await ctx.waitForCapacity();
+    const topicLists: string[][] = [];
+    const fnCounts: number[] = [];
+    const offTopics = ctx.onTopicsChange((t) => topicLists.push([...t]));
+    ctx.onFunctionsChange((fns) => fnCounts.push(fns.length));
+    g.addFunction({ name: 'g', annotations: { topic: 't' } }); // same topics
+    await controller.refresh();
+    g.addFunction({ name: 'h', annotations: { topic: 'u' } }); // a new topic
+    await controller.refresh();
+    expect(topicLists).toEqual([['t', 'u']]);
+    expect(fnCounts).toEqual([2, 3]);
+    offTopics();
+    g.addFunction({ name: 'i', annotations: { topic: 'v' } });
+    await controller.refresh();
+    expect(topicLists).toHaveLength(1);
+    expect(fnCounts).toEqual([2, 3, 4]);
+    expect(await ctx.deliver({ topic: 'u', body: new Uint8Array(1) })).toMatchObject({ status: 'delivered' });
+  });
+
+  it('a failing dead-letter sink shows in readiness until a letter is written', async () => {
+    const g = await gateway();
+    g.fault('f.openfaas-fn', { status: 400 });
+    let fail = true;
+    const { source, s } = bareSource();
+    const c = createConnector({
+      controller: createController({ gatewayUrl: g.url }),
+      source,
+      onFailure: 'dead-letter',
+      deadLetter: () => {
+        if (fail) throw new Error('disk full');
+      },
+    });
+    cleanups.push(() => c.stop());
+    await c.start();
+    const ctx = s.ctx as SourceContext;
+    const m = { topic: 't', body: new Uint8Array(1) };
+    expect(await ctx.deliver(m)).toMatchObject({ status: 'failed', ack: false });
+    expect(c.readiness()).toEqual(['dead-letter sink failing: disk full']);
+    fail = false;
+    expect(await ctx.deliver(m)).toMatchObject({ status: 'dead-lettered', ack: true });
+    expect(c.readiness()).toEqual([]);
+  });
+});
+
+describe('connector options', () => {
+  it.each([
+    [{ maxPendingBytes: 0 }, 'maxPendingBytes'],
+    [{ maxPendingBytes: 1.5 }, 'maxPendingBytes'],
+    [{ maxInFlight: Number.NaN }, 'maxInFlight'],
+    [{ maxInFlightPerFunction: 2.5 }, 'maxInFlightPerFunction'],
+    [{ retry: { minDelay: -1 } }, 'retry.minDelay'],
+    [{ retry: { maxDelay: Number.POSITIVE_INFINITY } }, 'retry.maxDelay'],
+  ])('%j fails naming %s', (opts, setting) => {
+    const controller = createController({ gatewayUrl: 'http://127.0.0.1:1' });
+    expect(() => createConnector({ controller, source: memorySource().source, ...opts })).toThrow(
+      expect.objectContaining({ code: 'ERR_CONFIG', setting }),
+    );
+  });
+
+  it('accepts the edges: 0 for plain numbers, 1 for integers, both onFailure modes', () => {
+    const controller = createController({ gatewayUrl: 'http://127.0.0.1:1' });
+    const ok = (o: Partial<ConnectorOptions>) => () =>
+      createConnector({ controller, source: memorySource().source, ...o });
+    expect(ok({ drainTimeout: 0, retry: { maxRetries: 0, minDelay: 0, maxDelay: 0 } })).not.toThrow();
+    expect(ok({ maxInFlight: 1, maxInFlightPerFunction: 1, maxPendingBytes: 1 })).not.toThrow();
+    expect(ok({ onFailure: 'dead-letter' })).not.toThrow();
+    expect(ok({ onFailure: 'redeliver' })).not.toThrow();
+    expect(ok({ onFailure: 'drop' as 'redeliver' })).toThrow(
+      'invalid onFailure="drop": expected dead-letter or redeliver',
+    );
+    expect(ok({ maxInFlight: 0 })).toThrow('invalid maxInFlight=0: expected an integer >= 1');
+    expect(ok({ drainTimeout: -1 })).toThrow('invalid drainTimeout=-1: expected a number >= 0');
+  });
+});
+
+describe('runConnector', () => {
+  it('a programmatic stop detaches its signal handlers; a failed start detaches them too', async () => {
+    const g = await gateway();
+    const before = process.listenerCount('SIGTERM');
+    const c = await runConnector({
+      controller: createController({ gatewayUrl: g.url }),
+      source: memorySource().source,
+      exit: () => undefined,
+    });
+    expect(process.listenerCount('SIGTERM')).toBe(before + 1);
+    expect(process.listenerCount('SIGINT')).toBeGreaterThan(0);
+    await c.stop();
+    expect(process.listenerCount('SIGTERM')).toBe(before);
+    await expect(
+      runConnector({
+        controller: createController({ gatewayUrl: g.url }),
+        source: memorySource().source,
+        deadLetterFile: '/nonexistent-dir-for-test/x.jsonl',
+        exit: () => undefined,
+      }),
+    ).rejects.toMatchObject({ code: 'ERR_CONFIG' });
+    expect(process.listenerCount('SIGTERM')).toBe(before);
+    const quiet = await runConnector({
+      controller: createController({ gatewayUrl: g.url }),
+      source: memorySource().source,
+      signals: false,
+    });
+    expect(process.listenerCount('SIGTERM')).toBe(before);
+    expect(quiet.ready()).toBe(true);
+    await quiet.kill();
+  });
+});

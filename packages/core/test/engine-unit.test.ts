@@ -1,0 +1,512 @@
+import { describe, expect, it } from 'vitest';
+import type { DeadLetter } from '../src/dead-letters.js';
+import { DEFAULT_RETRY, DeliveryEngine, type Discovery, type EngineOptions } from '../src/engine.js';
+import { InvokeError, isShutdownError } from '../src/errors.js';
+import type { Invoker } from '../src/invoker.js';
+import { noopLogger } from '../src/logger.js';
+import type { ConnectorMetrics } from '../src/metrics.js';
+import { ResponseHub } from '../src/responses.js';
+import type { SourceMessage } from '../src/source.js';
+import type { FunctionInfo, InvokeOptions, InvokeResult } from '../src/types.js';
+import { gate, waitFor } from './helpers.js';
+
+// The delivery engine on its own, with an in-memory discovery and invoker (core's own interfaces, no client
+// library): each rule checked directly and fast. The same rules against the test gateway: delivery-rules.test.ts.
+
+const fn = (name: string): FunctionInfo =>
+  ({
+    name,
+    namespace: 'ns',
+    address: `${name}.ns`,
+    annotations: {},
+    labels: {},
+    topics: ['t'],
+  }) as unknown as FunctionInfo;
+
+type Reply = {
+  status: number;
+  error?: InvokeError;
+  headers?: Record<string, string>;
+  hold?: Promise<void> | undefined;
+};
+
+function setup(o: Partial<EngineOptions> = {}, replies: (call: Call) => Reply = () => ({ status: 200 })) {
+  const map = new Map<string, FunctionInfo[]>([['t', [fn('a')]]]);
+  const known = new Map<string, FunctionInfo>([
+    ['a', fn('a')],
+    ['b', fn('b')],
+  ]);
+  let synced = true;
+  let ready: Promise<void> = new Promise(() => undefined);
+  let refreshes = 0;
+  const discovery: Discovery = {
+    match: (topic) => map.get(topic) ?? [],
+    resolve: (name) => known.get(name),
+    refresh: async () => {
+      refreshes++;
+    },
+    synced: () => synced,
+    ready: () => ready,
+  };
+  const calls: Call[] = [];
+  let active = 0;
+  let maxActive = 0;
+  const result = (c: Call, r: Reply): InvokeResult => ({
+    topic: c.topic,
+    function: c.fn,
+    status: r.status,
+    headers: r.headers ?? {},
+    body: new Uint8Array(0),
+    duration: 1,
+    async: false,
+    attempt: c.options?.attempt ?? 1,
+    final: true,
+    ...(r.error ? { error: r.error } : r.status >= 300 ? { error: statusError(r.status) } : {}),
+  });
+  const invoker = {
+    asyncByDefault: false,
+    invoke: async (
+      target: FunctionInfo | string,
+      topic: string,
+      body: Uint8Array | string,
+      options?: InvokeOptions,
+    ) => {
+      const c: Call = { fn: typeof target === 'string' ? target : target.address, topic, body, options };
+      calls.push(c);
+      const r = replies(c);
+      active++;
+      maxActive = Math.max(maxActive, active);
+      try {
+        await r.hold;
+      } finally {
+        active--;
+      }
+      return result(c, r);
+    },
+    failed: (f: string, topic: string, error: InvokeError, attempt = 1) =>
+      ({
+        ...result({ fn: f, topic, body: '', options: { attempt } }, { status: 0, error }),
+        attempt,
+      }) as InvokeResult,
+    system: async () => ({ status: 200, json: [] }),
+    close: async () => undefined,
+    destroy: () => undefined,
+  } satisfies Invoker;
+  const published: InvokeResult[] = [];
+  const responses = new ResponseHub(noopLogger);
+  responses.subscribe((r) => published.push(r));
+  const counted: string[] = [];
+  const metrics = new Proxy(
+    {},
+    {
+      get:
+        (_t, name) =>
+        (...args: unknown[]) =>
+          counted.push(`${String(name)}(${args.slice(0, 2).join(',')})`),
+    },
+  ) as ConnectorMetrics;
+  const letters: DeadLetter[] = [];
+  const engine = new DeliveryEngine(
+    discovery,
+    invoker,
+    responses,
+    {
+      maxInFlight: 8,
+      maxPendingBytes: 1 << 20,
+      maxInFlightPerFunction: undefined,
+      retry: { ...DEFAULT_RETRY, minDelay: 1, maxDelay: 2 },
+      onFailure: 'redeliver',
+      adaptive: false,
+      deadLetter: async (l) => {
+        letters.push(l);
+      },
+      source: 'mem',
+      ...o,
+    },
+    metrics,
+    noopLogger,
+  );
+  return {
+    engine,
+    map,
+    calls,
+    published,
+    counted,
+    letters,
+    get refreshes() {
+      return refreshes;
+    },
+    get maxActive() {
+      return maxActive;
+    },
+    setSynced: (v: boolean) => {
+      synced = v;
+    },
+    setReady: (p: Promise<void>) => {
+      ready = p;
+    },
+  };
+}
+
+interface Call {
+  fn: string;
+  topic: string;
+  body: Uint8Array | string;
+  options: InvokeOptions | undefined;
+}
+
+const statusError = (status: number, canRetry = status >= 500) =>
+  status === 404
+    ? new InvokeError('ERR_FUNCTION_NOT_FOUND', 'not found (404)', 404)
+    : new InvokeError('ERR_INVOKE_STATUS', `answered ${status}`, status, { canRetry });
+
+const msg = (over: Partial<SourceMessage> = {}): SourceMessage => ({
+  topic: 't',
+  body: new TextEncoder().encode('body'),
+  ...over,
+});
+
+describe('DeliveryEngine (unit)', () => {
+  it('delivers: one invocation with the message topic, body, headers, content type, attempt and retry statuses', async () => {
+    const s = setup();
+    const headers = { 'x-a': '1' };
+    const out = await s.engine.deliver(msg({ headers, contentType: 'text/plain', id: 'i' }));
+    expect(out).toEqual({
+      status: 'delivered',
+      ack: true,
+      results: [expect.objectContaining({ status: 200 })],
+    });
+    expect(s.calls).toHaveLength(1);
+    const c = s.calls[0];
+    expect(c?.fn).toBe('a.ns');
+    expect(c?.topic).toBe('t');
+    expect(Buffer.from(c?.body as Uint8Array).toString()).toBe('body');
+    expect(c?.options).toEqual({
+      attempt: 1,
+      retryOn: new Set(DEFAULT_RETRY.retryOnStatus),
+      headers,
+      contentType: 'text/plain',
+    });
+    expect(s.published.map((r) => r.final)).toEqual([true]);
+    expect(s.counted).toEqual(['receivedMessage(mem,t)', 'invocation(a.ns,200)', 'delivery(delivered)']);
+    expect(s.engine.pending()).toBe(0);
+    expect(s.engine.pendingSize()).toBe(0);
+    // No headers or content type on the message: none passed.
+    await s.engine.deliver(msg());
+    expect(s.calls[1]?.options).toEqual({ attempt: 1, retryOn: expect.any(Set) });
+  });
+
+  it('unrouted (synced, no function) acks without invoking', async () => {
+    const s = setup();
+    expect(await s.engine.deliver(msg({ topic: 'none' }))).toEqual({
+      status: 'unrouted',
+      ack: true,
+      results: [],
+    });
+    expect(s.calls).toEqual([]);
+    expect(s.counted).toEqual(['receivedMessage(mem,none)', 'unroutedMessage(mem)', 'delivery(unrouted)']);
+  });
+
+  it('before the first sync: waits for it (then routes), or leaves the message un-acked after a second', async () => {
+    const s = setup();
+    s.setSynced(false);
+    s.map.clear();
+    const started = Date.now();
+    const out = await s.engine.deliver(msg());
+    expect(out).toEqual({ status: 'failed', ack: false, results: [] });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950);
+    expect(s.engine.inFlight()).toBe(0); // the slot it held while waiting is back
+
+    const t = setup();
+    t.setSynced(false);
+    t.map.delete('t');
+    const sync = gate();
+    t.setReady(sync.promise);
+    const p = t.engine.deliver(msg());
+    await waitFor(() => t.engine.inFlight() === 1); // waiting holds a global slot
+    t.map.set('t', [fn('a')]);
+    t.setSynced(true);
+    sync.open();
+    expect((await p).status).toBe('delivered');
+    expect(t.calls).toHaveLength(1);
+    expect(t.engine.inFlight()).toBe(0);
+  });
+
+  it('message.functions: resolved names are invoked; an unknown one fails without a request', async () => {
+    const s = setup();
+    const out = await s.engine.deliver(msg({ topic: 'none', functions: ['b', 'zzz'] }));
+    expect(out.status).toBe('failed');
+    expect(out.ack).toBe(false);
+    expect(s.calls.map((c) => c.fn)).toEqual(['b.ns']);
+    const failed = out.results.find((r) => r.function === 'zzz');
+    expect(failed?.error?.code).toBe('ERR_FUNCTION_NOT_FOUND');
+    expect(failed?.error?.message).toBe('function zzz is outside the configured namespace');
+    expect(s.refreshes).toBe(0); // status 0, not a 404: no map refresh
+  });
+
+  it('fan-out: every matched function is invoked; one failure fails the message (redeliver)', async () => {
+    const s = setup({}, (c) => ({ status: c.fn === 'b.ns' ? 400 : 200 }));
+    s.map.set('t', [fn('a'), fn('b')]);
+    const out = await s.engine.deliver(msg());
+    expect(s.calls.map((c) => c.fn).sort()).toEqual(['a.ns', 'b.ns']);
+    expect(out.status).toBe('failed');
+    expect(out.ack).toBe(false);
+    expect(out.results.map((r) => r.status)).toEqual([200, 400]);
+    expect(s.counted.at(-1)).toBe('delivery(failed)');
+    expect(s.letters).toEqual([]);
+  });
+
+  it('retries what canRetry says, up to maxRetries, publishing each attempt (only the last final)', async () => {
+    const s = setup({ retry: { ...DEFAULT_RETRY, maxRetries: 2, minDelay: 1, maxDelay: 1 } }, () => ({
+      status: 503,
+    }));
+    const out = await s.engine.deliver(msg());
+    expect(s.calls.map((c) => c.options?.attempt)).toEqual([1, 2, 3]);
+    expect(s.published.map((r) => [r.attempt, r.final])).toEqual([
+      [1, false],
+      [2, false],
+      [3, true],
+    ]);
+    expect(out.results[0]?.attempt).toBe(3);
+    expect(s.counted.filter((c) => c.startsWith('retry('))).toEqual([
+      'retry(a.ns,status_503)',
+      'retry(a.ns,status_503)',
+    ]);
+
+    const n = setup({}, () => ({ status: 500, error: statusError(500, false) }));
+    await n.engine.deliver(msg());
+    expect(n.calls).toHaveLength(1); // canRetry false: no retry
+
+    const z = setup({ retry: { ...DEFAULT_RETRY, maxRetries: 0 } }, () => ({ status: 503 }));
+    await z.engine.deliver(msg());
+    expect(z.calls).toHaveLength(1);
+
+    let i = 0;
+    const ok = setup({}, () => ({ status: i++ === 0 ? 503 : 200 }));
+    expect((await ok.engine.deliver(msg())).status).toBe('delivered');
+    expect(ok.calls).toHaveLength(2);
+  });
+
+  it('a retry waits at least Retry-After', async () => {
+    let i = 0;
+    const s = setup({}, () =>
+      i++ === 0
+        ? { status: 429, error: statusError(429, true), headers: { 'retry-after': '0.3' } }
+        : { status: 200 },
+    );
+    const started = Date.now();
+    expect((await s.engine.deliver(msg())).status).toBe('delivered');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+  });
+
+  it('a 404 refreshes the map once and retries only a function still subscribed', async () => {
+    const s = setup({}, () => ({ status: 404 }));
+    const out = await s.engine.deliver(msg());
+    expect(s.refreshes).toBe(1);
+    expect(s.calls).toHaveLength(2); // still matched: one retry, then the second 404 is final
+    expect(out.results[0]?.status).toBe(404);
+    expect(s.published.map((r) => r.final)).toEqual([false, true]);
+
+    const gone = setup({}, () => ({ status: 404 }));
+    gone.map.set('t', [fn('a')]);
+    const p = gone.engine.deliver(msg());
+    gone.map.set('t', [fn('other')]); // the refresh finds the function gone
+    await p;
+    expect(gone.refreshes).toBe(1);
+    expect(gone.calls).toHaveLength(1);
+
+    const named = setup({}, () => ({ status: 404 }));
+    await named.engine.deliver(msg({ topic: 'none', functions: ['a'] })); // by name: still a target
+    expect(named.calls).toHaveLength(2);
+
+    const none = setup({ retry: { ...DEFAULT_RETRY, maxRetries: 0 } }, () => ({ status: 404 }));
+    await none.engine.deliver(msg());
+    expect(none.refreshes).toBe(1);
+    expect(none.calls).toHaveLength(1);
+  });
+
+  it('dead-letter: handlers get each failed result, then ack; a failing handler leaves it un-acked', async () => {
+    const s = setup({ onFailure: 'dead-letter' }, () => ({ status: 400 }));
+    const m = msg({ id: 'x' });
+    const out = await s.engine.deliver(m);
+    expect(out.status).toBe('dead-lettered');
+    expect(out.ack).toBe(true);
+    expect(s.letters).toEqual([
+      { message: m, function: 'a.ns', result: out.results[0], source: 'mem', reason: 'answered 400' },
+    ]);
+    expect(s.counted.slice(-2)).toEqual(['deadLetter(a.ns,status_400)', 'delivery(dead-lettered)']);
+
+    const noReason = setup({ onFailure: 'dead-letter' }, () => ({ status: 400 }));
+    await noReason.engine.deliver(msg());
+    expect(noReason.letters[0]?.reason).toBe('answered 400');
+
+    const bad = setup(
+      {
+        onFailure: 'dead-letter',
+        deadLetter: () => {
+          throw new Error('disk full');
+        },
+      },
+      () => ({ status: 400 }),
+    );
+    const o2 = await bad.engine.deliver(msg());
+    expect(o2).toEqual({ status: 'failed', ack: false, results: [expect.objectContaining({ status: 400 })] });
+    expect(bad.counted.at(-1)).toBe('delivery(failed)');
+
+    const none = setup({ onFailure: 'dead-letter', deadLetter: undefined }, () => ({ status: 400 }));
+    expect((await none.engine.deliver(msg())).status).toBe('dead-lettered');
+  });
+
+  it('messages with one orderingKey run one after another; other keys and no key do not wait', async () => {
+    const first = gate();
+    const s = setup({}, (c) => ({
+      status: 200,
+      hold: Buffer.from(c.body as Uint8Array).toString() === '1' ? first.promise : undefined,
+    }));
+    const body = (x: string) => new TextEncoder().encode(x);
+    const p1 = s.engine.deliver(msg({ body: body('1'), orderingKey: 'k' }));
+    const p2 = s.engine.deliver(msg({ body: body('2'), orderingKey: 'k' }));
+    const p3 = s.engine.deliver(msg({ body: body('3'), orderingKey: 'other' }));
+    const p4 = s.engine.deliver(msg({ body: body('4') }));
+    await Promise.all([p3, p4]);
+    expect(s.calls.map((c) => Buffer.from(c.body as Uint8Array).toString()).sort()).toEqual(['1', '3', '4']);
+    first.open();
+    await Promise.all([p1, p2]);
+    expect(s.calls.map((c) => Buffer.from(c.body as Uint8Array).toString())).toEqual(['1', '3', '4', '2']);
+    // A failed predecessor does not block its key.
+    const t = setup({}, (c) => ({
+      status: Buffer.from(c.body as Uint8Array).toString() === 'x' ? 400 : 200,
+    }));
+    expect((await t.engine.deliver(msg({ body: body('x'), orderingKey: 'k' }))).status).toBe('failed');
+    expect((await t.engine.deliver(msg({ body: body('y'), orderingKey: 'k' }))).status).toBe('delivered');
+  });
+
+  it('slots: maxInFlight and maxInFlightPerFunction bound concurrent invocations; hasCapacity reports it', async () => {
+    const hold = gate();
+    const s = setup({ maxInFlight: 2 }, () => ({ status: 200, hold: hold.promise }));
+    expect(s.engine.hasCapacity()).toBe(true);
+    const ps = [1, 2, 3].map(() => s.engine.deliver(msg()));
+    await waitFor(() => s.calls.length === 2);
+    expect(s.engine.inFlight()).toBe(2);
+    expect(s.engine.hasCapacity()).toBe(false);
+    expect(s.engine.pending()).toBe(3);
+    hold.open();
+    await Promise.all(ps);
+    expect(s.maxActive).toBe(2);
+    expect(s.engine.inFlight()).toBe(0);
+    expect(s.engine.hasCapacity()).toBe(true);
+
+    const h2 = gate();
+    const f = setup({ maxInFlightPerFunction: 1 }, () => ({ status: 200, hold: h2.promise }));
+    f.map.set('t', [fn('a'), fn('b')]);
+    const qs = [f.engine.deliver(msg()), f.engine.deliver(msg())];
+    await waitFor(() => f.calls.length === 2);
+    expect(f.calls.map((c) => c.fn).sort()).toEqual(['a.ns', 'b.ns']); // one each, the second message waits
+    h2.open();
+    await Promise.all(qs);
+    expect(f.calls).toHaveLength(4);
+    expect(f.maxActive).toBe(2);
+    // A failing invocation gives its per-function slot back too.
+    const e = setup({ maxInFlightPerFunction: 1 }, () => ({ status: 400 }));
+    await e.engine.deliver(msg());
+    expect((await e.engine.deliver(msg())).status).toBe('failed');
+  });
+
+  it('the byte budget: pending bodies at maxPendingBytes mean no capacity until one settles', async () => {
+    const hold = gate();
+    const s = setup({ maxPendingBytes: 8 }, () => ({ status: 200, hold: hold.promise }));
+    const p = s.engine.deliver(msg({ body: new Uint8Array(8) }));
+    expect(s.engine.pendingSize()).toBe(8);
+    expect(s.engine.hasCapacity()).toBe(false);
+    let woke = false;
+    const w = s.engine.waitForCapacity().then(() => {
+      woke = true;
+    });
+    await waitFor(() => s.calls.length === 1);
+    expect(woke).toBe(false);
+    hold.open();
+    await p;
+    await w;
+    expect(s.engine.pendingSize()).toBe(0);
+    expect(s.engine.hasCapacity()).toBe(true);
+
+    const t = setup({ maxPendingBytes: 8 });
+    const q = t.engine.deliver(msg({ body: new Uint8Array(7) }));
+    expect(t.engine.hasCapacity()).toBe(true); // below the budget
+    await q;
+  });
+
+  it('waitForCapacity resolves at once with capacity, on close, and on an aborted signal', async () => {
+    const hold = gate();
+    const s = setup({ maxInFlight: 1 }, () => ({ status: 200, hold: hold.promise }));
+    await s.engine.waitForCapacity();
+    const p = s.engine.deliver(msg());
+    await waitFor(() => s.calls.length === 1);
+    const ac = new AbortController();
+    ac.abort();
+    await s.engine.waitForCapacity(ac.signal);
+    const ac2 = new AbortController();
+    let woke = false;
+    const w = s.engine.waitForCapacity(ac2.signal).then(() => {
+      woke = true;
+    });
+    await new Promise((r) => setImmediate(r));
+    expect(woke).toBe(false);
+    ac2.abort();
+    await w;
+    const w2 = s.engine.waitForCapacity();
+    s.engine.close();
+    await w2;
+    await s.engine.waitForCapacity(); // closed: at once
+    hold.open();
+    await p;
+  });
+
+  it('close refuses new deliveries with ShutdownError; drain waits for pending ones, up to its timeout', async () => {
+    const hold = gate();
+    const s = setup({}, () => ({ status: 200, hold: hold.promise }));
+    expect(await s.engine.drain(10)).toBe(true);
+    const p = s.engine.deliver(msg());
+    s.engine.close();
+    await expect(s.engine.deliver(msg())).rejects.toSatisfy(isShutdownError);
+    expect(s.engine.pending()).toBe(1);
+    const started = Date.now();
+    expect(await s.engine.drain(100)).toBe(false);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(90);
+    const d = s.engine.drain(5000);
+    hold.open();
+    expect(await d).toBe(true);
+    expect((await p).status).toBe('delivered');
+  });
+
+  it('abort: a back-off sleep and a queued slot end with ShutdownError, so nothing is acked', async () => {
+    const s = setup({ retry: { ...DEFAULT_RETRY, minDelay: 60_000, maxDelay: 60_000 } }, () => ({
+      status: 503,
+      headers: { 'retry-after': '60' },
+    }));
+    const p = s.engine.deliver(msg());
+    await waitFor(() => s.published.length === 1);
+    s.engine.abort();
+    await expect(p).rejects.toSatisfy(isShutdownError);
+
+    const hold = gate();
+    const q = setup({ maxInFlight: 1 }, () => ({ status: 200, hold: hold.promise }));
+    const a = q.engine.deliver(msg());
+    const b = q.engine.deliver(msg());
+    await waitFor(() => q.calls.length === 1);
+    q.engine.abort();
+    await expect(b).rejects.toSatisfy(isShutdownError);
+    hold.open();
+    await a;
+
+    // An invocation failing after abort is not retried.
+    const h3 = gate();
+    const r = setup({}, () => ({ status: 503, hold: h3.promise }));
+    const c = r.engine.deliver(msg());
+    await waitFor(() => r.calls.length === 1);
+    r.engine.abort();
+    h3.open();
+    await expect(c).rejects.toSatisfy(isShutdownError);
+    expect(r.calls).toHaveLength(1);
+  });
+});

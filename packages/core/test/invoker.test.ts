@@ -1,0 +1,493 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError, GatewayError } from '../src/errors.js';
+import { createInvoker, type InvokerOptions } from '../src/invoker.js';
+
+// The invoker against a plain local HTTP server: what goes out (path, headers) and how every answer is classified.
+
+type Handler = (req: IncomingMessage, body: Buffer, res: ServerResponse) => void;
+interface Seen {
+  method: string;
+  url: string;
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function peer(handler: Handler = (_q, _b, res) => res.end('ok')) {
+  const seen: Seen[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      seen.push({
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        body: body.toString(),
+      });
+      handler(req, body, res);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  cleanups.push(() => {
+    server.closeAllConnections();
+    return new Promise((r) => server.close(r));
+  });
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
+}
+
+function invoker(url: string, o: Partial<InvokerOptions> = {}) {
+  const inv = createInvoker({
+    gatewayUrl: url,
+    userAgent: 'ua/1',
+    connectorName: 'conn',
+    timeout: 5000,
+    ...o,
+  });
+  cleanups.push(() => inv.close());
+  return inv;
+}
+
+describe('invoker: requests', () => {
+  it('POSTs to <prefix>/function/<name>.<ns> with the connector headers; message headers under the policy', async () => {
+    const p = await peer((_q, _b, res) =>
+      res.writeHead(200, { 'x-call-id': 'c1', 'x-multi': ['a', 'b'] }).end('out'),
+    );
+    const inv = invoker(`${p.url}/base//`);
+    const r = await inv.invoke('fn.ns', 'tö pic', 'in', {
+      headers: { 'X-Msg': 'v', host: 'evil' },
+      contentType: 'text/plain',
+      attempt: 3,
+    });
+    expect(p.seen[0]?.method).toBe('POST');
+    expect(p.seen[0]?.url).toBe('/base/function/fn.ns');
+    expect(p.seen[0]?.body).toBe('in');
+    const h = p.seen[0]?.headers;
+    expect(h?.['x-topic']).toBe('t%C3%B6%20pic');
+    expect(h?.['x-connector']).toBe('conn');
+    expect(h?.['user-agent']).toBe('ua/1');
+    expect(h?.['content-type']).toBe('text/plain');
+    expect(h?.['x-msg']).toBe('v');
+    expect(h?.host).not.toBe('evil');
+    expect(h?.authorization).toBeUndefined();
+    expect(r).toMatchObject({
+      topic: 'tö pic',
+      function: 'fn.ns',
+      status: 200,
+      async: false,
+      attempt: 3,
+      final: true,
+      callId: 'c1',
+    });
+    expect(r.error).toBeUndefined();
+    expect(Buffer.from(r.body).toString()).toBe('out');
+    expect(r.headers['x-multi']).toBe('a, b');
+    expect(r.duration).toBeGreaterThan(0);
+    // A FunctionInfo target: its name and namespace, encoded; bare names without a namespace.
+    await inv.invoke({ name: 'a b', namespace: 'n', address: 'a b.n' } as never, 't', new Uint8Array([1]));
+    expect(p.seen[1]?.url).toBe('/base/function/a%20b.n');
+    await inv.invoke('bare', 't', '');
+    expect(p.seen[2]?.url).toBe('/base/function/bare');
+  });
+
+  it('content type: a plain per-message one, else the configured one, else none; X-Topic only when wanted', async () => {
+    const p = await peer();
+    const inv = invoker(p.url, { contentType: 'application/json' });
+    await inv.invoke('f', 't', '', { contentType: 'bad\nvalue' });
+    await inv.invoke('f', 't', '');
+    expect((await inv.invoke('f', '', '')).callId).toBeUndefined();
+    expect(p.seen.map((s) => s.headers['content-type'])).toEqual([
+      'application/json',
+      'application/json',
+      'application/json',
+    ]);
+    expect(p.seen[2]?.headers['x-topic']).toBeUndefined();
+    const bare = invoker(p.url, { sendTopic: false });
+    await bare.invoke('f', 't', '');
+    expect(p.seen[3]?.headers['content-type']).toBeUndefined();
+    expect(p.seen[3]?.headers['x-topic']).toBeUndefined();
+  });
+
+  it('async: /async-function/, the callback URL (per call over config), 202 with its call id; no body kept', async () => {
+    const p = await peer((_q, _b, res) => res.writeHead(202, { 'x-call-id': 'id9' }).end('ignored'));
+    const inv = invoker(`${p.url}/`, { asyncInvocation: true, asyncCallbackUrl: 'http://cb/default' });
+    expect(inv.asyncByDefault).toBe(true);
+    const r = await inv.invoke('f', 't', 'x');
+    expect(p.seen[0]?.url).toBe('/async-function/f');
+    expect(p.seen[0]?.headers['x-callback-url']).toBe('http://cb/default');
+    expect(r).toMatchObject({ status: 202, async: true, callId: 'id9' });
+    expect(r.body.length).toBe(0);
+    await inv.invoke('f', 't', 'x', { callbackUrl: 'http://cb/mine' });
+    expect(p.seen[1]?.headers['x-callback-url']).toBe('http://cb/mine');
+    await inv.invoke('f', 't', 'x', { callbackUrl: 'http://cb/\nbad' });
+    expect(p.seen[2]?.headers['x-callback-url']).toBeUndefined();
+    await inv.invoke('f', 't', 'x', { async: false });
+    expect(p.seen[3]?.url).toBe('/function/f');
+    expect(p.seen[3]?.headers['x-callback-url']).toBeUndefined();
+    expect(invoker(p.url).asyncByDefault).toBe(false);
+  });
+});
+
+describe('invoker: classification', () => {
+  it('2xx ok; 404 not found; retryOn statuses retryable; async 5xx retryable, async 400 not', async () => {
+    let status = 200;
+    const p = await peer((_q, _b, res) => res.writeHead(status).end());
+    const inv = invoker(p.url);
+    const at = async (s: number, opts = {}) => {
+      status = s;
+      return (await inv.invoke('f', 't', '', opts)).error;
+    };
+    expect(await at(200)).toBeUndefined();
+    expect(await at(204)).toBeUndefined();
+    expect(await at(299)).toBeUndefined();
+    expect(await at(300)).toMatchObject({ code: 'ERR_INVOKE_STATUS', status: 300, canRetry: false });
+    expect(await at(404)).toMatchObject({
+      code: 'ERR_FUNCTION_NOT_FOUND',
+      status: 404,
+      canRetry: false,
+      message: 'function f not found (404)',
+    });
+    expect(await at(400)).toMatchObject({
+      code: 'ERR_INVOKE_STATUS',
+      status: 400,
+      canRetry: false,
+      message: 'function f answered 400',
+    });
+    for (const s of [408, 429, 502, 503, 504]) expect((await at(s))?.canRetry, String(s)).toBe(true);
+    expect((await at(500))?.canRetry).toBe(false);
+    expect((await at(500, { retryOn: new Set([500]) }))?.canRetry).toBe(true);
+    expect((await at(503, { retryOn: new Set([500]) }))?.canRetry).toBe(false);
+    expect((await at(500, { async: true }))?.canRetry).toBe(true);
+    expect((await at(499, { async: true }))?.canRetry).toBe(false);
+    expect((await at(400, { async: true }))?.canRetry).toBe(false);
+    const custom = invoker(p.url, { retryOnStatus: [500] });
+    status = 500;
+    expect((await custom.invoke('f', 't', '')).error?.canRetry).toBe(true);
+    status = 503;
+    expect((await custom.invoke('f', 't', '')).error?.canRetry).toBe(false);
+  });
+
+  it('X-Connector-Outcome: dead-letter (any case) from the function: ERR_FUNCTION_REJECTED, not retried', async () => {
+    let outcome = 'Dead-Letter';
+    let status = 200;
+    const p = await peer((_q, _b, res) => res.writeHead(status, { 'x-connector-outcome': outcome }).end());
+    const inv = invoker(p.url);
+    const r = await inv.invoke('f', 't', '');
+    expect(r.status).toBe(200);
+    expect(r.error).toMatchObject({ code: 'ERR_FUNCTION_REJECTED', status: 200, canRetry: false });
+    expect(r.error?.message).toBe('function f asked for a dead letter (status 200)');
+    status = 503;
+    expect((await inv.invoke('f', 't', '')).error?.code).toBe('ERR_FUNCTION_REJECTED');
+    outcome = 'retry';
+    expect((await inv.invoke('f', 't', '')).error).toMatchObject({
+      code: 'ERR_INVOKE_STATUS',
+      canRetry: true,
+    });
+    status = 200;
+    expect((await inv.invoke('f', 't', '')).error).toBeUndefined();
+  });
+
+  it('a per-call timeout overrides the configured one', async () => {
+    const p = await peer(() => undefined); // never answers
+    const inv = invoker(p.url, { timeout: 60_000 });
+    const started = Date.now();
+    const r = await inv.invoke('f', 't', '', { timeout: 300 });
+    expect(r.error).toMatchObject({ code: 'ERR_TIMEOUT', message: 'invocation of f timed out after 300 ms' });
+    expect(Date.now() - started).toBeLessThan(30_000);
+    inv.destroy();
+  });
+
+  it('a 1xx before the answer is skipped', async () => {
+    const p = await peer((_q, _b, res) => {
+      res.writeProcessing();
+      res.writeHead(201).end('done');
+    });
+    const r = await invoker(p.url).invoke('f', 't', '');
+    expect(r.status).toBe(201);
+    expect(Buffer.from(r.body).toString()).toBe('done');
+  });
+
+  it('network failure: ERR_NETWORK, retryable, status 0, never a rejection', async () => {
+    const p = await peer();
+    const url = p.url;
+    for (const c of cleanups.splice(0)) await c(); // the peer is gone
+    const r = await invoker(url).invoke('f', 't', '', { attempt: 2 });
+    expect(r).toMatchObject({ status: 0, attempt: 2, final: true, async: false });
+    expect(r.error).toMatchObject({ code: 'ERR_NETWORK', canRetry: true });
+    expect(r.error?.message).toMatch(/^invocation of f failed: /);
+  });
+
+  it('the whole-request deadline: ERR_TIMEOUT (retryable) after `timeout` ms even while bytes trickle', async () => {
+    const p = await peer((_q, _b, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const t = setInterval(() => res.write('.'), 50);
+      res.on('close', () => clearInterval(t));
+    });
+    const started = Date.now();
+    const r = await invoker(p.url, { timeout: 400 }).invoke('f', 't', '');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(380);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(r.error).toMatchObject({
+      code: 'ERR_TIMEOUT',
+      canRetry: true,
+      message: 'invocation of f timed out after 400 ms',
+    });
+    expect(r.duration).toBeGreaterThanOrEqual(380);
+  });
+
+  it('an aborted signal: ERR_ABORTED at once, before or during the request', async () => {
+    const p = await peer(() => undefined); // never answers
+    const inv = invoker(p.url);
+    const ac = new AbortController();
+    ac.abort(new Error('why'));
+    const r = await inv.invoke('f', 't', '', { signal: ac.signal });
+    expect(r.error).toMatchObject({ code: 'ERR_ABORTED', message: 'invocation of f aborted' });
+    const ac2 = new AbortController();
+    const pending = inv.invoke('f', 't', '', { signal: ac2.signal });
+    await new Promise((res) => setTimeout(res, 50));
+    ac2.abort();
+    expect((await pending).error?.code).toBe('ERR_ABORTED');
+    inv.destroy();
+  });
+
+  it('responses over maxResponseBytes fail with ERR_RESPONSE_TOO_LARGE, declared or streamed; at the limit they pass', async () => {
+    let mode = 'declared';
+    const p = await peer((_q, _b, res) => {
+      if (mode === 'declared') res.writeHead(200, { 'content-length': '11' }).end('12345678901');
+      else if (mode === 'chunked') {
+        res.writeHead(200);
+        res.write('123456');
+        setTimeout(() => res.end('78901'), 10);
+      } else res.writeHead(200, { 'content-length': '10' }).end('1234567890');
+    });
+    const inv = invoker(p.url, { maxResponseBytes: 10 });
+    const big = await inv.invoke('f', 't', '');
+    expect(big.error).toMatchObject({ code: 'ERR_RESPONSE_TOO_LARGE', canRetry: false });
+    expect(big.error?.message).toBe('invocation of f: response of 11 bytes is over 10');
+    mode = 'chunked';
+    const streamed = await inv.invoke('f', 't', '');
+    expect(streamed.error?.message).toBe('invocation of f: response body over 10 bytes');
+    mode = 'exact';
+    const ok = await inv.invoke('f', 't', '');
+    expect(ok.error).toBeUndefined();
+    expect(Buffer.from(ok.body).toString()).toBe('1234567890');
+    mode = 'chunked';
+    const asyncOk = await inv.invoke('f', 't', '', { async: true }); // async answers are not read: no limit
+    expect(asyncOk.error).toBeUndefined();
+  });
+
+  it('a chunked body of several pieces is joined in order', async () => {
+    const p = await peer((_q, _b, res) => {
+      res.writeHead(200);
+      res.write('ab');
+      setTimeout(() => {
+        res.write('cd');
+        setTimeout(() => res.end('ef'), 10);
+      }, 10);
+    });
+    const r = await invoker(p.url).invoke('f', 't', '');
+    expect(Buffer.from(r.body).toString()).toBe('abcdef');
+    expect(r.body.length).toBe(6);
+  });
+});
+
+describe('invoker: /system', () => {
+  it('GETs with basic auth and JSON accept; parses JSON, undefined for an empty or non-JSON body', async () => {
+    let body = '[{"name":"f"}]';
+    const p = await peer((_q, _b, res) => res.writeHead(200).end(body));
+    const inv = invoker(`${p.url}/pre`, { credentials: { username: 'u', password: 'p' } });
+    expect(await inv.system('/system/functions')).toEqual({ status: 200, json: [{ name: 'f' }] });
+    expect(p.seen[0]?.method).toBe('GET');
+    expect(p.seen[0]?.url).toBe('/pre/system/functions');
+    expect(p.seen[0]?.headers.authorization).toBe(`Basic ${Buffer.from('u:p').toString('base64')}`);
+    expect(p.seen[0]?.headers.accept).toBe('application/json');
+    expect(p.seen[0]?.headers['user-agent']).toBe('ua/1');
+    body = '';
+    expect(await inv.system('/x')).toEqual({ status: 200, json: undefined });
+    body = 'not json';
+    expect(await inv.system('/x')).toEqual({ status: 200, json: undefined });
+    // Without credentials: no authorization header; function calls never carry it.
+    await invoker(p.url).system('/y');
+    expect(p.seen[3]?.headers.authorization).toBeUndefined();
+    await inv.invoke('f', 't', '');
+    expect(p.seen[4]?.headers.authorization).toBeUndefined();
+  });
+
+  it('failures become GatewayErrors (retryable): unreachable, timeout, too large', async () => {
+    const slow = await peer(() => undefined);
+    await expect(invoker(slow.url, { systemTimeout: 200 }).system('/s')).rejects.toMatchObject({
+      code: 'ERR_TIMEOUT',
+      canRetry: true,
+      message: 'gateway: GET /s timed out after 200 ms',
+    });
+    const big = await peer((_q, _b, res) => res.end('x'.repeat(100)));
+    const e = await invoker(big.url, { maxSystemBytes: 10 })
+      .system('/s')
+      .catch((err: unknown) => err);
+    expect(e).toBeInstanceOf(GatewayError);
+    expect(e).toMatchObject({ code: 'ERR_RESPONSE_TOO_LARGE', canRetry: true });
+    const gone = await peer();
+    const url = gone.url;
+    for (const c of cleanups.splice(0)) await c();
+    await expect(invoker(url).system('/s')).rejects.toMatchObject({
+      code: 'ERR_GATEWAY_UNREACHABLE',
+      canRetry: true,
+    });
+  });
+
+  it('system timeout defaults to the invocation timeout, at most 30 s', async () => {
+    const slow = await peer(() => undefined);
+    const started = Date.now();
+    await expect(invoker(slow.url, { timeout: 300 }).system('/s')).rejects.toMatchObject({
+      code: 'ERR_TIMEOUT',
+    });
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+});
+
+describe('invoker: options checked at start', () => {
+  it('refuses bad URLs, header values and limits with ConfigError', () => {
+    const ok = { gatewayUrl: 'http://g:8080', userAgent: 'ua', connectorName: 'c', timeout: 1000 };
+    const bad = (o: Partial<InvokerOptions>) => () => createInvoker({ ...ok, ...o });
+    expect(bad({ gatewayUrl: 'not a url' })).toThrow(
+      'invalid gatewayUrl="not a url": expected a URL like http://gateway:8080',
+    );
+    expect(bad({ gatewayUrl: 'ftp://g' })).toThrow('expected an http or https URL');
+    expect(bad({ gatewayUrl: 'http://u:secret@g/' })).toThrow(ConfigError);
+    expect(bad({ gatewayUrl: 'http://u@g/' })).toThrow('credentials removed');
+    expect(bad({ gatewayUrl: 'http://:pw@g/' })).toThrow('credentials removed');
+    expect(bad({ userAgent: '' })).toThrow('invalid userAgent="": expected printable ASCII');
+    expect(bad({ connectorName: 'a\nb' })).toThrow('connectorName');
+    expect(bad({ contentType: 'é' })).toThrow('contentType');
+    expect(bad({ asyncCallbackUrl: 'nope' })).toThrow('invalid asyncCallbackUrl="nope": expected a URL');
+    expect(bad({ asyncCallbackUrl: 'http://cb/ x' })).not.toThrow();
+    expect(bad({ asyncCallbackUrl: 'http://cb/\u00e9' })).toThrow('printable ASCII'); // a URL, but not a header value
+    expect(bad({ timeout: 0 })).toThrow('invalid timeout=0: expected a positive number');
+    expect(bad({ timeout: Number.NaN })).toThrow('timeout');
+    expect(bad({ systemTimeout: -1 })).toThrow('systemTimeout');
+    expect(bad({ maxResponseBytes: Number.POSITIVE_INFINITY })).toThrow('maxResponseBytes');
+    expect(bad({ gatewayUrl: 'https://g' })).not.toThrow();
+    expect(bad({ contentType: undefined, systemTimeout: 1, maxResponseBytes: 1 })).not.toThrow();
+  });
+});
+
+describe('invoker: survivors of the first mutation run', () => {
+  it('durations are elapsed time; a success has no error or callId keys', async () => {
+    const p = await peer();
+    const inv = invoker(p.url);
+    const r = await inv.invoke('f', 't', '');
+    expect(r.duration).toBeGreaterThan(0);
+    expect(r.duration).toBeLessThan(60_000);
+    expect('error' in r).toBe(false);
+    expect('callId' in r).toBe(false);
+    const gone = await peer();
+    const url = gone.url;
+    for (const c of cleanups.splice(0)) await c();
+    const f = await invoker(url).invoke('f', 't', '');
+    expect(f.duration).toBeGreaterThan(0);
+    expect(f.duration).toBeLessThan(60_000);
+  });
+
+  it('a short systemTimeout does not cut invocations short (undici timeouts follow the longer one)', async () => {
+    const p = await peer((_q, _b, res) => {
+      setTimeout(() => res.end('late'), 600);
+    });
+    const r = await invoker(p.url, { timeout: 10_000, systemTimeout: 100 }).invoke('f', 't', '');
+    expect(r.error).toBeUndefined();
+    expect(Buffer.from(r.body).toString()).toBe('late');
+  });
+
+  it('an async answer declaring a body over the limit is fine (its body is not read)', async () => {
+    const p = await peer((_q, _b, res) => res.writeHead(202, { 'content-length': '20' }).end('x'.repeat(20)));
+    const r = await invoker(p.url, { maxResponseBytes: 10 }).invoke('f', 't', '', { async: true });
+    expect(r.error).toBeUndefined();
+    expect(r.status).toBe(202);
+  });
+
+  it('a signal that is not aborted changes nothing; an abort keeps its reason as the cause', async () => {
+    const p = await peer();
+    const inv = invoker(p.url);
+    expect((await inv.invoke('f', 't', '', { signal: new AbortController().signal })).error).toBeUndefined();
+    const ac = new AbortController();
+    const why = new Error('why');
+    ac.abort(why);
+    expect((await inv.invoke('f', 't', '', { signal: ac.signal })).error?.cause).toBe(why);
+  });
+
+  it('after close() or destroy(), an invocation fails as ERR_ABORTED ("aborted"), never rejects', async () => {
+    const p = await peer();
+    const a = invoker(p.url);
+    await a.invoke('f', 't', '');
+    await a.close();
+    await a.close(); // twice is fine
+    const r = await a.invoke('f', 't', '');
+    expect(r.error).toMatchObject({ code: 'ERR_ABORTED', message: 'invocation of f aborted' });
+    const b = invoker(p.url);
+    b.destroy();
+    b.destroy();
+    await b.close();
+    expect((await b.invoke('f', 't', '')).error?.code).toBe('ERR_ABORTED');
+  });
+
+  it('logs a request body only with printRequestBody, and refused headers at most 10 times', async () => {
+    const p = await peer();
+    const lines: { level: string; obj: Record<string, unknown>; msg: unknown }[] = [];
+    const at = (level: string) => (obj: unknown, msg?: unknown) => {
+      lines.push({ level, obj: obj as Record<string, unknown>, msg });
+    };
+    const logger = {
+      trace: at('trace'),
+      debug: at('debug'),
+      info: at('info'),
+      warn: at('warn'),
+      error: at('error'),
+      fatal: at('fatal'),
+      child: () => logger,
+    };
+    const quiet = invoker(p.url, { logger });
+    await quiet.invoke('f', 't', 'secret');
+    expect(lines).toEqual([]);
+    const loud = invoker(p.url, { logger, printRequestBody: true });
+    await loud.invoke('f', 't', 'héllo');
+    expect(lines).toEqual([
+      { level: 'info', obj: { function: 'f', topic: 't', body: 'héllo' }, msg: 'request body' },
+    ]);
+    lines.length = 0;
+    for (let i = 0; i < 12; i++) await quiet.invoke('f', 't', '', { headers: { host: 'x', ok: 'y' } });
+    expect(lines).toHaveLength(10);
+    expect(lines[0]).toEqual({
+      level: 'debug',
+      obj: { function: 'f', topic: 't', refused: ['host'], oversize: [] },
+      msg: 'message headers not forwarded (header policy)',
+    });
+    await quiet.invoke('f', 't', '', { headers: { ok: 'y' } });
+    expect(lines).toHaveLength(10);
+  });
+
+  it('option errors name the setting', () => {
+    const ok = { gatewayUrl: 'http://g:8080', userAgent: 'ua', connectorName: 'c', timeout: 1000 };
+    const err = (o: Partial<InvokerOptions>) => {
+      try {
+        createInvoker({ ...ok, ...o });
+      } catch (e) {
+        return e as ConfigError;
+      }
+      throw new Error('no error');
+    };
+    expect(err({ gatewayUrl: 'ftp://g' })).toMatchObject({ setting: 'gatewayUrl' });
+    const cred = err({ gatewayUrl: 'http://u:hunter2@g:1/p' });
+    expect(cred).toMatchObject({ setting: 'gatewayUrl' });
+    expect(cred.message).toMatch(
+      /^invalid gatewayUrl="http:\/\/g:1\/p" \(credentials removed\): expected no user:password/,
+    );
+    expect(cred.message).not.toContain('hunter2');
+    expect(err({ asyncCallbackUrl: 'http://cb/\u00e9' })).toMatchObject({ setting: 'asyncCallbackUrl' });
+  });
+});

@@ -1,0 +1,48 @@
+import { mergeConfig } from 'vitest/config';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
+import core from '../../packages/core/vitest.config.ts';
+
+// core's own vitest config (resolve.conditions = '@connector/source', its timeouts) with two changes for Stryker:
+// tests run from packages/core, and fast unit files go first. Stryker stops a mutant at its first failing test
+// (bail), and vitest's default order is slowest file first: a mutant the unit tests kill in milliseconds would
+// otherwise wait for the gateway integration tests. Named vitest.mutate.ts so the root `projects` glob skips it.
+
+/** Files run first, in this order; the rest (integration tests against the test gateway) follow. */
+const FIRST = [
+  'test/ack.test.ts',
+  'test/headers.test.ts',
+  'test/dead-letters.test.ts',
+  'test/engine-unit.test.ts',
+  'src/engine.test.ts',
+  'test/invoker.test.ts',
+  'test/connector-lifecycle.test.ts',
+  'test/delivery-rules.test.ts',
+];
+
+class FastFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const rank = (f: TestSpecification) => {
+      const i = FIRST.findIndex((p) => f.moduleId.endsWith(p));
+      return i < 0 ? FIRST.length : i;
+    };
+    return [...(await super.sort(files))].sort((a, b) => rank(a) - rank(b));
+  }
+}
+
+/**
+ * The test files a mutation run uses. On a 2-core machine shared with others, every core test file per surviving
+ * mutant does not fit in one run: by default the unit files plus the two integration files that pin delivery and
+ * lifecycle (delivery-rules, policy, connector) against the test gateway. MUTATE_ALL_TESTS=1 runs every core test file.
+ */
+// biome-ignore lint/suspicious/noUndeclaredEnvVars: read by `pnpm mutate` only, which turbo does not run
+const include = process.env.MUTATE_ALL_TESTS
+  ? ['src/**/*.test.ts', 'test/**/*.test.ts']
+  : [...FIRST, 'test/policy.test.ts', 'test/connector.test.ts'];
+
+const config = mergeConfig(core, {
+  root: new URL('../../packages/core/', import.meta.url).pathname,
+  test: { sequence: { sequencer: FastFirst } },
+});
+config.test = { ...config.test, include }; // mergeConfig would append to core's include, not replace it
+
+export default config;

@@ -22,7 +22,7 @@ describe('pnpm bench --quick', () => {
       const md = readFileSync(join(out, 'latest.md'), 'utf8');
       const cases = registeredCases();
       const throughput = cases.filter((c) => c.kind === 'throughput');
-      expect(throughput.length).toBe(8);
+      expect(throughput.length).toBe(12); // x1/x64 ceilings, dispatch, invoke, deliver x2, 1k/64k ceilings + invoke
       expect(json.rows.map((r: { id: string }) => r.id)).toEqual(throughput.map((c) => c.id));
       for (const r of json.rows) {
         for (const k of ['opsPerSec', 'p50Ms', 'p99Ms', 'cpuPer10k'])
@@ -52,8 +52,13 @@ describe('pnpm bench --quick', () => {
         expect(isNum(json.stalled[k])).toBe(true);
       expect(json['stalled-eager'].queued).toBe(2000);
       expect(json['stalled-eager'].inFlight).toBe(64);
-      // 8 throughput targets, 2 topic-match targets, 1 memory target; whether met is not asserted here.
-      expect(json.targets).toHaveLength(11);
+      expect(json.topics.map((r: { topics: number }) => r.topics)).toEqual([1000, 10_000]);
+      for (const r of json.topics)
+        for (const k of ['parseMs', 'mapMs', 'reduceMs', 'loopDelayMaxMs']) expect(isNum(r[k])).toBe(true);
+      expect(json.adaptive.map((r: { mode: string }) => r.mode)).toHaveLength(3);
+      for (const r of json.adaptive) expect(r.deadLettered + r.failed, r.mode).toBe(0);
+      // 9 throughput targets, 2 topic-match, 1 topic-change, 3 adaptive, 1 memory; whether met is not asserted here.
+      expect(json.targets).toHaveLength(16);
       expect(md).toContain('## Targets');
     } finally {
       rmSync(out, { recursive: true, force: true });

@@ -41,7 +41,8 @@ describe('core NATS mode', () => {
     expect(req?.headers['traceparent']).toBe('00-1-2-01');
     expect(req?.headers['x-nats-stream']).toBeUndefined();
     g.addFunction({ name: 'b', annotations: { topic: 'core.b' } });
-    await waitFor(() => source.subscriptions().includes('core.b'));
+    // The next rebuild (every 200 ms) brings the new topic; a loaded CI machine gets more time than 10 s.
+    await waitFor(() => source.subscriptions().includes('core.b'), { timeout: 30_000 });
     nc.publish('core.b', 'three');
     await waitFor(() => okBodies(g, 'b').has('three'));
   });

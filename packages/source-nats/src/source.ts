@@ -63,7 +63,12 @@ export const natsSource = defineSource<NatsSourceOptions, NatsSource>((options) 
         await nc.close().catch(() => undefined);
         throw err;
       }
-      if (o.mode === 'core') ctx.logger.info('core NATS mode: at-most-once (no acks, no redelivery)');
+      if (o.mode === 'core') {
+        // Started means subscribed at the server (a round trip), not only queued on this connection: a message
+        // published after start() reaches us.
+        await nc.flush();
+        ctx.logger.info('core NATS mode: at-most-once (no acks, no redelivery)');
+      }
     },
 
     // Outline: stop pulling/unsubscribe → wait for deliveries to settle and their acks → flush → close.

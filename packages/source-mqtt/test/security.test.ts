@@ -2,9 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { OPENSSL, testCertificates } from '@connector/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type MqttSourceOptions, mqttOptionsFromEnv, mqttSource } from '../src/index.js';
-import { makeCerts, OPENSSL } from './helpers/certs.js';
 import { client } from './helpers/clients.js';
 import { type TestContext, testContext } from './helpers/context.js';
 import {
@@ -106,7 +106,7 @@ if (MOSQUITTO === undefined) {
     else
       it('connects over TLS with a test CA (and mutual TLS), configured from env files; refuses an unknown CA', async () => {
         const dir = tempDir();
-        const certs = makeCerts(dir);
+        const certs = testCertificates(dir);
         const tlsListener = `cafile ${certs.ca}\ncertfile ${certs.serverCert}\nkeyfile ${certs.serverKey}`;
         const b = await broker({ scheme: 'mqtts', listener: tlsListener });
         const env = { broker: b.url, topics: 'secure/#', id: `tls-${process.pid}`, ca_file: certs.ca };

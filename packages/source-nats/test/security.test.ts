@@ -1,11 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTestContext, waitFor } from '@connector/testing';
+import { createTestContext, testCertificates, waitFor } from '@connector/testing';
 import { nkeys } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
 import { natsOptionsFromEnv, natsSource } from '../src/index.js';
-import { makeCerts } from './helpers/certs.js';
 import { cleanups, connector, gateway, okBodies } from './helpers/connector.js';
 import { client, startNatsServer } from './helpers/nats.js';
 
@@ -54,7 +53,7 @@ describe('TLS', () => {
   it('connects with mutual TLS from ca_file/cert_file/key_file, and refuses without a client certificate', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nats-tls-'));
     cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
-    const c = makeCerts(dir);
+    const c = testCertificates(dir);
     const s = await startNatsServer({
       config: `tls { cert_file: "${c.serverCert}", key_file: "${c.serverKey}", ca_file: "${c.ca}", verify: true }`,
     });

@@ -1,3 +1,4 @@
+export { OPENSSL, type TestCertificates, testCertificates } from './certs.js';
 export { type Cleanups, cleanups } from './cleanups.js';
 export {
   type Answer,

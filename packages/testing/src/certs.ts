@@ -8,7 +8,7 @@ export const OPENSSL = ['/usr/bin/openssl', '/usr/local/bin/openssl', '/opt/home
 );
 
 /** Paths of a test CA, a server certificate for 127.0.0.1/localhost and a client certificate (EC P-256). */
-export interface TestCerts {
+export interface TestCertificates {
   ca: string;
   caKey: string;
   serverCert: string;
@@ -18,7 +18,7 @@ export interface TestCerts {
 }
 
 /** Generate a throw-away CA, server and client certificate in `dir` with the openssl CLI. */
-export function makeCerts(dir: string): TestCerts {
+export function testCertificates(dir: string): TestCertificates {
   if (OPENSSL === undefined) throw new Error('openssl is not installed');
   const ssl = (...args: string[]) => execFileSync(OPENSSL, args, { cwd: dir, stdio: 'pipe' });
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];

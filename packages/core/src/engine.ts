@@ -260,7 +260,7 @@ export class DeliveryEngine {
   }
 
   /** Step 3 — slots: a per-function slot (its `max-inflight`, or the adaptive limit), then a global one, held
-   * until the final result. */
+   * until the final result (a throttled attempt gives its function slot back and queues for it again). */
   private invoke(target: FunctionInfo | string, msg: SourceMessage): Promise<InvokeResult> {
     const policy = this.policies.of(target);
     const job: Job = {
@@ -272,20 +272,29 @@ export class DeliveryEngine {
       refreshed: false,
       throttled: 0,
       adaptive: undefined,
+      slots: undefined,
+      holding: false,
     };
     const fnSem = this.functionSlots(job);
     if (fnSem === undefined) return this.withGlobalSlot(job);
-    const run = () =>
-      this.withGlobalSlot(job).then(
+    job.slots = fnSem;
+    const release = () => {
+      if (job.holding) fnSem.release();
+      job.holding = false;
+    };
+    const run = () => {
+      job.holding = true;
+      return this.withGlobalSlot(job).then(
         (r) => {
-          fnSem.release();
+          release();
           return r;
         },
         (err: unknown) => {
-          fnSem.release();
+          release();
           throw err;
         },
       );
+    };
     return fnSem.tryAcquire() ? run() : fnSem.acquire().then(run);
   }
 
@@ -338,10 +347,11 @@ export class DeliveryEngine {
       if (this.hard.signal.aborted) throw new ShutdownError();
       if (error.code === 'ERR_FUNCTION_NOT_FOUND' && r.status === 404 && !job.refreshed)
         return this.afterNotFound(job, r, attempt);
-      // Adaptive: an overloaded function lowered its limit; this message tries again without spending an attempt.
+      // Adaptive: an overloaded function lowered its limit; this message queues for the function's slots again,
+      // without spending an attempt.
       if (job.adaptive !== undefined && overloaded(r) && job.throttled < MAX_THROTTLED) {
         job.throttled++;
-        return this.retry(job, r, attempt - 1, 'throttled');
+        return this.requeue(job, r, attempt);
       }
       if (!error.canRetry || attempt > policy.maxRetries) {
         this.responses.publish(r);
@@ -368,6 +378,28 @@ export class DeliveryEngine {
         }
         return this.retry(job, r, attempt, 'not_found');
       });
+  }
+
+  /** A throttled attempt under adaptive concurrency: give the function's slot back and wait for one again (after
+   * the function's Retry-After, if it sent one). The message waits for the function's limit, not in a back-off
+   * loop holding a slot the limit no longer has. */
+  private requeue(job: Job, r: InvokeResult, attempt: number): Promise<InvokeResult> {
+    const slots = job.slots as Semaphore;
+    this.responses.publish({ ...r, final: false });
+    this.metrics?.retry(job.address, 'throttled');
+    job.holding = false;
+    slots.release();
+    const again = () =>
+      slots.acquire().then(() => {
+        job.holding = true;
+        return this.attempt(job, attempt);
+      });
+    const wait = retryAfterMs(r.headers['retry-after']);
+    if (wait === undefined || wait === 0) return again();
+    return sleep(wait, this.hard.signal).then((slept) => {
+      if (!slept) throw new ShutdownError();
+      return again();
+    });
   }
 
   private retry(job: Job, r: InvokeResult, attempt: number, reason: string): Promise<InvokeResult> {
@@ -515,6 +547,9 @@ interface Job {
   refreshed: boolean;
   throttled: number;
   adaptive: AdaptiveLimit | undefined;
+  /** The function's own slots, when it has a limit; `holding` while this job has one of them. */
+  slots: Semaphore | undefined;
+  holding: boolean;
 }
 
 /** Tries an overloaded function may answer with under adaptive concurrency before they count as failures. */

@@ -281,4 +281,32 @@ describe('adaptive concurrency', () => {
     expect(limit).toBeLessThanOrEqual(16);
     expect(text).toMatch(/connector_retries_total\{function="f.openfaas-fn",reason="throttled"\} \d+/);
   });
+
+  it('a throttled message queues for the function again instead of sleeping the back-off with a slot', async () => {
+    let running = 0;
+    let peak = 0;
+    const g = await gateway({
+      functions: [
+        {
+          name: 'f',
+          annotations: { topic: 't', 'connector.dev/adaptive': 'true' },
+          handler: async () => {
+            if (running >= 3) return { status: 429 };
+            peak = Math.max(peak, ++running);
+            await new Promise((r) => setTimeout(r, 10));
+            running--;
+            return { status: 200 };
+          },
+        },
+      ],
+    });
+    // A back-off of a minute: any throttled message that slept it would hold the drain far past the deadline.
+    const retry = { maxRetries: 3, minDelay: 60_000, maxDelay: 60_000, retryOnStatus: [429] };
+    const { mem, letters } = await setup(g, { maxInFlight: 32, retry, onFailure: 'dead-letter' });
+    mem.push(...Array.from({ length: 80 }, (_, i) => msg(String(i))));
+    await waitFor(() => mem.acked.length === 80, { timeout: 20_000 });
+    expect(letters).toHaveLength(0);
+    expect(mem.outcomes.every((o) => o.status === 'delivered')).toBe(true);
+    expect(peak).toBeLessThanOrEqual(3);
+  });
 });

@@ -113,6 +113,11 @@ export function tlsFailure(err: unknown, origin: string): string | undefined {
       ? `TLS to ${origin}: the gateway refused the client certificate (${message}); set gateway_cert_file and gateway_key_file to a certificate it trusts`
       : `TLS to ${origin}: certificate exchange failed (${message})`;
   }
+  // A gateway that verifies client certificates after a TLS 1.3 handshake (Node, some proxies) just closes a new
+  // connection without an alert: nothing was ever read on it.
+  const socket = (err as { socket?: { bytesRead?: unknown } } | undefined)?.socket;
+  if (code === 'UND_ERR_SOCKET' && origin.startsWith('https:') && socket?.bytesRead === 0)
+    return `TLS to ${origin}: the gateway closed the connection before answering (${message}); it may require a client certificate or refuse the one presented: check gateway_cert_file and gateway_key_file`;
   return undefined;
 }
 

@@ -304,6 +304,25 @@ export const DEFAULT_GATEWAY_URL = 'http://gateway.openfaas:8080';
 export function configFromEnv(env: Env = process.env): ConnectorConfig {
   const r = new EnvReader(env);
   const basicAuth = r.bool('basic_auth') ?? false;
+  const tokenFile = r.string('gateway_token_file');
+  if (tokenFile !== undefined && basicAuth)
+    throw new ConfigError(
+      'gateway_token_file',
+      'basic_auth=true and gateway_token_file are both set: choose basic auth or token auth for the gateway',
+    );
+  const exchangeRaw = r.raw('gateway_token_exchange');
+  let tokenExchange: boolean | string | undefined;
+  if (exchangeRaw !== undefined) {
+    tokenExchange = parseBool(exchangeRaw);
+    if (tokenExchange === undefined && /^https?:\/\//.test(exchangeRaw))
+      tokenExchange = r.url('gateway_token_exchange');
+    if (tokenExchange === undefined)
+      r.fail(
+        'gateway_token_exchange',
+        exchangeRaw,
+        'true, false or the token endpoint URL (https://gateway/oauth/token)',
+      );
+  }
   const secretPath = r.string('secret_mount_path') ?? '/var/secrets';
   const credentials = basicAuth
     ? {
@@ -335,17 +354,6 @@ export function configFromEnv(env: Env = process.env): ConnectorConfig {
       `a duration >= retry_min_delay (${env['retry_min_delay']})`,
     );
   }
-  const tokenFile = r.string('gateway_token_file');
-  if (tokenFile !== undefined && basicAuth)
-    throw new ConfigError(
-      'gateway_token_file',
-      'basic_auth=true and gateway_token_file are both set: choose basic auth or token auth for the gateway',
-    );
-  const exchangeRaw = r.raw('gateway_token_exchange');
-  const tokenExchange =
-    exchangeRaw === undefined
-      ? undefined
-      : (parseBool(exchangeRaw) ?? r.url('gateway_token_exchange') ?? undefined);
   const httpPort = r.int('http_port', { min: 0, max: 65535 }) ?? 8081;
   const matcher = r.oneOf('topic_matcher', ['exact', 'mqtt'] as const);
   return compact({

@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Credentials } from './config.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, GatewayError } from './errors.js';
 import type { Logger } from './types.js';
 
 /**
@@ -277,8 +277,10 @@ function tokenAuth(file: string, o: GatewayAuthOptions, ctx: GatewayAuthContext)
       const reason = [body['error'], body['error_description']]
         .filter((v) => typeof v === 'string')
         .join(': ');
-      throw new Error(
+      throw new GatewayError(
+        'ERR_GATEWAY_STATUS',
         `${what} answered ${status}${reason === '' ? '' : ` (${scrub(reason, [subject, identity])})`}`,
+        status,
       );
     }
     const now = Date.now();

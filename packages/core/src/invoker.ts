@@ -1,3 +1,4 @@
+import { rootCertificates } from 'node:tls';
 import { type Dispatcher, Pool } from 'undici';
 import { createGatewayAuth, type GatewayAuthOptions, gatewayTls, tlsFailure } from './auth.js';
 import type { Credentials } from './config.js';
@@ -319,12 +320,19 @@ export function createInvoker(o: InvokerOptions): Invoker {
     ...(tls === undefined ? {} : { connect: tls }),
   };
   const pool = new Pool(url.origin, poolOptions);
-  /** A token endpoint on another origin gets a small pool of its own, with the same TLS settings. */
+  /**
+   * A token endpoint on another origin gets a small pool of its own with the same TLS settings, except that a
+   * private CA is added to the public ones there (`ca` alone would replace them).
+   */
   const others = new Map<string, Pool>();
   const poolFor = (origin: string): Pool => {
     if (origin === url.origin) return pool;
     let p = others.get(origin);
-    if (p === undefined) others.set(origin, (p = new Pool(origin, { ...poolOptions, connections: 4 })));
+    if (p === undefined) {
+      const connect = tls?.ca === undefined ? tls : { ...tls, ca: [...rootCertificates, tls.ca] };
+      p = new Pool(origin, { ...poolOptions, connections: 4, ...(connect === undefined ? {} : { connect }) });
+      others.set(origin, p);
+    }
     return p;
   };
   const systemHeaders: Record<string, string> = { 'user-agent': o.userAgent, accept: 'application/json' };
@@ -541,6 +549,11 @@ export function createInvoker(o: InvokerOptions): Invoker {
       try {
         res = await systemGet(path);
       } catch (err) {
+        if (err instanceof GatewayError)
+          throw new GatewayError(err.code as 'ERR_GATEWAY_STATUS', `gateway: ${err.message}`, err.status, {
+            cause: err,
+            canRetry: true,
+          });
         const e = err as InvokeError;
         const code =
           e.code === 'ERR_TIMEOUT' || e.code === 'ERR_RESPONSE_TOO_LARGE'

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -135,6 +135,26 @@ describe('gateway TLS', () => {
     const warnings = log.lines.filter((l) => l.level === 'warn' && /NOT verified/.test(String(l.msg)));
     expect(warnings).toHaveLength(1);
     expect(warnings[0]?.obj).toMatchObject({ setting: 'gateway_tls_insecure', gateway: g.url });
+  });
+
+  it('a token endpoint on another origin (gateway_token_exchange=URL) is reached with the same TLS settings', async () => {
+    const g = await startGateway({
+      tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.ca, requestCert: true },
+      iam: { identityTokens: ['id-token-1'] },
+      functions: [fn],
+    });
+    cleanups.push(() => g.close());
+    const token = join(dir, 'id-token');
+    writeFileSync(token, 'id-token-1');
+    const endpoint = `https://localhost:${g.port}/oauth/token`; // another origin than https://127.0.0.1:port
+    await expectWorks(g, {
+      gatewayCaFile: certs.ca,
+      gatewayCertFile: certs.clientCert,
+      gatewayKeyFile: certs.clientKey,
+      gatewayTokenFile: token,
+      gatewayTokenExchange: endpoint,
+    });
+    expect(g.tokens).toHaveLength(1);
   });
 
   it('refuses half a client certificate, unreadable files and TLS settings on an http gateway (one line each)', () => {

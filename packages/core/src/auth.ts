@@ -152,7 +152,7 @@ const ID_TOKEN = 'urn:ietf:params:oauth:token-type:id_token';
 /** Lifetime assumed when the answer has neither `expires_in` nor a JWT `exp`. */
 const DEFAULT_LIFETIME_MS = 60_000;
 
-/** Seconds until a JWT's `exp`, when the token is a JWT that has one. */
+/** Milliseconds until a JWT's `exp`, when the token is a JWT that has one. */
 function jwtLifetime(token: string, now: number): number | undefined {
   const payload = token.split('.')[1];
   if (payload === undefined) return undefined;
@@ -285,10 +285,13 @@ function tokenAuth(file: string, o: GatewayAuthOptions, ctx: GatewayAuthContext)
     }
     const now = Date.now();
     const expiresIn = body['expires_in'];
-    const lifetime =
+    // At least 1 s: a token that claims to be expired already must not turn every request into an exchange.
+    const lifetime = Math.max(
+      1000,
       typeof expiresIn === 'number' && expiresIn > 0
         ? expiresIn * 1000
-        : (jwtLifetime(token, now) ?? DEFAULT_LIFETIME_MS);
+        : (jwtLifetime(token, now) ?? DEFAULT_LIFETIME_MS),
+    );
     return { header: `Bearer ${token}`, refreshAt: now + lifetime * 0.8, expiresAt: now + lifetime };
   };
 
@@ -308,7 +311,10 @@ function tokenAuth(file: string, o: GatewayAuthOptions, ctx: GatewayAuthContext)
     try {
       return await flight();
     } catch (err) {
-      if (current !== undefined && Date.now() < current.expiresAt) {
+      const at = Date.now();
+      if (current !== undefined && at < current.expiresAt) {
+        // Try again halfway to expiry (at most 5 s on), not on every request in between.
+        current.refreshAt = at + Math.min(5000, (current.expiresAt - at) / 2);
         log.warn(
           { err: (err as Error).message },
           `${what} refresh failed; using the current token until it expires`,

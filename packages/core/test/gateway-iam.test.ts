@@ -1,4 +1,6 @@
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { memoryLogger, startGateway, type TestGateway } from '@connector/testing';
@@ -179,6 +181,30 @@ describe('OpenFaaS IAM token auth', () => {
     const everything = JSON.stringify([connector.readiness(), err?.message, log.lines]);
     expect(everything).not.toContain(secret);
     for (const t of g.tokens) expect(everything).not.toContain(t.token);
+  });
+
+  it('a token endpoint that echoes the identity token back does not get it into the error', async () => {
+    const secret = 'id-token-echoed-51c2';
+    const endpoint = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        const subject = new URLSearchParams(body).get('subject_token');
+        res.writeHead(400, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: 'invalid_grant', error_description: `bad token ${subject}` }));
+      });
+    });
+    await new Promise<void>((r) => endpoint.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise((r) => endpoint.close(r)));
+    const g = await iamGateway();
+    const url = `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/token`;
+    const { connector } = await connect(g, {
+      gatewayTokenFile: tokenFile(secret),
+      gatewayTokenExchange: url,
+    });
+    const line = connector.readiness().find((r) => r.startsWith('topic map never synced'));
+    expect(line).toContain(`token exchange at ${url} answered 400 (invalid_grant: bad token [redacted])`);
+    expect(line).not.toContain(secret);
   });
 
   it('re-reads the token file when it changes (a rotated projected token)', async () => {

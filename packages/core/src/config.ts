@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { GatewayAuthOptions } from './auth.js';
 import { ConfigError } from './errors.js';
 import { isPlainHeaderValue } from './headers.js';
 
@@ -12,8 +13,8 @@ export interface Credentials {
   readonly password: string;
 }
 
-/** Options of `createController`: how to discover and invoke functions. */
-export interface ControllerOptions {
+/** Options of `createController`: how to discover and invoke functions (TLS and identity: `GatewayAuthOptions`). */
+export interface ControllerOptions extends GatewayAuthOptions {
   /** Gateway base URL, e.g. `http://gateway.openfaas:8080`. */
   gatewayUrl: string;
   /** Timeout of one invocation in ms (default 30 s). */
@@ -303,6 +304,25 @@ export const DEFAULT_GATEWAY_URL = 'http://gateway.openfaas:8080';
 export function configFromEnv(env: Env = process.env): ConnectorConfig {
   const r = new EnvReader(env);
   const basicAuth = r.bool('basic_auth') ?? false;
+  const tokenFile = r.string('gateway_token_file');
+  if (tokenFile !== undefined && basicAuth)
+    throw new ConfigError(
+      'gateway_token_file',
+      'basic_auth=true and gateway_token_file are both set: choose basic auth or token auth for the gateway',
+    );
+  const exchangeRaw = r.raw('gateway_token_exchange');
+  let tokenExchange: boolean | string | undefined;
+  if (exchangeRaw !== undefined) {
+    tokenExchange = parseBool(exchangeRaw);
+    if (tokenExchange === undefined && /^https?:\/\//.test(exchangeRaw))
+      tokenExchange = r.url('gateway_token_exchange');
+    if (tokenExchange === undefined)
+      r.fail(
+        'gateway_token_exchange',
+        exchangeRaw,
+        'true, false or the token endpoint URL (https://gateway/oauth/token)',
+      );
+  }
   const secretPath = r.string('secret_mount_path') ?? '/var/secrets';
   const credentials = basicAuth
     ? {
@@ -345,6 +365,13 @@ export function configFromEnv(env: Env = process.env): ConnectorConfig {
     asyncCallbackUrl: r.url('async_callback_url'),
     contentType: r.header('content_type'),
     credentials,
+    gatewayCaFile: r.string('gateway_ca_file'),
+    gatewayCertFile: r.string('gateway_cert_file'),
+    gatewayKeyFile: r.string('gateway_key_file'),
+    gatewayTlsInsecure: r.bool('gateway_tls_insecure'),
+    gatewayTokenFile: tokenFile,
+    gatewayTokenExchange: tokenExchange,
+    gatewayFunctionAuth: r.bool('gateway_function_auth'),
     userAgent: r.header('user_agent'),
     connectorName: r.header('connector_name'),
     systemTimeout: r.duration('system_timeout', { min: 1 }),
@@ -385,6 +412,28 @@ export const CORE_SETTINGS: readonly Setting[] = [
     name: 'secret_mount_path',
     default: '/var/secrets',
     help: 'folder of basic-auth-user and basic-auth-password',
+  },
+  { name: 'gateway_ca_file', help: 'PEM CA that signed the gateway certificate (private CA)' },
+  { name: 'gateway_cert_file', help: 'PEM client certificate for mutual TLS (with gateway_key_file)' },
+  { name: 'gateway_key_file', help: 'PEM key of gateway_cert_file' },
+  {
+    name: 'gateway_tls_insecure',
+    default: 'false',
+    help: 'do NOT verify the gateway certificate (logged as a warning)',
+  },
+  {
+    name: 'gateway_token_file',
+    help: 'identity token file (re-read when it changes): OpenFaaS IAM instead of basic_auth',
+  },
+  {
+    name: 'gateway_token_exchange',
+    default: 'true',
+    help: 'exchange it at <gateway_url>/oauth/token (true), at this URL, or send it as is (false)',
+  },
+  {
+    name: 'gateway_function_auth',
+    default: 'false',
+    help: 'send each function a function-scoped token (built-in function authentication)',
   },
   { name: 'upstream_timeout', default: '30s', help: 'deadline of one invocation' },
   { name: 'system_timeout', default: 'upstream_timeout, at most 30s', help: 'deadline of one /system call' },
@@ -518,6 +567,13 @@ export const OPTION_KEYS = [
   'asyncCallbackUrl',
   'contentType',
   'credentials',
+  'gatewayCaFile',
+  'gatewayCertFile',
+  'gatewayKeyFile',
+  'gatewayTlsInsecure',
+  'gatewayTokenFile',
+  'gatewayTokenExchange',
+  'gatewayFunctionAuth',
   'userAgent',
   'connectorName',
   'namespace',

@@ -152,6 +152,13 @@ export function createController(options: ControllerOptions & { logger?: Logger 
   const invoker = createInvoker({
     gatewayUrl: o.gatewayUrl,
     credentials: options.credentials,
+    gatewayCaFile: options.gatewayCaFile,
+    gatewayCertFile: options.gatewayCertFile,
+    gatewayKeyFile: options.gatewayKeyFile,
+    gatewayTlsInsecure: options.gatewayTlsInsecure,
+    gatewayTokenFile: options.gatewayTokenFile,
+    gatewayTokenExchange: options.gatewayTokenExchange,
+    gatewayFunctionAuth: options.gatewayFunctionAuth,
     userAgent: o.userAgent,
     connectorName: o.connectorName,
     timeout: o.upstreamTimeout,

@@ -11,7 +11,10 @@ export interface FunctionStatus {
 
 function check(path: string, status: number): void {
   if (status === 200) return;
-  const hint = status === 401 || status === 403 ? ' (check basic_auth / credentials)' : '';
+  const hint =
+    status === 401 || status === 403
+      ? ' (check basic_auth / credentials, or gateway_token_file and its policy)'
+      : '';
   throw new GatewayError('ERR_GATEWAY_STATUS', `GET ${path} answered ${status}${hint}`, status);
 }
 

@@ -1,3 +1,4 @@
+export type { GatewayAuthOptions } from './auth.js';
 export {
   CORE_SETTINGS,
   type ConnectorConfig,

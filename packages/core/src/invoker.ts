@@ -1,12 +1,14 @@
+import { rootCertificates } from 'node:tls';
 import { type Dispatcher, Pool } from 'undici';
+import { createGatewayAuth, type GatewayAuthOptions, gatewayTls, tlsFailure } from './auth.js';
 import type { Credentials } from './config.js';
 import { ConfigError, GatewayError, InvokeError, type InvokeErrorCode } from './errors.js';
 import { copyMessageHeaders, encodeHeaderValue, functionPath, isPlainHeaderValue } from './headers.js';
 import { noopLogger } from './logger.js';
 import type { FunctionInfo, InvokeOptions, InvokeResult, Logger } from './types.js';
 
-/** Options of the invoker: everything about HTTP to one gateway. */
-export interface InvokerOptions {
+/** Options of the invoker: everything about HTTP to one gateway (TLS and identity settings: `auth.ts`). */
+export interface InvokerOptions extends GatewayAuthOptions {
   /** Gateway base URL (a path prefix is kept; userinfo is refused). */
   gatewayUrl: string;
   /** Basic auth for `/system/*` only, never for function routes. */
@@ -66,11 +68,11 @@ const UNDICI_CODES: Readonly<Record<string, InvokeErrorCode>> = {
   UND_ERR_RES_EXCEEDED_MAX_SIZE: 'ERR_RESPONSE_TOO_LARGE',
 };
 
-/** Normalise an error of one request into an InvokeError (through the table above). */
-function invokeErrorOf(err: unknown, what: string): InvokeError {
+/** Normalise an error of one request into an InvokeError (through the table above; TLS failures in one line). */
+function invokeErrorOf(err: unknown, what: string, origin: string): InvokeError {
   if (err instanceof InvokeError) return err;
   const code = UNDICI_CODES[(err as { code?: string })?.code ?? ''] ?? 'ERR_NETWORK';
-  const reason = (err as Error)?.message ?? String(err);
+  const reason = tlsFailure(err, origin) ?? (err as Error)?.message ?? String(err);
   const text =
     code === 'ERR_TIMEOUT'
       ? `${what} timed out`
@@ -108,6 +110,7 @@ interface Exchange {
  */
 function exchange(
   pool: Pool,
+  origin: string,
   opts: Dispatcher.DispatchOptions,
   deadline: number,
   maxBytes: number,
@@ -143,7 +146,7 @@ function exchange(
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       if (value) resolve(value);
-      else reject(failure ?? invokeErrorOf(err, what));
+      else reject(failure ?? invokeErrorOf(err, what, origin));
     };
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart(c) {
@@ -276,6 +279,15 @@ function validate(o: InvokerOptions): URL {
   return url;
 }
 
+/** A JSON body, or undefined when empty or not JSON. */
+function parseJson(body: Uint8Array): unknown {
+  try {
+    return body.length === 0 ? undefined : JSON.parse(Buffer.from(body).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
 /** Split `name.namespace` at the first dot. */
 function splitAddress(address: string): [string, string] {
   const dot = address.indexOf('.');
@@ -294,17 +306,59 @@ export function createInvoker(o: InvokerOptions): Invoker {
   const retryOn = new Set(o.retryOnStatus ?? DEFAULT_RETRY_ON_STATUS);
   const asyncByDefault = o.asyncInvocation ?? false;
   const sendTopic = o.sendTopic ?? true;
-  const pool = new Pool(url.origin, {
+  const tls = gatewayTls(o, url);
+  if (tls?.rejectUnauthorized === false)
+    log.warn(
+      { gateway: url.origin, setting: 'gateway_tls_insecure' },
+      'gateway TLS certificate NOT verified (gateway_tls_insecure=true): anyone on the path can impersonate the gateway; set gateway_ca_file instead',
+    );
+  const poolOptions: Pool.Options = {
     connections: o.connections ?? 128,
     keepAliveTimeout: 30_000,
     headersTimeout: Math.max(timeout, systemTimeout),
     bodyTimeout: Math.max(timeout, systemTimeout),
-  });
+    ...(tls === undefined ? {} : { connect: tls }),
+  };
+  const pool = new Pool(url.origin, poolOptions);
+  /**
+   * A token endpoint on another origin gets a small pool of its own with the same TLS settings, except that a
+   * private CA is added to the public ones there (`ca` alone would replace them).
+   */
+  const others = new Map<string, Pool>();
+  const poolFor = (origin: string): Pool => {
+    if (origin === url.origin) return pool;
+    let p = others.get(origin);
+    if (p === undefined) {
+      const connect = tls?.ca === undefined ? tls : { ...tls, ca: [...rootCertificates, tls.ca] };
+      p = new Pool(origin, { ...poolOptions, connections: 4, ...(connect === undefined ? {} : { connect }) });
+      others.set(origin, p);
+    }
+    return p;
+  };
   const systemHeaders: Record<string, string> = { 'user-agent': o.userAgent, accept: 'application/json' };
-  if (o.credentials) {
-    const token = Buffer.from(`${o.credentials.username}:${o.credentials.password}`).toString('base64');
-    systemHeaders['authorization'] = `Basic ${token}`;
-  }
+  const auth = createGatewayAuth(o, {
+    gateway: url,
+    credentials: o.credentials,
+    logger: log,
+    async post(target, form) {
+      const t = new URL(target);
+      const res = await exchange(
+        poolFor(t.origin),
+        t.origin,
+        {
+          path: t.pathname + t.search,
+          method: 'POST',
+          headers: { ...systemHeaders, 'content-type': 'application/x-www-form-urlencoded' },
+          body: form,
+        },
+        systemTimeout,
+        maxSystemBytes,
+        true,
+        `POST ${t.origin}${t.pathname}`,
+      );
+      return { status: res.status, json: parseJson(res.body) };
+    },
+  });
   const fnPrefix = `${prefix}/function/`;
   const asyncPrefix = `${prefix}/async-function/`;
   let droppedLogged = 0;
@@ -345,15 +399,17 @@ export function createInvoker(o: InvokerOptions): Invoker {
     opts?: InvokeOptions,
   ): Promise<InvokeResult> => {
     let fn: string;
-    let path: string;
+    let name: string;
+    let ns: string;
     if (typeof target === 'string') {
       fn = target;
-      const [name, ns] = splitAddress(target);
-      path = functionPath(name, ns);
+      [name, ns] = splitAddress(target);
     } else {
       fn = target.address;
-      path = functionPath(target.name, target.namespace);
+      name = target.name;
+      ns = target.namespace;
     }
+    const path = functionPath(name, ns);
     const async = opts?.async ?? asyncByDefault;
     const headers: Record<string, string> = {};
     if (opts?.headers !== undefined) {
@@ -377,15 +433,25 @@ export function createInvoker(o: InvokerOptions): Invoker {
       log.info({ function: fn, topic, body: Buffer.from(payload).toString('utf8') }, 'request body');
     const attempt = opts?.attempt ?? 1;
     const started = performance.now();
-    return exchange(
-      pool,
-      { path: (async ? asyncPrefix : fnPrefix) + path, method: 'POST', headers, body: payload },
-      opts?.timeout ?? timeout,
-      maxResponseBytes,
-      !async,
-      `invocation of ${fn}`,
-      opts?.signal,
-    ).then(
+    const what = `invocation of ${fn}`;
+    const send = (authorization?: string) =>
+      exchange(
+        pool,
+        url.origin,
+        {
+          path: (async ? asyncPrefix : fnPrefix) + path,
+          method: 'POST',
+          headers: authorization === undefined ? headers : { ...headers, authorization },
+          body: payload,
+        },
+        opts?.timeout ?? timeout,
+        maxResponseBytes,
+        !async,
+        what,
+        opts?.signal,
+      );
+    const sent = auth.functionAuth ? withFunctionToken(name, ns || 'openfaas-fn', what, send) : send();
+    return sent.then(
       (res) => {
         const result: Mutable<InvokeResult> = {
           topic,
@@ -419,6 +485,61 @@ export function createInvoker(o: InvokerOptions): Invoker {
     );
   };
 
+  /** A function call with its function-scoped token; after a 401 once more with a fresh token. */
+  const withFunctionToken = async (
+    name: string,
+    ns: string,
+    what: string,
+    send: (authorization: string) => Promise<Exchange>,
+  ): Promise<Exchange> => {
+    const token = async () => {
+      try {
+        return await auth.function(name, ns);
+      } catch (err) {
+        throw new InvokeError(
+          'ERR_NETWORK',
+          `${what}: no function token: ${(err as Error).message}`,
+          undefined,
+          {
+            cause: err,
+          },
+        );
+      }
+    };
+    const first = await token();
+    const res = await send(first);
+    if (res.status !== 401) return res;
+    auth.rejected(first);
+    return send(await token());
+  };
+
+  /** GET a `/system` path with the gateway's authentication; after a 401 with a token, once more with a fresh one. */
+  const systemGet = async (path: string): Promise<Exchange> => {
+    const get = async () => {
+      const authorization = await auth.system();
+      const res = await exchange(
+        pool,
+        url.origin,
+        {
+          path: prefix + path,
+          method: 'GET',
+          headers: authorization === undefined ? systemHeaders : { ...systemHeaders, authorization },
+        },
+        systemTimeout,
+        maxSystemBytes,
+        true,
+        `GET ${path}`,
+      );
+      return { res, authorization };
+    };
+    const first = await get();
+    if (first.res.status !== 401 || auth.kind !== 'token' || first.authorization === undefined)
+      return first.res;
+    auth.rejected(first.authorization);
+    return (await get()).res;
+  };
+
+  const pools = () => [pool, ...others.values()];
   return {
     asyncByDefault,
     invoke,
@@ -426,15 +547,13 @@ export function createInvoker(o: InvokerOptions): Invoker {
     async system(path) {
       let res: Exchange;
       try {
-        res = await exchange(
-          pool,
-          { path: prefix + path, method: 'GET', headers: systemHeaders },
-          systemTimeout,
-          maxSystemBytes,
-          true,
-          `GET ${path}`,
-        );
+        res = await systemGet(path);
       } catch (err) {
+        if (err instanceof GatewayError)
+          throw new GatewayError(err.code as 'ERR_GATEWAY_STATUS', `gateway: ${err.message}`, err.status, {
+            cause: err,
+            canRetry: true,
+          });
         const e = err as InvokeError;
         const code =
           e.code === 'ERR_TIMEOUT' || e.code === 'ERR_RESPONSE_TOO_LARGE'
@@ -442,20 +561,13 @@ export function createInvoker(o: InvokerOptions): Invoker {
             : 'ERR_GATEWAY_UNREACHABLE';
         throw new GatewayError(code, `gateway: ${e.message}`, undefined, { cause: err, canRetry: true });
       }
-      let json: unknown;
-      try {
-        json = res.body.length === 0 ? undefined : JSON.parse(Buffer.from(res.body).toString('utf8'));
-      } catch {
-        json = undefined;
-      }
-      return { status: res.status, json };
+      return { status: res.status, json: parseJson(res.body) };
     },
     async close() {
-      if (pool.destroyed) return;
-      await pool.close().catch(() => pool.destroy());
+      await Promise.all(pools().map((p) => (p.destroyed ? undefined : p.close().catch(() => p.destroy()))));
     },
     destroy() {
-      if (!pool.destroyed) void pool.destroy().catch(() => undefined);
+      for (const p of pools()) if (!p.destroyed) void p.destroy().catch(() => undefined);
     },
   };
 }

@@ -5,7 +5,11 @@ import { type FunctionCall, startGateway, type TestGateway } from './gateway.js'
 /** Usage text of `connector-test-gateway`. */
 export const USAGE = `connector-test-gateway [--port 8080] [--host 127.0.0.1] [--function name:topic[,topic2][@namespace]]...
                        [--cron 'name:*/5 * * * * *[@namespace]']... [--user u --password p] [--quiet]
+                       [--tls-cert server.crt --tls-key server.key [--tls-ca ca.crt --tls-require-client-cert]]
+                       [--iam-token ID_TOKEN... [--iam-expires-in 60]]
 An OpenFaaS-compatible gateway for tests and demos; functions echo their request body.
+--tls-* serve HTTPS (mutual TLS with --tls-require-client-cert); --iam-token turns on OpenFaaS IAM: /oauth/token
+exchanges that identity token (RFC 8693) and /system/* needs the access token as Bearer.
 Each function call is logged on one line (function, X-Topic, status, request bytes, ms); --quiet turns that off.`;
 
 /** One log line for a function call: `invoke echo.openfaas-fn topic=orders status=200 bytes=12 ms=3`. */
@@ -28,6 +32,12 @@ export async function runGatewayCli(
       user: { type: 'string' },
       password: { type: 'string' },
       quiet: { type: 'boolean', short: 'q', default: false },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-ca': { type: 'string' },
+      'tls-require-client-cert': { type: 'boolean', default: false },
+      'iam-token': { type: 'string', multiple: true, default: [] },
+      'iam-expires-in': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -44,6 +54,14 @@ export async function runGatewayCli(
   ];
   if ((values.user === undefined) !== (values.password === undefined))
     throw new Error('--user and --password go together');
+  const cert = values['tls-cert'];
+  const key = values['tls-key'];
+  if ((cert === undefined) !== (key === undefined)) throw new Error('--tls-cert and --tls-key go together');
+  if (cert === undefined && (values['tls-ca'] !== undefined || values['tls-require-client-cert']))
+    throw new Error('--tls-ca and --tls-require-client-cert need --tls-cert and --tls-key');
+  const expiresIn = values['iam-expires-in'];
+  if (expiresIn !== undefined && !/^[1-9]\d*$/.test(expiresIn))
+    throw new Error(`--iam-expires-in ${expiresIn}: expected whole seconds >= 1`);
   const g = await startGateway({
     port,
     host: values.host,
@@ -52,6 +70,24 @@ export async function runGatewayCli(
       ? { credentials: { username: values.user, password: values.password } }
       : {}),
     ...(values.quiet ? {} : { onCall: (call: FunctionCall) => out(formatCall(call)) }),
+    ...(cert !== undefined && key !== undefined
+      ? {
+          tls: {
+            cert,
+            key,
+            ...(values['tls-ca'] === undefined ? {} : { ca: values['tls-ca'] }),
+            requestCert: values['tls-require-client-cert'],
+          },
+        }
+      : {}),
+    ...(values['iam-token'].length > 0
+      ? {
+          iam: {
+            identityTokens: values['iam-token'],
+            ...(expiresIn === undefined ? {} : { expiresIn: Number(expiresIn) }),
+          },
+        }
+      : {}),
   });
   out(`test gateway listening at ${g.url} with ${functions.length} function(s)`);
   for (const f of functions)

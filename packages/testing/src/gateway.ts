@@ -1,5 +1,7 @@
-import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 
 /** A function as the test gateway serves it. */
@@ -14,6 +16,11 @@ export interface FunctionSpec {
   labels?: Record<string, string>;
   /** What the function does (default: echo the body and content type with 200). */
   handler?: FunctionHandler;
+  /**
+   * Built-in function authentication (OpenFaaS `jwt_auth=true`): calls need `Authorization: Bearer` with a
+   * function-scoped token for `namespace:name` from `/oauth/token` (the gateway must have `iam`), else 401.
+   */
+  jwtAuth?: boolean;
 }
 
 /** A function implementation. */
@@ -80,6 +87,40 @@ export interface GatewayOptions {
   defaultNamespace?: string;
   /** Called once per function call when it is answered (or dropped, or its client went away). */
   onCall?: (call: FunctionCall) => void;
+  /** Serve HTTPS: PEM text or file paths; `requestCert` refuses clients without a certificate signed by `ca`. */
+  tls?: GatewayTls;
+  /** OpenFaaS IAM: `/oauth/token` (RFC 8693 token exchange) and `Authorization: Bearer` required on `/system/*`. */
+  iam?: GatewayIam;
+}
+
+/** HTTPS settings of the test gateway (each value PEM text or the path of a PEM file). */
+export interface GatewayTls {
+  cert: string;
+  key: string;
+  /** CA that client certificates must chain to (with `requestCert`). */
+  ca?: string;
+  /** Require a client certificate (mutual TLS). */
+  requestCert?: boolean;
+}
+
+/** OpenFaaS IAM emulation of the test gateway. */
+export interface GatewayIam {
+  /** Identity tokens (`subject_token`) the gateway trusts; more with `trustIdentity`. */
+  identityTokens?: string[];
+  /** Lifetime of issued access tokens in seconds (`expires_in`, default 60). */
+  expiresIn?: number;
+}
+
+/** One access token the test gateway issued at `/oauth/token`. */
+export interface IssuedToken {
+  /** The access token (opaque). */
+  token: string;
+  /** `system` for `/system/*`, or `namespace:name` for a function-scoped token. */
+  audience: string;
+  /** `Date.now()` past which it is refused. */
+  expiresAt: number;
+  /** The `subject_token` it was exchanged for. */
+  subject: string;
 }
 
 /** One answered function call, as `onCall` reports it. */
@@ -125,6 +166,14 @@ export interface TestGateway {
   pending(): number;
   /** Resolve once at least `count` invocations (of `fn`) arrived; rejects after `timeout` ms (default 10 s). */
   waitForInvocations(count: number, opts?: { fn?: string; timeout?: number }): Promise<RecordedRequest[]>;
+  /** Access tokens issued at `/oauth/token` (IAM mode), oldest first. */
+  readonly tokens: IssuedToken[];
+  /** Trust another identity token at `/oauth/token` (IAM mode). */
+  trustIdentity(token: string): void;
+  /** Stop trusting an identity token and revoke every access token issued for it (IAM mode). */
+  revokeIdentity(token: string): void;
+  /** Expire every access token issued so far: the next request with one gets 401 (IAM mode). */
+  expireTokens(): void;
   /** Close the server and every connection, held ones included. */
   close(): Promise<void>;
 }
@@ -151,6 +200,12 @@ function flat(h: IncomingMessage['headers']): Record<string, string> {
   for (const [k, v] of Object.entries(h)) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
   return out;
 }
+
+/** PEM text as is, anything else read as a file path. */
+const pem = (v: string): string => (v.includes('-----BEGIN') ? v : readFileSync(v, 'utf8'));
+
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ID_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id_token';
 
 function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -257,7 +312,70 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
     return res.destroyed;
   };
 
+  // OpenFaaS IAM: trusted identity tokens, issued access tokens.
+  const iam = options.iam;
+  const trusted = new Set(iam?.identityTokens ?? []);
+  const tokens: IssuedToken[] = [];
+  const valid = (authorization: string | undefined, audience: string): IssuedToken | undefined => {
+    const m = /^Bearer (\S+)$/.exec(authorization ?? '');
+    const t = m && tokens.find((x) => x.token === m[1]);
+    return t && t.audience === audience && t.expiresAt > Date.now() ? t : undefined;
+  };
+  const unauthorized = (res: ServerResponse, rec: RecordedRequest, why: string) =>
+    send(
+      res,
+      rec,
+      401,
+      {
+        'www-authenticate': `Bearer error="invalid_token", error_description="${why}"`,
+        'content-type': 'text/plain',
+      },
+      `Unauthorized: ${why}\n`,
+    );
+  /** `POST /oauth/token`: RFC 8693 token exchange, as OpenFaaS IAM answers it. */
+  const oauth = (res: ServerResponse, rec: RecordedRequest) => {
+    const oauthError = (error: string, description: string) =>
+      json(res, rec, 400, { error, error_description: description });
+    if (!iam) return send(res, rec, 404, { 'content-type': 'text/plain' }, 'not found\n');
+    if (rec.method !== 'POST') return send(res, rec, 405, { 'content-type': 'text/plain' }, 'POST only\n');
+    const form = new URLSearchParams(rec.body.toString('utf8'));
+    if (form.get('grant_type') !== TOKEN_EXCHANGE)
+      return oauthError('unsupported_grant_type', `grant_type must be ${TOKEN_EXCHANGE}`);
+    if (form.get('subject_token_type') !== ID_TOKEN_TYPE)
+      return oauthError('invalid_request', `subject_token_type must be ${ID_TOKEN_TYPE}`);
+    const subject = form.get('subject_token') ?? '';
+    const scope = (form.get('scope') ?? '').split(' ').filter(Boolean);
+    let audience = 'system';
+    if (scope.includes('function')) {
+      // A function-scoped token is exchanged for an OpenFaaS access token, as the python-sdk does.
+      const aud = form.getAll('audience');
+      if (aud.length !== 1 || !/^[^:]+:[^:]+$/.test(aud[0] as string))
+        return oauthError('invalid_request', 'scope=function needs one audience namespace:name');
+      if (valid(`Bearer ${subject}`, 'system') === undefined)
+        return oauthError('invalid_grant', 'subject token is not a valid access token');
+      audience = aud[0] as string;
+    } else if (!trusted.has(subject)) {
+      return oauthError('invalid_grant', 'subject token is not trusted or was revoked');
+    }
+    const expiresIn = iam.expiresIn ?? 60;
+    const issued: IssuedToken = {
+      token: `oft_${randomBytes(18).toString('base64url')}`,
+      audience,
+      expiresAt: Date.now() + expiresIn * 1000,
+      subject,
+    };
+    tokens.push(issued);
+    return json(res, rec, 200, {
+      access_token: issued.token,
+      token_type: 'Bearer',
+      expires_in: expiresIn,
+      issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+    });
+  };
+
   const system = async (req: IncomingMessage, res: ServerResponse, rec: RecordedRequest, url: URL) => {
+    if (iam && valid(req.headers.authorization, 'system') === undefined)
+      return unauthorized(res, rec, 'a valid OpenFaaS access token is required');
     if (expectedAuth !== undefined && req.headers.authorization !== expectedAuth) {
       send(
         res,
@@ -347,6 +465,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
     try {
       if (await applyFault(takeFault(address), res, rec)) return;
       const fn = fns.get(key(name, ns));
+      if (fn?.jwtAuth && valid(req.headers.authorization, `${fn.namespace}:${fn.name}`) === undefined)
+        return unauthorized(res, rec, `a function token for ${fn.namespace}:${fn.name} is required`);
       const callId = rec.headers['x-call-id'] ?? randomUUID();
       const freq: FunctionRequest = {
         method: req.method ?? 'POST',
@@ -426,7 +546,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
     }
   };
 
-  const server = createServer((req, res) => {
+  const listener: RequestListener = (req, res) => {
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://gateway');
       const body = await readBody(req);
@@ -441,6 +561,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
       };
       requests.push(rec);
       if (url.pathname === '/healthz') return send(res, rec, 200, { 'content-type': 'text/plain' }, 'OK');
+      if (url.pathname === '/oauth/token') return oauth(res, rec);
       if (url.pathname.startsWith('/system/')) return system(req, res, rec, url);
       if (url.pathname.startsWith('/function/')) return invoke(req, res, rec, url, false);
       if (url.pathname.startsWith('/async-function/')) return invoke(req, res, rec, url, true);
@@ -448,7 +569,20 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
     })().catch((err: unknown) => {
       if (!res.headersSent && !res.destroyed) res.writeHead(500).end(String(err));
     });
-  });
+  };
+  const tls = options.tls;
+  const server = tls
+    ? createHttpsServer(
+        {
+          cert: pem(tls.cert),
+          key: pem(tls.key),
+          ...(tls.ca === undefined ? {} : { ca: pem(tls.ca) }),
+          requestCert: tls.requestCert ?? false,
+          rejectUnauthorized: tls.requestCert ?? false,
+        },
+        listener,
+      )
+    : createServer(listener);
   server.on('connection', (s) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
@@ -466,7 +600,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
   };
 
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url: `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`,
     port,
     requests,
     invocations,
@@ -520,6 +654,23 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
         };
         invocationWaiters.add(w);
       });
+    },
+    tokens,
+    trustIdentity(token) {
+      trusted.add(token);
+    },
+    revokeIdentity(token) {
+      trusted.delete(token);
+      const revoked = new Set<string>();
+      for (const t of tokens) {
+        if (t.subject === token || revoked.has(t.subject)) {
+          t.expiresAt = 0;
+          revoked.add(t.token);
+        }
+      }
+    },
+    expireTokens() {
+      for (const t of tokens) t.expiresAt = 0;
     },
     async close() {
       for (const done of [...held.keys()]) done();

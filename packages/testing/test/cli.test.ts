@@ -1,4 +1,8 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { testCertificates } from '../src/certs.js';
 import type { TestGateway } from '../src/gateway.js';
 import { formatCall, runGatewayCli } from '../src/gateway-cli.js';
 import { waitFor } from '../src/wait.js';
@@ -47,6 +51,29 @@ describe('connector-test-gateway', () => {
     await post(`${gateway?.url}/function/echo`, 'hello', { 'x-topic': 'orders' });
     expect(gateway?.invocations('echo')[0]?.status).toBe(200);
     expect(lines).toHaveLength(2);
+  });
+
+  it('--tls-cert/--tls-key serve HTTPS and --iam-token turns on the token endpoint', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cli-tls-'));
+    try {
+      const c = testCertificates(dir);
+      const lines: string[] = [];
+      gateway = await runGatewayCli(
+        ['--port', '0', '--tls-cert', c.serverCert, '--tls-key', c.serverKey, '--iam-token', 'id-1'],
+        (l) => lines.push(l),
+      );
+      expect(gateway?.url).toMatch(/^https:/);
+      expect(lines[0]).toContain(`listening at ${gateway?.url}`);
+      expect(gateway?.tokens).toEqual([]);
+      await expect(runGatewayCli(['--tls-cert', c.serverCert])).rejects.toThrow(
+        '--tls-cert and --tls-key go together',
+      );
+      await expect(runGatewayCli(['--iam-token', 'x', '--iam-expires-in', '0'])).rejects.toThrow(
+        '--iam-expires-in 0',
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('formats a call on one line, ms rounded', () => {

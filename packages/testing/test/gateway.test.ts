@@ -1,6 +1,11 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { testCertificates } from '../src/certs.js';
 import { startGateway, type TestGateway } from '../src/gateway.js';
 
 const open: TestGateway[] = [];
@@ -194,5 +199,92 @@ describe('test gateway', () => {
     await post(`${g.url}/function/f.openfaas-fn`);
     await post(`${g.url}/function/f.openfaas-fn`);
     expect(await waiting).toHaveLength(2);
+  });
+
+  it('serves HTTPS with the given certificate, and with requestCert only to clients with a trusted certificate', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-https-'));
+    try {
+      const c = testCertificates(dir);
+      const get = (url: string, opts: { ca?: string; cert?: string; key?: string }) =>
+        new Promise<number>((resolve, reject) => {
+          const pem = (p?: string) => (p === undefined ? undefined : readFileSync(p, 'utf8'));
+          const req = httpsRequest(
+            `${url}/healthz`,
+            { ca: pem(opts.ca), cert: pem(opts.cert), key: pem(opts.key) },
+            (res) => {
+              res.resume();
+              resolve(res.statusCode ?? 0);
+            },
+          );
+          req.on('error', reject);
+          req.end();
+        });
+      const g = await gw({ tls: { cert: c.serverCert, key: c.serverKey } });
+      expect(g.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      expect(await get(g.url, { ca: c.ca })).toBe(200);
+      await expect(get(g.url, {})).rejects.toThrow(/certificate/);
+      const m = await gw({ tls: { cert: c.serverCert, key: c.serverKey, ca: c.ca, requestCert: true } });
+      expect(await get(m.url, { ca: c.ca, cert: c.clientCert, key: c.clientKey })).toBe(200);
+      await expect(get(m.url, { ca: c.ca })).rejects.toThrow();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('IAM: /oauth/token exchanges trusted identity tokens (RFC 8693); /system and jwt_auth functions need a valid bearer', async () => {
+    const g = await gw({
+      iam: { identityTokens: ['id-1'], expiresIn: 30 },
+      functions: [{ name: 'secure', jwtAuth: true }, { name: 'open' }],
+    });
+    const exchange = async (fields: Record<string, string>) => {
+      const res = await fetch(`${g.url}/oauth/token`, { method: 'POST', body: new URLSearchParams(fields) });
+      return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+    };
+    const grant = {
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      subject_token_type: 'urn:ietf:params:oauth:token-type:id_token',
+    };
+    const system = (token?: string) =>
+      fetch(`${g.url}/system/functions`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+    expect((await system()).status).toBe(401);
+    expect((await system()).headers.get('www-authenticate')).toMatch(/^Bearer /);
+    expect(await exchange({ ...grant, grant_type: 'password', subject_token: 'id-1' })).toMatchObject({
+      status: 400,
+      json: { error: 'unsupported_grant_type' },
+    });
+    expect(await exchange({ ...grant, subject_token: 'id-unknown' })).toMatchObject({
+      status: 400,
+      json: { error: 'invalid_grant' },
+    });
+    const ok = await exchange({ ...grant, subject_token: 'id-1' });
+    expect(ok).toMatchObject({ status: 200, json: { token_type: 'Bearer', expires_in: 30 } });
+    const token = ok.json['access_token'] as string;
+    expect((await system(token)).status).toBe(200);
+    expect(g.tokens).toMatchObject([{ token, audience: 'system', subject: 'id-1' }]);
+
+    // Function-scoped token: the access token exchanged again with scope=function, audience=namespace:name.
+    expect((await post(`${g.url}/function/open`)).status).toBe(200);
+    const secure = (t?: string) =>
+      post(`${g.url}/function/secure`, 'x', t ? { authorization: `Bearer ${t}` } : {});
+    expect((await secure()).status).toBe(401);
+    expect((await secure(token)).status).toBe(401);
+    const fn = await exchange({
+      ...grant,
+      subject_token: token,
+      scope: 'function',
+      audience: 'openfaas-fn:secure',
+    });
+    expect(fn.status).toBe(200);
+    expect((await secure(fn.json['access_token'] as string)).status).toBe(200);
+
+    g.expireTokens();
+    expect((await system(token)).status).toBe(401);
+    const again = (await exchange({ ...grant, subject_token: 'id-1' })).json['access_token'] as string;
+    expect((await system(again)).status).toBe(200);
+    g.revokeIdentity('id-1');
+    expect((await system(again)).status).toBe(401);
+    expect((await exchange({ ...grant, subject_token: 'id-1' })).status).toBe(400);
+    g.trustIdentity('id-2');
+    expect((await exchange({ ...grant, subject_token: 'id-2' })).status).toBe(200);
   });
 });

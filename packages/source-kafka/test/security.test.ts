@@ -46,8 +46,11 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
 
-/** A TLS broker (mutual TLS with `mtls`) with SASL user `app` when `sasl` is set, and a producer that can reach it. */
-async function secureKafka(options: { mtls?: boolean; sasl?: boolean } = {}): Promise<{
+/**
+ * A TLS broker (mutual TLS with `mtls`, plain TCP with `tls: false`) with SASL user `app` when `sasl` is set, and a
+ * producer that can reach it.
+ */
+async function secureKafka(options: { tls?: boolean; mtls?: boolean; sasl?: boolean } = {}): Promise<{
   broker: KafkaTestBroker;
   log: string[];
   produce: (topic: string, value: string) => Promise<void>;
@@ -56,11 +59,15 @@ async function secureKafka(options: { mtls?: boolean; sasl?: boolean } = {}): Pr
   const brokerOptions: KafkaBrokerOptions = {
     partitions: 1,
     log: (line) => log.push(line),
-    tls: {
-      cert: pem.serverCert,
-      key: pem.serverKey,
-      ...(options.mtls ? { ca: pem.ca, requestCert: true } : {}),
-    },
+    ...(options.tls === false
+      ? {}
+      : {
+          tls: {
+            cert: pem.serverCert,
+            key: pem.serverKey,
+            ...(options.mtls ? { ca: pem.ca, requestCert: true } : {}),
+          },
+        }),
     ...(options.sasl ? { sasl: { users: [{ username: 'app', password: PASSWORD }] } } : {}),
   };
   const broker = await startKafkaBroker(brokerOptions);
@@ -69,7 +76,9 @@ async function secureKafka(options: { mtls?: boolean; sasl?: boolean } = {}): Pr
     clientId: 'test-producer',
     brokers: broker.brokers,
     logLevel: logLevel.NOTHING,
-    ssl: { ca: pem.ca, ...(options.mtls ? { cert: pem.clientCert, key: pem.clientKey } : {}) },
+    ...(options.tls === false
+      ? {}
+      : { ssl: { ca: pem.ca, ...(options.mtls ? { cert: pem.clientCert, key: pem.clientKey } : {}) } }),
     ...(options.sasl
       ? { sasl: { mechanism: 'plain', username: 'app', password: PASSWORD } as SASLOptions }
       : {}),
@@ -98,7 +107,7 @@ async function deliversEndToEnd(
   k: Awaited<ReturnType<typeof secureKafka>>,
   topic: string,
   source: Omit<KafkaSourceOptions, 'brokers'> & { brokers?: readonly string[] },
-): Promise<void> {
+): Promise<ReturnType<typeof memoryLogger>> {
   const g = await gateway(topic);
   await k.produce(topic, `hello ${topic}`);
   const logger = memoryLogger();
@@ -118,6 +127,7 @@ async function deliversEndToEnd(
   });
   expect(connector.ready()).toBe(true);
   expect(JSON.stringify(logger.lines)).not.toContain(PASSWORD);
+  return logger;
 }
 
 describe('Kafka source over TLS and SASL (real kafkajs, test broker)', () => {
@@ -139,6 +149,17 @@ describe('Kafka source over TLS and SASL (real kafkajs, test broker)', () => {
       tls: { ca: pem.ca },
       sasl: { mechanism, username: 'app', password: PASSWORD },
     });
+  });
+
+  it('SASL plain without TLS works, with one warning that the password crosses in clear text', async () => {
+    const k = await secureKafka({ tls: false, sasl: true });
+    const logger = await deliversEndToEnd(k, 'sasl-plain-cleartext', {
+      sasl: { mechanism: 'plain', username: 'app', password: PASSWORD },
+    });
+    const warnings = logger.lines.filter((l) => l.level === 'warn').map((l) => l.msg);
+    expect(warnings).toEqual([
+      'SASL PLAIN without TLS: the password crosses the network in clear text (set tls)',
+    ]);
   });
 
   it('from the env names: ca_file, cert_file, key_file, SCRAM-SHA-512 with sasl_password_file', async () => {

@@ -132,7 +132,16 @@ const KAFKAJS_LEVELS = {
 function kafkajsLogCreator(logger: Logger) {
   return () =>
     ({ namespace, level, log }: LogEntry) => {
-      const { message, ...fields } = log;
+      // kafkajs adds its own `timestamp` and `logger: 'kafkajs'`: the connector's logger has both already.
+      const {
+        message,
+        timestamp: _timestamp,
+        logger: _logger,
+        ...fields
+      } = log as LogEntry['log'] & {
+        timestamp?: unknown;
+        logger?: unknown;
+      };
       const at = KAFKAJS_LEVELS[level as keyof typeof KAFKAJS_LEVELS];
       if (at !== undefined) logger[at]({ component: 'kafkajs', namespace, ...fields }, message);
     };

@@ -208,6 +208,10 @@ describe('Kafka source over TLS and SASL (real kafkajs, test broker)', () => {
         (l) => (l.obj as { component?: string }).component === 'kafkajs',
       );
       expect(kafkajsLines.length).toBeGreaterThan(5);
+      for (const l of kafkajsLines) {
+        expect(l.obj).toHaveProperty('namespace');
+        expect(l.obj).not.toHaveProperty('timestamp'); // the connector's logger stamps lines itself
+      }
       const failures = logger.lines.filter((l) => l.level === 'error' && !kafkajsLines.includes(l));
       expect(failures).toHaveLength(1);
       const line = failures[0]?.msg ?? '';

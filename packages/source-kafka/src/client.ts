@@ -1,8 +1,9 @@
-import type { BrokerError } from '@connector/core';
+import type { BrokerError, Logger } from '@connector/core';
 import {
   type Consumer,
   type EachBatchPayload,
   Kafka,
+  type LogEntry,
   logLevel,
   type Producer,
   type SASLOptions,
@@ -112,16 +113,65 @@ const REJOIN = new Set([
 ]);
 const mustRejoin = (err: unknown): boolean => REJOIN.has((err as { type?: string } | null)?.type ?? '');
 
-/** The kafkajs implementation of KafkaClient. */
-export function kafkajsClient(o: KafkaSourceOptions): KafkaClient {
+/** kafkajs's errors for a refused SASL login (by class name or the broker's error name). */
+const SASL_REFUSED = new Set([
+  'KafkaJSSASLAuthenticationError',
+  'SASL_AUTHENTICATION_FAILED',
+  'UNSUPPORTED_SASL_MECHANISM',
+  'ILLEGAL_SASL_STATE',
+]);
+
+const KAFKAJS_LEVELS = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+} as const;
+
+/** kafkajs's log lines into `logger` (`component: 'kafkajs'`, kafkajs's namespace), at kafkajs's level. */
+function kafkajsLogCreator(logger: Logger) {
+  return () =>
+    ({ namespace, level, log }: LogEntry) => {
+      // kafkajs adds its own `timestamp` and `logger: 'kafkajs'`: the connector's logger has both already.
+      const {
+        message,
+        timestamp: _timestamp,
+        logger: _logger,
+        ...fields
+      } = log as LogEntry['log'] & {
+        timestamp?: unknown;
+        logger?: unknown;
+      };
+      const at = KAFKAJS_LEVELS[level as keyof typeof KAFKAJS_LEVELS];
+      if (at !== undefined) logger[at]({ component: 'kafkajs', namespace, ...fields }, message);
+    };
+}
+
+/**
+ * The kafkajs implementation of KafkaClient. kafkajs's own log lines (at `o.logLevel`) go to `logger` when given
+ * (otherwise kafkajs prints them to the console). A refused SASL login is reported as one line naming the mechanism
+ * and the user, never the password.
+ */
+export function kafkajsClient(o: KafkaSourceOptions, logger?: Logger): KafkaClient {
   const kafka = new Kafka({
     clientId: o.clientId ?? 'openfaas-kafka-connector',
     brokers: [...o.brokers],
     logLevel: (o.logLevel ?? logLevel.NOTHING) as logLevel,
+    ...(logger ? { logCreator: kafkajsLogCreator(logger) } : {}),
     ...(o.tls !== undefined ? { ssl: o.tls } : {}),
     ...(o.sasl ? { sasl: o.sasl as SASLOptions } : {}),
     retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5000 },
   });
+  /** `kafkaError`, with a refused SASL login said as such: which mechanism, which user (never the password). */
+  const clientError = (err: unknown, what: string): BrokerError => {
+    const e = kafkaError(err, what);
+    if (o.sasl === undefined || !SASL_REFUSED.has(e.brokerCode ?? '')) return e;
+    const { mechanism, username } = o.sasl;
+    return kafkaError(
+      err,
+      `SASL ${mechanism.toLowerCase()} authentication as ${JSON.stringify(username)} refused by Kafka`,
+    );
+  };
   const sessionTimeout = o.sessionTimeout ?? 30_000;
   const heartbeatInterval = Math.max(500, Math.floor(sessionTimeout / 10));
   let consumer: Consumer | undefined;
@@ -160,7 +210,7 @@ export function kafkajsClient(o: KafkaSourceOptions): KafkaClient {
       });
       c.on(c.events.CRASH, (e) => {
         const { error, restart } = e.payload as { error: Error; restart?: boolean };
-        const err = kafkaError(error, `Kafka consumer of ${topics.join(', ')}`);
+        const err = clientError(error, `Kafka consumer of ${topics.join(', ')}`);
         // kafkajs restarts the consumer itself after retriable errors (broker gone, ...): only report those.
         if (restart) onStatus?.(false, err);
         else onCrash(err);
@@ -223,7 +273,7 @@ export function kafkajsClient(o: KafkaSourceOptions): KafkaClient {
       } catch (err) {
         consumer = undefined;
         await c.disconnect().catch(() => undefined);
-        throw kafkaError(err, `consume ${topics.join(', ')}`);
+        throw clientError(err, `consume ${topics.join(', ')}`);
       }
     },
     async stopConsuming() {
@@ -247,7 +297,7 @@ export function kafkajsClient(o: KafkaSourceOptions): KafkaClient {
           ],
         });
       } catch (err) {
-        throw kafkaError(err, `produce to ${topic}`);
+        throw clientError(err, `produce to ${topic}`);
       }
     },
     async close() {

@@ -2,14 +2,33 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { kafkaOptionsFromEnv } from './options.js';
+import { checkKafkaOptions, type KafkaSourceOptions, kafkaOptionsFromEnv } from './options.js';
 import { kafkaDeadLetterTopic, toMessage } from './source.js';
+
+const CA = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+const KEY = '-----BEGIN PRIVATE KEY-----\nsecret-key-material\n-----END PRIVATE KEY-----\n';
+
+/** A directory with a CA, a non-PEM file, an empty file and a password file with spaces kept. */
+function files() {
+  const dir = mkdtempSync(join(tmpdir(), 'kafka-env-'));
+  const at = (name: string, text: string) => {
+    writeFileSync(join(dir, name), text);
+    return join(dir, name);
+  };
+  return {
+    ca: at('ca.pem', CA),
+    key: at('key.pem', KEY),
+    notPem: at('notes.txt', 'not a certificate'),
+    empty: at('empty', ''),
+    spaced: at('spaced', ' pass word \r\n'),
+  };
+}
 
 describe('kafkaOptionsFromEnv', () => {
   it('reads the OpenFaaS kafka-connector names and ours', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kafka-env-'));
     writeFileSync(join(dir, 'pw'), 's3cret\n');
-    writeFileSync(join(dir, 'ca.pem'), 'CA');
+    writeFileSync(join(dir, 'ca.pem'), CA);
     expect(
       kafkaOptionsFromEnv({
         broker_host: 'kafka:9092',
@@ -40,7 +59,7 @@ describe('kafkaOptionsFromEnv', () => {
       commitInterval: 2000,
       revokeTimeout: 10_000,
       fetchMaxWait: 100,
-      tls: { ca: 'CA' },
+      tls: { ca: CA },
       sasl: { mechanism: 'scram-sha-512', username: 'u', password: 's3cret' },
       replyTopic: 'replies',
       deadLetterTopic: 'dead',
@@ -65,6 +84,80 @@ describe('kafkaOptionsFromEnv', () => {
     [{ brokers: 'k:1', reply_topic: 'a/b' }, 'reply_topic'],
   ])('%j fails with one line naming %s', (env, setting) => {
     expect(() => kafkaOptionsFromEnv(env)).toThrow(expect.objectContaining({ code: 'ERR_CONFIG', setting }));
+  });
+
+  it('TLS and SASL files: PEM checked, a client certificate needs its key, the password file keeps its spaces', () => {
+    const f = files();
+    const fails = (env: Record<string, string>) => {
+      try {
+        kafkaOptionsFromEnv({ brokers: 'k:1', ...env });
+      } catch (err) {
+        const message = (err as Error).message;
+        expect(message).not.toContain('\n');
+        expect(message).not.toContain('secret-key-material');
+        return { setting: (err as { setting?: string }).setting, message };
+      }
+      throw new Error('no error');
+    };
+    expect(fails({ ca_file: f.notPem })).toEqual({
+      setting: 'ca_file',
+      message: `invalid ca_file=${JSON.stringify(f.notPem)}: expected a PEM file (-----BEGIN ...)`,
+    });
+    expect(fails({ key_file: f.key }).setting).toBe('cert_file');
+    expect(fails({ cert_file: f.ca }).setting).toBe('key_file');
+    expect(fails({ ca_file: f.ca, tls: 'false' }).setting).toBe('tls');
+    expect(fails({ sasl_mechanism: 'plain', sasl_username: 'u', sasl_password_file: f.empty }).setting).toBe(
+      'sasl_password_file',
+    );
+    expect(fails({ sasl_username: 'u', sasl_password: 'p' })).toEqual({
+      setting: 'sasl_mechanism',
+      message:
+        'missing sasl_mechanism: expected plain, scram-sha-256 or scram-sha-512 (sasl_username is set)',
+    });
+    expect(
+      kafkaOptionsFromEnv({
+        brokers: 'k:1',
+        sasl_mechanism: 'Plain',
+        sasl_username: 'u',
+        sasl_password_file: f.spaced,
+      }).sasl,
+    ).toEqual({ mechanism: 'plain', username: 'u', password: ' pass word ' });
+  });
+});
+
+describe('checkKafkaOptions: tls and sasl given in code', () => {
+  const base: KafkaSourceOptions = { brokers: ['k:1'] };
+  const problem = (extra: Partial<KafkaSourceOptions>) => {
+    try {
+      checkKafkaOptions({ ...base, ...extra });
+      return undefined;
+    } catch (err) {
+      return { setting: (err as { setting?: string }).setting, message: (err as Error).message };
+    }
+  };
+  const sasl = (o: object) => ({ sasl: o as KafkaSourceOptions['sasl'] & object });
+
+  it('accepts booleans, PEM contents and each mechanism in any case', () => {
+    expect(problem({ tls: true })).toBeUndefined();
+    expect(problem({ tls: { ca: CA, cert: CA, key: KEY, rejectUnauthorized: true } })).toBeUndefined();
+    for (const mechanism of ['plain', 'SCRAM-SHA-256', 'scram-sha-512'])
+      expect(problem(sasl({ mechanism, username: 'u', password: 'p' }))).toBeUndefined();
+  });
+
+  it.each([
+    [{ tls: { ca: '/etc/ssl/ca.pem' } }, 'tls.ca'],
+    [{ tls: { cert: CA } }, 'tls.key'],
+    [{ tls: { key: KEY } }, 'tls.cert'],
+    [{ tls: { cert: CA, key: 'secret-key-material' } }, 'tls.key'],
+    [{ tls: 'yes' as unknown as boolean }, 'tls'],
+    [sasl({ mechanism: 'gssapi', username: 'u', password: 'p' }), 'sasl.mechanism'],
+    [sasl({ mechanism: 'plain', username: '', password: 'p' }), 'sasl.username'],
+    [sasl({ mechanism: 'plain', username: 'u', password: '' }), 'sasl.password'],
+    [sasl({ mechanism: 'plain', username: 'u', password: 42 }), 'sasl.password'],
+  ])('%j fails with one line naming %s, never echoing a key', (extra, setting) => {
+    const p = problem(extra as Partial<KafkaSourceOptions>);
+    expect(p?.setting).toBe(setting);
+    expect(p?.message).not.toMatch(/secret-key-material|\n|42/);
   });
 });
 

@@ -4,6 +4,13 @@ import { ConfigError, type Env, EnvReader } from '@connector/core';
 /** SASL mechanisms supported. */
 export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
 
+const SASL_MECHANISMS: readonly SaslMechanism[] = ['plain', 'scram-sha-256', 'scram-sha-512'];
+
+/** A PEM block's first line: what a certificate or key given as contents must hold. */
+const PEM = /-----BEGIN [A-Z0-9 ]+-----/;
+const isPem = (v: unknown): boolean =>
+  (typeof v === 'string' || Buffer.isBuffer(v)) && PEM.test(v.toString());
+
 /** Options of `kafkaSource`. */
 export interface KafkaSourceOptions {
   /** Bootstrap brokers, `host:port`. */
@@ -27,9 +34,12 @@ export interface KafkaSourceOptions {
   revokeTimeout?: number;
   /** Longest time in ms the broker holds a fetch waiting for data (default 500, as the Java client). */
   fetchMaxWait?: number;
-  /** TLS: true, or CA/cert/key PEM contents. */
+  /**
+   * TLS: true (system CAs), or PEM contents: `ca` (a private CA), `cert` + `key` (a client certificate, for mutual
+   * TLS). `rejectUnauthorized: false` turns certificate checks off (tests only).
+   */
   tls?: boolean | { ca?: string; cert?: string; key?: string; rejectUnauthorized?: boolean };
-  /** SASL authentication. */
+  /** SASL authentication (mechanism in any case); use it with `tls`, PLAIN sends the password as it is. */
   sasl?: { mechanism: SaslMechanism; username: string; password: string };
   /** Produce the function's response to this topic, with the original key. */
   replyTopic?: string;
@@ -67,6 +77,46 @@ export function checkKafkaOptions(o: KafkaSourceOptions): void {
     if (v !== undefined && !(Number.isFinite(v) && v >= 0 && v <= 3_600_000))
       bad(name, v, 'a number of ms from 0 to 3600000');
   }
+  checkTls(o.tls);
+  checkSasl(o.sasl);
+}
+
+/** `tls`: a boolean or PEM contents, a client certificate with its key. Never echoes a value (it may be a key). */
+function checkTls(tls: KafkaSourceOptions['tls']): void {
+  if (tls === undefined || typeof tls === 'boolean') return;
+  if (typeof tls !== 'object' || tls === null || Array.isArray(tls))
+    throw new ConfigError(
+      'tls',
+      'invalid tls: expected true, false or { ca?, cert?, key?, rejectUnauthorized? }',
+    );
+  for (const name of ['ca', 'cert', 'key'] as const) {
+    if (tls[name] !== undefined && !isPem(tls[name])) {
+      throw new ConfigError(
+        `tls.${name}`,
+        `invalid tls.${name}: expected PEM contents (-----BEGIN ...), not a path: read the file, or set ${name}_file`,
+      );
+    }
+  }
+  if (tls.cert !== undefined && tls.key === undefined)
+    throw ConfigError.missing('tls.key', 'the private key of tls.cert (mutual TLS needs both)');
+  if (tls.key !== undefined && tls.cert === undefined)
+    throw ConfigError.missing('tls.cert', 'the certificate of tls.key (mutual TLS needs both)');
+  if (tls.rejectUnauthorized !== undefined && typeof tls.rejectUnauthorized !== 'boolean')
+    throw ConfigError.invalid('tls.rejectUnauthorized', tls.rejectUnauthorized, 'true or false');
+}
+
+/** `sasl`: a known mechanism, a user name and a password (never echoed). */
+function checkSasl(sasl: KafkaSourceOptions['sasl']): void {
+  if (sasl === undefined) return;
+  if (typeof sasl !== 'object' || sasl === null)
+    throw new ConfigError('sasl', 'invalid sasl: expected { mechanism, username, password }');
+  const mechanism = typeof sasl.mechanism === 'string' ? sasl.mechanism.toLowerCase() : sasl.mechanism;
+  if (!(SASL_MECHANISMS as readonly unknown[]).includes(mechanism))
+    throw ConfigError.invalid('sasl.mechanism', sasl.mechanism, `one of ${SASL_MECHANISMS.join(', ')}`);
+  if (typeof sasl.username !== 'string' || sasl.username === '')
+    throw ConfigError.invalid('sasl.username', sasl.username, 'a non-empty user name');
+  if (typeof sasl.password !== 'string' || sasl.password === '')
+    throw new ConfigError('sasl.password', 'invalid sasl.password: expected a non-empty string');
 }
 
 /**
@@ -104,22 +154,48 @@ export function kafkaOptionsFromEnv(env: Env = process.env): KafkaSourceOptions 
   set('commitInterval', r.duration('commit_interval'));
   set('revokeTimeout', r.duration('revoke_timeout'));
   set('fetchMaxWait', r.duration('fetch_max_wait'));
-  const ca = file('ca_file');
-  const cert = file('cert_file');
-  const key = file('key_file');
+  /** A PEM file's contents; its path (never its contents) named when it holds no PEM block. */
+  const pemFile = (name: string): string | undefined => {
+    const text = file(name);
+    return text === undefined || PEM.test(text)
+      ? text
+      : r.fail(name, r.string(name) ?? '', 'a PEM file (-----BEGIN ...)');
+  };
+  const ca = pemFile('ca_file');
+  const cert = pemFile('cert_file');
+  const key = pemFile('key_file');
+  const tls = r.bool('tls');
   if (ca !== undefined || cert !== undefined || key !== undefined) {
+    if (tls === false) r.fail('tls', 'false', 'true or unset when ca_file, cert_file or key_file is set');
+    if (cert !== undefined && key === undefined)
+      throw ConfigError.missing('key_file', 'the private key of cert_file (mutual TLS needs both)');
+    if (key !== undefined && cert === undefined)
+      throw ConfigError.missing('cert_file', 'the certificate of key_file (mutual TLS needs both)');
     o.tls = { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
-  } else set('tls', r.bool('tls'));
-  const mechanism = r.oneOf('sasl_mechanism', ['plain', 'scram-sha-256', 'scram-sha-512'] as const);
+  } else set('tls', tls);
+  const mechanism = r.oneOf('sasl_mechanism', SASL_MECHANISMS);
   if (mechanism !== undefined) {
     const username =
       r.string('sasl_username') ??
       r.fail('sasl_username', '', `a user name (required with sasl_mechanism=${mechanism})`);
+    const passwordFromFile = (): string | undefined => {
+      // Every character counts but the line break an editor or `echo` adds.
+      const text = file('sasl_password_file')?.replace(/\r?\n$/, '');
+      return text === ''
+        ? r.fail('sasl_password_file', r.string('sasl_password_file') ?? '', 'a file holding the password')
+        : text;
+    };
     const password =
       r.string('sasl_password') ??
-      file('sasl_password_file')?.trim() ??
+      passwordFromFile() ??
       r.fail('sasl_password', '', 'a password or sasl_password_file');
     o.sasl = { mechanism, username, password };
+  } else {
+    const given = ['sasl_username', 'sasl_password', 'sasl_password_file'].find(
+      (n) => r.string(n) !== undefined,
+    );
+    if (given !== undefined)
+      throw ConfigError.missing('sasl_mechanism', `plain, scram-sha-256 or scram-sha-512 (${given} is set)`);
   }
   const topic = (name: string): string | undefined => {
     const t = r.string(name);

@@ -313,23 +313,28 @@ export const kafkaSource = defineSource(
       }
       handover = new AbortController();
       health.down();
-      await client.consume(
-        next,
-        (records, control) => batches.track(onBatch(records, control)),
-        (err) => {
-          health.down(err);
-          ctx.fail(err);
-        },
-        (up, err) => {
-          if (up) health.up();
-          else {
-            health.down(err ?? new SourceError('Kafka consumer restarting'));
-            logBrokerError(ctx.logger, 'warn', err, 'Kafka consumer failed; the client restarts it', {
-              group,
-            });
-          }
-        },
-      );
+      await client
+        .consume(
+          next,
+          (records, control) => batches.track(onBatch(records, control)),
+          (err) => {
+            health.down(err);
+            ctx.fail(err);
+          },
+          (up, err) => {
+            if (up) health.up();
+            else {
+              health.down(err ?? new SourceError('Kafka consumer restarting'));
+              logBrokerError(ctx.logger, 'warn', err, 'Kafka consumer failed; the client restarts it', {
+                group,
+              });
+            }
+          },
+        )
+        .catch((err: unknown) => {
+          health.down(err); // readiness says why (a refused login, an untrusted certificate, ...)
+          throw err;
+        });
       consuming = true;
       ctx.logger.info({ topics: next, group }, 'Kafka source consuming');
     };
@@ -347,7 +352,13 @@ export const kafkaSource = defineSource(
       deadLetter,
       async start(ctx) {
         ctxRef = ctx;
-        client = options.client ?? kafkajsClient(options);
+        client = options.client ?? kafkajsClient(options, ctx.logger);
+        if (options.sasl?.mechanism.toLowerCase() === 'plain' && !options.tls) {
+          ctx.logger.warn(
+            { mechanism: 'plain' },
+            'SASL PLAIN without TLS: the password crosses the network in clear text (set tls)',
+          );
+        }
         if (options.topics === undefined) {
           offTopics = ctx.onTopicsChange((next) => {
             chain = chain.then(() => run(ctx, next)).catch((err: unknown) => ctx.fail(err));

@@ -1,8 +1,37 @@
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { GroupCoordinator, type GroupProtocol } from './group.js';
 import { type PartitionLog, TopicLog, topicNameProblem } from './log.js';
 import { ApiKey, ErrorCode, ProtocolError, Reader, SUPPORTED_VERSIONS, Writer } from './protocol.js';
 import { decodeRecordBatch, type RecordHeader, readBatchHeader, SUPPORTED_CODECS } from './records.js';
+import {
+  SASL_MECHANISMS,
+  SaslAuthenticationError,
+  SaslAuthority,
+  type SaslExchange,
+  type SaslMechanismName,
+  type SaslUser,
+} from './sasl.js';
+
+/** TLS listener settings of {@link startKafkaBroker} (PEM contents, as `node:tls` takes them). */
+export interface KafkaBrokerTlsOptions {
+  /** Server certificate chain, PEM. */
+  cert: string | Buffer;
+  /** Private key of `cert`, PEM. */
+  key: string | Buffer;
+  /** CA(s) that client certificates must chain to (with `requestCert`), PEM. */
+  ca?: string | Buffer;
+  /** Require a client certificate signed by `ca` (mutual TLS); a client without one is refused (default false). */
+  requestCert?: boolean;
+}
+
+/** SASL settings of {@link startKafkaBroker}: every connection must authenticate as one of `users`. */
+export interface KafkaBrokerSaslOptions {
+  /** Accepted users; the enabled mechanisms are those at least one user may use. */
+  users: readonly SaslUser[];
+  /** SCRAM iteration count (default 4096, the least kafkajs accepts). */
+  scramIterations?: number;
+}
 
 /** Options of {@link startKafkaBroker}. */
 export interface KafkaBrokerOptions {
@@ -24,6 +53,10 @@ export interface KafkaBrokerOptions {
   initialRebalanceDelay?: number;
   /** Receives one line per notable broker event (connection errors, malformed requests). */
   log?: (line: string) => void;
+  /** Listen with TLS instead of plain TCP (`node:tls`); with `requestCert`, mutual TLS. */
+  tls?: KafkaBrokerTlsOptions;
+  /** Require SASL authentication (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) before any other request. */
+  sasl?: KafkaBrokerSaslOptions;
 }
 
 /** A record as produced to the broker. */
@@ -180,6 +213,8 @@ export async function startKafkaBroker(options: KafkaBrokerOptions = {}): Promis
       2 ** 31 - 1,
     ),
     log: options.log ?? (() => {}),
+    tls: tlsOption(options.tls),
+    sasl: saslOption(options.sasl),
   };
   const broker = new Broker(settings);
   await broker.listen();
@@ -196,7 +231,83 @@ interface Settings {
   maxSessionTimeout: number;
   initialRebalanceDelay: number;
   log: (line: string) => void;
+  tls: KafkaBrokerTlsOptions | undefined;
+  sasl: SaslAuthority | undefined;
 }
+
+const isPem = (v: unknown): v is string | Buffer =>
+  (typeof v === 'string' || Buffer.isBuffer(v)) && v.length > 0;
+
+function tlsOption(tls: KafkaBrokerTlsOptions | undefined): KafkaBrokerTlsOptions | undefined {
+  if (tls === undefined) return undefined;
+  if (typeof tls !== 'object' || tls === null)
+    throw new BrokerConfigError('tls', 'tls: expected { cert, key, ca?, requestCert? }');
+  for (const name of ['cert', 'key'] as const) {
+    if (!isPem(tls[name]))
+      throw new BrokerConfigError(
+        `tls.${name}`,
+        `tls.${name}: expected PEM contents (a non-empty string or Buffer)`,
+      );
+  }
+  if (tls.ca !== undefined && !isPem(tls.ca))
+    throw new BrokerConfigError('tls.ca', 'tls.ca: expected PEM contents (a non-empty string or Buffer)');
+  if (tls.requestCert !== undefined && typeof tls.requestCert !== 'boolean') {
+    throw new BrokerConfigError(
+      'tls.requestCert',
+      `tls.requestCert: got ${JSON.stringify(tls.requestCert)}, expected true or false`,
+    );
+  }
+  if (tls.requestCert === true && tls.ca === undefined)
+    throw new BrokerConfigError(
+      'tls.ca',
+      'tls.ca: required with tls.requestCert (the CA of client certificates)',
+    );
+  return tls;
+}
+
+function saslOption(sasl: KafkaBrokerSaslOptions | undefined): SaslAuthority | undefined {
+  if (sasl === undefined) return undefined;
+  if (!Array.isArray(sasl?.users) || sasl.users.length === 0)
+    throw new BrokerConfigError(
+      'sasl.users',
+      'sasl.users: expected at least one { mechanism?, username, password }',
+    );
+  const iterations = intOption('sasl.scramIterations', sasl.scramIterations, 4096, 1, 1_000_000);
+  const seen = new Set<string>();
+  const users = sasl.users.map((u, i) => {
+    const at = `sasl.users[${i}]`;
+    if (typeof u?.username !== 'string' || u.username === '')
+      throw new BrokerConfigError(`${at}.username`, `${at}.username: expected a non-empty string`);
+    // Never echo a password, even a wrong-typed one.
+    if (typeof u.password !== 'string')
+      throw new BrokerConfigError(`${at}.password`, `${at}.password: expected a string`);
+    let mechanism: SaslMechanismName | undefined;
+    if (u.mechanism !== undefined) {
+      const upper = typeof u.mechanism === 'string' ? u.mechanism.toUpperCase() : '';
+      if (!(SASL_MECHANISMS as readonly string[]).includes(upper)) {
+        throw new BrokerConfigError(
+          `${at}.mechanism`,
+          `${at}.mechanism: got ${JSON.stringify(u.mechanism)}, expected one of ${SASL_MECHANISMS.join(', ')}`,
+        );
+      }
+      mechanism = upper as SaslMechanismName;
+    }
+    for (const m of mechanism === undefined ? SASL_MECHANISMS : [mechanism]) {
+      const key = `${m}\u0000${u.username}`;
+      if (seen.has(key))
+        throw new BrokerConfigError(
+          `${at}.username`,
+          `${at}.username: ${JSON.stringify(u.username)} is given twice for ${m}`,
+        );
+      seen.add(key);
+    }
+    return { mechanism, username: u.username, password: u.password };
+  });
+  return new SaslAuthority(users, { iterations });
+}
+
+/** Requests a connection may send before it has authenticated (when SASL is on). */
+const BEFORE_AUTH = new Set<number>([ApiKey.ApiVersions, ApiKey.SaslHandshake, ApiKey.SaslAuthenticate]);
 
 type Handler = (r: Reader, version: number, conn: Connection) => Writer | null | Promise<Writer | null>;
 
@@ -204,6 +315,12 @@ type Handler = (r: Reader, version: number, conn: Connection) => Writer | null |
 class Connection {
   clientId: string | null = null;
   closed = false;
+  /** SASL: the user this connection authenticated as (null until then). */
+  principal: string | null = null;
+  /** SASL: the exchange under way after a SaslHandshake. */
+  sasl: { mechanism: string; exchange: SaslExchange } | null = null;
+  /** Close the connection once the current response is written (a refused authentication, like Kafka). */
+  closeAfterResponse = false;
   private pending: Buffer = Buffer.alloc(0);
   private readonly queue: Buffer[] = [];
   private busy = false;
@@ -225,6 +342,7 @@ class Connection {
   }
 
   private onData(chunk: Buffer): void {
+    if (this.closeAfterResponse) return;
     this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
     while (this.pending.length >= 4) {
       const size = this.pending.readInt32BE(0);
@@ -249,6 +367,10 @@ class Connection {
       .handle(frame, this)
       .then((response) => {
         if (response !== null && !this.closed) this.socket.write(response);
+        if (this.closeAfterResponse && !this.closed) {
+          this.queue.length = 0;
+          this.socket.end(() => this.destroy());
+        }
       })
       .catch((err: unknown) => {
         const message = err instanceof Error ? err.message : String(err);
@@ -325,6 +447,8 @@ class Broker implements KafkaTestBroker {
       [ApiKey.DeleteGroups, (r, v) => this.deleteGroups(r, v)],
       [ApiKey.CreateTopics, (r, v) => this.createTopics(r, v)],
       [ApiKey.DeleteTopics, (r, v) => this.deleteTopics(r, v)],
+      [ApiKey.SaslHandshake, (r, _v, c) => this.saslHandshake(r, c)],
+      [ApiKey.SaslAuthenticate, (r, v, c) => this.saslAuthenticate(r, v, c)],
     ]);
   }
 
@@ -341,13 +465,30 @@ class Broker implements KafkaTestBroker {
   }
 
   listen(): Promise<void> {
-    const server = createServer((socket) => {
+    const accept = (socket: Socket) => {
       if (this.closing) {
         socket.destroy();
         return;
       }
       this.connections.add(new Connection(socket, this));
-    });
+    };
+    const tls = this.settings.tls;
+    let server: Server;
+    if (tls === undefined) server = createServer(accept);
+    else {
+      const requestCert = tls.requestCert ?? false;
+      server = createTlsServer(
+        {
+          cert: tls.cert,
+          key: tls.key,
+          ...(tls.ca !== undefined ? { ca: tls.ca } : {}),
+          requestCert,
+          rejectUnauthorized: requestCert,
+        },
+        accept,
+      );
+      server.on('tlsClientError', (err) => this.settings.log(`TLS handshake failed: ${err.message}`));
+    }
     this.server = server;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
@@ -498,6 +639,12 @@ class Broker implements KafkaTestBroker {
       conn.destroy();
       return null;
     }
+    if (this.settings.sasl !== undefined && conn.principal === null && !BEFORE_AUTH.has(apiKey)) {
+      // Kafka closes a connection that sends anything else before authenticating.
+      this.settings.log(`closing connection: API key ${apiKey} before SASL authentication`);
+      conn.destroy();
+      return null;
+    }
     const range = SUPPORTED_VERSIONS.get(apiKey);
     const handler = this.handlers.get(apiKey);
     let body: Writer | null;
@@ -525,6 +672,54 @@ class Broker implements KafkaTestBroker {
     w.array([...SUPPORTED_VERSIONS], (w, [key, [min, max]]) => w.int16(key).int16(min).int16(max));
     if (version >= 1) w.int32(0);
     return w;
+  }
+
+  private saslHandshake(r: Reader, conn: Connection): Writer {
+    const mechanism = r.string();
+    const sasl = this.settings.sasl;
+    const w = new Writer();
+    const answer = (error: number) => w.int16(error).array(sasl?.mechanisms ?? [], (w, m) => w.string(m));
+    if (sasl === undefined || conn.principal !== null || conn.sasl !== null) {
+      conn.closeAfterResponse = sasl !== undefined;
+      return answer(ErrorCode.ILLEGAL_SASL_STATE);
+    }
+    const exchange = sasl.start(mechanism);
+    if (exchange === undefined) {
+      this.settings.log(`closing connection: SASL mechanism ${JSON.stringify(mechanism)} not enabled`);
+      conn.closeAfterResponse = true;
+      return answer(ErrorCode.UNSUPPORTED_SASL_MECHANISM);
+    }
+    conn.sasl = { mechanism, exchange };
+    return answer(ErrorCode.NONE);
+  }
+
+  private saslAuthenticate(r: Reader, v: number, conn: Connection): Writer {
+    const token = r.bytes() ?? Buffer.alloc(0);
+    const w = new Writer();
+    const answer = (error: number, message: string | null, bytes: Buffer) => {
+      w.int16(error).string(message).bytes(bytes);
+      if (v >= 1) w.int64(0); // session lifetime: 0 = no re-authentication
+      return w;
+    };
+    const current = conn.sasl;
+    if (current === null) {
+      conn.closeAfterResponse = true;
+      return answer(ErrorCode.ILLEGAL_SASL_STATE, 'SaslAuthenticate before a SaslHandshake', Buffer.alloc(0));
+    }
+    try {
+      const step = current.exchange.step(token);
+      if (step.done) {
+        conn.sasl = null;
+        conn.principal = step.username ?? '';
+      }
+      return answer(ErrorCode.NONE, null, step.response);
+    } catch (err) {
+      if (!(err instanceof SaslAuthenticationError)) throw err;
+      conn.sasl = null;
+      conn.closeAfterResponse = true;
+      this.settings.log(`closing connection: SASL ${current.mechanism} authentication failed`);
+      return answer(ErrorCode.SASL_AUTHENTICATION_FAILED, err.message, Buffer.alloc(0));
+    }
   }
 
   private ensureTopic(name: string, autoCreate: boolean): TopicLog | number {

@@ -4,6 +4,8 @@ export {
   type GroupInfo,
   type GroupMemberInfo,
   type KafkaBrokerOptions,
+  type KafkaBrokerSaslOptions,
+  type KafkaBrokerTlsOptions,
   type KafkaTestBroker,
   type ProducedRecord,
   startKafkaBroker,
@@ -16,3 +18,12 @@ export {
   RecordBatchError,
   type RecordHeader,
 } from './records.js';
+export {
+  SASL_MECHANISMS,
+  SaslAuthenticationError,
+  type SaslMechanismName,
+  type SaslUser,
+  type ScramCredential,
+  ScramServer,
+  scramCredential,
+} from './sasl.js';

@@ -13,9 +13,11 @@ export const ApiKey = {
   SyncGroup: 14,
   DescribeGroups: 15,
   ListGroups: 16,
+  SaslHandshake: 17,
   ApiVersions: 18,
   CreateTopics: 19,
   DeleteTopics: 20,
+  SaslAuthenticate: 36,
   DeleteGroups: 42,
 } as const;
 
@@ -33,6 +35,8 @@ export const ErrorCode = {
   UNKNOWN_MEMBER_ID: 25,
   INVALID_SESSION_TIMEOUT: 26,
   REBALANCE_IN_PROGRESS: 27,
+  UNSUPPORTED_SASL_MECHANISM: 33,
+  ILLEGAL_SASL_STATE: 34,
   UNSUPPORTED_VERSION: 35,
   TOPIC_ALREADY_EXISTS: 36,
   INVALID_PARTITIONS: 37,
@@ -40,6 +44,7 @@ export const ErrorCode = {
   INVALID_REPLICA_ASSIGNMENT: 39,
   INVALID_REQUEST: 42,
   UNSUPPORTED_FOR_MESSAGE_FORMAT: 43,
+  SASL_AUTHENTICATION_FAILED: 58,
   NON_EMPTY_GROUP: 68,
   GROUP_ID_NOT_FOUND: 69,
   FETCH_SESSION_ID_NOT_FOUND: 70,
@@ -66,6 +71,9 @@ export const SUPPORTED_VERSIONS: ReadonlyMap<number, readonly [min: number, max:
   [ApiKey.CreateTopics, [0, 3]],
   [ApiKey.DeleteTopics, [0, 1]],
   [ApiKey.DeleteGroups, [0, 1]],
+  // v0 of SaslHandshake means raw SASL tokens without Kafka framing afterwards: only v1 (then SaslAuthenticate).
+  [ApiKey.SaslHandshake, [1, 1]],
+  [ApiKey.SaslAuthenticate, [0, 1]],
 ]);
 
 /** Thrown by {@link Reader} when a request is shorter than its fields claim. */

@@ -1,3 +1,8 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { testCertificates } from '@connector/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli.js';
 import type { KafkaTestBroker } from '../src/index.js';
@@ -41,5 +46,46 @@ describe('cli', () => {
     const lines: string[] = [];
     expect(await runCli(['--help'], (line) => lines.push(line))).toBeNull();
     expect(lines[0]).toMatch(/^Usage: kafka-test-broker/);
+  });
+
+  it('serves TLS from PEM files and SASL users from --sasl-user', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kafka-cli-tls-'));
+    try {
+      const certs = testCertificates(dir);
+      const lines: string[] = [];
+      broker = await runCli(
+        [
+          '--port',
+          '0',
+          '--tls-cert',
+          certs.serverCert,
+          '--tls-key',
+          certs.serverKey,
+          '--sasl-user',
+          'scram-sha-256/app:pa:ss',
+        ],
+        (line) => lines.push(line),
+      );
+      expect(lines).toEqual([`kafka-test-broker listening on 127.0.0.1:${broker!.port} (TLS + SASL)`]);
+      const producer = kafka(broker!.brokers, 'cli-secure', {
+        ssl: { ca: await readFile(certs.ca, 'utf8') },
+        sasl: { mechanism: 'scram-sha-256', username: 'app', password: 'pa:ss' },
+      }).producer();
+      await producer.connect();
+      try {
+        await producer.send({ topic: 'secure', messages: [{ value: 'x' }] });
+      } finally {
+        await producer.disconnect();
+      }
+      expect(broker!.produced('secure')).toHaveLength(1);
+      await expect(runCli(['--tls-key', certs.serverKey])).rejects.toThrow(
+        '--tls-cert: required with the other --tls-* options',
+      );
+      await expect(runCli(['--sasl-user', 'no-password'])).rejects.toThrow(
+        '--sasl-user: expected [MECHANISM/]USER:PASSWORD',
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -12,6 +12,7 @@ import { type FunctionPolicy, Policies } from './policy.js';
 import type { ResponseHub } from './responses.js';
 import { Semaphore } from './semaphore.js';
 import type { DeliveryOutcome, SourceMessage } from './source.js';
+import { type DeliveryTrace, deliveryTrace, endDeliveryTrace, traceRetry } from './tracing.js';
 import type { FunctionInfo, InvokeOptions, InvokeResult, Logger } from './types.js';
 
 /** Options of the delivery engine (resolved). */
@@ -155,12 +156,13 @@ export class DeliveryEngine {
     const entry = { at: Date.now() };
     this.pendingSince.add(entry);
     this.metrics?.receivedMessage(this.opts.source, msg.topic);
+    const tr = deliveryTrace(msg, this.opts.source); // undefined unless an OpenTelemetry SDK is registered
     const key = msg.orderingKey;
     let run: Promise<DeliveryOutcome>;
-    if (key === undefined) run = this.route(msg);
+    if (key === undefined) run = this.route(msg, tr);
     else {
       const prev = this.tails.get(key);
-      run = prev === undefined ? this.route(msg) : prev.then(() => this.route(msg));
+      run = prev === undefined ? this.route(msg, tr) : prev.then(() => this.route(msg, tr));
       const tail = run.then(noop, noop);
       this.tails.set(key, tail);
       tail.then(() => {
@@ -172,6 +174,11 @@ export class DeliveryEngine {
       this.settled(size);
     };
     run.then(done, done);
+    if (tr !== undefined)
+      run.then(
+        (o) => endDeliveryTrace(tr, o),
+        (err: unknown) => endDeliveryTrace(tr, undefined, err),
+      );
     return run;
   }
 
@@ -219,37 +226,39 @@ export class DeliveryEngine {
   }
 
   /** Step 2 — match: the message's functions (by topic, or by name), then one invocation each. */
-  private route(msg: SourceMessage): Promise<DeliveryOutcome> {
+  private route(msg: SourceMessage, tr?: DeliveryTrace): Promise<DeliveryOutcome> {
     if (this.hard.signal.aborted) return Promise.reject(new ShutdownError());
     let targets: readonly (FunctionInfo | string)[];
     if (msg.functions !== undefined) targets = msg.functions.map((n) => this.discovery.resolve(n) ?? n);
     else targets = this.discovery.match(msg.topic);
     if (targets.length === 0) {
-      if (!this.discovery.synced()) return this.unsynced(msg);
+      if (!this.discovery.synced()) return this.unsynced(msg, tr);
       this.metrics?.unroutedMessage(this.opts.source);
       this.metrics?.delivery('unrouted');
       this.log.debug({ topic: msg.topic, id: msg.id }, 'no function subscribed to topic');
       return Promise.resolve(UNROUTED);
     }
     if (targets.length === 1)
-      return this.invoke(targets[0] as FunctionInfo | string, msg).then((r) =>
+      return this.invoke(targets[0] as FunctionInfo | string, msg, tr).then((r) =>
         this.settle(msg, targets, [r]),
       );
-    return Promise.all(targets.map((t) => this.invoke(t, msg))).then((rs) => this.settle(msg, targets, rs));
+    return Promise.all(targets.map((t) => this.invoke(t, msg, tr))).then((rs) =>
+      this.settle(msg, targets, rs),
+    );
   }
 
   /**
    * Before the first topic-map sync an empty match proves nothing. The message waits (holding a slot, so a source
    * is held back) up to a second for the first sync, then is routed — or left un-acked for the broker to redeliver.
    */
-  private unsynced(msg: SourceMessage): Promise<DeliveryOutcome> {
+  private unsynced(msg: SourceMessage, tr: DeliveryTrace | undefined): Promise<DeliveryOutcome> {
     this.firstSync ??= this.discovery.ready(this.hard.signal).catch(noop);
     const firstSync = this.firstSync;
     const wait = (): Promise<DeliveryOutcome> =>
       Promise.race([firstSync, sleep(1000, this.hard.signal)]).then(
         () => {
           this.releaseGlobal();
-          return this.discovery.synced() ? this.route(msg) : NOT_SYNCED;
+          return this.discovery.synced() ? this.route(msg, tr) : NOT_SYNCED;
         },
         (err: unknown) => {
           this.releaseGlobal();
@@ -261,7 +270,11 @@ export class DeliveryEngine {
 
   /** Step 3 — slots: a per-function slot (its `max-inflight`, or the adaptive limit), then a global one, held
    * until the final result (a throttled attempt gives its function slot back and queues for it again). */
-  private invoke(target: FunctionInfo | string, msg: SourceMessage): Promise<InvokeResult> {
+  private invoke(
+    target: FunctionInfo | string,
+    msg: SourceMessage,
+    trace: DeliveryTrace | undefined,
+  ): Promise<InvokeResult> {
     const policy = this.policies.of(target);
     const job: Job = {
       target,
@@ -274,6 +287,7 @@ export class DeliveryEngine {
       adaptive: undefined,
       slots: undefined,
       holding: false,
+      trace,
     };
     const fnSem = this.functionSlots(job);
     if (fnSem === undefined) return this.withGlobalSlot(job);
@@ -332,7 +346,7 @@ export class DeliveryEngine {
         `message is ${age} ms old, over max-age ${policy.maxAge} ms`,
       );
       call = Promise.resolve(this.invoker.failed(job.address, msg.topic, err, attempt));
-    } else call = this.invoker.invoke(target, msg.topic, msg.body, this.optionsFor(msg, attempt, policy));
+    } else call = this.invoker.invoke(target, msg.topic, msg.body, this.optionsFor(job, attempt));
     return call.then((r) => {
       this.metrics?.invocation(job.address, r.status, r.duration);
       const error = r.error;
@@ -387,6 +401,7 @@ export class DeliveryEngine {
     const slots = job.slots as Semaphore;
     this.responses.publish({ ...r, final: false });
     this.metrics?.retry(job.address, 'throttled');
+    if (job.trace !== undefined) traceRetry(job.trace, r, 'throttled');
     job.holding = false;
     slots.release();
     const again = () =>
@@ -411,6 +426,7 @@ export class DeliveryEngine {
       backoff(Math.max(attempt, 1), minDelay, maxDelay),
     );
     this.log.debug({ function: job.address, status: r.status, attempt, wait, reason }, 'retrying invocation');
+    if (job.trace !== undefined) traceRetry(job.trace, r, reason, wait);
     return sleep(wait, this.hard.signal).then((slept) => {
       if (!slept) throw new ShutdownError();
       return this.attempt(job, attempt + 1);
@@ -526,9 +542,11 @@ export class DeliveryEngine {
     }
   }
 
-  private optionsFor(msg: SourceMessage, attempt: number, policy: FunctionPolicy): InvokeOptions {
+  private optionsFor(job: Job, attempt: number): InvokeOptions {
+    const { msg, policy } = job;
     // No per-request AbortSignal: a hard stop destroys the invoker's pool instead (see the connector's kill).
     const options: InvokeOptions = { attempt, retryOn: policy.retryOn };
+    if (job.trace !== undefined) options.traceContext = job.trace.context;
     if (policy.timeout !== undefined) options.timeout = policy.timeout;
     if (msg.headers !== undefined) options.headers = msg.headers;
     if (msg.contentType !== undefined) options.contentType = msg.contentType;
@@ -550,6 +568,8 @@ interface Job {
   /** The function's own slots, when it has a limit; `holding` while this job has one of them. */
   slots: Semaphore | undefined;
   holding: boolean;
+  /** The message's consumer span, when tracing is on. */
+  readonly trace: DeliveryTrace | undefined;
 }
 
 /** Tries an overloaded function may answer with under adaptive concurrency before they count as failures. */

@@ -99,6 +99,24 @@ export function encodeHeaderValue(value: MessageHeaderValue): string {
   return percentEncode(value);
 }
 
+const utf8Text = new TextDecoder();
+
+/** One header of a message by name, case-insensitively (bytes read as UTF-8), or undefined. */
+export function messageHeader(headers: MessageHeaders, name: string): string | undefined {
+  let v = headers[name];
+  if (v === undefined) {
+    const lower = name.toLowerCase();
+    for (const k in headers) {
+      if (k.toLowerCase() === lower) {
+        v = headers[k];
+        break;
+      }
+    }
+  }
+  if (v === undefined || typeof v === 'string') return v;
+  return utf8Text.decode(v);
+}
+
 /** What `copyMessageHeaders` left out, for a debug line. */
 export interface DroppedHeaders {
   /** Names that are not HTTP tokens or are reserved. */

@@ -71,4 +71,5 @@ export { createResponsePrinter } from './printer.js';
 export { ResponseHub } from './responses.js';
 export * from './source.js';
 export { mqttMatch, parseTopics, TopicMap } from './topic-map.js';
+export { TRACER_NAME, tracingEnabled } from './tracing.js';
 export type * from './types.js';

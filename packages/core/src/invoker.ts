@@ -1,10 +1,12 @@
 import { rootCertificates } from 'node:tls';
+import type { Context } from '@opentelemetry/api';
 import { type Dispatcher, Pool } from 'undici';
 import { createGatewayAuth, type GatewayAuthOptions, gatewayTls, tlsFailure } from './auth.js';
 import type { Credentials } from './config.js';
 import { ConfigError, GatewayError, InvokeError, type InvokeErrorCode } from './errors.js';
 import { copyMessageHeaders, encodeHeaderValue, functionPath, isPlainHeaderValue } from './headers.js';
 import { noopLogger } from './logger.js';
+import { endAttemptSpan, injectTraceHeaders, startAttemptSpan } from './tracing.js';
 import type { FunctionInfo, InvokeOptions, InvokeResult, Logger } from './types.js';
 
 /** Options of the invoker: everything about HTTP to one gateway (TLS and identity settings: `auth.ts`). */
@@ -432,6 +434,13 @@ export function createInvoker(o: InvokerOptions): Invoker {
     if (o.printRequestBody)
       log.info({ function: fn, topic, body: Buffer.from(payload).toString('utf8') }, 'request body');
     const attempt = opts?.attempt ?? 1;
+    const requestPath = (async ? asyncPrefix : fnPrefix) + path;
+    const traceContext = opts?.traceContext;
+    const span =
+      traceContext === undefined ? undefined : startAttemptSpan(traceContext, url, requestPath, fn, attempt);
+    // The one place trace context reaches a function: the message's own `traceparent` passes by the header policy
+    // above; under a span, the attempt's replaces it.
+    if (span !== undefined) injectTraceHeaders(traceContext as Context, span, headers);
     const started = performance.now();
     const what = `invocation of ${fn}`;
     const send = (authorization?: string) =>
@@ -439,7 +448,7 @@ export function createInvoker(o: InvokerOptions): Invoker {
         pool,
         url.origin,
         {
-          path: (async ? asyncPrefix : fnPrefix) + path,
+          path: requestPath,
           method: 'POST',
           headers: authorization === undefined ? headers : { ...headers, authorization },
           body: payload,
@@ -451,7 +460,7 @@ export function createInvoker(o: InvokerOptions): Invoker {
         opts?.signal,
       );
     const sent = auth.functionAuth ? withFunctionToken(name, ns || 'openfaas-fn', what, send) : send();
-    return sent.then(
+    const done = sent.then(
       (res) => {
         const result: Mutable<InvokeResult> = {
           topic,
@@ -483,6 +492,11 @@ export function createInvoker(o: InvokerOptions): Invoker {
         return r;
       },
     );
+    if (span === undefined) return done;
+    return done.then((r) => {
+      endAttemptSpan(span, r);
+      return r;
+    });
   };
 
   /** A function call with its function-scoped token; after a 401 once more with a fresh token. */

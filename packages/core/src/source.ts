@@ -16,6 +16,10 @@ export interface SourceMessage {
   readonly key?: string;
   /** Broker id (partition/offset, packet id, SQS MessageId), for logs and dead letters. */
   readonly id?: string;
+  /** The broker's partition of the message (Kafka partition), for traces. */
+  readonly partition?: string;
+  /** The message's offset in its partition (Kafka offset), for traces. */
+  readonly offset?: string;
   /** Invoke exactly these functions (`name` or `name.namespace`) instead of matching the topic. */
   readonly functions?: readonly string[];
   /** When the broker took the message (ms since epoch), for a function's `connector.dev/max-age`; without it the

@@ -1,3 +1,4 @@
+import type { Context } from '@opentelemetry/api';
 import type { ConnectorError } from './errors.js';
 import type { MessageHeaders } from './headers.js';
 
@@ -83,4 +84,7 @@ export interface InvokeOptions {
   timeout?: number;
   /** Statuses a retry can help with, overriding the invoker's (the engine passes its retry policy's). */
   retryOn?: ReadonlySet<number>;
+  /** OpenTelemetry context to make this attempt's client span a child of (the engine passes the message's consumer
+   * span); the request then carries the attempt's `traceparent` instead of the message's. */
+  traceContext?: Context;
 }

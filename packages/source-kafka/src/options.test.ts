@@ -180,6 +180,7 @@ describe('toMessage', () => {
     });
     expect(m.topic).toBe('t');
     expect(m.id).toBe('t/2/41');
+    expect(m).toMatchObject({ partition: '2', offset: '41' }); // for the consumer span's attributes
     expect(m.key).toBe('/wA=');
     // Core's header policy, not the source, refuses names and encodes values.
     expect(m.headers).toEqual({

@@ -97,6 +97,8 @@ export function toMessage(r: KafkaRecord): SourceMessage {
     body: r.value ?? new Uint8Array(0),
     headers,
     id: `${r.topic}/${r.partition}/${r.offset}`,
+    partition: String(r.partition),
+    offset: r.offset,
     ...(r.key ? { key: keyText(r.key) } : {}),
   };
   if (r.key) rawKeys.set(m, r.key);

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { type CliIo, connectorCli, isEntryPoint } from '@connector/core';
+import { otlpTracing } from '@connector/otel';
 import { KAFKA_SETTINGS, startKafkaConnector } from './app.js';
 
 /** The command line: `--help` lists the settings; otherwise start, exit 2 on bad configuration (one line). */
@@ -8,6 +9,7 @@ export function cli(argv: readonly string[] = process.argv.slice(2), io?: Partia
     name: 'kafka-connector',
     settings: KAFKA_SETTINGS,
     argv,
+    tracing: otlpTracing,
     start: () => startKafkaConnector(),
     ...(io ? { io } : {}),
   });

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { type CliIo, connectorCli, isEntryPoint } from '@connector/core';
+import { otlpTracing } from '@connector/otel';
 import { MQTT_SETTINGS, startMqttConnector } from './app.js';
 
 /** The command line: `--help` lists the settings; otherwise start, exit 2 on bad configuration (one line). */
@@ -10,6 +11,7 @@ export function cli(argv: readonly string[] = process.argv.slice(2), io?: Partia
     usage:
       '[env settings] mqtt-connector [-broker=URL] [-topic=filter] [-id=client] [-qos=1] ... (the Go flags)',
     argv,
+    tracing: otlpTracing,
     start: () => startMqttConnector({ argv }),
     ...(io ? { io } : {}),
   });

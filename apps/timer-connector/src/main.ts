@@ -7,6 +7,7 @@ import {
   isEntryPoint,
   type Logger,
 } from '@connector/core';
+import { otlpTracing } from '@connector/otel';
 import { startTimerConnector, TIMER_SETTINGS } from './app.js';
 
 /** Options of `main` besides the environment (tests turn signal handling off and pass a logger). */
@@ -56,6 +57,7 @@ export function cli(
     name: 'timer-connector',
     settings: TIMER_SETTINGS,
     argv,
+    tracing: otlpTracing,
     start: () => main(),
     ...(io ? { io } : {}),
   });

@@ -21,6 +21,7 @@ describe('timer-connector settings', () => {
     expect(out).toMatch(/^usage: .*timer-connector/);
     expect(out).toMatch(/mode +cron +cron \(schedule annotations\) or interval/);
     expect(out).toMatch(/gateway_url +http:\/\/gateway\.openfaas:8080/);
+    expect(out).toMatch(/OTEL_EXPORTER_OTLP_TRACES_ENDPOINT +OTLP\/HTTP URL/); // the CLI's trace export
   });
 
   it('lists every name its source reader reads (the help tells the truth)', () => {

@@ -87,6 +87,17 @@ export interface CliOptions {
   usage?: string;
   /** Output and exit (default process.stdout/stderr and process.exit). */
   io?: Partial<CliIo>;
+  /** Trace export of the process (`otlpTracing` from @connector/otel): started before the connector, shut down
+   * (flushing its spans) after the connector stopped; its settings are listed by `--help`. */
+  tracing?: CliTracing;
+}
+
+/** A trace exporter the CLI starts for the process (core itself only uses `@opentelemetry/api`). */
+export interface CliTracing {
+  /** Its env settings, for `--help`. */
+  readonly settings: readonly Setting[];
+  /** Register the SDK if the environment asks for it (undefined: tracing stays off). May throw a ConfigError. */
+  start(serviceName: string): { shutdown(): Promise<void> } | undefined;
 }
 
 /**
@@ -101,13 +112,24 @@ export async function connectorCli(options: CliOptions): Promise<Connector | und
     ...options.io,
   };
   if (wantsHelp(options.argv)) {
-    io.stdout(settingsHelp(options.name, options.settings, options.usage));
+    const settings = [...options.settings, ...(options.tracing?.settings ?? [])];
+    io.stdout(settingsHelp(options.name, settings, options.usage));
     io.exit(0);
     return undefined;
   }
+  let tracing: { shutdown(): Promise<void> } | undefined;
   try {
-    return await options.start();
+    tracing = options.tracing?.start(options.name);
+    const connector = await options.start();
+    if (tracing !== undefined) {
+      // After the drain (a signal's graceful stop ends in this stop too), export the last spans before exit.
+      const t = tracing;
+      const { stop } = connector;
+      connector.stop = () => stop().finally(() => t.shutdown().catch(() => undefined));
+    }
+    return connector;
   } catch (err) {
+    await tracing?.shutdown().catch(() => undefined);
     const { message, code } = errorFields(err);
     io.stderr(`${options.name}: ${message.trim()}\n`);
     io.exit(code === 'ERR_CONFIG' ? 2 : 1);

@@ -51,6 +51,7 @@ export * from './errors.js';
 export {
   type CliIo,
   type CliOptions,
+  type CliTracing,
   connectorCli,
   type FromEnvOptions,
   isEntryPoint,

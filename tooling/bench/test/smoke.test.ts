@@ -22,7 +22,8 @@ describe('pnpm bench --quick', () => {
       const md = readFileSync(join(out, 'latest.md'), 'utf8');
       const cases = registeredCases();
       const throughput = cases.filter((c) => c.kind === 'throughput');
-      expect(throughput.length).toBe(12); // x1/x64 ceilings, dispatch, invoke, deliver x2, 1k/64k ceilings + invoke
+      // x1/x64 ceilings, dispatch, invoke, deliver x2, deliver traced x2, 1k/64k ceilings + invoke
+      expect(throughput.length).toBe(14);
       expect(json.rows.map((r: { id: string }) => r.id)).toEqual(throughput.map((c) => c.id));
       for (const r of json.rows) {
         for (const k of ['opsPerSec', 'p50Ms', 'p99Ms', 'cpuPer10k'])

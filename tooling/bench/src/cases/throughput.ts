@@ -122,6 +122,39 @@ async function deliverLoops(p: CaseParams, concurrency: number) {
 }
 
 /**
+ * `deliverLoops` with an OpenTelemetry SDK registered in this worker (its own process: no other case sees it):
+ * `memory` records every span (a consumer span per message, a client span per attempt) into an in-memory exporter,
+ * emptied every second so memory stays flat; `sampled-out` registers the SDK with a sampler that records nothing,
+ * so only the instrumentation's own cost (spans made, context propagated) remains. The SDK is imported here only.
+ */
+async function deliverTraced(p: CaseParams, mode: 'memory' | 'sampled-out') {
+  const otel = await import('@opentelemetry/sdk-trace-node');
+  const exporter = new otel.InMemorySpanExporter();
+  const provider = new otel.NodeTracerProvider(
+    mode === 'memory'
+      ? { spanProcessors: [new otel.SimpleSpanProcessor(exporter)] }
+      : { sampler: new otel.AlwaysOffSampler() },
+  );
+  provider.register();
+  if (!core.tracingEnabled()) fail('the SDK did not register (two copies of @opentelemetry/api?)');
+  let spans = 0;
+  const drain = () => {
+    spans += exporter.getFinishedSpans().length;
+    exporter.reset();
+  };
+  const timer = setInterval(drain, 1000);
+  try {
+    const r = await deliverLoops(p, 64);
+    drain();
+    if (mode === 'memory' && spans === 0) fail('no span recorded');
+    return r;
+  } finally {
+    clearInterval(timer);
+    await provider.shutdown();
+  }
+}
+
+/**
  * A push source as the real ones are written: offer the next message whenever the engine has capacity
  * (`hasCapacity` / `waitForCapacity`), never awaiting the delivery itself; latency from `deliver` to its settlement.
  */
@@ -192,6 +225,24 @@ registerCase({
   ceiling: 'undici-x64',
   usesCore: true,
   run: (p) => deliverLoops(p, 64),
+});
+registerCase({
+  kind: 'throughput',
+  id: 'deliver-traced-x64',
+  label: 'deliver x64, tracing on (in-memory SDK)',
+  concurrency: 64,
+  ceiling: 'undici-x64',
+  usesCore: true,
+  run: (p) => deliverTraced(p, 'memory'),
+});
+registerCase({
+  kind: 'throughput',
+  id: 'deliver-traced-sampled-out-x64',
+  label: 'deliver x64, SDK registered, every span sampled out',
+  concurrency: 64,
+  ceiling: 'undici-x64',
+  usesCore: true,
+  run: (p) => deliverTraced(p, 'sampled-out'),
 });
 registerCase({
   kind: 'throughput',

@@ -29,6 +29,22 @@ describe('headersOf', () => {
     expect(h['X-SQS-raw']).toBe(raw);
   });
 
+  it('hands W3C trace context attributes over under their own names too (core continues the trace)', () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const h = headersOf({
+      MessageAttributes: {
+        traceparent: { DataType: 'String', StringValue: traceparent },
+        tracestate: { DataType: 'String', StringValue: 'k=v' },
+      },
+    });
+    expect(h).toEqual({
+      'X-SQS-traceparent': traceparent,
+      traceparent,
+      'X-SQS-tracestate': 'k=v',
+      tracestate: 'k=v',
+    });
+  });
+
   it('gives no header for an attribute without a value', () => {
     expect(headersOf({ MessageAttributes: { empty: { DataType: 'String' } }, Attributes: {} })).toEqual({});
   });

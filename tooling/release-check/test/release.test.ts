@@ -61,6 +61,7 @@ describe('release flow', () => {
       const published = [...registry.packages.keys()].sort();
       expect(published).toEqual([
         '@connector/core',
+        '@connector/otel',
         '@connector/source-kafka',
         '@connector/source-mqtt',
         '@connector/source-nats',

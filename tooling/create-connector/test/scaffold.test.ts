@@ -153,7 +153,7 @@ describe('pnpm create-connector', () => {
 
   it('keeps the placeholder source for custom and wires the source package otherwise', () => {
     const custom = JSON.parse(read('custom-connector/package.json'));
-    expect(Object.keys(custom.dependencies)).toEqual(['@connector/core']);
+    expect(Object.keys(custom.dependencies)).toEqual(['@connector/core', '@connector/otel']);
     expect(files('custom-connector').sort()).toEqual(files('../apps/template').sort());
     expect(read('custom-connector/k8s.yaml')).toContain('{ name: interval, value: "5s" }');
 

@@ -9,10 +9,10 @@ import {
   unknownSettings,
   wantsHelp,
 } from './config.js';
-import { createConnector, runConnector } from './connector.js';
+import { type Connector, createConnector, runConnector } from './connector.js';
 import { createController } from './controller.js';
 import { ConfigError } from './errors.js';
-import { startConnectorFromEnv } from './from-env.js';
+import { connectorCli, startConnectorFromEnv } from './from-env.js';
 import type { Source } from './source.js';
 import type { Logger } from './types.js';
 
@@ -156,5 +156,77 @@ describe('programmatic options refuse unknown keys (plain JavaScript callers)', 
     const config = configFromEnv({ gateway_url: 'http://127.0.0.1:1' });
     const controller = createController(config);
     expect(() => createConnector({ ...config, controller, source: idle })).not.toThrow();
+  });
+});
+
+describe('connectorCli({ tracing })', () => {
+  const io = (out: string[], codes: number[]) => ({
+    stdout: (t: string) => void out.push(t),
+    stderr: (t: string) => void out.push(t),
+    exit: (c: number) => void codes.push(c),
+  });
+  const tracing = (events: string[]) => ({
+    settings: [{ name: 'OTEL_EXPORTER_OTLP_ENDPOINT', help: 'collector' }],
+    start(name: string) {
+      events.push(`tracing start ${name}`);
+      return { shutdown: async () => void events.push('tracing shutdown') };
+    },
+  });
+
+  it('--help lists the tracing settings; nothing is started', async () => {
+    const out: string[] = [];
+    const codes: number[] = [];
+    const events: string[] = [];
+    await connectorCli({
+      name: 'x-connector',
+      settings: [],
+      argv: ['--help'],
+      start: () => Promise.reject(new Error('not started')),
+      tracing: tracing(events),
+      io: io(out, codes),
+    });
+    expect(out.join('')).toMatch(/OTEL_EXPORTER_OTLP_ENDPOINT +collector/);
+    expect([codes, events]).toEqual([[0], []]);
+  });
+
+  it('starts tracing before the connector and shuts it down (flushing spans) after the connector stopped', async () => {
+    const events: string[] = [];
+    const connector = await connectorCli({
+      name: 'x-connector',
+      settings: [],
+      argv: [],
+      start: async () => {
+        events.push('connector start');
+        return { stop: async () => void events.push('connector stop') } as unknown as Connector;
+      },
+      tracing: tracing(events),
+      io: io([], []),
+    });
+    await connector?.stop();
+    expect(events).toEqual([
+      'tracing start x-connector',
+      'connector start',
+      'connector stop',
+      'tracing shutdown',
+    ]);
+  });
+
+  it('a failed start shuts tracing down, then exits with one line', async () => {
+    const out: string[] = [];
+    const codes: number[] = [];
+    const events: string[] = [];
+    await connectorCli({
+      name: 'x-connector',
+      settings: [],
+      argv: [],
+      start: () => Promise.reject(ConfigError.invalid('broker', 'x', 'a URL')),
+      tracing: tracing(events),
+      io: io(out, codes),
+    });
+    expect([out, codes, events]).toEqual([
+      ['x-connector: invalid broker="x": expected a URL\n'],
+      [2],
+      ['tracing start x-connector', 'tracing shutdown'],
+    ]);
   });
 });

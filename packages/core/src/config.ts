@@ -197,7 +197,8 @@ export class EnvReader {
     if (opts.min !== undefined && ms < opts.min)
       return this.fail(name, v, `a duration of at least ${opts.min}ms`);
     // Node fires a timer of more than 2^31-1 ms after 1 ms: `rebuild_interval=1000h` would rebuild in a busy loop.
-    if (ms > MAX_DURATION_MS) return this.fail(name, v, 'a duration of at most 596h (the longest timer Node keeps)');
+    if (ms > MAX_DURATION_MS)
+      return this.fail(name, v, 'a duration of at most 596h (the longest timer Node keeps)');
     return ms;
   }
 

@@ -112,6 +112,9 @@ const DURATION_UNITS: Record<string, number> = {
 const DURATION_RE = /^(?:(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$/;
 const DURATION_PART_RE = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/g;
 
+/** The longest duration a setting may have: Node's longest timer (2^31-1 ms, about 596 h). */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
 /** Parse a Go duration (`30s`, `1m30s`, `500ms`, `0`) to milliseconds; undefined when invalid. */
 export function parseDuration(value: string): number | undefined {
   const v = value.trim();
@@ -193,6 +196,9 @@ export class EnvReader {
     if (ms === undefined) return this.fail(name, v, 'a duration like 30s, 1m30s or 500ms');
     if (opts.min !== undefined && ms < opts.min)
       return this.fail(name, v, `a duration of at least ${opts.min}ms`);
+    // Node fires a timer of more than 2^31-1 ms after 1 ms: `rebuild_interval=1000h` would rebuild in a busy loop.
+    if (ms > MAX_DURATION_MS)
+      return this.fail(name, v, 'a duration of at most 596h (the longest timer Node keeps)');
     return ms;
   }
 

@@ -154,7 +154,7 @@ export class DeliveryEngine {
     this.pendingBytes += size;
     const entry = { at: Date.now() };
     this.pendingSince.add(entry);
-    this.metrics?.receivedMessage(this.opts.source, msg.topic);
+    this.metrics?.receivedMessage(this.opts.source, msg);
     const key = msg.orderingKey;
     let run: Promise<DeliveryOutcome>;
     if (key === undefined) run = this.route(msg);

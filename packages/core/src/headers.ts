@@ -145,7 +145,17 @@ export function pathSegment(s: string): string {
   return encodeURIComponent(s);
 }
 
-/** The invocation path of a function address (`name` or `name.namespace`) after `/function/` or `/async-function/`. */
-export function functionPath(name: string, namespace: string): string {
+/** A lone surrogate: text that is not well-formed UTF-16 (with the `u` flag a pair is one code point, not matched). */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+/**
+ * The invocation path of a function address (`name` or `name.namespace`) after `/function/` or `/async-function/`,
+ * or undefined when the address cannot be one: an empty name (`''` with namespace `'.'` made `.%2E`, which URL
+ * parsers and proxies read as `..`, the parent of `/function/`), `.` or `..` alone, or text that is not well-formed
+ * UTF-16 (a lone surrogate, which `encodeURIComponent` refuses with a throw).
+ */
+export function functionPath(name: string, namespace: string): string | undefined {
+  if (name === '' || (namespace === '' && (name === '.' || name === '..'))) return undefined;
+  if (LONE_SURROGATE.test(name) || LONE_SURROGATE.test(namespace)) return undefined;
   return namespace === '' ? pathSegment(name) : `${pathSegment(name)}.${pathSegment(namespace)}`;
 }

@@ -411,6 +411,13 @@ export function createInvoker(o: InvokerOptions): Invoker {
     }
     const path = functionPath(name, ns);
     const async = opts?.async ?? asyncByDefault;
+    if (path === undefined) {
+      const err = new InvokeError(
+        'ERR_INVALID_REQUEST',
+        `function ${JSON.stringify(fn)} has no valid address`,
+      );
+      return Promise.resolve(failed(fn, topic, err, opts?.attempt ?? 1, async));
+    }
     const headers: Record<string, string> = {};
     if (opts?.headers !== undefined) {
       const dropped = copyMessageHeaders(opts.headers, headers);

@@ -102,7 +102,12 @@ function setup(o: Partial<EngineOptions> = {}, replies: (call: Call) => Reply = 
       get:
         (_t, name) =>
         (...args: unknown[]) =>
-          counted.push(`${String(name)}(${args.slice(0, 2).join(',')})`),
+          counted.push(
+            `${String(name)}(${args
+              .slice(0, 2)
+              .map((a) => (typeof a === 'object' && a !== null && 'topic' in a ? a.topic : a)) // a message: its topic
+              .join(',')})`,
+          ),
     },
   ) as ConnectorMetrics;
   const letters: DeadLetter[] = [];

@@ -5,6 +5,7 @@ import {
   type CloudEventsMode,
   ConfigError,
   configFromEnv,
+  createCloudEvents,
   createConnector,
   createController,
   createInvoker,
@@ -241,6 +242,12 @@ describe.each(['binary', 'structured'] as const)('an incoming CloudEvent, cloude
 });
 
 describe('cloudevents=off', () => {
+  it('makes no mapping at all: the invoker does nothing per message', () => {
+    expect(createCloudEvents({ connectorName: 'c' })).toBeUndefined();
+    expect(createCloudEvents({ connectorName: 'c', mode: 'off' })).toBeUndefined();
+    expect(createCloudEvents({ connectorName: 'c', mode: 'binary' })?.mode).toBe('binary');
+  });
+
   it('sends no ce- header and the body as it is (the default)', async () => {
     const { deliver } = await setup({});
     const [r] = await deliver({ body: Buffer.from('{"a":1}'), contentType: 'application/json', id: 'x' });

@@ -168,7 +168,7 @@ export function createCloudEvents(o: CloudEventsOptions): CloudEvents | undefine
       headers[`ce-${name}`] = value;
     }
     const ct = attributes['datacontenttype'];
-    if (ct === undefined) delete headers['content-type'];
+    if (ct === undefined || !isPlainHeaderValue(ct)) delete headers['content-type'];
     else headers['content-type'] = ct;
   };
 
@@ -204,9 +204,10 @@ export function createCloudEvents(o: CloudEventsOptions): CloudEvents | undefine
     encode(headers, body, topic, opts) {
       const raw = opts?.headers;
       // The data's content type: the message's, else its `content-type` header (Kafka), else the configured one.
-      let contentType = opts?.contentType;
-      if (contentType !== undefined && !isPlainHeaderValue(contentType)) contentType = undefined;
-      contentType ??= headerContentType(raw) ?? headers['content-type'];
+      let own = opts?.contentType;
+      if (own !== undefined && !isPlainHeaderValue(own)) own = undefined;
+      own ??= headerContentType(raw);
+      const contentType = own ?? headers['content-type'];
       // The binding's own attribute headers never pass as they are: the event is sent in this request's mode.
       if (raw !== undefined)
         for (const name in raw) {
@@ -223,7 +224,9 @@ export function createCloudEvents(o: CloudEventsOptions): CloudEvents | undefine
       if (event !== undefined) {
         attributes = event.attributes;
         for (const name of event.names) delete headers[name.toLowerCase()];
-        if (contentType !== undefined) attributes['datacontenttype'] = contentType;
+        // The event's own datacontenttype unless its message says otherwise; the configured one last.
+        const ct = own ?? attributes['datacontenttype'] ?? headers['content-type'];
+        if (ct !== undefined) attributes['datacontenttype'] = ct;
       } else attributes = wrap(topic, opts, contentType);
       if (mode === 'structured') return structured(headers, attributes, body);
       binary(headers, attributes);

@@ -25,6 +25,7 @@ afterEach(async () => {
 async function setup(opts: {
   cloudEvents?: CloudEventsMode;
   cloudEventsType?: string;
+  contentType?: string;
   functions?: string[];
 }) {
   const g: TestGateway = await startGateway({
@@ -37,6 +38,7 @@ async function setup(opts: {
     connectorName: 'conn',
     ...(opts.cloudEvents === undefined ? {} : { cloudEvents: opts.cloudEvents }),
     ...(opts.cloudEventsType === undefined ? {} : { cloudEventsType: opts.cloudEventsType }),
+    ...(opts.contentType === undefined ? {} : { contentType: opts.contentType }),
   });
   const mem = memorySource('mqtt');
   const connector = createConnector({
@@ -225,6 +227,19 @@ describe.each(['binary', 'structured'] as const)('an incoming CloudEvent, cloude
     for (const h of Object.keys(r?.headers ?? {}))
       expect(h.startsWith('ce_') || h.startsWith('cloudevents') || h === 'myext').toBe(false);
     if (mode === 'structured') expect(ceHeaders(r)).toEqual([]);
+  });
+
+  it("the event's own datacontenttype wins over the configured content_type", async () => {
+    const { deliver } = await setup({ cloudEvents: mode, contentType: 'text/plain' });
+    const [r] = await deliver({
+      body: Buffer.from('{"total":9}'),
+      headers: { ...prefixed('ce-'), 'ce-datacontenttype': 'application/json' },
+    });
+    expect(toEvent(r)).toMatchObject({
+      ...ORIGINAL,
+      datacontenttype: 'application/json',
+      data: { total: 9 },
+    });
   });
 
   it('a structured event (application/cloudevents+json) is sent as it is', async () => {

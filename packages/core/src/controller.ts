@@ -171,6 +171,8 @@ export function createController(options: ControllerOptions & { logger?: Logger 
     asyncInvocation: o.asyncInvocation,
     asyncCallbackUrl: o.asyncCallbackUrl,
     maxResponseBytes: options.maxResponseBytes,
+    cloudEvents: options.cloudEvents,
+    cloudEventsType: options.cloudEventsType,
     printRequestBody: o.printRequestBody,
     logger: options.logger,
   });

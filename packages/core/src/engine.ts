@@ -528,7 +528,12 @@ export class DeliveryEngine {
 
   private optionsFor(msg: SourceMessage, attempt: number, policy: FunctionPolicy): InvokeOptions {
     // No per-request AbortSignal: a hard stop destroys the invoker's pool instead (see the connector's kill).
-    const options: InvokeOptions = { attempt, retryOn: policy.retryOn };
+    const options: InvokeOptions = {
+      attempt,
+      retryOn: policy.retryOn,
+      message: msg,
+      source: this.opts.source,
+    };
     if (policy.timeout !== undefined) options.timeout = policy.timeout;
     if (msg.headers !== undefined) options.headers = msg.headers;
     if (msg.contentType !== undefined) options.contentType = msg.contentType;

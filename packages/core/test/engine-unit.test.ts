@@ -175,7 +175,8 @@ describe('DeliveryEngine (unit)', () => {
   it('delivers: one invocation with the message topic, body, headers, content type, attempt and retry statuses', async () => {
     const s = setup();
     const headers = { 'x-a': '1' };
-    const out = await s.engine.deliver(msg({ headers, contentType: 'text/plain', id: 'i' }));
+    const m = msg({ headers, contentType: 'text/plain', id: 'i' });
+    const out = await s.engine.deliver(m);
     expect(out).toEqual({
       status: 'delivered',
       ack: true,
@@ -191,14 +192,22 @@ describe('DeliveryEngine (unit)', () => {
       retryOn: new Set(DEFAULT_RETRY.retryOnStatus),
       headers,
       contentType: 'text/plain',
+      message: m, // its id and timestamp make the CloudEvent's (cloudevents.ts)
+      source: 'mem',
     });
+    expect(c?.options?.message).toBe(m);
     expect(s.published.map((r) => r.final)).toEqual([true]);
     expect(s.counted).toEqual(['receivedMessage(mem,t)', 'invocation(a.ns,200)', 'delivery(delivered)']);
     expect(s.engine.pending()).toBe(0);
     expect(s.engine.pendingSize()).toBe(0);
     // No headers or content type on the message: none passed.
     await s.engine.deliver(msg());
-    expect(s.calls[1]?.options).toEqual({ attempt: 1, retryOn: expect.any(Set) });
+    expect(s.calls[1]?.options).toEqual({
+      attempt: 1,
+      retryOn: expect.any(Set),
+      message: expect.anything(),
+      source: 'mem',
+    });
   });
 
   it('unrouted (synced, no function) acks without invoking', async () => {

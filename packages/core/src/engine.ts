@@ -487,6 +487,8 @@ export class DeliveryEngine {
   /** The function's own slots: its `max-inflight` (or the connector's per-function limit), adaptive when asked. */
   private functionSlots(job: Job): Semaphore | undefined {
     const { policy, address } = job;
+    // A name the map does not know fails without a request: no slots for it (a message could name endless ones).
+    if (typeof job.target === 'string') return undefined;
     const max = policy.maxInFlight ?? (policy.adaptive ? this.opts.maxInFlight : undefined);
     if (max === undefined) return undefined;
     let s = this.perFunction.get(address);

@@ -258,6 +258,13 @@ describe('DeliveryEngine (unit)', () => {
     expect(s.refreshes).toBe(0); // status 0, not a 404: no map refresh
   });
 
+  it('names the map does not know get no per-function slots or adaptive limit (a message could name endless ones)', async () => {
+    const s = setup({ maxInFlightPerFunction: 2, adaptive: true });
+    for (let i = 0; i < 50; i++)
+      await s.engine.deliver(msg({ topic: 'none', functions: [`unknown-${i}`, 'b'] }));
+    expect([...s.engine.adaptiveLimits().keys()]).toEqual(['b.ns']);
+  });
+
   it('fan-out: every matched function is invoked; one failure fails the message (redeliver)', async () => {
     const s = setup({}, (c) => ({ status: c.fn === 'b.ns' ? 400 : 200 }));
     s.map.set('t', [fn('a'), fn('b')]);

@@ -1,10 +1,10 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Connector } from '@connector/core';
 import { startGateway, type TestGateway, waitFor } from '@connector/testing';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import {
   type Admin,
   AMQP_URL,
@@ -77,6 +77,7 @@ describe('rabbitmq-connector app', () => {
     const exchange = a.exchange(unique('x'));
     const port = await freePort();
     const secrets = mkdtempSync(join(tmpdir(), 'rmq-app-secrets-'));
+    onTestFinished(() => rmSync(secrets, { recursive: true, force: true }));
     writeFileSync(join(secrets, 'basic-auth-user'), 'admin\n');
     writeFileSync(join(secrets, 'basic-auth-password'), 'gw-secret\n');
     const c = await app({

@@ -155,7 +155,7 @@ export class DeliveryEngine {
     this.pendingBytes += size;
     const entry = { at: Date.now() };
     this.pendingSince.add(entry);
-    this.metrics?.receivedMessage(this.opts.source, msg.topic);
+    this.metrics?.receivedMessage(this.opts.source, msg);
     const tr = deliveryTrace(msg, this.opts.source); // undefined unless an OpenTelemetry SDK is registered
     const key = msg.orderingKey;
     let run: Promise<DeliveryOutcome>;
@@ -503,6 +503,8 @@ export class DeliveryEngine {
   /** The function's own slots: its `max-inflight` (or the connector's per-function limit), adaptive when asked. */
   private functionSlots(job: Job): Semaphore | undefined {
     const { policy, address } = job;
+    // A name the map does not know fails without a request: no slots for it (a message could name endless ones).
+    if (typeof job.target === 'string') return undefined;
     const max = policy.maxInFlight ?? (policy.adaptive ? this.opts.maxInFlight : undefined);
     if (max === undefined) return undefined;
     let s = this.perFunction.get(address);
@@ -545,7 +547,12 @@ export class DeliveryEngine {
   private optionsFor(job: Job, attempt: number): InvokeOptions {
     const { msg, policy } = job;
     // No per-request AbortSignal: a hard stop destroys the invoker's pool instead (see the connector's kill).
-    const options: InvokeOptions = { attempt, retryOn: policy.retryOn };
+    const options: InvokeOptions = {
+      attempt,
+      retryOn: policy.retryOn,
+      message: msg,
+      source: this.opts.source,
+    };
     if (job.trace !== undefined) options.traceContext = job.trace.context;
     if (policy.timeout !== undefined) options.timeout = policy.timeout;
     if (msg.headers !== undefined) options.headers = msg.headers;

@@ -1,5 +1,13 @@
 export type { GatewayAuthOptions } from './auth.js';
 export {
+  CLOUDEVENTS_JSON,
+  CLOUDEVENTS_MODES,
+  type CloudEvents,
+  type CloudEventsMode,
+  type CloudEventsOptions,
+  createCloudEvents,
+} from './cloudevents.js';
+export {
   CORE_SETTINGS,
   type ConnectorConfig,
   type ControllerOptions,

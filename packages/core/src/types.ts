@@ -1,6 +1,7 @@
 import type { Context } from '@opentelemetry/api';
 import type { ConnectorError } from './errors.js';
 import type { MessageHeaders } from './headers.js';
+import type { SourceMessage } from './source.js';
 
 /** Minimal structured logger; a pino logger satisfies it. */
 export interface Logger {
@@ -84,6 +85,10 @@ export interface InvokeOptions {
   timeout?: number;
   /** Statuses a retry can help with, overriding the invoker's (the engine passes its retry policy's). */
   retryOn?: ReadonlySet<number>;
+  /** The message being delivered (the engine passes it): its broker id and timestamp make the CloudEvent's. */
+  message?: Pick<SourceMessage, 'id' | 'timestamp'>;
+  /** Name of the source the message came from (the engine passes it), for the CloudEvent's source and type. */
+  source?: string;
   /** OpenTelemetry context to make this attempt's client span a child of (the engine passes the message's consumer
    * span); the request then carries the attempt's `traceparent` instead of the message's. */
   traceContext?: Context;

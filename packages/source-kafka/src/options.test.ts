@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { checkKafkaOptions, type KafkaSourceOptions, kafkaOptionsFromEnv } from './options.js';
 import { kafkaDeadLetterTopic, toMessage } from './source.js';
 
@@ -11,6 +11,7 @@ const KEY = '-----BEGIN PRIVATE KEY-----\nsecret-key-material\n-----END PRIVATE 
 /** A directory with a CA, a non-PEM file, an empty file and a password file with spaces kept. */
 function files() {
   const dir = mkdtempSync(join(tmpdir(), 'kafka-env-'));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
   const at = (name: string, text: string) => {
     writeFileSync(join(dir, name), text);
     return join(dir, name);
@@ -27,6 +28,7 @@ function files() {
 describe('kafkaOptionsFromEnv', () => {
   it('reads the OpenFaaS kafka-connector names and ours', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kafka-env-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     writeFileSync(join(dir, 'pw'), 's3cret\n');
     writeFileSync(join(dir, 'ca.pem'), CA);
     expect(

@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import {
   envFromGoFlags,
   mqttOptionsFromEnv,
@@ -83,6 +83,7 @@ describe('resolveMqttOptions', () => {
 describe('mqttOptionsFromEnv', () => {
   it('reads the Go connector names and the new ones', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mqtt-env-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     writeFileSync(join(dir, 'ca.pem'), 'CA');
     writeFileSync(join(dir, 'pw'), 'from-file\n');
     const o = mqttOptionsFromEnv({

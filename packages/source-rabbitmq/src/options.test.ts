@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { parseQueues, rabbitmqOptionsFromEnv, redactUrl, resolveRabbitmqOptions } from './options.js';
 
 const url = 'amqp://127.0.0.1:5672';
@@ -121,6 +121,7 @@ describe('resolveRabbitmqOptions', () => {
 describe('rabbitmqOptionsFromEnv', () => {
   it('reads the OpenFaaS Pro names: rabbitmq_url, queues (JSON), credential and certificate files', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rmq-env-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const file = (name: string, text: string) => {
       writeFileSync(join(dir, name), text);
       return join(dir, name);

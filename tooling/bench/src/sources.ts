@@ -257,6 +257,8 @@ async function natsCase(url: string, n: number): Promise<SourceRun> {
     return run;
   } finally {
     server.kill('SIGTERM');
+    await new Promise((r) => server.once('exit', r));
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -4,6 +4,7 @@ import type { GatewayAuthOptions } from './auth.js';
 import { CLOUDEVENTS_MODES, type CloudEventsMode } from './cloudevents.js';
 import { ConfigError } from './errors.js';
 import { isPlainHeaderValue } from './headers.js';
+import { readSecret as readSecretSetting, registerSecret } from './secrets.js';
 
 /** How annotation topics are compared with message topics. */
 export type TopicMatcherOption = 'exact' | 'mqtt' | ((pattern: string, topic: string) => boolean);
@@ -185,6 +186,12 @@ export class EnvReader {
     return this.raw(name);
   }
 
+  /** A secret: env `name` or the file env `<name>_file` names (the one rule, `readSecret`); never logged unless
+   * `redact: false` (a user name that may come from a file too). */
+  secret(name: string, options?: { redact?: boolean }): string | undefined {
+    return readSecretSetting(name, (n) => this.raw(n), options);
+  }
+
   /** A boolean setting. */
   bool(name: string): boolean | undefined {
     const v = this.raw(name);
@@ -294,7 +301,9 @@ export function compact<T extends object>(obj: T): { [K in keyof T]: Exclude<T[K
 function readSecret(dir: string, file: string): string {
   const path = join(dir, file);
   try {
-    return readFileSync(path, 'utf8').trim();
+    const value = readFileSync(path, 'utf8').trim();
+    registerSecret(value);
+    return value;
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code ?? 'unreadable';
     throw new ConfigError(

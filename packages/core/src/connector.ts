@@ -13,6 +13,7 @@ import { DEFAULT_RETRY, DeliveryEngine } from './engine.js';
 import { ConfigError, isShutdownError } from './errors.js';
 import { errorFields, noopLogger, RepeatLimiter } from './logger.js';
 import { ConnectorMetrics } from './metrics.js';
+import { redactSecrets } from './secrets.js';
 import type { Source, SourceContext, SourceHealth } from './source.js';
 import type { FunctionInfo, Logger } from './types.js';
 
@@ -195,7 +196,7 @@ export function createConnector(options: ConnectorOptions): Connector {
     const h = sourceHealth();
     if (!h.connected)
       reasons.push(`source ${source.name} not connected${h.lastError ? `: ${h.lastError}` : ''}`);
-    return reasons;
+    return reasons.map(redactSecrets); // broker and gateway errors may quote a secret
   };
 
   const makeContext = (abort: AbortController, unsubs: (() => void)[]): SourceContext => {
@@ -286,7 +287,7 @@ export function createConnector(options: ConnectorOptions): Connector {
         res
           .writeHead(reasons.length === 0 ? 200 : 503, { 'content-type': 'application/json' })
           .end(
-            `${JSON.stringify({ ready: reasons.length === 0, reasons, map: controller.status(), source: sourceHealth() })}\n`,
+            `${redactSecrets(JSON.stringify({ ready: reasons.length === 0, reasons, map: controller.status(), source: sourceHealth() }))}\n`,
           );
       } else if (path === '/metrics') {
         metrics.registry.metrics().then(

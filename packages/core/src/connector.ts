@@ -9,7 +9,7 @@ import {
   fileDeadLetters,
   logDeadLetters,
 } from './dead-letters.js';
-import { DEFAULT_RETRY, DeliveryEngine } from './engine.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RETRY, DeliveryEngine } from './engine.js';
 import { ConfigError, isShutdownError } from './errors.js';
 import { errorFields, noopLogger, RepeatLimiter } from './logger.js';
 import { ConnectorMetrics } from './metrics.js';
@@ -71,6 +71,7 @@ export function createConnector(options: ConnectorOptions): Connector {
   checkPositive('maxInFlightPerFunction', options.maxInFlightPerFunction, true);
   checkPositive('drainTimeout', options.drainTimeout);
   checkPositive('maxPendingBytes', options.maxPendingBytes, true);
+  checkPositive('maxMessageBytes', options.maxMessageBytes, true);
   checkPositive('retry.maxRetries', options.retry?.maxRetries);
   checkPositive('retry.minDelay', options.retry?.minDelay);
   checkPositive('retry.maxDelay', options.retry?.maxDelay);
@@ -145,6 +146,7 @@ export function createConnector(options: ConnectorOptions): Connector {
     {
       maxInFlight: options.maxInFlight ?? 64,
       maxPendingBytes: options.maxPendingBytes ?? 64 * 1024 * 1024,
+      maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
       maxInFlightPerFunction: options.maxInFlightPerFunction,
       retry: { ...DEFAULT_RETRY, ...options.retry },
       onFailure: options.onFailure ?? 'redeliver',

@@ -312,6 +312,41 @@ describe('gateway URL and function list', () => {
     const warnings = log.lines.filter((l) => l.level === 'warn' && /not a string/.test(l.msg ?? ''));
     expect(warnings).toHaveLength(2); // once per function and value, not once per rebuild
   });
+
+  it('functions past max_topic_map_entries (function x topic pairs) are skipped, warned once until the map fits', async () => {
+    const topics = (n: number, p: string) => Array.from({ length: n }, (_, i) => `${p}${i}`).join(',');
+    const g = await gateway({
+      functions: [
+        { name: 'a', annotations: { topic: topics(3, 'a') } },
+        { name: 'b', annotations: { topic: topics(3, 'b') } },
+        { name: 'c', annotations: { topic: topics(3, 'c') } },
+      ],
+    });
+    const log = memoryLogger();
+    const controller = createController({ gatewayUrl: g.url, logger: log, maxTopicMapEntries: 7 });
+    cleanups.push(() => controller.stop());
+    await controller.refresh();
+    await controller.refresh();
+    expect(controller.functions().map((f) => f.name)).toEqual(['a', 'b']);
+    expect(controller.match('c0')).toEqual([]);
+    expect(controller.match('b2').map((f) => f.name)).toEqual(['b']);
+    const capped = () =>
+      log.lines.filter((l) => l.level === 'warn' && /max_topic_map_entries/.test(l.msg ?? ''));
+    expect(capped()).toHaveLength(1);
+    expect(capped()[0]?.msg).toBe(
+      'topic map over max_topic_map_entries (7 function x topic pairs): 1 functions skipped',
+    );
+    g.removeFunction('c');
+    await controller.refresh();
+    expect(controller.functions().map((f) => f.name)).toEqual(['a', 'b']);
+    g.updateFunction('a', { annotations: { topic: topics(8, 'a') } });
+    await controller.refresh();
+    expect(controller.functions()).toEqual([]); // the first function alone is over the cap: none mapped
+    expect(capped()).toHaveLength(2); // warned again after a rebuild that fitted
+    expect(() => createController({ gatewayUrl: g.url, maxTopicMapEntries: 0 })).toThrow(
+      'invalid maxTopicMapEntries=0: expected an integer >= 1',
+    );
+  });
 });
 
 describe('a connector runs until it is stopped', () => {

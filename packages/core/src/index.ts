@@ -78,7 +78,7 @@ export { createLogger, errorFields, type LoggerOptions, noopLogger, RepeatLimite
 export { ANNOTATION_PREFIX, type FunctionPolicy, POLICY_ANNOTATIONS, Policies } from './policy.js';
 export { createResponsePrinter } from './printer.js';
 export { ResponseHub } from './responses.js';
-export { REDACTED, readSecret, redactSecrets, registerSecret } from './secrets.js';
+export { forgetSecret, REDACTED, readSecret, redactSecrets, registerSecret } from './secrets.js';
 export * from './source.js';
 export { mqttMatch, parseTopics, TopicMap } from './topic-map.js';
 export type * from './types.js';

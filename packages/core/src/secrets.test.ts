@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { EnvReader } from './config.js';
 import { ConfigError } from './errors.js';
 import { createLogger } from './logger.js';
-import { REDACTED, redactSecrets, registerSecret } from './secrets.js';
+import { forgetSecret, REDACTED, redactSecrets, registerSecret } from './secrets.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'secrets-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -85,6 +85,9 @@ describe('redaction by value', () => {
       'plain-user-name',
     );
     expect(redactSecrets('plain-user-name')).toBe('plain-user-name');
+    registerSecret('rotated-token-1');
+    forgetSecret('rotated-token-1');
+    expect(redactSecrets('rotated-token-1')).toBe('rotated-token-1');
     registerSecret('abc'); // too short to scrub by value: it would blank out ordinary words
     expect(redactSecrets('abc')).toBe('abc');
   });

@@ -41,6 +41,12 @@ export function registerSecret(value: string | undefined): void {
   add(value);
 }
 
+/** Stop hiding a secret that is no longer in use (a rotated token), so the registry does not grow with rotations. */
+export function forgetSecret(value: string): void {
+  secrets.delete(value);
+  secrets.delete(JSON.stringify(value).slice(1, -1));
+}
+
 /** `text` with every registered secret and every URL password replaced by `[redacted]`. */
 export function redactSecrets(text: string): string {
   let out = text.includes('://') ? text.replace(URL_USERINFO, `$1:${REDACTED}@`) : text;

@@ -12,6 +12,7 @@ import {
   createConnector,
   createController,
   type Logger,
+  redactSecrets,
 } from '../src/index.js';
 import { memorySource, waitFor } from './helpers.js';
 
@@ -217,6 +218,8 @@ describe('OpenFaaS IAM token auth', () => {
     await controller.refresh();
     expect(g.tokens.at(-1)?.subject).toBe('id-token-2');
     expect(controller.status().lastError).toBeUndefined();
+    // The token in use is hidden wherever it is quoted; the rotated-out one is no longer tracked.
+    expect(redactSecrets('sent id-token-2, had id-token-1')).toBe('sent [redacted], had id-token-1');
   });
 
   it('gateway_token_exchange=false sends the file as the bearer token, re-read when it changes', async () => {

@@ -9,10 +9,11 @@ import {
   fileDeadLetters,
   logDeadLetters,
 } from './dead-letters.js';
-import { DEFAULT_RETRY, DeliveryEngine } from './engine.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RETRY, DeliveryEngine } from './engine.js';
 import { ConfigError, isShutdownError } from './errors.js';
 import { errorFields, noopLogger, RepeatLimiter } from './logger.js';
 import { ConnectorMetrics } from './metrics.js';
+import { redactSecrets } from './secrets.js';
 import type { Source, SourceContext, SourceHealth } from './source.js';
 import type { FunctionInfo, Logger } from './types.js';
 
@@ -70,6 +71,7 @@ export function createConnector(options: ConnectorOptions): Connector {
   checkPositive('maxInFlightPerFunction', options.maxInFlightPerFunction, true);
   checkPositive('drainTimeout', options.drainTimeout);
   checkPositive('maxPendingBytes', options.maxPendingBytes, true);
+  checkPositive('maxMessageBytes', options.maxMessageBytes, true);
   checkPositive('retry.maxRetries', options.retry?.maxRetries);
   checkPositive('retry.minDelay', options.retry?.minDelay);
   checkPositive('retry.maxDelay', options.retry?.maxDelay);
@@ -144,6 +146,7 @@ export function createConnector(options: ConnectorOptions): Connector {
     {
       maxInFlight: options.maxInFlight ?? 64,
       maxPendingBytes: options.maxPendingBytes ?? 64 * 1024 * 1024,
+      maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
       maxInFlightPerFunction: options.maxInFlightPerFunction,
       retry: { ...DEFAULT_RETRY, ...options.retry },
       onFailure: options.onFailure ?? 'redeliver',
@@ -195,7 +198,7 @@ export function createConnector(options: ConnectorOptions): Connector {
     const h = sourceHealth();
     if (!h.connected)
       reasons.push(`source ${source.name} not connected${h.lastError ? `: ${h.lastError}` : ''}`);
-    return reasons;
+    return reasons.map(redactSecrets); // broker and gateway errors may quote a secret
   };
 
   const makeContext = (abort: AbortController, unsubs: (() => void)[]): SourceContext => {
@@ -286,7 +289,7 @@ export function createConnector(options: ConnectorOptions): Connector {
         res
           .writeHead(reasons.length === 0 ? 200 : 503, { 'content-type': 'application/json' })
           .end(
-            `${JSON.stringify({ ready: reasons.length === 0, reasons, map: controller.status(), source: sourceHealth() })}\n`,
+            `${redactSecrets(JSON.stringify({ ready: reasons.length === 0, reasons, map: controller.status(), source: sourceHealth() }))}\n`,
           );
       } else if (path === '/metrics') {
         metrics.registry.metrics().then(

@@ -11,6 +11,7 @@ import {
   configFromEnv,
   createController,
   type Logger,
+  redactSecrets,
 } from '../src/index.js';
 import { memoryConnector, waitFor } from './helpers.js';
 
@@ -200,6 +201,8 @@ describe('OpenFaaS IAM token auth', () => {
     await controller.refresh();
     expect(g.tokens.at(-1)?.subject).toBe('id-token-2');
     expect(controller.status().lastError).toBeUndefined();
+    // The token in use is hidden wherever it is quoted; the rotated-out one is no longer tracked.
+    expect(redactSecrets('sent id-token-2, had id-token-1')).toBe('sent [redacted], had id-token-1');
   });
 
   it('gateway_token_exchange=false sends the file as the bearer token, re-read when it changes', async () => {

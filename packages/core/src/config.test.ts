@@ -131,6 +131,9 @@ describe('configFromEnv', () => {
     ['upstream_timeout', '0', 'at least 1ms'],
     ['rebuild_interval', 'soon', 'a duration'],
     ['rebuild_interval', '10ms', 'at least 100ms'],
+    // fast-check counterexample: over 2^31-1 ms Node fires the timer after 1 ms (a rebuild loop)
+    ['rebuild_interval', '2900000000ms', 'at most 596h'],
+    ['upstream_timeout', '1000h', 'at most 596h'],
     ['async_invocation', 'maybe', 'true or false'],
     ['async_callback_url', 'nope', 'a URL'],
     ['basic_auth', 'si', 'true or false'],

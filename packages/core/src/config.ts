@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GatewayAuthOptions } from './auth.js';
+import { CLOUDEVENTS_MODES, type CloudEventsMode } from './cloudevents.js';
 import { ConfigError } from './errors.js';
 import { isPlainHeaderValue } from './headers.js';
 
@@ -55,6 +56,10 @@ export interface ControllerOptions extends GatewayAuthOptions {
   systemTimeout?: number;
   /** Largest function response kept, in bytes (default 10 MiB); a larger one fails that invocation (not retried). */
   maxResponseBytes?: number;
+  /** Send each message as a CloudEvent: `binary` (`ce-` headers), `structured` (JSON envelope) or `off` (default). */
+  cloudEvents?: CloudEventsMode;
+  /** The `type` of the CloudEvents the connector makes (default `dev.connector.<source>.message`). */
+  cloudEventsType?: string;
 }
 
 /** Options of the delivery engine (`createConnector`). */
@@ -114,6 +119,9 @@ const DURATION_UNITS: Record<string, number> = {
 };
 const DURATION_RE = /^(?:(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$/;
 const DURATION_PART_RE = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/g;
+
+/** The longest duration a setting may have: Node's longest timer (2^31-1 ms, about 596 h). */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
 
 /** Parse a Go duration (`30s`, `1m30s`, `500ms`, `0`) to milliseconds; undefined when invalid. */
 export function parseDuration(value: string): number | undefined {
@@ -196,6 +204,9 @@ export class EnvReader {
     if (ms === undefined) return this.fail(name, v, 'a duration like 30s, 1m30s or 500ms');
     if (opts.min !== undefined && ms < opts.min)
       return this.fail(name, v, `a duration of at least ${opts.min}ms`);
+    // Node fires a timer of more than 2^31-1 ms after 1 ms: `rebuild_interval=1000h` would rebuild in a busy loop.
+    if (ms > MAX_DURATION_MS)
+      return this.fail(name, v, 'a duration of at most 596h (the longest timer Node keeps)');
     return ms;
   }
 
@@ -379,6 +390,8 @@ export function configFromEnv(env: Env = process.env): ConnectorConfig {
     connectorName: r.header('connector_name'),
     systemTimeout: r.duration('system_timeout', { min: 1 }),
     maxResponseBytes: r.bytes('max_response_bytes'),
+    cloudEvents: r.oneOf('cloudevents', CLOUDEVENTS_MODES),
+    cloudEventsType: r.header('cloudevents_type'),
     maxPendingBytes: r.bytes('max_pending_bytes'),
     adaptiveConcurrency: r.bool('adaptive_concurrency'),
     namespace: r.string('namespace'),
@@ -448,6 +461,16 @@ export const CORE_SETTINGS: readonly Setting[] = [
   { name: 'async_invocation', default: 'false', help: 'invoke through /async-function' },
   { name: 'async_callback_url', help: 'X-Callback-Url of async invocations' },
   { name: 'content_type', help: 'Content-Type of invocations' },
+  {
+    name: 'cloudevents',
+    default: 'off',
+    help: 'send each message as a CloudEvent: binary (ce- headers), structured (JSON) or off',
+  },
+  {
+    name: 'cloudevents_type',
+    default: 'dev.connector.<source>.message',
+    help: 'type of the CloudEvents made',
+  },
   { name: 'user_agent', default: 'connector/<connector_name>', help: 'User-Agent of requests' },
   { name: 'connector_name', help: 'X-Connector header and logger name (default: the app name)' },
   { name: 'namespace', help: 'only functions of this namespace' },
@@ -595,6 +618,8 @@ export const OPTION_KEYS = [
   'connections',
   'systemTimeout',
   'maxResponseBytes',
+  'cloudEvents',
+  'cloudEventsType',
   // DeliveryOptions
   'maxInFlight',
   'maxInFlightPerFunction',

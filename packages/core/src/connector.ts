@@ -110,6 +110,17 @@ export function createConnector(options: ConnectorOptions): Connector {
       ? { connected: running }
       : { connected: running, lastError: lastSourceError };
   };
+  // Function addresses of the current map, rebuilt when the map is: a function label takes no other value.
+  let addressesOf: readonly FunctionInfo[] | undefined;
+  let addresses = new Set<string>();
+  const knownAddresses = (): Set<string> => {
+    const fns = controller.functions();
+    if (fns !== addressesOf) {
+      addressesOf = fns;
+      addresses = new Set(fns.map((f) => f.address));
+    }
+    return addresses;
+  };
   const metrics = new ConnectorMetrics({
     inFlight: () => engine.inFlight(),
     adaptiveLimits: () => engine.adaptiveLimits(),
@@ -124,6 +135,8 @@ export function createConnector(options: ConnectorOptions): Connector {
       };
     },
     sourceConnected: () => ({ source: source.name, connected: sourceHealth().connected }),
+    knownFunction: (address) => knownAddresses().has(address),
+    subscriptions: (topic) => controller.subscriptions(topic),
     ...(options.registry ? { registry: options.registry } : {}),
   });
   const backlog = source.backlog ? backlogGauge(metrics.registry) : undefined;

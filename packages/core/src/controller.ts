@@ -55,6 +55,8 @@ export interface Controller {
   functions(): readonly FunctionInfo[];
   /** Functions subscribed to `topic`. */
   match(topic: string): readonly FunctionInfo[];
+  /** Subscription patterns (annotation topics) that match `topic`: what metrics label a message by. */
+  subscriptions(topic: string): readonly string[];
   /** Resolve a name or address to a function of the map (or a synthetic one); undefined when outside the namespace. */
   resolve(name: string): FunctionInfo | undefined;
   /** Rebuild the topic map now; rejects with a GatewayError when the gateway fails (the last good map stays). */
@@ -169,6 +171,8 @@ export function createController(options: ControllerOptions & { logger?: Logger 
     asyncInvocation: o.asyncInvocation,
     asyncCallbackUrl: o.asyncCallbackUrl,
     maxResponseBytes: options.maxResponseBytes,
+    cloudEvents: options.cloudEvents,
+    cloudEventsType: options.cloudEventsType,
     printRequestBody: o.printRequestBody,
     logger: options.logger,
   });
@@ -371,6 +375,7 @@ export function createController(options: ControllerOptions & { logger?: Logger 
     topics: () => map.topics(),
     functions: () => map.functions,
     match: (topic) => map.match(topic),
+    subscriptions: (topic) => map.subscriptions(topic),
     resolve,
     refresh,
     onChange(listener) {

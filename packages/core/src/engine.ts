@@ -154,7 +154,7 @@ export class DeliveryEngine {
     this.pendingBytes += size;
     const entry = { at: Date.now() };
     this.pendingSince.add(entry);
-    this.metrics?.receivedMessage(this.opts.source, msg.topic);
+    this.metrics?.receivedMessage(this.opts.source, msg);
     const key = msg.orderingKey;
     let run: Promise<DeliveryOutcome>;
     if (key === undefined) run = this.route(msg);
@@ -487,6 +487,8 @@ export class DeliveryEngine {
   /** The function's own slots: its `max-inflight` (or the connector's per-function limit), adaptive when asked. */
   private functionSlots(job: Job): Semaphore | undefined {
     const { policy, address } = job;
+    // A name the map does not know fails without a request: no slots for it (a message could name endless ones).
+    if (typeof job.target === 'string') return undefined;
     const max = policy.maxInFlight ?? (policy.adaptive ? this.opts.maxInFlight : undefined);
     if (max === undefined) return undefined;
     let s = this.perFunction.get(address);
@@ -528,7 +530,12 @@ export class DeliveryEngine {
 
   private optionsFor(msg: SourceMessage, attempt: number, policy: FunctionPolicy): InvokeOptions {
     // No per-request AbortSignal: a hard stop destroys the invoker's pool instead (see the connector's kill).
-    const options: InvokeOptions = { attempt, retryOn: policy.retryOn };
+    const options: InvokeOptions = {
+      attempt,
+      retryOn: policy.retryOn,
+      message: msg,
+      source: this.opts.source,
+    };
     if (policy.timeout !== undefined) options.timeout = policy.timeout;
     if (msg.headers !== undefined) options.headers = msg.headers;
     if (msg.contentType !== undefined) options.contentType = msg.contentType;

@@ -99,6 +99,25 @@ export function encodeHeaderValue(value: MessageHeaderValue): string {
   return percentEncode(value);
 }
 
+/**
+ * A CloudEvents attribute as an HTTP `ce-` header value (HTTP protocol binding 3.1.3.2): UTF-8, with space, `"`,
+ * `%` and every byte outside printable ASCII percent-encoded, so `decodeURIComponent(value)` gives it back.
+ */
+export function encodeCloudEventValue(value: string): string {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c <= 0x20 || c > 0x7e || c === 0x22 || c === 0x25) {
+      let out = value.slice(0, i);
+      for (const b of utf8.encode(value.slice(i))) {
+        if (b > 0x20 && b < 0x7f && b !== 0x22 && b !== 0x25) out += String.fromCharCode(b);
+        else out += `%${HEX[b >> 4]}${HEX[b & 15]}`;
+      }
+      return out;
+    }
+  }
+  return value;
+}
+
 /** What `copyMessageHeaders` left out, for a debug line. */
 export interface DroppedHeaders {
   /** Names that are not HTTP tokens or are reserved. */
@@ -145,7 +164,17 @@ export function pathSegment(s: string): string {
   return encodeURIComponent(s);
 }
 
-/** The invocation path of a function address (`name` or `name.namespace`) after `/function/` or `/async-function/`. */
-export function functionPath(name: string, namespace: string): string {
+/** A lone surrogate: text that is not well-formed UTF-16 (with the `u` flag a pair is one code point, not matched). */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+/**
+ * The invocation path of a function address (`name` or `name.namespace`) after `/function/` or `/async-function/`,
+ * or undefined when the address cannot be one: an empty name (`''` with namespace `'.'` made `.%2E`, which URL
+ * parsers and proxies read as `..`, the parent of `/function/`), `.` or `..` alone, or text that is not well-formed
+ * UTF-16 (a lone surrogate, which `encodeURIComponent` refuses with a throw).
+ */
+export function functionPath(name: string, namespace: string): string | undefined {
+  if (name === '' || (namespace === '' && (name === '.' || name === '..'))) return undefined;
+  if (LONE_SURROGATE.test(name) || LONE_SURROGATE.test(namespace)) return undefined;
   return namespace === '' ? pathSegment(name) : `${pathSegment(name)}.${pathSegment(namespace)}`;
 }

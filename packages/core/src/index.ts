@@ -1,6 +1,14 @@
 export type { GatewayAuthOptions } from './auth.js';
 export { type BacklogSample, DEFAULT_BACKLOG_INTERVAL } from './backlog.js';
 export {
+  CLOUDEVENTS_JSON,
+  CLOUDEVENTS_MODES,
+  type CloudEvents,
+  type CloudEventsMode,
+  type CloudEventsOptions,
+  createCloudEvents,
+} from './cloudevents.js';
+export {
   CORE_SETTINGS,
   type ConnectorConfig,
   type ControllerOptions,

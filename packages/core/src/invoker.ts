@@ -1,6 +1,7 @@
 import { rootCertificates } from 'node:tls';
 import { type Dispatcher, Pool } from 'undici';
 import { createGatewayAuth, type GatewayAuthOptions, gatewayTls, tlsFailure } from './auth.js';
+import { CLOUDEVENTS_MODES, type CloudEventsMode, createCloudEvents } from './cloudevents.js';
 import type { Credentials } from './config.js';
 import { ConfigError, GatewayError, InvokeError, type InvokeErrorCode } from './errors.js';
 import { copyMessageHeaders, encodeHeaderValue, functionPath, isPlainHeaderValue } from './headers.js';
@@ -37,6 +38,10 @@ export interface InvokerOptions extends GatewayAuthOptions {
   maxResponseBytes?: number | undefined;
   /** Largest `/system` response body, in bytes (default 16 MiB: some 15,000 functions with annotations). */
   maxSystemBytes?: number | undefined;
+  /** Send each message as a CloudEvent: `binary`, `structured` or `off` (default). */
+  cloudEvents?: CloudEventsMode | undefined;
+  /** The `type` of the CloudEvents the connector makes (default `dev.connector.<source>.message`). */
+  cloudEventsType?: string | undefined;
   /** Log request bodies. */
   printRequestBody?: boolean | undefined;
   /** Logger. */
@@ -260,6 +265,9 @@ function validate(o: InvokerOptions): URL {
   header('userAgent', o.userAgent);
   header('connectorName', o.connectorName);
   header('contentType', o.contentType);
+  header('cloudEventsType', o.cloudEventsType);
+  if (o.cloudEvents !== undefined && !CLOUDEVENTS_MODES.includes(o.cloudEvents))
+    throw ConfigError.invalid('cloudEvents', o.cloudEvents, 'binary, structured or off');
   if (o.asyncCallbackUrl !== undefined) {
     try {
       new URL(o.asyncCallbackUrl);
@@ -306,6 +314,11 @@ export function createInvoker(o: InvokerOptions): Invoker {
   const retryOn = new Set(o.retryOnStatus ?? DEFAULT_RETRY_ON_STATUS);
   const asyncByDefault = o.asyncInvocation ?? false;
   const sendTopic = o.sendTopic ?? true;
+  const cloudEvents = createCloudEvents({
+    mode: o.cloudEvents,
+    type: o.cloudEventsType,
+    connectorName: o.connectorName,
+  });
   const tls = gatewayTls(o, url);
   if (tls?.rejectUnauthorized === false)
     log.warn(
@@ -411,6 +424,13 @@ export function createInvoker(o: InvokerOptions): Invoker {
     }
     const path = functionPath(name, ns);
     const async = opts?.async ?? asyncByDefault;
+    if (path === undefined) {
+      const err = new InvokeError(
+        'ERR_INVALID_REQUEST',
+        `function ${JSON.stringify(fn)} has no valid address`,
+      );
+      return Promise.resolve(failed(fn, topic, err, opts?.attempt ?? 1, async));
+    }
     const headers: Record<string, string> = {};
     if (opts?.headers !== undefined) {
       const dropped = copyMessageHeaders(opts.headers, headers);
@@ -428,7 +448,8 @@ export function createInvoker(o: InvokerOptions): Invoker {
       const cb = opts?.callbackUrl ?? o.asyncCallbackUrl;
       if (cb !== undefined && isPlainHeaderValue(cb)) headers['x-callback-url'] = cb;
     }
-    const payload = typeof body === 'string' ? encoder.encode(body) : body;
+    let payload = typeof body === 'string' ? encoder.encode(body) : body;
+    if (cloudEvents !== undefined) payload = cloudEvents.encode(headers, payload, topic, opts);
     if (o.printRequestBody)
       log.info({ function: fn, topic, body: Buffer.from(payload).toString('utf8') }, 'request body');
     const attempt = opts?.attempt ?? 1;

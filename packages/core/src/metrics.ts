@@ -1,4 +1,8 @@
-import { Counter, Gauge, type Metric, Registry } from 'prom-client';
+import { readFileSync } from 'node:fs';
+import { STATUS_CODES } from 'node:http';
+import { Counter, collectDefaultMetrics, Gauge, type Metric, Registry } from 'prom-client';
+import { ERROR_CODES } from './errors.js';
+import type { SourceMessage } from './source.js';
 
 /** One labelled series of a hot-path metric: plain numbers, rendered only when /metrics is scraped. */
 interface Series {
@@ -115,6 +119,40 @@ interface FunctionSeries {
 
 const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
+/** The label of a function the topic map does not list (a name a message asked for, say): one series for all. */
+export const UNKNOWN_FUNCTION = '_unknown';
+/** The label past the cap of subscription series per source. */
+export const OTHER = '_other';
+/** Subscription series per source at most; the rest count as `subscription="_other"`. */
+export const MAX_SUBSCRIPTION_SERIES = 1000;
+
+/** @connector/core's version, for `connector_build_info` (src/ and dist/ both sit one level below package.json). */
+const VERSION: string = (() => {
+  try {
+    return JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+})();
+
+/**
+ * A bounded label for an HTTP status: the code itself when HTTP defines it (Node's `STATUS_CODES`, ~60 codes) or 0
+ * (no response), else its class (`5xx`), else `other`. A gateway answering 599 or 299 adds no series per code.
+ */
+export function statusLabel(status: number): string {
+  if (status === 0 || STATUS_CODES[status] !== undefined) return String(status);
+  if (Number.isInteger(status) && status >= 100 && status < 600) return `${Math.floor(status / 100)}xx`;
+  return 'other';
+}
+
+const REASONS = new Set<string>(['throttled', 'not_found', 'unknown', ...Object.keys(ERROR_CODES)]);
+
+/** A bounded label for a retry or dead-letter reason: `status_<statusLabel>`, an error code, or `other`. */
+export function reasonLabel(reason: string): string {
+  if (reason.startsWith('status_')) return `status_${statusLabel(Number(reason.slice(7)))}`;
+  return REASONS.has(reason) ? reason : 'other';
+}
+
 /** Prometheus metrics of one connector; the hot path only bumps plain numbers, formatting happens at scrape time. */
 export class ConnectorMetrics {
   /** The registry served on /metrics. */
@@ -125,10 +163,14 @@ export class ConnectorMetrics {
   private readonly deadLetters: FastCounter;
   private readonly unrouted: FastCounter;
   private readonly received: FastCounter;
+  private readonly matched: FastCounter;
   private readonly deliveries: FastCounter;
   private readonly sourceRestarts: Counter<'source'>;
   private readonly functions = new Map<string, FunctionSeries>();
-  private readonly receivedBySource = new Map<string, Map<string, Series>>();
+  private readonly receivedBySource = new Map<string, Series>();
+  private readonly matchedBySource = new Map<string, Map<string, Series>>();
+  private readonly knownFunction: (address: string) => boolean;
+  private readonly subscriptions: (topic: string) => readonly string[];
   private readonly unroutedBySource = new Map<string, Series>();
   private readonly deliveriesByStatus = new Map<string, Series>();
 
@@ -138,10 +180,29 @@ export class ConnectorMetrics {
     oldestPendingMs?: () => number;
     topicMap: () => { functions: number; topics: number; lastSyncAt: number | undefined; failures: number };
     sourceConnected: () => { source: string; connected: boolean };
+    /** True when the topic map lists this function address (others are labelled `_unknown`). Default: all. */
+    knownFunction?: (address: string) => boolean;
+    /** The subscription patterns (annotation topics) that match a topic. Default: none. */
+    subscriptions?: (topic: string) => readonly string[];
     registry?: Registry;
   }) {
     const registry = (this.registry = probe.registry ?? new Registry());
     const registers = [registry];
+    this.knownFunction = probe.knownFunction ?? (() => true);
+    this.subscriptions = probe.subscriptions ?? (() => []);
+    // The standard process_* and nodejs_* metrics, once per registry (a registry passed in may have them already).
+    if (registry.getSingleMetric('process_cpu_user_seconds_total') === undefined)
+      collectDefaultMetrics({ register: registry });
+    new Gauge({
+      name: 'connector_build_info',
+      help: 'Always 1: the @connector/core version and the source, as labels',
+      labelNames: ['version', 'source'],
+      registers,
+      collect() {
+        this.reset();
+        this.set({ version: VERSION, source: probe.sourceConnected().source }, 1);
+      },
+    });
     this.invocations = new FastCounter(
       'connector_invocations_total',
       'Function invocation attempts by function and HTTP status (0 = no response)',
@@ -170,7 +231,12 @@ export class ConnectorMetrics {
     );
     this.received = new FastCounter(
       'connector_messages_received_total',
-      'Messages handed to the connector by its source, by topic',
+      'Messages handed to the connector by its source (before routing: unrouted ones too)',
+      registry,
+    );
+    this.matched = new FastCounter(
+      'connector_messages_matched_total',
+      'Messages by the subscription pattern (annotation topic) that matched them; one message can match several',
       registry,
     );
     this.deliveries = new FastCounter(
@@ -198,8 +264,10 @@ export class ConnectorMetrics {
       labelNames: ['function'],
       registers,
       collect() {
+        const knownFunction = probe.knownFunction ?? (() => true);
         this.reset();
-        for (const [fn, limit] of probe.adaptiveLimits?.() ?? []) this.set({ function: fn }, limit);
+        for (const [fn, limit] of probe.adaptiveLimits?.() ?? [])
+          this.set({ function: knownFunction(fn) ? fn : UNKNOWN_FUNCTION }, limit);
       },
     });
     new Gauge({
@@ -256,57 +324,84 @@ export class ConnectorMetrics {
     });
   }
 
-  private fn(fn: string): FunctionSeries {
-    let f = this.functions.get(fn);
-    if (!f) {
-      f = {
+  /** The series of a function the map lists; every other name shares the `_unknown` series (and no cache slot). */
+  private fn(address: string): FunctionSeries {
+    const f = this.functions.get(address);
+    if (f) return f;
+    const label = this.knownFunction(address) ? address : UNKNOWN_FUNCTION;
+    let s = this.functions.get(label);
+    if (!s) {
+      s = {
         byStatus: new Map(),
-        duration: this.duration.series({ function: fn }),
+        duration: this.duration.series({ function: label }),
         retries: new Map(),
         deadLetters: new Map(),
       };
-      this.functions.set(fn, f);
+      this.functions.set(label, s);
     }
-    return f;
+    return s;
   }
 
   /** Count one invocation attempt. */
   invocation(fn: string, status: number, durationMs: number): void {
     const f = this.fn(fn);
     let c = f.byStatus.get(status);
-    if (!c) f.byStatus.set(status, (c = this.invocations.series({ function: fn, status: String(status) })));
+    if (!c) {
+      const label = statusLabel(status);
+      for (const [other, series] of f.byStatus) if (statusLabel(other) === label) c = series;
+      c ??= this.invocations.series({ function: this.label(f), status: label });
+      f.byStatus.set(status, c);
+    }
     c.value++;
     this.duration.observe(f.duration, durationMs / 1000);
   }
 
-  /** Count one message received from a source. */
-  receivedMessage(source: string, topic: string): void {
-    let byTopic = this.receivedBySource.get(source);
-    if (!byTopic) this.receivedBySource.set(source, (byTopic = new Map()));
-    let c = byTopic.get(topic);
-    if (!c) {
-      // Bound the label cardinality: past 10,000 topics per source, the rest are counted as topic="_other".
-      const label = byTopic.size < 10_000 ? topic : '_other';
-      c = byTopic.get(label) ?? this.received.series({ source, topic: label });
-      byTopic.set(label, c);
-    }
+  /**
+   * Count one message received from a source, and each subscription pattern its topic matches (a message that
+   * names its functions matches none). The concrete topic is never a label: it grows with the data.
+   */
+  receivedMessage(source: string, msg: Pick<SourceMessage, 'topic' | 'functions'>): void {
+    let c = this.receivedBySource.get(source);
+    if (!c) this.receivedBySource.set(source, (c = this.received.series({ source })));
     c.value++;
+    if (msg.functions !== undefined) return;
+    const subs = this.subscriptions(msg.topic);
+    if (subs.length === 0) return;
+    let bySub = this.matchedBySource.get(source);
+    if (!bySub) this.matchedBySource.set(source, (bySub = new Map()));
+    for (const sub of subs) {
+      let m = bySub.get(sub);
+      if (!m) {
+        const label = bySub.size < MAX_SUBSCRIPTION_SERIES ? sub : OTHER;
+        m = bySub.get(label) ?? this.matched.series({ source, subscription: label });
+        bySub.set(label, m);
+      }
+      m.value++;
+    }
   }
 
   /** Count a retry and why (`status_429`, `ERR_TIMEOUT`, `throttled`, ...: a bounded set). */
   retry(fn: string, reason: string): void {
     const f = this.fn(fn);
-    let c = f.retries.get(reason);
-    if (!c) f.retries.set(reason, (c = this.retries.series({ function: fn, reason })));
+    const label = reasonLabel(reason);
+    let c = f.retries.get(label);
+    if (!c) f.retries.set(label, (c = this.retries.series({ function: this.label(f), reason: label })));
     c.value++;
   }
 
   /** Count a dead letter and why (`status_400`, `ERR_FUNCTION_REJECTED`, `ERR_MESSAGE_EXPIRED`, ...). */
   deadLetter(fn: string, reason: string): void {
     const f = this.fn(fn);
-    let c = f.deadLetters.get(reason);
-    if (!c) f.deadLetters.set(reason, (c = this.deadLetters.series({ function: fn, reason })));
+    const label = reasonLabel(reason);
+    let c = f.deadLetters.get(label);
+    if (!c)
+      f.deadLetters.set(label, (c = this.deadLetters.series({ function: this.label(f), reason: label })));
     c.value++;
+  }
+
+  /** The function label of a function's series. */
+  private label(f: FunctionSeries): string {
+    return f.duration.labels['function'] as string;
   }
 
   /** Count an unrouted message. */

@@ -101,3 +101,31 @@ describe('TopicMap', () => {
     expect(m.match('y')).toEqual([]);
   });
 });
+
+describe('TopicMap.subscriptions (the bounded label of a message)', () => {
+  it('exact: the topic when a function names it, else none', () => {
+    const map = new TopicMap([fn('a', 'orders,payments'), fn('b', 'orders')]);
+    expect(map.subscriptions('orders')).toEqual(['orders']);
+    expect(map.subscriptions('orders/1')).toEqual([]);
+  });
+
+  it('mqtt: every filter that matches, each once, never the concrete topic', () => {
+    const map = new TopicMap(
+      [fn('a', 'sensors/+/temp,sensors/#'), fn('b', 'sensors/#'), fn('c', 'sensors/x/temp')],
+      'mqtt',
+    );
+    expect([...map.subscriptions('sensors/x/temp')].sort()).toEqual([
+      'sensors/#',
+      'sensors/+/temp',
+      'sensors/x/temp',
+    ]);
+    expect([...map.subscriptions('sensors/dev-9/temp')].sort()).toEqual(['sensors/#', 'sensors/+/temp']);
+    expect(map.subscriptions('other/dev-9')).toEqual([]);
+  });
+
+  it('a custom matcher: the patterns it accepts', () => {
+    const map = new TopicMap([fn('a', 'ord*,pay*')], (p, t) => t.startsWith(p.slice(0, -1)));
+    expect(map.subscriptions('orders-17')).toEqual(['ord*']);
+    expect(map.subscriptions('refunds')).toEqual([]);
+  });
+});

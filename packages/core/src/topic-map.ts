@@ -2,6 +2,7 @@ import type { TopicMatcherOption } from './config.js';
 import type { FunctionInfo } from './types.js';
 
 const EMPTY: readonly FunctionInfo[] = Object.freeze([]);
+const EMPTY_SUBS: readonly string[] = Object.freeze([]);
 
 /** Split a `topic` annotation on the delimiter: trimmed, empty parts dropped, duplicates removed. */
 export function parseTopics(annotation: string | undefined, delimiter = ','): string[] {
@@ -44,6 +45,9 @@ export class TopicMap {
   private readonly trie: TrieNode | undefined;
   private readonly predicate: ((pattern: string, topic: string) => boolean) | undefined;
   private readonly cache = new Map<string, readonly FunctionInfo[]>();
+  private readonly subsCache = new Map<string, readonly string[]>();
+  private readonly exactSubs = new Map<string, readonly string[]>();
+  private readonly matcher: TopicMatcherOption;
   private readonly topicList: readonly string[];
 
   /** The functions this map routes to. */
@@ -51,6 +55,7 @@ export class TopicMap {
 
   constructor(functions: readonly FunctionInfo[], matcher: TopicMatcherOption = 'exact') {
     this.functions = functions;
+    this.matcher = matcher;
     const topics = new Set<string>();
     for (const fn of functions) {
       for (const t of fn.topics) {
@@ -61,6 +66,7 @@ export class TopicMap {
       }
     }
     this.topicList = Object.freeze([...topics].sort());
+    for (const t of topics) this.exactSubs.set(t, Object.freeze([t]));
     if (matcher === 'mqtt') {
       const root = node();
       for (const [pattern, fns] of this.exact) {
@@ -104,6 +110,24 @@ export class TopicMap {
     if (this.trie) return this.matchMqtt(topic);
     if (this.predicate) return this.matchPredicate(topic);
     return this.exact.get(topic) ?? EMPTY;
+  }
+
+  /**
+   * The subscription patterns (annotation topics) that match `topic`, each once: a bounded label for metrics, where
+   * the concrete topic would grow with the data. Same rule as `match` (it filters the matched functions' topics).
+   */
+  subscriptions(topic: string): readonly string[] {
+    if (this.matcher === 'exact') return this.exactSubs.get(topic) ?? EMPTY_SUBS;
+    const cached = this.subsCache.get(topic);
+    if (cached) return cached;
+    const fns = this.match(topic);
+    const test = this.matcher === 'mqtt' ? mqttMatch : this.matcher;
+    const found = new Set<string>();
+    for (const f of fns) for (const p of f.topics) if (test(p, topic)) found.add(p);
+    const subs = found.size === 0 ? EMPTY_SUBS : Object.freeze([...found]);
+    if (this.subsCache.size >= 10_000) this.subsCache.clear();
+    this.subsCache.set(topic, subs);
+    return subs;
   }
 
   private matchMqtt(topic: string): readonly FunctionInfo[] {

@@ -1,5 +1,6 @@
 import type { ConnectorError } from './errors.js';
 import type { MessageHeaders } from './headers.js';
+import type { SourceMessage } from './source.js';
 
 /** Minimal structured logger; a pino logger satisfies it. */
 export interface Logger {
@@ -83,4 +84,8 @@ export interface InvokeOptions {
   timeout?: number;
   /** Statuses a retry can help with, overriding the invoker's (the engine passes its retry policy's). */
   retryOn?: ReadonlySet<number>;
+  /** The message being delivered (the engine passes it): its broker id and timestamp make the CloudEvent's. */
+  message?: Pick<SourceMessage, 'id' | 'timestamp'>;
+  /** Name of the source the message came from (the engine passes it), for the CloudEvent's source and type. */
+  source?: string;
 }

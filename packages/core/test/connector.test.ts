@@ -506,7 +506,8 @@ describe('observability', () => {
     expect(m.get('connector_invocations_total{function="flaky.openfaas-fn",status="200"}')).toBe(1);
     expect(m.get('connector_retries_total{function="flaky.openfaas-fn",reason="status_503"}')).toBe(1);
     expect(m.get('connector_invocation_duration_seconds_count{function="ok.openfaas-fn"}')).toBe(5);
-    expect(m.get('connector_messages_received_total{source="memory",topic="t"}')).toBe(5);
+    expect(m.get('connector_messages_received_total{source="memory"}')).toBe(7);
+    expect(m.get('connector_messages_matched_total{source="memory",subscription="t"}')).toBe(5);
     expect(m.get('connector_unrouted_messages_total{source="memory"}')).toBe(1);
     expect(m.get('connector_deliveries_total{status="delivered"}')).toBe(6);
     expect(m.get('connector_deliveries_total{status="unrouted"}')).toBe(1);

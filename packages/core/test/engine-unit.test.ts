@@ -102,7 +102,12 @@ function setup(o: Partial<EngineOptions> = {}, replies: (call: Call) => Reply = 
       get:
         (_t, name) =>
         (...args: unknown[]) =>
-          counted.push(`${String(name)}(${args.slice(0, 2).join(',')})`),
+          counted.push(
+            `${String(name)}(${args
+              .slice(0, 2)
+              .map((a) => (typeof a === 'object' && a !== null && 'topic' in a ? a.topic : a)) // a message: its topic
+              .join(',')})`,
+          ),
     },
   ) as ConnectorMetrics;
   const letters: DeadLetter[] = [];
@@ -170,7 +175,8 @@ describe('DeliveryEngine (unit)', () => {
   it('delivers: one invocation with the message topic, body, headers, content type, attempt and retry statuses', async () => {
     const s = setup();
     const headers = { 'x-a': '1' };
-    const out = await s.engine.deliver(msg({ headers, contentType: 'text/plain', id: 'i' }));
+    const m = msg({ headers, contentType: 'text/plain', id: 'i' });
+    const out = await s.engine.deliver(m);
     expect(out).toEqual({
       status: 'delivered',
       ack: true,
@@ -186,14 +192,22 @@ describe('DeliveryEngine (unit)', () => {
       retryOn: new Set(DEFAULT_RETRY.retryOnStatus),
       headers,
       contentType: 'text/plain',
+      message: m, // its id and timestamp make the CloudEvent's (cloudevents.ts)
+      source: 'mem',
     });
+    expect(c?.options?.message).toBe(m);
     expect(s.published.map((r) => r.final)).toEqual([true]);
     expect(s.counted).toEqual(['receivedMessage(mem,t)', 'invocation(a.ns,200)', 'delivery(delivered)']);
     expect(s.engine.pending()).toBe(0);
     expect(s.engine.pendingSize()).toBe(0);
     // No headers or content type on the message: none passed.
     await s.engine.deliver(msg());
-    expect(s.calls[1]?.options).toEqual({ attempt: 1, retryOn: expect.any(Set) });
+    expect(s.calls[1]?.options).toEqual({
+      attempt: 1,
+      retryOn: expect.any(Set),
+      message: expect.anything(),
+      source: 'mem',
+    });
   });
 
   it('unrouted (synced, no function) acks without invoking', async () => {
@@ -242,6 +256,13 @@ describe('DeliveryEngine (unit)', () => {
     expect(failed?.error?.code).toBe('ERR_FUNCTION_NOT_FOUND');
     expect(failed?.error?.message).toBe('function zzz is outside the configured namespace');
     expect(s.refreshes).toBe(0); // status 0, not a 404: no map refresh
+  });
+
+  it('names the map does not know get no per-function slots or adaptive limit (a message could name endless ones)', async () => {
+    const s = setup({ maxInFlightPerFunction: 2, adaptive: true });
+    for (let i = 0; i < 50; i++)
+      await s.engine.deliver(msg({ topic: 'none', functions: [`unknown-${i}`, 'b'] }));
+    expect([...s.engine.adaptiveLimits().keys()]).toEqual(['b.ns']);
   });
 
   it('fan-out: every matched function is invoked; one failure fails the message (redeliver)', async () => {

@@ -160,4 +160,18 @@ describe('pathSegment / functionPath', () => {
     expect(functionPath('fn', 'ns')).toBe('fn.ns');
     expect(functionPath('a/b', '..')).toBe('a%2Fb.%2E%2E');
   });
+
+  // fast-check counterexamples: an empty name with namespace '.' made '.%2E', read as '..' by URL parsers and
+  // proxies (the parent of /function/); a lone surrogate made encodeURIComponent throw inside invoke.
+  it.each([
+    ['', '.'],
+    ['', ''],
+    ['', 'ns'],
+    ['.', ''],
+    ['..', ''],
+    ['\ud800', ''],
+    ['fn', '\udfff'],
+  ])('refuses name %j in namespace %j: it cannot be a function path', (name, namespace) => {
+    expect(functionPath(name, namespace)).toBeUndefined();
+  });
 });

@@ -56,6 +56,20 @@ function invoker(url: string, o: Partial<InvokerOptions> = {}) {
 }
 
 describe('invoker: requests', () => {
+  // fast-check counterexamples: '..' by name was POST /function/.%2E (the parent of /function/ once decoded), and a
+  // lone surrogate threw from invoke() instead of returning a result.
+  it.each(['..', '.', '\ud800.ns', 'fn.\udfff'])(
+    'refuses to invoke %j: no request, ERR_INVALID_REQUEST',
+    async (name) => {
+      const p = await peer();
+      const inv = invoker(p.url);
+      const r = await inv.invoke(name, 't', 'in');
+      expect(r.error).toMatchObject({ code: 'ERR_INVALID_REQUEST', canRetry: false });
+      expect(r.status).toBe(0);
+      expect(p.seen).toEqual([]);
+    },
+  );
+
   it('POSTs to <prefix>/function/<name>.<ns> with the connector headers; message headers under the policy', async () => {
     const p = await peer((_q, _b, res) =>
       res.writeHead(200, { 'x-call-id': 'c1', 'x-multi': ['a', 'b'] }).end('out'),

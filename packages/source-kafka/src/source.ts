@@ -99,6 +99,8 @@ export function toMessage(r: KafkaRecord): SourceMessage {
     id: `${r.topic}/${r.partition}/${r.offset}`,
     ...(r.key ? { key: keyText(r.key) } : {}),
   };
+  const at = Number(r.timestamp);
+  if (at > 0) (m as { timestamp?: number }).timestamp = at; // the record's CreateTime or LogAppendTime
   if (r.key) rawKeys.set(m, r.key);
   return m;
 }

@@ -53,6 +53,7 @@ export function jetStreamMessage(m: JsMsg): SourceMessage {
     body: m.data,
     headers,
     id: `${info.stream}:${info.streamSequence}`,
+    timestamp: Math.floor(info.timestampNanos / 1e6), // when the stream stored it
   };
   if (ct !== undefined) msg.contentType = ct;
   return msg;

@@ -1,8 +1,9 @@
 import { createTestContext, waitFor } from '@connector/testing';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { Msg } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MANAGED_STREAM } from '../src/index.js';
+import { jetStreamMessage } from '../src/message.js';
 import {
   cleanups,
   connector,
@@ -25,6 +26,23 @@ afterAll(async () => {
 });
 
 describe('JetStream source', () => {
+  it("takes the time the stream stored a message as the message's timestamp (for a function's max-age)", async () => {
+    const p = unique('ts');
+    const nc = await nats(server.url);
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: p, subjects: [`${p}.>`] });
+    const before = Date.now();
+    await jetstream(nc).publish(`${p}.a`, 'x');
+    const after = Date.now();
+    await jsm.consumers.add(p, { durable_name: 'ts' });
+    const m = await (await jetstream(nc).consumers.get(p, 'ts')).next({ expires: 5000 });
+    if (m === null) throw new Error('no message fetched from the stream');
+    m.ack();
+    const at = jetStreamMessage(m).timestamp ?? 0;
+    expect(at).toBeGreaterThanOrEqual(before - 1); // the server's clock is this machine's
+    expect(at).toBeLessThanOrEqual(after);
+  });
+
   it('routes subjects to functions with NATS wildcards and hands over headers raw plus X-Nats-*', async () => {
     const p = unique('rt');
     const g = await gateway({

@@ -31,6 +31,11 @@ function msg(
 }
 
 describe('toSourceMessage', () => {
+  it("takes the publisher's AMQP timestamp (seconds) as the message time in ms, and none when absent", () => {
+    expect(toSourceMessage(msg({ timestamp: 1_700_000_000 }), queue).timestamp).toBe(1_700_000_000_000);
+    expect(toSourceMessage(msg({}), queue).timestamp).toBeUndefined();
+  });
+
   it('routes on the routing key, hands headers over raw and adds the X-Rabbitmq-* headers', () => {
     const m = toSourceMessage(
       msg({

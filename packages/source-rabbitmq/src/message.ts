@@ -57,5 +57,7 @@ export function toSourceMessage(msg: ConsumeMessage, queue: ResolvedQueue): Sour
   if (typeof ct === 'string' && ct !== '') out.contentType = ct;
   const id = msg.properties.messageId as unknown;
   if (typeof id === 'string' && id !== '') out.id = id;
+  const at = msg.properties.timestamp as unknown; // AMQP timestamp: seconds, set by the publisher (often absent)
+  if (typeof at === 'number' && at > 0) out.timestamp = at * 1000;
   return out;
 }

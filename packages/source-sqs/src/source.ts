@@ -83,6 +83,7 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
       headers: headersOf(msg),
       ...(msg.MessageId !== undefined ? { id: msg.MessageId } : {}),
       ...(group !== undefined ? { orderingKey: `${queue.url}#${group}` } : {}),
+      ...sentAt(msg),
     };
   };
 
@@ -252,3 +253,9 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
     stats: () => ({ ...stats }),
   };
 });
+
+/** When SQS took the message (its `SentTimestamp` system attribute, ms since epoch), for `connector.dev/max-age`. */
+function sentAt(msg: Message): { timestamp?: number } {
+  const at = Number(msg.Attributes?.SentTimestamp);
+  return at > 0 ? { timestamp: at } : {};
+}

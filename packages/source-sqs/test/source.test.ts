@@ -50,6 +50,27 @@ describe('SQS source against fauxqs', () => {
     expect(h['x-sqs-priority']).toMatch(/^[012]$/);
   });
 
+  it("ages a message from SQS's SentTimestamp: past a function's max-age it is dead-lettered, not invoked", async () => {
+    const url = await sqs.createQueue('aged');
+    const g = await gateway('aged', {
+      functions: [
+        { name: 'fn', annotations: { topic: 'aged', 'connector.dev/max-age': '1ms' } },
+        { name: 'fresh', annotations: { topic: 'aged' } },
+      ],
+    });
+    await sqs.send(url, ['old news']);
+    const { connector, source } = await connect(g, {
+      queues: ['aged'],
+      waitTime: 1,
+      clientConfig: sqs.clientConfig,
+    });
+    cleanups.push(() => connector.stop());
+    await waitFor(() => source.stats().deleted === 1, 'the expired message settled (deleted)');
+    // Without the broker's timestamp the age would count from the first attempt (0 ms) and `fn` would be invoked.
+    expect(g.invocations('fn')).toHaveLength(0);
+    expect(g.invocations('fresh')).toHaveLength(1);
+  });
+
   it('leaves a failing message to SQS, which redelivers it and then moves it to the DLQ', async () => {
     const dlq = await sqs.createQueue('payments-dlq');
     const dlqArn = `arn:aws:sqs:us-east-1:000000000000:payments-dlq`;

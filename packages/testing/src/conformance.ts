@@ -2,6 +2,7 @@ import type { Source } from '@connector/core';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { registerSuite, type SourceHarness } from './suite.js';
 
+export { type SettingsHarness, testConnectorSettings } from './settings-suite.js';
 export {
   type ConformanceCase,
   ConformanceError,

@@ -85,6 +85,9 @@ export interface DeliveryOptions {
   maxMessageBytes?: number;
   /** Adaptive concurrency per function (AIMD on 429/503/deadlines) unless a function's annotation says otherwise. */
   adaptiveConcurrency?: boolean;
+  /** How often the source's backlog (`Source.backlog`) is sampled into `connector_backlog_messages`, in ms
+   * (default 15 s; 0 = never). */
+  backlogInterval?: number;
 }
 
 /** Retry policy: exponential backoff with full jitter. */
@@ -419,6 +422,7 @@ export function configFromEnv(env: Env = process.env): ConnectorConfig {
     onFailure: r.oneOf('on_failure', ['dead-letter', 'redeliver'] as const),
     deadLetterFile: r.string('dead_letter_file'),
     drainTimeout: r.duration('drain_timeout'),
+    backlogInterval: r.duration('backlog_interval'),
     http: httpPort === 0 ? false : compact({ port: httpPort, host: r.string('http_host') }),
     logLevel:
       r.oneOf('log_level', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const) ?? 'info',
@@ -503,6 +507,11 @@ export const CORE_SETTINGS: readonly Setting[] = [
   { name: 'on_failure', default: 'redeliver', help: 'redeliver or dead-letter after the last retry' },
   { name: 'dead_letter_file', help: 'append dead letters to this JSONL file' },
   { name: 'drain_timeout', default: '30s', help: 'how long a stop waits for in-flight deliveries' },
+  {
+    name: 'backlog_interval',
+    default: '15s',
+    help: 'how often the broker backlog (lag, queue depth) is sampled for metrics (0 = off)',
+  },
   { name: 'http_port', default: '8081', help: '/healthz /readyz /metrics port (0 = off)' },
   { name: 'http_host', default: '0.0.0.0', help: 'address of that endpoint' },
   { name: 'log_level', default: 'info', help: 'trace, debug, info, warn, error, fatal or silent' },
@@ -639,6 +648,7 @@ export const OPTION_KEYS = [
   'maxPendingBytes',
   'maxMessageBytes',
   'adaptiveConcurrency',
+  'backlogInterval',
   // ConnectorConfig, ConnectorOptions, RunOptions
   'http',
   'logLevel',

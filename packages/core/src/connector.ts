@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { backlogGauge, DEFAULT_BACKLOG_INTERVAL, sampleBacklog } from './backlog.js';
 import { checkOptionKeys, type DeliveryOptions, type OPTION_KEYS } from './config.js';
 import type { Controller } from './controller.js';
 import {
@@ -72,6 +73,7 @@ export function createConnector(options: ConnectorOptions): Connector {
   checkPositive('drainTimeout', options.drainTimeout);
   checkPositive('maxPendingBytes', options.maxPendingBytes, true);
   checkPositive('maxMessageBytes', options.maxMessageBytes, true);
+  checkPositive('backlogInterval', options.backlogInterval);
   checkPositive('retry.maxRetries', options.retry?.maxRetries);
   checkPositive('retry.minDelay', options.retry?.minDelay);
   checkPositive('retry.maxDelay', options.retry?.maxDelay);
@@ -139,6 +141,8 @@ export function createConnector(options: ConnectorOptions): Connector {
     subscriptions: (topic) => controller.subscriptions(topic),
     ...(options.registry ? { registry: options.registry } : {}),
   });
+  const backlog = source.backlog ? backlogGauge(metrics.registry) : undefined;
+  let stopBacklog = () => {};
   engine = new DeliveryEngine(
     controller,
     controller.invoker,
@@ -321,6 +325,7 @@ export function createConnector(options: ConnectorOptions): Connector {
     stopping = true;
     if (restartTimer) clearTimeout(restartTimer);
     restartTimer = undefined;
+    stopBacklog();
     engine.close();
     const sourceStopped = stopRun().catch((err: unknown) => log.warn(errorFields(err), 'source stop failed'));
     if (graceful) {
@@ -355,6 +360,14 @@ export function createConnector(options: ConnectorOptions): Connector {
         restart();
       });
       await sourceStarted;
+      if (backlog && !stopping)
+        stopBacklog = sampleBacklog({
+          source,
+          gauge: backlog,
+          interval: options.backlogInterval ?? DEFAULT_BACKLOG_INTERVAL,
+          active: () => sourceUp && !stopping,
+          logger: log,
+        });
       const functions = controller.status().functions;
       if (sourceUp) log.info({ functions }, 'connector started');
       else log.warn({ functions }, 'connector started; source not connected, retrying');

@@ -1,4 +1,5 @@
 export type { GatewayAuthOptions } from './auth.js';
+export { type BacklogSample, DEFAULT_BACKLOG_INTERVAL } from './backlog.js';
 export {
   CLOUDEVENTS_JSON,
   CLOUDEVENTS_MODES,

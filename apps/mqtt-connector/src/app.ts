@@ -2,6 +2,7 @@ import {
   ConfigError,
   type Connector,
   type Env,
+  EnvReader,
   type Logger,
   type Setting,
   startConnectorFromEnv,
@@ -46,6 +47,7 @@ export const MQTT_SETTINGS: readonly Setting[] = [
   { name: 'max_pending', default: '1000', help: 'deliveries open before reading pauses' },
   { name: 'gw_username', help: 'gateway user (with gw_password; flag -gw-username)' },
   { name: 'gw_password', help: 'gateway password (flag -gw-password)' },
+  { name: 'gw_password_file', help: 'file holding the gateway password' },
 ];
 
 /** Options of `startMqttConnector`. */
@@ -63,8 +65,9 @@ export interface MqttConnectorOptions {
 /** Read env (and Go flags), then start controller (MQTT topic matching) + MQTT source as one connector. */
 export async function startMqttConnector(options: MqttConnectorOptions = {}): Promise<Connector> {
   const env: Env = { ...(options.env ?? process.env), ...envFromGoFlags(options.argv ?? []) };
-  const gwUser = env['gw_username'];
-  const gwPassword = env['gw_password'];
+  const r = new EnvReader(env);
+  const gwUser = r.string('gw_username');
+  const gwPassword = r.secret('gw_password');
   if ((gwUser === undefined) !== (gwPassword === undefined))
     throw new ConfigError('gw_password', 'invalid gw_username/gw_password: set both or neither');
   return startConnectorFromEnv({

@@ -4,6 +4,7 @@ import { natsMatch, natsOptionsFromEnv, natsSource } from '@connector/source-nat
 /** The NATS connector's own env settings (besides core's), for `--help` and the misspelling check. */
 export const NATS_SETTINGS: readonly Setting[] = [
   { name: 'nats_url', default: 'nats://nats:4222', help: 'NATS server URL(s), comma-separated' },
+  { name: 'nats_url_file', help: 'file holding nats_url (when it carries user:password)' },
   { name: 'broker_host', help: 'OpenFaaS nats-connector name: host[:port] (nats_url wins)' },
   { name: 'mode', default: 'jetstream', help: 'jetstream (at-least-once) or core (at-most-once)' },
   { name: 'stream', default: '(required in jetstream mode)', help: 'JetStream stream' },

@@ -4,6 +4,7 @@ import { amqpMatch, rabbitmqOptionsFromEnv, rabbitmqSource } from '@connector/so
 /** The RabbitMQ connector's own env settings (besides core's), for `--help` and the misspelling check. */
 export const RABBITMQ_SETTINGS: readonly Setting[] = [
   { name: 'rabbitmq_url', default: '(required)', help: 'amqp://user:password@host:5672/vhost' },
+  { name: 'rabbitmq_url_file', help: 'file holding rabbitmq_url (instead of rabbitmq_url)' },
   { name: 'exchange', default: 'amq.topic', help: 'topic exchange the queue is bound to' },
   { name: 'exchange_declare', default: 'true', help: 'declare the exchange (not for amq.*)' },
   { name: 'queue', default: '<connector_name>', help: 'the durable queue of this connector' },

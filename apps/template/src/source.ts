@@ -28,6 +28,8 @@ export interface ExampleSourceOptions {
  * 5. On a connection you cannot recover, call `ctx.fail(err)`: the connector restarts the source with back-off.
  * 6. `stop()`: stop taking messages, wait for in-flight `deliver` calls (`InFlight.idle()`), ack what settled,
  *    disconnect. Core's source kit also has `sleep`, `Backoff`, `HealthState` and `brokerError`: use them.
+ * 7. Optional `backlog()`: what waits at the broker (lag, queue depth), read from it; the connector samples it every
+ *    `backlog_interval` into `connector_backlog_messages` for autoscaling (core README, Autoscaling).
  */
 export const exampleSource = defineSource((options: ExampleSourceOptions): Source => {
   if (!Number.isFinite(options.interval) || options.interval < 1)

@@ -2,6 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Credentials } from './config.js';
 import { ConfigError, GatewayError } from './errors.js';
+import { forgetSecret, registerSecret } from './secrets.js';
 import type { Logger } from './types.js';
 
 /**
@@ -232,6 +233,7 @@ function tokenAuth(file: string, o: GatewayAuthOptions, ctx: GatewayAuthContext)
   let identity = readSetting('gateway_token_file', file).trim();
   if (identity === '')
     throw new ConfigError('gateway_token_file', `gateway_token_file=${JSON.stringify(file)} is empty`);
+  registerSecret(identity); // never in a log line or readiness text (the rotated one replaces it there too)
   const sig = (s: { mtimeMs: number; size: number; ino: number }) => `${s.mtimeMs}:${s.size}:${s.ino}`;
   let fileSig = sig(statSync(file));
   let readFailureLogged = false;
@@ -244,6 +246,8 @@ function tokenAuth(file: string, o: GatewayAuthOptions, ctx: GatewayAuthContext)
       fileSig = s;
       readFailureLogged = false;
       if (next === '' || next === identity) return false;
+      forgetSecret(identity);
+      registerSecret(next);
       identity = next;
       log.info({ file }, 'gateway token file changed; using the new token');
       return true;

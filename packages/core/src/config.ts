@@ -4,6 +4,7 @@ import type { GatewayAuthOptions } from './auth.js';
 import { CLOUDEVENTS_MODES, type CloudEventsMode } from './cloudevents.js';
 import { ConfigError } from './errors.js';
 import { isPlainHeaderValue } from './headers.js';
+import { readSecret as readSecretSetting, registerSecret } from './secrets.js';
 
 /** How annotation topics are compared with message topics. */
 export type TopicMatcherOption = 'exact' | 'mqtt' | ((pattern: string, topic: string) => boolean);
@@ -60,6 +61,8 @@ export interface ControllerOptions extends GatewayAuthOptions {
   cloudEvents?: CloudEventsMode;
   /** The `type` of the CloudEvents the connector makes (default `dev.connector.<source>.message`). */
   cloudEventsType?: string;
+  /** Most function × topic entries in the topic map (default 100,000); functions past it are skipped, warned once. */
+  maxTopicMapEntries?: number;
 }
 
 /** Options of the delivery engine (`createConnector`). */
@@ -78,8 +81,13 @@ export interface DeliveryOptions {
   drainTimeout?: number;
   /** Bytes of message bodies accepted and not yet settled before the source is held back (default 64 MiB). */
   maxPendingBytes?: number;
+  /** Largest message body invoked, in bytes (default 16 MiB); a larger one is dead-lettered without its body. */
+  maxMessageBytes?: number;
   /** Adaptive concurrency per function (AIMD on 429/503/deadlines) unless a function's annotation says otherwise. */
   adaptiveConcurrency?: boolean;
+  /** How often the source's backlog (`Source.backlog`) is sampled into `connector_backlog_messages`, in ms
+   * (default 15 s; 0 = never). */
+  backlogInterval?: number;
 }
 
 /** Retry policy: exponential backoff with full jitter. */
@@ -183,6 +191,12 @@ export class EnvReader {
   /** A string setting. */
   string(name: string): string | undefined {
     return this.raw(name);
+  }
+
+  /** A secret: env `name` or the file env `<name>_file` names (the one rule, `readSecret`); never logged unless
+   * `redact: false` (a user name that may come from a file too). */
+  secret(name: string, options?: { redact?: boolean }): string | undefined {
+    return readSecretSetting(name, (n) => this.raw(n), options);
   }
 
   /** A boolean setting. */
@@ -294,7 +308,9 @@ export function compact<T extends object>(obj: T): { [K in keyof T]: Exclude<T[K
 function readSecret(dir: string, file: string): string {
   const path = join(dir, file);
   try {
-    return readFileSync(path, 'utf8').trim();
+    const value = readFileSync(path, 'utf8').trim();
+    registerSecret(value);
+    return value;
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code ?? 'unreadable';
     throw new ConfigError(
@@ -389,7 +405,9 @@ export function configFromEnv(env: Env = process.env): ConnectorConfig {
     maxResponseBytes: r.bytes('max_response_bytes'),
     cloudEvents: r.oneOf('cloudevents', CLOUDEVENTS_MODES),
     cloudEventsType: r.header('cloudevents_type'),
+    maxTopicMapEntries: r.int('max_topic_map_entries', { min: 1 }),
     maxPendingBytes: r.bytes('max_pending_bytes'),
+    maxMessageBytes: r.bytes('max_message_bytes'),
     adaptiveConcurrency: r.bool('adaptive_concurrency'),
     namespace: r.string('namespace'),
     sendTopic: r.bool('send_topic'),
@@ -404,6 +422,7 @@ export function configFromEnv(env: Env = process.env): ConnectorConfig {
     onFailure: r.oneOf('on_failure', ['dead-letter', 'redeliver'] as const),
     deadLetterFile: r.string('dead_letter_file'),
     drainTimeout: r.duration('drain_timeout'),
+    backlogInterval: r.duration('backlog_interval'),
     http: httpPort === 0 ? false : compact({ port: httpPort, host: r.string('http_host') }),
     logLevel:
       r.oneOf('log_level', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const) ?? 'info',
@@ -451,6 +470,7 @@ export const CORE_SETTINGS: readonly Setting[] = [
   { name: 'upstream_timeout', default: '30s', help: 'deadline of one invocation' },
   { name: 'system_timeout', default: 'upstream_timeout, at most 30s', help: 'deadline of one /system call' },
   { name: 'max_response_bytes', default: '10MiB', help: 'largest function response kept' },
+  { name: 'max_topic_map_entries', default: '100000', help: 'most function x topic pairs mapped' },
   { name: 'rebuild_interval', default: '30s', help: 'topic map refresh period' },
   { name: 'topic_delimiter', default: ',', help: 'separator of topics in the topic annotation' },
   { name: 'topic_matcher', default: 'exact', help: 'exact or mqtt (+ and # in annotations)' },
@@ -477,6 +497,7 @@ export const CORE_SETTINGS: readonly Setting[] = [
   { name: 'print_sync', default: 'false', help: 'log the topic map after every rebuild' },
   { name: 'max_inflight', default: '64', help: 'invocations in flight' },
   { name: 'max_pending_bytes', default: '64MiB', help: 'message bytes accepted and not yet settled' },
+  { name: 'max_message_bytes', default: '16MiB', help: 'largest message invoked (larger: dead-lettered)' },
   { name: 'adaptive_concurrency', default: 'false', help: 'per-function in-flight limit that adapts (AIMD)' },
   { name: 'max_inflight_per_function', help: 'invocations in flight per function (default unlimited)' },
   { name: 'max_retries', default: '3', help: 'retries after the first attempt' },
@@ -486,6 +507,11 @@ export const CORE_SETTINGS: readonly Setting[] = [
   { name: 'on_failure', default: 'redeliver', help: 'redeliver or dead-letter after the last retry' },
   { name: 'dead_letter_file', help: 'append dead letters to this JSONL file' },
   { name: 'drain_timeout', default: '30s', help: 'how long a stop waits for in-flight deliveries' },
+  {
+    name: 'backlog_interval',
+    default: '15s',
+    help: 'how often the broker backlog (lag, queue depth) is sampled for metrics (0 = off)',
+  },
   { name: 'http_port', default: '8081', help: '/healthz /readyz /metrics port (0 = off)' },
   { name: 'http_host', default: '0.0.0.0', help: 'address of that endpoint' },
   { name: 'log_level', default: 'info', help: 'trace, debug, info, warn, error, fatal or silent' },
@@ -611,6 +637,7 @@ export const OPTION_KEYS = [
   'maxResponseBytes',
   'cloudEvents',
   'cloudEventsType',
+  'maxTopicMapEntries',
   // DeliveryOptions
   'maxInFlight',
   'maxInFlightPerFunction',
@@ -619,7 +646,9 @@ export const OPTION_KEYS = [
   'deadLetterFile',
   'drainTimeout',
   'maxPendingBytes',
+  'maxMessageBytes',
   'adaptiveConcurrency',
+  'backlogInterval',
   // ConnectorConfig, ConnectorOptions, RunOptions
   'http',
   'logLevel',

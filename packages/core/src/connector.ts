@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { backlogGauge, DEFAULT_BACKLOG_INTERVAL, sampleBacklog } from './backlog.js';
 import { checkOptionKeys, type DeliveryOptions, type OPTION_KEYS } from './config.js';
 import type { Controller } from './controller.js';
 import {
@@ -9,10 +10,11 @@ import {
   fileDeadLetters,
   logDeadLetters,
 } from './dead-letters.js';
-import { DEFAULT_RETRY, DeliveryEngine } from './engine.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RETRY, DeliveryEngine } from './engine.js';
 import { ConfigError, isShutdownError } from './errors.js';
 import { errorFields, noopLogger, RepeatLimiter } from './logger.js';
 import { ConnectorMetrics } from './metrics.js';
+import { redactSecrets } from './secrets.js';
 import type { Source, SourceContext, SourceHealth } from './source.js';
 import type { FunctionInfo, Logger } from './types.js';
 
@@ -70,6 +72,8 @@ export function createConnector(options: ConnectorOptions): Connector {
   checkPositive('maxInFlightPerFunction', options.maxInFlightPerFunction, true);
   checkPositive('drainTimeout', options.drainTimeout);
   checkPositive('maxPendingBytes', options.maxPendingBytes, true);
+  checkPositive('maxMessageBytes', options.maxMessageBytes, true);
+  checkPositive('backlogInterval', options.backlogInterval);
   checkPositive('retry.maxRetries', options.retry?.maxRetries);
   checkPositive('retry.minDelay', options.retry?.minDelay);
   checkPositive('retry.maxDelay', options.retry?.maxDelay);
@@ -137,6 +141,8 @@ export function createConnector(options: ConnectorOptions): Connector {
     subscriptions: (topic) => controller.subscriptions(topic),
     ...(options.registry ? { registry: options.registry } : {}),
   });
+  const backlog = source.backlog ? backlogGauge(metrics.registry) : undefined;
+  let stopBacklog = () => {};
   engine = new DeliveryEngine(
     controller,
     controller.invoker,
@@ -144,6 +150,7 @@ export function createConnector(options: ConnectorOptions): Connector {
     {
       maxInFlight: options.maxInFlight ?? 64,
       maxPendingBytes: options.maxPendingBytes ?? 64 * 1024 * 1024,
+      maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
       maxInFlightPerFunction: options.maxInFlightPerFunction,
       retry: { ...DEFAULT_RETRY, ...options.retry },
       onFailure: options.onFailure ?? 'redeliver',
@@ -195,7 +202,7 @@ export function createConnector(options: ConnectorOptions): Connector {
     const h = sourceHealth();
     if (!h.connected)
       reasons.push(`source ${source.name} not connected${h.lastError ? `: ${h.lastError}` : ''}`);
-    return reasons;
+    return reasons.map(redactSecrets); // broker and gateway errors may quote a secret
   };
 
   const makeContext = (abort: AbortController, unsubs: (() => void)[]): SourceContext => {
@@ -286,7 +293,7 @@ export function createConnector(options: ConnectorOptions): Connector {
         res
           .writeHead(reasons.length === 0 ? 200 : 503, { 'content-type': 'application/json' })
           .end(
-            `${JSON.stringify({ ready: reasons.length === 0, reasons, map: controller.status(), source: sourceHealth() })}\n`,
+            `${redactSecrets(JSON.stringify({ ready: reasons.length === 0, reasons, map: controller.status(), source: sourceHealth() }))}\n`,
           );
       } else if (path === '/metrics') {
         metrics.registry.metrics().then(
@@ -318,6 +325,7 @@ export function createConnector(options: ConnectorOptions): Connector {
     stopping = true;
     if (restartTimer) clearTimeout(restartTimer);
     restartTimer = undefined;
+    stopBacklog();
     engine.close();
     const sourceStopped = stopRun().catch((err: unknown) => log.warn(errorFields(err), 'source stop failed'));
     if (graceful) {
@@ -352,6 +360,14 @@ export function createConnector(options: ConnectorOptions): Connector {
         restart();
       });
       await sourceStarted;
+      if (backlog && !stopping)
+        stopBacklog = sampleBacklog({
+          source,
+          gauge: backlog,
+          interval: options.backlogInterval ?? DEFAULT_BACKLOG_INTERVAL,
+          active: () => sourceUp && !stopping,
+          logger: log,
+        });
       const functions = controller.status().functions;
       if (sourceUp) log.info({ functions }, 'connector started');
       else log.warn({ functions }, 'connector started; source not connected, retrying');

@@ -8,6 +8,9 @@ import { ResponseHub } from './responses.js';
 import { parseTopics, TopicMap } from './topic-map.js';
 import type { FunctionInfo, InvokeOptions, InvokeResult, Logger, ResponseSubscriber } from './types.js';
 
+/** Default `maxTopicMapEntries`: function × topic pairs the topic map holds at most. */
+export const DEFAULT_MAX_TOPIC_MAP_ENTRIES = 100_000;
+
 /** What the controller knows about its topic map. */
 export interface ControllerStatus {
   /** At least one rebuild succeeded. */
@@ -100,6 +103,9 @@ function validate(o: ControllerOptions): void {
   positive('upstreamTimeout', o.upstreamTimeout);
   positive('rebuildInterval', o.rebuildInterval);
   positive('systemTimeout', o.systemTimeout);
+  const cap = o.maxTopicMapEntries;
+  if (cap !== undefined && !(Number.isSafeInteger(cap) && cap >= 1))
+    throw ConfigError.invalid('maxTopicMapEntries', cap, 'an integer >= 1');
   if (o.topicDelimiter === '') throw ConfigError.invalid('topicDelimiter', '', 'a non-empty separator');
   const m = o.topicMatcher;
   if (m !== undefined && m !== 'exact' && m !== 'mqtt' && typeof m !== 'function')
@@ -214,6 +220,26 @@ export function createController(options: ControllerOptions & { logger?: Logger 
     return toInfo(f.name, ns, annotations, o.topicDelimiter);
   };
 
+  /** Keep the map within `maxTopicMapEntries` function × topic pairs: the functions past it (by address) are
+   * dropped, with one warning until a rebuild fits again. */
+  const maxEntries = options.maxTopicMapEntries ?? DEFAULT_MAX_TOPIC_MAP_ENTRIES;
+  let capWarned = false;
+  const capEntries = (fns: FunctionInfo[]): void => {
+    let entries = 0;
+    const cut = fns.findIndex((f) => (entries += f.topics.length) > maxEntries);
+    if (cut < 0) {
+      capWarned = false;
+      return;
+    }
+    const skipped = fns.splice(cut);
+    if (capWarned) return;
+    capWarned = true;
+    log.warn(
+      { maxTopicMapEntries: maxEntries, skipped: skipped.length, first: skipped[0]?.address },
+      `topic map over max_topic_map_entries (${maxEntries} function x topic pairs): ${skipped.length} functions skipped`,
+    );
+  };
+
   const rebuild = async (): Promise<void> => {
     const fns: FunctionInfo[] = [];
     const add = (list: FunctionStatus[], ns: string) => {
@@ -232,6 +258,7 @@ export function createController(options: ControllerOptions & { logger?: Logger 
       }
     }
     fns.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
+    capEntries(fns);
     const sig = signature(fns);
     const wasSynced = lastSyncAt !== undefined;
     lastSyncAt = Date.now();

@@ -19,6 +19,8 @@ import type { FunctionInfo, InvokeOptions, InvokeResult, Logger } from './types.
 export interface EngineOptions {
   maxInFlight: number;
   maxPendingBytes: number;
+  /** Larger bodies are dead-lettered (ERR_MESSAGE_TOO_LARGE) instead of invoked. */
+  maxMessageBytes: number;
   maxInFlightPerFunction: number | undefined;
   retry: Required<RetryOptions>;
   onFailure: 'dead-letter' | 'redeliver';
@@ -35,6 +37,9 @@ export const DEFAULT_RETRY: Required<RetryOptions> = {
   maxDelay: 10_000,
   retryOnStatus: [408, 429, 502, 503, 504],
 };
+
+/** Default `maxMessageBytes`: 16 MiB. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 /** Parse `Retry-After` (seconds or an HTTP date) into ms, capped at 10 minutes. */
 export function retryAfterMs(value: string | undefined, now = Date.now()): number | undefined {
@@ -238,6 +243,7 @@ export class DeliveryEngine {
       this.log.debug({ topic: msg.topic, id: msg.id }, 'no function subscribed to topic');
       return Promise.resolve(UNROUTED);
     }
+    if (msg.body.byteLength > this.opts.maxMessageBytes) return this.tooLarge(msg, targets);
     if (targets.length === 1)
       return this.invoke(targets[0] as FunctionInfo | string, msg, tr).then((r) =>
         this.settle(msg, targets, [r]),
@@ -457,6 +463,23 @@ export class DeliveryEngine {
     }
     if (!redeliver) return this.deadLetter(msg, results, failed);
     return this.failed(msg, results, failed);
+  }
+
+  /** Over `maxMessageBytes`: no invocation, dead-lettered for every target whatever its policy (never looped), and
+   * without its body (a dead-letter topic would refuse it as well, and the message would come back). */
+  private tooLarge(
+    msg: SourceMessage,
+    targets: readonly (FunctionInfo | string)[],
+  ): Promise<DeliveryOutcome> {
+    const why = `message of ${msg.body.byteLength} bytes is over max_message_bytes (${this.opts.maxMessageBytes})`;
+    const results = targets.map((t) =>
+      this.invoker.failed(
+        typeof t === 'string' ? t : t.address,
+        msg.topic,
+        new InvokeError('ERR_MESSAGE_TOO_LARGE', why),
+      ),
+    );
+    return this.deadLetter({ ...msg, body: new Uint8Array(0) }, results, results);
   }
 
   private async deadLetter(

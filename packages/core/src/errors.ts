@@ -25,6 +25,8 @@ export const ERROR_CODES = {
   ERR_FUNCTION_REJECTED: { canRetry: false },
   /** The message was older than the function's `connector.dev/max-age`: dead-lettered without an invocation. */
   ERR_MESSAGE_EXPIRED: { canRetry: false },
+  /** The message was larger than `max_message_bytes`: dead-lettered (without its body) instead of invoked. */
+  ERR_MESSAGE_TOO_LARGE: { canRetry: false },
   /** The connector is stopping: the message was not settled (do not ack it). */
   ERR_SHUTDOWN: { canRetry: false },
   /** The request was aborted (hard stop). */
@@ -108,7 +110,8 @@ export type InvokeErrorCode =
   | 'ERR_INVALID_REQUEST'
   | 'ERR_RESPONSE_TOO_LARGE'
   | 'ERR_FUNCTION_REJECTED'
-  | 'ERR_MESSAGE_EXPIRED';
+  | 'ERR_MESSAGE_EXPIRED'
+  | 'ERR_MESSAGE_TOO_LARGE';
 
 /** A function invocation that did not succeed (network error, timeout or a non-2xx status). */
 export class InvokeError extends ConnectorError {

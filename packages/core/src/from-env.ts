@@ -14,6 +14,7 @@ import {
 import { type Connector, type ConnectorOptions, runConnector } from './connector.js';
 import { createController } from './controller.js';
 import { createLogger, errorFields } from './logger.js';
+import { redactSecrets } from './secrets.js';
 import type { Source } from './source.js';
 import type { Logger } from './types.js';
 
@@ -131,7 +132,7 @@ export async function connectorCli(options: CliOptions): Promise<Connector | und
   } catch (err) {
     await tracing?.shutdown().catch(() => undefined);
     const { message, code } = errorFields(err);
-    io.stderr(`${options.name}: ${message.trim()}\n`);
+    io.stderr(`${options.name}: ${redactSecrets(message.trim())}\n`);
     io.exit(code === 'ERR_CONFIG' ? 2 : 1);
     return undefined;
   }

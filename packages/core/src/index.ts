@@ -1,4 +1,5 @@
 export type { GatewayAuthOptions } from './auth.js';
+export { type BacklogSample, DEFAULT_BACKLOG_INTERVAL } from './backlog.js';
 export {
   CLOUDEVENTS_JSON,
   CLOUDEVENTS_MODES,
@@ -45,6 +46,7 @@ export {
   type Controller,
   type ControllerStatus,
   createController,
+  DEFAULT_MAX_TOPIC_MAP_ENTRIES,
   type ResolvedControllerOptions,
 } from './controller.js';
 export {
@@ -54,7 +56,7 @@ export {
   fileDeadLetters,
   logDeadLetters,
 } from './dead-letters.js';
-export { DEFAULT_RETRY, retryAfterMs } from './engine.js';
+export { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RETRY, retryAfterMs } from './engine.js';
 export * from './errors.js';
 export {
   type CliIo,
@@ -78,6 +80,7 @@ export { createLogger, errorFields, type LoggerOptions, noopLogger, RepeatLimite
 export { ANNOTATION_PREFIX, type FunctionPolicy, POLICY_ANNOTATIONS, Policies } from './policy.js';
 export { createResponsePrinter } from './printer.js';
 export { ResponseHub } from './responses.js';
+export { forgetSecret, REDACTED, readSecret, redactSecrets, registerSecret } from './secrets.js';
 export * from './source.js';
 export { mqttMatch, parseTopics, TopicMap } from './topic-map.js';
 export { TRACER_NAME, tracingEnabled } from './tracing.js';

@@ -7,6 +7,7 @@ import type { Credentials } from './config.js';
 import { ConfigError, GatewayError, InvokeError, type InvokeErrorCode } from './errors.js';
 import { copyMessageHeaders, encodeHeaderValue, functionPath, isPlainHeaderValue } from './headers.js';
 import { noopLogger } from './logger.js';
+import { registerSecret } from './secrets.js';
 import { endAttemptSpan, injectTraceHeaders, startAttemptSpan } from './tracing.js';
 import type { FunctionInfo, InvokeOptions, InvokeResult, Logger } from './types.js';
 
@@ -351,6 +352,11 @@ export function createInvoker(o: InvokerOptions): Invoker {
     return p;
   };
   const systemHeaders: Record<string, string> = { 'user-agent': o.userAgent, accept: 'application/json' };
+  if (o.credentials) {
+    // Never in a log line or readiness text, however the credentials got here.
+    registerSecret(o.credentials.password);
+    registerSecret(Buffer.from(`${o.credentials.username}:${o.credentials.password}`).toString('base64'));
+  }
   const auth = createGatewayAuth(o, {
     gateway: url,
     credentials: o.credentials,

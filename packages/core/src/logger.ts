@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import pino from 'pino';
 import type { LogLevel } from './config.js';
+import { redactSecrets } from './secrets.js';
 import type { Logger } from './types.js';
 
 const noop = () => undefined;
@@ -38,11 +39,15 @@ export const REDACT = [
   '*.authorization',
 ];
 
-/** A pino logger: JSON lines, pretty when stdout is a TTY; secrets redacted. */
+/**
+ * A pino logger: JSON lines, pretty when stdout is a TTY; secrets redacted — by field (`REDACT`), and by value in
+ * every line at every level: each secret read through `readSecret`/`registerSecret` and every URL password.
+ */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const base = {
     level: options.level ?? 'info',
     redact: { paths: REDACT, censor: '[redacted]' },
+    hooks: { streamWrite: redactSecrets },
     ...(options.name === undefined ? {} : { name: options.name }),
   };
   const pretty = options.pretty ?? (options.destination === undefined && process.stdout.isTTY === true);

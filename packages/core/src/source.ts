@@ -1,3 +1,4 @@
+import type { BacklogSample } from './backlog.js';
 import type { MessageHeaders } from './headers.js';
 import type { FunctionInfo, InvokeResult, Logger } from './types.js';
 
@@ -88,6 +89,9 @@ export interface Source {
   stop(): Promise<void>;
   /** Current health, for /readyz and the connection-state metric. */
   health?(): SourceHealth;
+  /** Messages waiting at the broker (consumer lag, queue depth), read from the broker; the connector samples it
+   * every `backlogInterval` into `connector_backlog_messages`. Rejects when the broker cannot tell now. */
+  backlog?(): Promise<readonly BacklogSample[]>;
 }
 
 /** Declare a source factory with typed options; the identity function, for inference and discoverability. */

@@ -224,6 +224,7 @@ describe('connector options', () => {
   it.each([
     [{ maxPendingBytes: 0 }, 'maxPendingBytes'],
     [{ maxPendingBytes: 1.5 }, 'maxPendingBytes'],
+    [{ maxMessageBytes: 0 }, 'maxMessageBytes'],
     [{ maxInFlight: Number.NaN }, 'maxInFlight'],
     [{ maxInFlightPerFunction: 2.5 }, 'maxInFlightPerFunction'],
     [{ retry: { minDelay: -1 } }, 'retry.minDelay'],

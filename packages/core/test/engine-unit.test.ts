@@ -118,6 +118,7 @@ function setup(o: Partial<EngineOptions> = {}, replies: (call: Call) => Reply = 
     {
       maxInFlight: 8,
       maxPendingBytes: 1 << 20,
+      maxMessageBytes: 1 << 20,
       maxInFlightPerFunction: undefined,
       retry: { ...DEFAULT_RETRY, minDelay: 1, maxDelay: 2 },
       onFailure: 'redeliver',
@@ -208,6 +209,26 @@ describe('DeliveryEngine (unit)', () => {
       message: expect.anything(),
       source: 'mem',
     });
+  });
+
+  it('a message over maxMessageBytes is dead-lettered for each target without an invocation, never redelivered', async () => {
+    const s = setup({ maxMessageBytes: 8, onFailure: 'redeliver' });
+    s.map.set('t', [fn('a'), fn('b')]);
+    const out = await s.engine.deliver(msg({ body: new Uint8Array(9), id: 'big' }));
+    expect(out).toMatchObject({ status: 'dead-lettered', ack: true });
+    expect(s.calls).toEqual([]);
+    expect(
+      s.letters.map((l) => [l.function, l.result.error?.code, l.message.body.byteLength, l.message.id]),
+    ).toEqual([
+      ['a.ns', 'ERR_MESSAGE_TOO_LARGE', 0, 'big'],
+      ['b.ns', 'ERR_MESSAGE_TOO_LARGE', 0, 'big'],
+    ]);
+    expect(s.letters[0]?.reason).toBe('message of 9 bytes is over max_message_bytes (8)');
+    expect(s.counted).toContain('deadLetter(a.ns,ERR_MESSAGE_TOO_LARGE)');
+    expect(s.engine.pendingSize()).toBe(0);
+    // at the limit it is invoked as usual
+    expect(await s.engine.deliver(msg({ body: new Uint8Array(8) }))).toMatchObject({ status: 'delivered' });
+    expect(s.calls).toHaveLength(2);
   });
 
   it('unrouted (synced, no function) acks without invoking', async () => {

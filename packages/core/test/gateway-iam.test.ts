@@ -9,11 +9,11 @@ import {
   ConfigError,
   type ControllerOptions,
   configFromEnv,
-  createConnector,
   createController,
   type Logger,
+  redactSecrets,
 } from '../src/index.js';
-import { memorySource, waitFor } from './helpers.js';
+import { memoryConnector, waitFor } from './helpers.js';
 
 // OpenFaaS IAM end to end: the connector reads an identity token from a file (as a projected service-account token
 // is mounted), exchanges it at the test gateway's /oauth/token (RFC 8693) and sends the access token as
@@ -53,24 +53,8 @@ async function iamGateway(opts: { trusted?: string[]; expiresIn?: number; jwtAut
   return g;
 }
 
-async function connect(g: TestGateway, o: Partial<ControllerOptions>, logger?: Logger) {
-  const controller = createController({
-    gatewayUrl: g.url,
-    rebuildInterval: 100,
-    ...o,
-    ...(logger ? { logger } : {}),
-  });
-  const mem = memorySource();
-  const connector = createConnector({
-    controller,
-    source: mem.source,
-    retry: { maxRetries: 0 },
-    ...(logger ? { logger } : {}),
-  });
-  await connector.start();
-  cleanups.push(() => connector.kill());
-  return { controller, connector, mem };
-}
+const connect = (g: TestGateway, o: Partial<ControllerOptions>, logger?: Logger) =>
+  memoryConnector(g.url, { rebuildInterval: 100, ...o }, (c) => cleanups.push(c), logger);
 
 const systemCalls = (g: TestGateway) => g.requests.filter((r) => r.path.startsWith('/system/'));
 const bearer = (h: string | undefined) => /^Bearer (oft_\S+)$/.exec(h ?? '')?.[1];
@@ -217,6 +201,8 @@ describe('OpenFaaS IAM token auth', () => {
     await controller.refresh();
     expect(g.tokens.at(-1)?.subject).toBe('id-token-2');
     expect(controller.status().lastError).toBeUndefined();
+    // The token in use is hidden wherever it is quoted; the rotated-out one is no longer tracked.
+    expect(redactSecrets('sent id-token-2, had id-token-1')).toBe('sent [redacted], had id-token-1');
   });
 
   it('gateway_token_exchange=false sends the file as the bearer token, re-read when it changes', async () => {

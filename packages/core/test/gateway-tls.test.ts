@@ -14,11 +14,10 @@ import {
   ConfigError,
   type ControllerOptions,
   configFromEnv,
-  createConnector,
   createController,
   type Logger,
 } from '../src/index.js';
-import { memorySource, waitFor } from './helpers.js';
+import { memoryConnector, waitFor } from './helpers.js';
 
 // One CA + server + client certificate the gateway trusts, and a second CA (an "unknown" one) with its own client
 // certificate: made at test time with openssl, never committed.
@@ -49,25 +48,13 @@ async function httpsGateway(tls: Partial<GatewayTls> = {}): Promise<TestGateway>
 }
 
 /** A connector (controller + engine + a memory source) against `g` with the given TLS settings. */
-async function connect(g: TestGateway, tls: Partial<ControllerOptions>, logger?: Logger) {
-  const controller = createController({
-    gatewayUrl: g.url,
-    rebuildInterval: 200,
-    systemTimeout: 2000,
-    ...tls,
-    ...(logger ? { logger } : {}),
-  });
-  const mem = memorySource();
-  const connector = createConnector({
-    controller,
-    source: mem.source,
-    retry: { maxRetries: 0 },
-    ...(logger ? { logger } : {}),
-  });
-  await connector.start();
-  cleanups.push(() => connector.kill());
-  return { controller, connector, mem };
-}
+const connect = (g: TestGateway, tls: Partial<ControllerOptions>, logger?: Logger) =>
+  memoryConnector(
+    g.url,
+    { rebuildInterval: 200, systemTimeout: 2000, ...tls },
+    (c) => cleanups.push(c),
+    logger,
+  );
 
 /** Discovery synced, and a message published to the source reaches the function over TLS. */
 async function expectWorks(g: TestGateway, tls: Partial<ControllerOptions>, logger?: Logger) {

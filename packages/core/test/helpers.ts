@@ -1,9 +1,13 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
+  type ControllerOptions,
+  createConnector,
+  createController,
   type DeliveryOutcome,
   defineSource,
   isShutdownError,
+  type Logger,
   type SourceContext,
   type SourceMessage,
 } from '../src/index.js';
@@ -169,4 +173,27 @@ export function parseMetrics(text: string): Map<string, number> {
     out.set(`${m[1]}${m[2] ?? ''}`, Number(m[3]));
   }
   return out;
+}
+
+/**
+ * A connector (controller + engine + a memory source, no retries) against the gateway at `gatewayUrl`, started;
+ * `cleanup` receives its kill. For tests of how the controller reaches the gateway (TLS, identity).
+ */
+export async function memoryConnector(
+  gatewayUrl: string,
+  options: Partial<ControllerOptions>,
+  cleanup: (fn: () => Promise<unknown>) => void,
+  logger?: Logger,
+) {
+  const controller = createController({ gatewayUrl, ...options, ...(logger ? { logger } : {}) });
+  const mem = memorySource();
+  const connector = createConnector({
+    controller,
+    source: mem.source,
+    retry: { maxRetries: 0 },
+    ...(logger ? { logger } : {}),
+  });
+  await connector.start();
+  cleanup(() => connector.kill());
+  return { controller, connector, mem };
 }

@@ -7,7 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { memoryLogger, startGateway, type TestGateway } from '@connector/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createConnector, createController, createInvoker, type InvokeResult } from '../src/index.js';
+import {
+  createConnector,
+  createController,
+  createInvoker,
+  DEFAULT_MAX_TOPIC_MAP_ENTRIES,
+  type InvokeResult,
+} from '../src/index.js';
 import { memorySource, waitFor } from './helpers.js';
 
 // Slow or hostile peers: a gateway that trickles, answers too much, or lists a bad function entry must cost a
@@ -157,6 +163,31 @@ describe('bounded memory', () => {
     await expect(invoker.system('/system/functions')).rejects.toMatchObject({
       code: 'ERR_RESPONSE_TOO_LARGE',
     });
+  });
+
+  it('a 9 MB function list of 150,000 annotated functions maps the first max_topic_map_entries (default) and warns once', async () => {
+    const n = 150_000;
+    const entries = Array.from(
+      { length: n },
+      (_, i) => `{"name":"f${String(i).padStart(6, '0')}","annotations":{"topic":"topic-${i}"}}`,
+    );
+    const list = `[${entries.join(',')}]`;
+    expect(list.length).toBeGreaterThan(8_000_000);
+    const url = await server((path, res) => {
+      if (path.startsWith('/system/namespaces')) res.writeHead(404).end();
+      else res.writeHead(200, { 'content-type': 'application/json' }).end(list);
+    });
+    const log = memoryLogger();
+    const controller = createController({ gatewayUrl: url, logger: log, rebuildInterval: 60_000 });
+    cleanups.push(() => controller.stop());
+    await controller.refresh();
+    expect(controller.functions()).toHaveLength(DEFAULT_MAX_TOPIC_MAP_ENTRIES);
+    expect(controller.functions().at(-1)?.name).toBe('f099999');
+    expect(controller.match('topic-99999').map((f) => f.name)).toEqual(['f099999']);
+    expect(controller.match('topic-100000')).toEqual([]);
+    await controller.refresh();
+    const warned = log.lines.filter((l) => l.level === 'warn' && /max_topic_map_entries/.test(l.msg ?? ''));
+    expect(warned).toHaveLength(1);
   });
 
   it('a 50 MB function response and a 100 MB function list cost the connector far less than their size', async () => {
@@ -311,6 +342,41 @@ describe('gateway URL and function list', () => {
     expect(controller.match('t').map((f) => f.name)).toEqual(['good']);
     const warnings = log.lines.filter((l) => l.level === 'warn' && /not a string/.test(l.msg ?? ''));
     expect(warnings).toHaveLength(2); // once per function and value, not once per rebuild
+  });
+
+  it('functions past max_topic_map_entries (function x topic pairs) are skipped, warned once until the map fits', async () => {
+    const topics = (n: number, p: string) => Array.from({ length: n }, (_, i) => `${p}${i}`).join(',');
+    const g = await gateway({
+      functions: [
+        { name: 'a', annotations: { topic: topics(3, 'a') } },
+        { name: 'b', annotations: { topic: topics(3, 'b') } },
+        { name: 'c', annotations: { topic: topics(3, 'c') } },
+      ],
+    });
+    const log = memoryLogger();
+    const controller = createController({ gatewayUrl: g.url, logger: log, maxTopicMapEntries: 7 });
+    cleanups.push(() => controller.stop());
+    await controller.refresh();
+    await controller.refresh();
+    expect(controller.functions().map((f) => f.name)).toEqual(['a', 'b']);
+    expect(controller.match('c0')).toEqual([]);
+    expect(controller.match('b2').map((f) => f.name)).toEqual(['b']);
+    const capped = () =>
+      log.lines.filter((l) => l.level === 'warn' && /max_topic_map_entries/.test(l.msg ?? ''));
+    expect(capped()).toHaveLength(1);
+    expect(capped()[0]?.msg).toBe(
+      'topic map over max_topic_map_entries (7 function x topic pairs): 1 functions skipped',
+    );
+    g.removeFunction('c');
+    await controller.refresh();
+    expect(controller.functions().map((f) => f.name)).toEqual(['a', 'b']);
+    g.updateFunction('a', { annotations: { topic: topics(8, 'a') } });
+    await controller.refresh();
+    expect(controller.functions()).toEqual([]); // the first function alone is over the cap: none mapped
+    expect(capped()).toHaveLength(2); // warned again after a rebuild that fitted
+    expect(() => createController({ gatewayUrl: g.url, maxTopicMapEntries: 0 })).toThrow(
+      'invalid maxTopicMapEntries=0: expected an integer >= 1',
+    );
   });
 });
 

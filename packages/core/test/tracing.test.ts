@@ -207,7 +207,7 @@ describe('tracing with an SDK registered', () => {
     const g = await gateway({ functions: [{ ...fn, handler: () => ({ status: 500 }) }] });
     const mem = await setup(g, { onFailure: 'redeliver' });
     mem.push(msg());
-    await waitFor(() => mem.outcomes.length === 1);
+    await waitFor(() => mem.outcomes.length >= 1); // the broker (memorySource) redelivers it at once, again and again
     expect(mem.outcomes[0]?.status).toBe('failed');
     const { consumer } = await spans();
     expect(consumer.status.code).toBe(SpanStatusCode.ERROR);

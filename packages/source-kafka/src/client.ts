@@ -1,5 +1,6 @@
 import type { BrokerError, Logger } from '@connector/core';
 import {
+  type Admin,
   type Consumer,
   type EachBatchPayload,
   Kafka,
@@ -64,8 +65,18 @@ export interface KafkaClient {
       headers?: Readonly<Record<string, string | Uint8Array>>;
     },
   ): Promise<void>;
+  /** Consumer lag of the group per partition of `topics`: high watermark − committed offset (without a commit:
+   * from the log start when consuming from the beginning, else 0). Rejects with a `BrokerError`. */
+  lag(topics: readonly string[]): Promise<PartitionLag[]>;
   /** Stop consuming and disconnect everything. */
   close(): Promise<void>;
+}
+
+/** One partition's consumer lag. */
+export interface PartitionLag {
+  readonly topic: string;
+  readonly partition: number;
+  readonly lag: number;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -176,6 +187,25 @@ export function kafkajsClient(o: KafkaSourceOptions, logger?: Logger): KafkaClie
   const heartbeatInterval = Math.max(500, Math.floor(sessionTimeout / 10));
   let consumer: Consumer | undefined;
   let producing: Promise<Producer> | undefined;
+  let administering: Promise<Admin> | undefined;
+  let closed = false;
+  const group = o.group ?? 'openfaas-kafka-connector';
+
+  /** The admin client for lag queries: connected on first use, until `close`. */
+  const getAdmin = () => {
+    if (closed) return Promise.reject(new Error('Kafka client closed'));
+    administering ??= (async () => {
+      const a = kafka.admin();
+      try {
+        await a.connect();
+      } catch (err) {
+        administering = undefined;
+        throw err;
+      }
+      return a;
+    })();
+    return administering;
+  };
 
   const getProducer = () => {
     producing ??= (async () => {
@@ -193,8 +223,9 @@ export function kafkajsClient(o: KafkaSourceOptions, logger?: Logger): KafkaClie
 
   return {
     async consume(topics, onBatch, onCrash, onStatus) {
+      closed = false;
       const c = kafka.consumer({
-        groupId: o.group ?? 'openfaas-kafka-connector',
+        groupId: group,
         sessionTimeout,
         heartbeatInterval,
         maxWaitTimeInMs: o.fetchMaxWait ?? 500,
@@ -300,11 +331,38 @@ export function kafkajsClient(o: KafkaSourceOptions, logger?: Logger): KafkaClie
         throw clientError(err, `produce to ${topic}`);
       }
     },
+    async lag(topics) {
+      if (topics.length === 0) return [];
+      try {
+        const admin = await getAdmin();
+        const committed = await admin.fetchOffsets({ groupId: group, topics: [...topics] });
+        const out: PartitionLag[] = [];
+        for (const t of committed) {
+          const ends = await admin.fetchTopicOffsets(t.topic);
+          for (const p of ends) {
+            const high = BigInt(p.high);
+            const low = BigInt(p.low);
+            const c = BigInt(t.partitions.find((x) => x.partition === p.partition)?.offset ?? '-1');
+            // No commit yet: the group starts at the log start (fromBeginning) or at the end.
+            let from = c < 0n ? ((o.fromBeginning ?? true) ? low : high) : c;
+            if (from < low) from = low; // committed offset deleted by retention: consuming resumes at the start
+            out.push({ topic: t.topic, partition: p.partition, lag: Number(high > from ? high - from : 0n) });
+          }
+        }
+        return out;
+      } catch (err) {
+        throw clientError(err, `consumer lag of group ${group}`);
+      }
+    },
     async close() {
+      closed = true;
       await this.stopConsuming();
       const p = producing;
       producing = undefined;
       if (p) await (await p.catch(() => undefined))?.disconnect();
+      const a = administering;
+      administering = undefined;
+      if (a) await (await a.catch(() => undefined))?.disconnect();
     },
   };
 }

@@ -1,4 +1,4 @@
-export type { BatchControl, KafkaClient, KafkaRecord } from './client.js';
+export type { BatchControl, KafkaClient, KafkaRecord, PartitionLag } from './client.js';
 export { kafkajsClient } from './client.js';
 export { KAFKA_ERRORS, kafkaError } from './errors.js';
 export {

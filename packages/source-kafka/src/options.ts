@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError, type Env, EnvReader } from '@connector/core';
+import { ConfigError, type Env, EnvReader, registerSecret } from '@connector/core';
 
 /** SASL mechanisms supported. */
 export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
@@ -57,6 +57,7 @@ export function checkKafkaOptions(o: KafkaSourceOptions): void {
   const bad = (name: string, value: unknown, expected: string): never => {
     throw ConfigError.invalid(name, value, expected);
   };
+  registerSecret(o.sasl?.password); // never in a log line, however the options were built
   if (!Array.isArray(o.brokers) || o.brokers.length === 0)
     bad('brokers', o.brokers, 'at least one host:port');
   for (const b of o.brokers)
@@ -178,17 +179,8 @@ export function kafkaOptionsFromEnv(env: Env = process.env): KafkaSourceOptions 
     const username =
       r.string('sasl_username') ??
       r.fail('sasl_username', '', `a user name (required with sasl_mechanism=${mechanism})`);
-    const passwordFromFile = (): string | undefined => {
-      // Every character counts but the line break an editor or `echo` adds.
-      const text = file('sasl_password_file')?.replace(/\r?\n$/, '');
-      return text === ''
-        ? r.fail('sasl_password_file', r.string('sasl_password_file') ?? '', 'a file holding the password')
-        : text;
-    };
     const password =
-      r.string('sasl_password') ??
-      passwordFromFile() ??
-      r.fail('sasl_password', '', 'a password or sasl_password_file');
+      r.secret('sasl_password') ?? r.fail('sasl_password', '', 'a password or sasl_password_file');
     o.sasl = { mechanism, username, password };
   } else {
     const given = ['sasl_username', 'sasl_password', 'sasl_password_file'].find(

@@ -389,6 +389,12 @@ export const kafkaSource = defineSource(
       health(): SourceHealth {
         return health.snapshot({ topics, group, ...stats });
       },
+      async backlog() {
+        const c = client;
+        if (!c) throw new SourceError('Kafka source not running');
+        const lags = await c.lag(topics);
+        return lags.map((l) => ({ queue: l.topic, partition: l.partition, value: l.lag }));
+      },
       subscribed: () => topics,
       stats: () => ({ ...stats }),
     };

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError, type Env, EnvReader, parseDuration } from '@connector/core';
+import { ConfigError, type Env, EnvReader, parseDuration, registerSecret } from '@connector/core';
 
 /** MQTT protocol level: 3 = MQTT 3.1, 4 = MQTT 3.1.1, 5 = MQTT 5. */
 export type MqttProtocolVersion = 3 | 4 | 5;
@@ -200,6 +200,8 @@ export function resolveMqttOptions(options: MqttSourceOptions): ResolvedMqttOpti
     fail('protocolVersion', protocolVersion, '4 (MQTT 3.1.1), 5 (MQTT 5) or 3 (MQTT 3.1)');
   if (options.password !== undefined && options.username === undefined)
     throw new ConfigError('password', 'invalid password: a password needs a username (MQTT requires both)');
+  registerSecret(options.password); // never in a log line, however the options were built
+  for (const b of brokers) registerSecret(b.href);
   if (options.sharedGroup !== undefined) {
     const g = options.sharedGroup;
     if (typeof g !== 'string' || g === '' || /[/+#]/.test(g))
@@ -301,9 +303,7 @@ export function mqttOptionsFromEnv(env: Env = process.env): MqttSourceOptions {
     };
     protocolVersion = map[pv] ?? r.fail('protocol_version', pv, '3.1.1 (or 4), 5, or 3.1');
   }
-  let password = r.string('password');
-  const passwordFile = r.string('password_file');
-  if (passwordFile !== undefined) password = readFile('password_file', passwordFile).toString('utf8').trim();
+  const password = r.secret('password');
   const username = r.string('username');
   if (password !== undefined && username === undefined)
     throw new ConfigError('password', 'invalid password: a password needs a username (set env username)');

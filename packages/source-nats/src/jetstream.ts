@@ -35,6 +35,9 @@ export interface JetStreamRun {
   stop(): Promise<void>;
   /** Health details. */
   detail(): Record<string, unknown>;
+  /** The consumer's `num_pending` (not delivered yet) and `num_ack_pending` (delivered, not acked) from the server;
+   * undefined while the consumer is not bound yet (no stream). Rejects with a `BrokerError`. */
+  backlog(): Promise<{ pending: number; ackPending: number } | undefined>;
 }
 
 /** Delay of the `nak` after the `deliveryCount`-th failed delivery: never below `min`, growing, capped at `max`. */
@@ -191,6 +194,15 @@ export async function startJetStream(
       await loop;
     },
     detail: () => ({ stream, consumer: o.consumer, streamSubjects, pending: inflight.size }),
+    async backlog() {
+      if (loop === undefined) return undefined;
+      try {
+        const ci = await jsm.consumers.info(stream, o.consumer);
+        return { pending: ci.num_pending, ackPending: ci.num_ack_pending };
+      } catch (err) {
+        throw natsError(err, `consumer info ${stream}/${o.consumer}`);
+      }
+    },
   };
 }
 

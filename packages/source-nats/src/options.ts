@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError, type Env, EnvReader } from '@connector/core';
+import { ConfigError, type Env, EnvReader, registerSecret } from '@connector/core';
 import { subjectProblem } from './subjects.js';
 
 /** `jetstream`: durable pull consumer, acked after delivery (at-least-once); `core`: plain subscription (at-most-once). */
@@ -115,7 +115,7 @@ export function parseServer(setting: string, value: string): string {
   try {
     u = new URL(withScheme);
   } catch {
-    throw ConfigError.invalid(setting, value, 'a server like nats://host:4222 or host[:port]');
+    throw ConfigError.invalid(setting, redactServer(value), 'a server like nats://host:4222 or host[:port]');
   }
   if (!['nats:', 'tls:'].includes(u.protocol) || u.hostname === '')
     throw ConfigError.invalid(setting, redactServer(value), 'a nats:// or tls:// URL, or host[:port]');
@@ -222,6 +222,8 @@ export function resolveNatsOptions(options: NatsSourceOptions): ResolvedNatsOpti
     throw ConfigError.missing(auth.user === undefined ? 'user' : 'password', 'user and password together');
   if (auth.nkeySeed !== undefined && !/^SU[A-Z2-7]+$/.test(auth.nkeySeed.trim()))
     throw ConfigError.invalid('nkeySeed', '<redacted>', 'a user nkey seed starting with SU');
+  // never in a log line, however the options were built
+  for (const v of [auth.password, auth.token, auth.nkeySeed, auth.creds, ...servers]) registerSecret(v);
   const tls = options.tls;
   if (tls !== undefined && (tls.cert === undefined) !== (tls.key === undefined))
     throw ConfigError.missing(tls.cert === undefined ? 'cert' : 'key', 'cert and key together (mutual TLS)');
@@ -263,15 +265,6 @@ function readText(setting: string, path: string): string {
   }
 }
 
-/** A secret from env `name` or the file named by `name_file` (trimmed); never both. */
-function secret(r: EnvReader, name: string): string | undefined {
-  const direct = r.string(name);
-  const file = r.string(`${name}_file`);
-  if (direct !== undefined && file !== undefined)
-    throw ConfigError.invalid(`${name}_file`, file, `either ${name} or ${name}_file, not both`);
-  return file === undefined ? direct : readText(`${name}_file`, file).trim();
-}
-
 /**
  * Read the NATS connector's environment into `natsSource` options: the OpenFaaS `nats-connector` names
  * (`broker_host`, `topics`) plus `nats_url`, `mode`, `stream`, `consumer`, `ack_wait`, credentials and TLS
@@ -279,7 +272,11 @@ function secret(r: EnvReader, name: string): string | undefined {
  */
 export function natsOptionsFromEnv(env: Env = process.env): NatsSourceOptions {
   const r = new EnvReader(env);
-  const urls = r.list('nats_url');
+  const urls = r
+    .secret('nats_url') // may carry user:password, so nats_url_file too
+    ?.split(',')
+    .map((u) => u.trim())
+    .filter((u) => u !== '');
   const host = r.string('broker_host');
   const servers =
     urls ?? (host === undefined ? ['nats://nats:4222'] : host.split(',').map((h) => hostToUrl(h)));
@@ -319,12 +316,10 @@ export function natsOptionsFromEnv(env: Env = process.env): NatsSourceOptions {
   set('reconnectWait', r.duration('reconnect_wait', { min: 10 }));
   const auth: NatsAuthOptions = {};
   const user = r.string('user') ?? r.string('username');
-  const password = secret(r, 'password');
-  const token = secret(r, 'token');
-  const nkeySeed = secret(r, 'nkey_seed');
-  const credsFile = r.string('creds_file');
-  const creds =
-    secret(r, 'creds') ?? (credsFile === undefined ? undefined : readText('creds_file', credsFile));
+  const password = r.secret('password');
+  const token = r.secret('token');
+  const nkeySeed = r.secret('nkey_seed');
+  const creds = r.secret('creds');
   if (user !== undefined) auth.user = user;
   if (password !== undefined) auth.password = password;
   if (token !== undefined) auth.token = token;

@@ -95,6 +95,19 @@ export const natsSource = defineSource<NatsSourceOptions, NatsSource>((options) 
       return health.snapshot(detail);
     },
 
+    async backlog() {
+      const mode = run?.mode;
+      if (!mode) throw new SourceError('nats source not running');
+      if (!('backlog' in mode)) return []; // core NATS keeps nothing for later
+      const b = await mode.backlog();
+      if (!b) return [];
+      const queue = `${o.stream}/${o.consumer}`;
+      return [
+        { queue, state: 'ready' as const, value: b.pending },
+        { queue, state: 'unacked' as const, value: b.ackPending },
+      ];
+    },
+
     pending: () => inflight.size,
     subscriptions: () => (run?.mode && 'subjects' in run.mode ? run.mode.subjects() : []),
   };

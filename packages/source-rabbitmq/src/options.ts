@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError, type Env, EnvReader, parseDuration } from '@connector/core';
+import { ConfigError, type Env, EnvReader, parseDuration, registerSecret } from '@connector/core';
 import { bindingKeyProblem } from './routing.js';
 
 /** TLS settings for `amqps://` (PEM contents, not paths; `rabbitmqOptionsFromEnv` reads the files). */
@@ -214,6 +214,8 @@ export function resolveRabbitmqOptions(options: RabbitmqSourceOptions): Resolved
   if (typeof options.url !== 'string' || options.url.trim() === '')
     throw ConfigError.missing('url', 'a broker URL like amqp://host:5672');
   const url = parseRabbitmqUrl('url', options.url);
+  registerSecret(options.password); // never in a log line, however the options were built
+  registerSecret(url.href);
   const username = options.username ?? (url.username === '' ? 'guest' : decodeURIComponent(url.username));
   const password = options.password ?? (url.password === '' ? 'guest' : decodeURIComponent(url.password));
   const path = url.pathname.replace(/^\//, '');
@@ -368,7 +370,7 @@ export function parseQueues(value: string): (string | RabbitmqQueueSpec)[] {
  */
 export function rabbitmqOptionsFromEnv(env: Env = process.env): RabbitmqSourceOptions {
   const r = new EnvReader(env);
-  const raw = r.raw('rabbitmq_url');
+  const raw = r.secret('rabbitmq_url'); // may carry user:password, so rabbitmq_url_file too
   if (raw === undefined)
     throw ConfigError.missing('rabbitmq_url', 'a URL like amqp://rabbitmq:5672 (set env rabbitmq_url)');
   parseRabbitmqUrl('rabbitmq_url', raw);
@@ -376,12 +378,8 @@ export function rabbitmqOptionsFromEnv(env: Env = process.env): RabbitmqSourceOp
   const set = <K extends keyof RabbitmqSourceOptions>(k: K, v: RabbitmqSourceOptions[K] | undefined) => {
     if (v !== undefined) opts[k] = v;
   };
-  const fileOr = (name: string, file: string): string | undefined => {
-    const path = r.string(file);
-    return path === undefined ? r.string(name) : readFile(file, path).toString('utf8').trim();
-  };
-  set('username', fileOr('username', 'username_file'));
-  set('password', fileOr('password', 'password_file'));
+  set('username', r.secret('username', { redact: false }));
+  set('password', r.secret('password'));
   const caFile = r.string('ca_file');
   const certFile = r.string('cert_file');
   const keyFile = r.string('key_file');

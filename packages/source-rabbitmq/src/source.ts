@@ -26,7 +26,7 @@ import {
 } from './options.js';
 import { replyTarget, sendReply } from './reply.js';
 import { bindingKeyProblem } from './routing.js';
-import { declareTopology, syncBindings } from './topology.js';
+import { declareTopology, queueDepths, syncBindings } from './topology.js';
 
 /** Counters a RabbitMQ source keeps (also in `health().detail`). */
 export interface RabbitmqStats {
@@ -315,6 +315,14 @@ export const rabbitmqSource = defineSource<RabbitmqSourceOptions, RabbitmqSource
         pending: run?.inFlight.size ?? 0,
         ...stats,
       });
+    },
+
+    async backlog() {
+      const s = run?.session;
+      if (!s?.open) throw new SourceError('rabbitmq source not connected');
+      const names = o.queues.map((q) => q.name);
+      const depths = await queueDepths(s.connection, names);
+      return names.map((queue, i) => ({ queue, state: 'ready' as const, value: depths[i] ?? 0 }));
     },
 
     bindings: () => [...bound],

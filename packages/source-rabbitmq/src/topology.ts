@@ -54,6 +54,15 @@ function declareQueue(connection: ChannelModel, q: ResolvedQueue) {
   );
 }
 
+/** Messages ready in each queue (`checkQueue`'s messageCount: not yet delivered to a consumer), in order. */
+export async function queueDepths(connection: ChannelModel, queues: readonly string[]): Promise<number[]> {
+  return onChannel(connection, `checking queues ${queues.join(', ')}`, async (ch) => {
+    const out: number[] = [];
+    for (const q of queues) out.push((await ch.checkQueue(q)).messageCount);
+    return out;
+  });
+}
+
 /** What a binding sync did. */
 export interface BindingChanges {
   added: string[];

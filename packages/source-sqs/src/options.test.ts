@@ -42,6 +42,14 @@ describe('sqsOptionsFromEnv', () => {
     [{ queue_name: 'q', endpoint: 'nope' }, 'endpoint'],
     [{ queue_name: 'q', visibility_timeout: 'x' }, 'visibility_timeout'],
     [{ queue_name: 'q', abort_poll_on_stop: 'maybe' }, 'abort_poll_on_stop'],
+    [{ queue_name: 'q', access_key_id: 'AKID' }, 'secret_access_key'],
+    [{ queue_name: 'q', secret_access_key: 'k3y-secret' }, 'access_key_id'],
+    [{ queue_name: 'q', session_token: 't0ken-secret' }, 'access_key_id'],
+    [{ queue_name: 'q', secret_access_key: 'a', secret_access_key_file: '/x' }, 'secret_access_key_file'],
+    [
+      { queue_name: 'q', access_key_id: 'AKID', secret_access_key_file: '/nonexistent' },
+      'secret_access_key_file',
+    ],
   ])('%j fails with one line naming %s', (env, setting) => {
     expect(() => sqsOptionsFromEnv(env)).toThrow(expect.objectContaining({ code: 'ERR_CONFIG', setting }));
   });

@@ -1,5 +1,5 @@
 import type { SQSClient, SQSClientConfig } from '@aws-sdk/client-sqs';
-import { ConfigError, type Env, EnvReader } from '@connector/core';
+import { ConfigError, type Env, EnvReader, registerSecret } from '@connector/core';
 
 /** Options of `sqsSource`. */
 export interface SqsSourceOptions {
@@ -64,6 +64,11 @@ export function checkSqsOptions(o: SqsSourceOptions): void {
     if (!ms(delay.max) || delay.max < delay.min)
       bad('receiveRetryDelay.max', delay.max, `milliseconds, at least receiveRetryDelay.min (${delay.min})`);
   }
+  const creds = o.clientConfig?.credentials;
+  if (typeof creds === 'object' && creds !== null) {
+    registerSecret(creds.secretAccessKey); // never in a log line, however the options were built
+    registerSecret(creds.sessionToken);
+  }
   if (o.endpoint !== undefined) {
     try {
       new URL(o.endpoint);
@@ -76,8 +81,9 @@ export function checkSqsOptions(o: SqsSourceOptions): void {
 /**
  * Read the SQS connector's env: `queue_url` and/or `queue_name` (comma lists), `region`, `endpoint`, `wait_time`,
  * `max_messages`, `visibility_timeout`, `pollers`, `topic_attribute`, `visibility_heartbeat`, `release_on_stop`,
- * `abort_poll_on_stop`. Durations take Go syntax (`20s`) and are
- * whole seconds. Credentials are never read here: the AWS SDK's default provider chain finds them.
+ * `abort_poll_on_stop`. Durations take Go syntax (`20s`) and are whole seconds. Credentials: `access_key_id` +
+ * `secret_access_key` (+ `session_token`), each also from a file (`*_file`); unset, the AWS SDK's default provider
+ * chain finds them (AWS_ACCESS_KEY_ID, web identity, instance roles).
  */
 export function sqsOptionsFromEnv(env: Env = process.env): SqsSourceOptions {
   const r = new EnvReader(env);
@@ -103,6 +109,20 @@ export function sqsOptionsFromEnv(env: Env = process.env): SqsSourceOptions {
   set('heartbeat', r.bool('visibility_heartbeat'));
   set('releaseOnStop', r.bool('release_on_stop'));
   set('abortPollOnStop', r.bool('abort_poll_on_stop'));
+  const accessKeyId = r.secret('access_key_id', { redact: false });
+  const secretAccessKey = r.secret('secret_access_key');
+  const sessionToken = r.secret('session_token');
+  if ((accessKeyId === undefined) !== (secretAccessKey === undefined))
+    throw ConfigError.missing(
+      accessKeyId === undefined ? 'access_key_id' : 'secret_access_key',
+      'access_key_id and secret_access_key together (or neither: the SDK chain finds credentials)',
+    );
+  if (accessKeyId !== undefined && secretAccessKey !== undefined)
+    options.clientConfig = {
+      credentials: { accessKeyId, secretAccessKey, ...(sessionToken === undefined ? {} : { sessionToken }) },
+    };
+  else if (sessionToken !== undefined)
+    throw ConfigError.missing('access_key_id', 'access_key_id and secret_access_key with session_token');
   checkSqsOptions(options);
   return options;
 }

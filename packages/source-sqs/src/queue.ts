@@ -23,6 +23,34 @@ export interface Received {
 }
 
 /**
+ * The queue's depth from GetQueueAttributes: `ApproximateNumberOfMessages` (ready) and
+ * `ApproximateNumberOfMessagesNotVisible` (received, not deleted yet: unacked). Rejects with a `BrokerError`.
+ */
+export async function queueDepth(
+  client: SQSClient,
+  queue: Queue,
+): Promise<{ ready: number; unacked: number }> {
+  try {
+    const res = await client.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: queue.url,
+        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+      }),
+    );
+    const count = (name: 'ApproximateNumberOfMessages' | 'ApproximateNumberOfMessagesNotVisible') => {
+      const n = Number(res.Attributes?.[name]);
+      return Number.isFinite(n) ? n : 0;
+    };
+    return {
+      ready: count('ApproximateNumberOfMessages'),
+      unacked: count('ApproximateNumberOfMessagesNotVisible'),
+    };
+  } catch (err) {
+    throw sqsError(err, `GetQueueAttributes ${queue.name}`);
+  }
+}
+
+/**
  * A queue name or URL → its URL (GetQueueUrl for a name), name, FIFO flag and visibility timeout (`visibility` when
  * given, else GetQueueAttributes; without the permission for that, none: the source then runs without heartbeats).
  * Errors are normalised (`sqsError`): a queue that does not exist or denied credentials fail the start.

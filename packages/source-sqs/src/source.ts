@@ -7,6 +7,7 @@ import {
   InFlight,
   type Source,
   type SourceContext,
+  SourceError,
   type SourceHealth,
   type SourceMessage,
   settleDelivery,
@@ -16,7 +17,7 @@ import { GroupChains } from './fifo.js';
 import { headersOf } from './headers.js';
 import { checkSqsOptions, type SqsSourceOptions } from './options.js';
 import { poll, Subscribers } from './poller.js';
-import { type Queue, type Received, resolveQueue } from './queue.js';
+import { type Queue, queueDepth, type Received, resolveQueue } from './queue.js';
 import { newStats, type SqsStat } from './stats.js';
 import { Visibility } from './visibility.js';
 
@@ -33,6 +34,7 @@ interface Run {
   readonly client: SQSClient;
   readonly ownClient: boolean;
   readonly abort: AbortController;
+  readonly queues: readonly Queue[];
   readonly subscribers: Subscribers;
   readonly deleter: Deleter;
   readonly visibility: Visibility;
@@ -153,11 +155,17 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
     }
   };
 
-  const newRun = (ctx: SourceContext, client: SQSClient, ownClient: boolean): Run => ({
+  const newRun = (
+    ctx: SourceContext,
+    client: SQSClient,
+    ownClient: boolean,
+    queues: readonly Queue[],
+  ): Run => ({
     ctx,
     client,
     ownClient,
     abort: new AbortController(),
+    queues,
     subscribers: new Subscribers(ctx),
     deleter: new Deleter(client, stats, health, ctx.logger),
     visibility: new Visibility(client, stats, ctx.logger, options.heartbeat !== false),
@@ -194,7 +202,7 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
     async start(ctx) {
       const { client, ownClient } = createClient();
       const queues = await resolveQueues(client, ownClient, ctx);
-      const r = newRun(ctx, client, ownClient);
+      const r = newRun(ctx, client, ownClient, queues);
       run = r;
       for (const queue of queues) for (let i = 0; i < pollers; i++) r.loops.push(startPoller(r, queue));
       ctx.logger.info(
@@ -226,6 +234,19 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
         inFlight: unsettled.size,
         polling: run?.subscribers.any === true,
         ...stats,
+      });
+    },
+
+    async backlog() {
+      const r = run;
+      if (!r) throw new SourceError('SQS source not running');
+      const depths = await Promise.all(r.queues.map((q) => queueDepth(r.client, q)));
+      return r.queues.flatMap((q, i) => {
+        const d = depths[i] as { ready: number; unacked: number };
+        return [
+          { queue: q.name, state: 'ready' as const, value: d.ready },
+          { queue: q.name, state: 'unacked' as const, value: d.unacked },
+        ];
       });
     },
 

@@ -441,11 +441,12 @@ describe('SQS source against fauxqs', () => {
       { step: 'initialize', name: 'denyAttributes', priority: 'low' },
     );
     await sqs.send(url, ['d-0']);
-    const { connector, source } = await connect(g, {
-      queues: ['denied'],
-      waitTime: 1,
-      client: counted.client,
-    });
+    // backlogInterval 0: the backlog sampler (GetQueueAttributes too) would add its own calls to the count.
+    const { connector, source } = await connect(
+      g,
+      { queues: ['denied'], waitTime: 1, client: counted.client },
+      { backlogInterval: 0 },
+    );
     cleanups.push(() => connector.stop());
     await waitFor(() => source.stats().deleted === 1, 'the delete');
     expect(counted.count('GetQueueAttributes')).toBe(1);

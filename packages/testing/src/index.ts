@@ -28,6 +28,7 @@ export {
   type TestGateway,
 } from './gateway.js';
 export { type LogLine, memoryLogger } from './logger.js';
+export { type CapturedLogger, capturedLogger, connectorTexts, secretFiles } from './secrets.js';
 export {
   type ConformanceCase,
   ConformanceError,

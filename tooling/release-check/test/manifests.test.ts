@@ -5,7 +5,7 @@ import { configFromEnv, type Env } from '@connector/core';
 import { kafkaOptionsFromEnv } from '@connector/source-kafka';
 import { mqttOptionsFromEnv } from '@connector/source-mqtt';
 import { natsOptionsFromEnv } from '@connector/source-nats';
-import { rabbitmqOptionsFromEnv } from '@connector/source-rabbitmq';
+import { DEFAULT_QUEUE, rabbitmqOptionsFromEnv } from '@connector/source-rabbitmq';
 import { sqsOptionsFromEnv } from '@connector/source-sqs';
 import { timerSourceFromEnv } from '@connector/source-timer';
 import { loadAll } from 'js-yaml';
@@ -112,5 +112,118 @@ describe.each(Object.keys(readers))('apps/%s', (app) => {
       { path: '/healthz', port: 'http' },
       { path: '/readyz', port: 'http' },
     ]);
+  });
+});
+
+interface KedaDoc {
+  kind: string;
+  metadata: { name: string; namespace: string };
+  spec: {
+    scaleTargetRef?: { name: string };
+    minReplicaCount?: number;
+    maxReplicaCount?: number;
+    triggers?: { type: string; metadata: Record<string, string>; authenticationRef?: { name: string } }[];
+  };
+}
+
+/** What each app's KEDA examples must agree with: its source's metric name and its own env, read by its reader. */
+const keda: Record<
+  string,
+  {
+    source: string;
+    queue: (env: Env) => string;
+    native: string;
+    settings: (env: Env) => Record<string, string>;
+  }
+> = {
+  'kafka-connector': {
+    source: 'kafka',
+    queue: () => '', // the lag is summed over every topic and partition of the group
+    native: 'kafka',
+    settings: (env) => {
+      const o = kafkaOptionsFromEnv(env);
+      return { bootstrapServers: o.brokers.join(','), consumerGroup: o.group ?? 'openfaas-kafka-connector' };
+    },
+  },
+  'sqs-connector': {
+    source: 'sqs',
+    queue: (env) => sqsOptionsFromEnv(env).queues[0] as string,
+    native: 'aws-sqs-queue',
+    settings: (env) => {
+      const o = sqsOptionsFromEnv(env);
+      return { queueURL: o.queues[0] as string, awsRegion: o.region as string, scaleOnInFlight: 'true' };
+    },
+  },
+  'nats-connector': {
+    source: 'nats',
+    queue: (env) => {
+      const o = natsOptionsFromEnv(env);
+      return `${o.stream}/${o.consumer}`;
+    },
+    native: 'nats-jetstream',
+    settings: (env) => {
+      const o = natsOptionsFromEnv(env);
+      return { stream: o.stream as string, consumer: o.consumer as string };
+    },
+  },
+  'rabbitmq-connector': {
+    source: 'rabbitmq',
+    queue: (env) => rabbitmqOptionsFromEnv(env).queue ?? DEFAULT_QUEUE,
+    native: 'rabbitmq',
+    settings: (env) => ({
+      queueName: rabbitmqOptionsFromEnv(env).queue ?? DEFAULT_QUEUE,
+      protocol: 'amqp',
+      mode: 'QueueLength',
+    }),
+  },
+};
+
+describe.each(Object.keys(keda))('apps/%s KEDA examples', (app) => {
+  const spec = keda[app] as (typeof keda)[string];
+  const load = (file: string) => loadAll(readFileSync(join(root, 'apps', app, file), 'utf8')) as KedaDoc[];
+  const deployment = (
+    loadAll(readFileSync(join(root, 'apps', app, 'k8s.yaml'), 'utf8')) as KedaDoc[]
+  )[0] as KedaDoc;
+  const container = (deployment as unknown as Deployment).spec.template.spec.containers[0] as Container;
+  const env: Env = Object.fromEntries(container.env.map((e) => [e.name, e.value]));
+
+  /** The file's one ScaledObject, checked against the Deployment; every authenticationRef defined beside it. */
+  const scaledObject = (file: string): KedaDoc => {
+    const docs = load(file);
+    const scaled = docs.filter((d) => d.kind === 'ScaledObject');
+    expect(scaled).toHaveLength(1);
+    expect(docs.every((d) => d.kind === 'ScaledObject' || d.kind === 'TriggerAuthentication')).toBe(true);
+    const s = scaled[0] as KedaDoc;
+    expect(s.metadata.namespace).toBe(deployment.metadata.namespace);
+    expect(s.spec.scaleTargetRef?.name).toBe(deployment.metadata.name);
+    for (const t of s.spec.triggers ?? []) {
+      if (t.authenticationRef === undefined) continue;
+      const auth = docs.find(
+        (d) => d.kind === 'TriggerAuthentication' && d.metadata.name === t.authenticationRef?.name,
+      );
+      expect(auth?.metadata.namespace).toBe(deployment.metadata.namespace);
+    }
+    return s;
+  };
+
+  it('keda.yaml: the Prometheus scaler on connector_backlog_messages of this source and queue, never below 1 replica', () => {
+    const s = scaledObject('keda.yaml');
+    // The metric comes from a running connector: at zero replicas nothing would report the backlog.
+    expect(s.spec.minReplicaCount).toBeGreaterThanOrEqual(1);
+    const [t] = s.spec.triggers ?? [];
+    expect(t?.type).toBe('prometheus');
+    const queue = spec.queue(env);
+    const selector = `{source="${spec.source}"${queue === '' ? '' : `,queue="${queue}"`}}`;
+    expect(t?.metadata['query']).toContain(`(connector_backlog_messages${selector})`);
+    // Every replica reports the broker-wide figure: max over replicas, never a sum of them.
+    expect(t?.metadata['query']).toMatch(/^sum\(max by \(/);
+    expect(Number(t?.metadata['threshold'])).toBeGreaterThan(0);
+  });
+
+  it(`keda-native.yaml: KEDA's own ${spec.native} scaler with the settings of k8s.yaml`, () => {
+    const s = scaledObject('keda-native.yaml');
+    const [t] = s.spec.triggers ?? [];
+    expect(t?.type).toBe(spec.native);
+    expect(t?.metadata).toMatchObject(spec.settings(env));
   });
 });

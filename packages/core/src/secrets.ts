@@ -1,0 +1,90 @@
+import { readFileSync } from 'node:fs';
+import { ConfigError } from './errors.js';
+
+/** What a redacted secret is replaced with in logs and error texts. */
+export const REDACTED = '[redacted]';
+
+/** Secrets shorter than this are not scrubbed by value (they would blank out ordinary words); fields still are. */
+const MIN_SCRUBBED_LENGTH = 4;
+
+/** Every secret value this process has read (settings, credentials): what `redactSecrets` hides. */
+const secrets = new Set<string>();
+
+/** `user:password@` in any `scheme://` URL: the password part is hidden wherever such a URL is written. */
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/"'<>]*):([^\s@/"'<>]+)@/gi;
+
+/**
+ * Remember a secret so every log line and readiness text the connector writes hides it (`redactSecrets`). Of a URL
+ * only the password is remembered (as written and decoded). Values shorter than 4 characters are not scrubbed by value.
+ */
+export function registerSecret(value: string | undefined): void {
+  if (value === undefined) return;
+  const add = (v: string) => {
+    if (v.length < MIN_SCRUBBED_LENGTH) return;
+    secrets.add(v);
+    const json = JSON.stringify(v).slice(1, -1); // as it appears inside a JSON log line
+    if (json !== v) secrets.add(json);
+  };
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
+    // A URL: only its password is secret (the rest is logged, redacted, to say where the connector connects).
+    try {
+      const u = new URL(value);
+      if (u.password !== '') {
+        add(u.password);
+        add(decodeURIComponent(u.password));
+      }
+      return;
+    } catch {
+      // not a URL after all: the whole value is the secret
+    }
+  }
+  add(value);
+}
+
+/** Stop hiding a secret that is no longer in use (a rotated token), so the registry does not grow with rotations. */
+export function forgetSecret(value: string): void {
+  secrets.delete(value);
+  secrets.delete(JSON.stringify(value).slice(1, -1));
+}
+
+/** `text` with every registered secret and every URL password replaced by `[redacted]`. */
+export function redactSecrets(text: string): string {
+  let out = text.includes('://') ? text.replace(URL_USERINFO, `$1:${REDACTED}@`) : text;
+  for (const s of secrets) if (out.includes(s)) out = out.split(s).join(REDACTED);
+  return out;
+}
+
+/**
+ * Read one secret setting the one way every connector does: env `name`, or the file named by env `<name>_file`
+ * (Kubernetes secret mounts). Both set is a ConfigError naming both; an unreadable or empty file is one line naming
+ * the setting and the path (never the content). A trailing newline is dropped. The value is registered for
+ * redaction unless `redact: false` (a user name read from a file the same way). `get` reads one env value (trimmed;
+ * undefined when unset).
+ */
+export function readSecret(
+  name: string,
+  get: (name: string) => string | undefined,
+  options: { redact?: boolean } = {},
+): string | undefined {
+  const remember = options.redact === false ? () => undefined : registerSecret;
+  const fileSetting = `${name}_file`;
+  const direct = get(name);
+  const path = get(fileSetting);
+  if (direct !== undefined && path !== undefined)
+    throw ConfigError.invalid(fileSetting, path, `either ${name} or ${fileSetting}, not both`);
+  if (path === undefined) {
+    remember(direct);
+    return direct;
+  }
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw ConfigError.invalid(fileSetting, path, `a readable file (${reason})`);
+  }
+  const value = text.replace(/\r?\n$/, '');
+  if (value === '') throw ConfigError.invalid(fileSetting, path, `a file holding the ${name} (it is empty)`);
+  remember(value);
+  return value;
+}

@@ -66,14 +66,19 @@ export function otlpTracesUrl(env: Env = process.env): string | undefined {
   const name = traces !== undefined ? 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' : 'OTEL_EXPORTER_OTLP_ENDPOINT';
   const raw = traces ?? base;
   if (raw === undefined) return undefined;
+  // An endpoint may carry credentials (user:password@): the error names the setting, never the value's secrets.
+  const expected = 'expected an http or https URL like http://collector:4318';
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw ConfigError.invalid(name, raw, 'an http or https URL like http://collector:4318');
+    throw new ConfigError(name, `invalid ${name} (value not shown): ${expected}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw ConfigError.invalid(name, raw, 'an http or https URL like http://collector:4318');
+    throw new ConfigError(
+      name,
+      `invalid ${name}=${JSON.stringify(`${url.protocol}//${url.host}${url.pathname}`)} (credentials removed): ${expected}`,
+    );
   // The per-signal endpoint is used as it is; the base one gets the signal's path (OTLP exporter spec).
   return traces !== undefined ? raw : `${raw.replace(/\/+$/, '')}/v1/traces`;
 }

@@ -46,9 +46,14 @@ describe('otlpTracesUrl (when the env turns tracing on)', () => {
     const zipkin = err({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_TRACES_EXPORTER: 'zipkin' });
     expect(zipkin).toBeInstanceOf(ConfigError);
     expect((zipkin as Error).message).toMatch(/^invalid OTEL_TRACES_EXPORTER="zipkin"/);
-    const grpc = err({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'grpc://c:4317' });
-    expect((grpc as Error).message).toMatch(/^invalid OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=/);
-    expect((grpc as Error).message).not.toMatch(/\n/);
+    const grpc = err({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'grpc://user:s3cret@c:4317/v1/traces' });
+    expect((grpc as Error).message).toBe(
+      'invalid OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="grpc://c:4317/v1/traces" (credentials removed): expected an http or https URL like http://collector:4318',
+    );
+    const garbled = err({ OTEL_EXPORTER_OTLP_ENDPOINT: 'not a url s3cret' });
+    expect(garbled).toBeInstanceOf(ConfigError);
+    expect((garbled as Error).message).toMatch(/^invalid OTEL_EXPORTER_OTLP_ENDPOINT \(value not shown\)/);
+    expect((garbled as Error).message).not.toContain('s3cret');
   });
 });
 

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { memoryLogger, startGateway, type TestGateway } from '@connector/testing';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   createConnector,
   createController,
@@ -382,13 +382,35 @@ describe('gateway URL and function list', () => {
 
 describe('a connector runs until it is stopped', () => {
   it('with the gateway down at start, the rebuild timer keeps the process alive', async () => {
-    const timeouts = () => process.getActiveResourcesInfo().filter((t) => t === 'Timeout').length;
-    const before = timeouts();
-    const controller = createController({ gatewayUrl: 'http://127.0.0.1:1', rebuildInterval: 60_000 });
-    await controller.start();
-    expect(controller.synced()).toBe(false);
-    expect(timeouts()).toBeGreaterThan(before); // a ref'd timer: Node does not exit under it
-    await controller.stop();
-    expect(timeouts()).toBe(before);
+    // The controller's own timers, not a count of the process's (another test's timer may end in between).
+    const made: NodeJS.Timeout[] = [];
+    const cleared = new Set<unknown>();
+    const realSet = globalThis.setTimeout;
+    const realClear = globalThis.clearTimeout;
+    const set = vi.spyOn(globalThis, 'setTimeout').mockImplementation(((
+      fn: (...a: unknown[]) => void,
+      ms?: number,
+      ...args: unknown[]
+    ) => {
+      const t = realSet(fn, ms, ...args);
+      made.push(t);
+      return t;
+    }) as typeof setTimeout);
+    const clear = vi.spyOn(globalThis, 'clearTimeout').mockImplementation((t) => {
+      cleared.add(t);
+      realClear(t);
+    });
+    try {
+      const controller = createController({ gatewayUrl: 'http://127.0.0.1:1', rebuildInterval: 60_000 });
+      await controller.start();
+      expect(controller.synced()).toBe(false);
+      const holding = made.filter((t) => t.hasRef() && !cleared.has(t));
+      expect(holding.length).toBeGreaterThan(0); // a ref'd timer: Node does not exit under it
+      await controller.stop();
+      expect(holding.filter((t) => !cleared.has(t))).toEqual([]);
+    } finally {
+      set.mockRestore();
+      clear.mockRestore();
+    }
   });
 });

@@ -69,11 +69,12 @@ export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) 
   const brokers = brokerNames(o);
   const state = new ConnectionState(brokers.join(', '));
   const replies = new Replies(o.responseTopics);
+  const ordered = o.ordering === 'key';
   let run: Run | undefined;
 
   /** receive → deliver → settle (→ reply): resolves true when the message may be acknowledged. */
   const deliver = async (r: Run, packet: IPublishPacket): Promise<boolean> => {
-    const delivery = r.ctx.deliver(toSourceMessage(packet, o.trimChannelKey));
+    const delivery = r.ctx.deliver(toSourceMessage(packet, o.trimChannelKey, ordered));
     const decision = await settleDelivery(delivery, (err) =>
       r.log.error({ err, topic: packet.topic }, 'delivery failed unexpectedly; message left for redelivery'),
     );

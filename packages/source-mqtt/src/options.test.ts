@@ -53,7 +53,7 @@ describe('resolveMqttOptions', () => {
     [{ broker: 'mqtt://h', tls: { cert: 'c' } }, 'tls', /both cert and key/],
     [{ broker: 'mqtt://h', tls: { ca: 'c' } }, 'broker', /mqtts:\/\//],
     [{ broker: 'mqtt://h', receiveMaximum: 0 }, 'receiveMaximum', /from 1 to 65535/],
-    [{ broker: 'mqtt://h', ordering: 'topic' }, 'ordering', /invalid ordering=topic: expected key or none/],
+    [{ broker: 'mqtt://h', ordering: 'topic' }, 'ordering', /invalid ordering="topic": expected key or none/],
     [{ broker: 'mqtt://h', keepalive: -1 }, 'keepalive', />= 0/],
     [{ broker: 'mqtt://h', responseTopics: ['a/#/b'] }, 'responseTopics', /'#' only as the last level/],
     [{ broker: 'mqtt://h', responseTopics: ['$share/g/r'] }, 'responseTopics', /no \$share/],
@@ -87,7 +87,7 @@ describe('mqttOptionsFromEnv', () => {
     expect(mqttOptionsFromEnv({ broker: 'mqtt://h', ordering: 'none' }).ordering).toBe('none');
     expect(mqttOptionsFromEnv({ broker: 'mqtt://h' }).ordering).toBeUndefined();
     expect(() => mqttOptionsFromEnv({ broker: 'mqtt://h', ordering: 'fifo' })).toThrow(
-      'invalid ordering=fifo: expected key or none',
+      'invalid ordering="fifo": expected key or none',
     );
   });
 

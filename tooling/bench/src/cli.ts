@@ -18,7 +18,7 @@ import {
   throughputTargets,
   variantsMarkdown,
 } from './report.js';
-import type { Repetition } from './stats.js';
+import { type Repetition, spread } from './stats.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../../..');
@@ -322,7 +322,15 @@ for (const c of selected) {
       : opsTarget(rows, c.id, c.minRatio, `${c.label} throughput / ${labelOf(c.ceiling)}`);
   if (t) {
     const r = rows.find((x) => x.id === c.id && x.variant === undefined) as Row;
-    t.measured += `; CPU ${r.cpuPer10k.median.toFixed(3)} s / 10k msg (${r.ratio.cpu.median.toFixed(2)}× the ceiling's)`;
+    const others = (k: 'broker' | 'publisher') => {
+      const v = r.repetitions.flatMap((x) =>
+        x.othersCpuPer10k?.[k] === undefined ? [] : [x.othersCpuPer10k[k]],
+      );
+      return v.length === 0 ? '' : `, ${k} ${spread(v).median.toFixed(3)}`;
+    };
+    t.measured +=
+      `; CPU s / 10k msg: connector ${r.cpuPer10k.median.toFixed(3)} (${r.ratio.cpu.median.toFixed(2)}× the ceiling's)` +
+      `${others('broker')}${others('publisher')}`;
     targets.push(t);
   }
 }

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Source, TopicMatcherOption } from '@connector/core';
@@ -12,24 +13,46 @@ import { anyCpu, has, startMosquitto } from './sources.js';
 // SQS test broker) runs in a process of its own (`publisher.ts`), so the CPU per message is the connector's alone.
 
 const here = dirname(fileURLToPath(import.meta.url));
+/** Messages the publisher may be ahead of the invocations, and how many it is asked for at a time. */
+const AHEAD = 1024;
+const STEP = 128;
 
 /** The publisher process: `publish(n)` resolves when the broker has the n messages. */
 interface Publisher {
   readonly ready: Record<string, unknown>;
   publish(count: number): Promise<void>;
+  /** The publisher process's user+sys CPU so far, µs (a Kafka / SQS test broker runs in it too). */
+  cpuMicros(): Promise<number>;
   close(): Promise<void>;
+}
+
+/** user+sys CPU of process `pid` so far, µs, from /proc (undefined where there is none). */
+function procCpuMicros(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1e6) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return undefined;
+  }
 }
 
 async function startPublisher(kind: 'mqtt' | 'kafka' | 'sqs', cfg: object): Promise<Publisher> {
   const [cmd, args] = anyCpu(process.execPath, [join(here, 'publisher.js'), kind, JSON.stringify(cfg)]);
   const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const waiting: ((m: { published?: number; error?: string }) => void)[] = [];
+  const cpuWaiting: ((micros: number) => void)[] = [];
   const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`bench publisher (${kind}) exited with ${code}`)));
-    child.on('message', (m: { ready?: Record<string, unknown>; published?: number; error?: string }) => {
-      if (m.ready) resolve(m.ready);
-      else waiting.shift()?.(m);
-    });
+    child.on(
+      'message',
+      (m: { ready?: Record<string, unknown>; published?: number; error?: string; cpuMicros?: number }) => {
+        if (m.ready) resolve(m.ready);
+        else if (m.cpuMicros !== undefined) cpuWaiting.shift()?.(m.cpuMicros);
+        else waiting.shift()?.(m);
+      },
+    );
   });
   return {
     ready,
@@ -37,6 +60,11 @@ async function startPublisher(kind: 'mqtt' | 'kafka' | 'sqs', cfg: object): Prom
       new Promise((resolve, reject) => {
         waiting.push((m) => (m.error ? reject(new Error(`bench publisher: ${m.error}`)) : resolve()));
         child.send({ publish: count });
+      }),
+    cpuMicros: () =>
+      new Promise((resolve) => {
+        cpuWaiting.push(resolve);
+        child.send({ cpu: true });
       }),
     close: () =>
       new Promise((resolve) => {
@@ -56,27 +84,49 @@ async function e2e(
   source: Source,
   publisher: Publisher,
   topicMatcher: TopicMatcherOption = 'exact',
+  brokerPid?: number,
 ) {
   const controller = core.createController({ gatewayUrl: p.url, connectorName: 'bench', topicMatcher });
-  let phase: { lat: Float64Array; done: number; finished(err?: Error): void } | undefined;
+  let phase: { lat: Float64Array; done: number; more(): void; finished(err?: Error): void } | undefined;
   controller.subscribe((r) => {
     if (!phase || !r.final) return;
     if (r.error) phase.finished(new Error(`bench: invocation failed: ${r.error.message}`));
     else {
       phase.lat[phase.done] = r.duration;
       if (++phase.done === phase.lat.length) phase.finished();
+      else phase.more();
     }
   });
+  // The publisher stays at most AHEAD messages ahead of the invocations, as a steady stream would: a broker with
+  // an ever longer backlog measures the broker (Mosquitto's per-client queue costs more the longer it is).
   const batch = (n: number) => (lat: Float64Array) =>
     new Promise<void>((resolve, reject) => {
-      phase = { lat, done: 0, finished: (err) => (err ? reject(err) : resolve()) };
-      publisher.publish(n).catch(reject);
+      let published = 0;
+      const more = () => {
+        const p = phase as NonNullable<typeof phase>;
+        while (published < n && published - p.done <= AHEAD - STEP) {
+          const count = Math.min(STEP, n - published);
+          published += count;
+          publisher.publish(count).catch(reject);
+        }
+      };
+      phase = { lat, done: 0, more, finished: (err) => (err ? reject(err) : resolve()) };
+      more();
     });
   const connector = core.createConnector({ controller, source, maxInFlight: 64 });
   await connector.start();
   try {
     await timed(warmUp(p), batch(warmUp(p)));
-    return await timed(p.n, batch(p.n), p.profile);
+    const pub0 = await publisher.cpuMicros();
+    const broker0 = procCpuMicros(brokerPid);
+    const rep = await timed(p.n, batch(p.n), p.profile);
+    const per10k = (micros: number) => (micros / 1e6) * (10_000 / p.n);
+    const broker1 = procCpuMicros(brokerPid);
+    rep.othersCpuPer10k = {
+      publisher: per10k((await publisher.cpuMicros()) - pub0),
+      ...(broker0 !== undefined && broker1 !== undefined ? { broker: per10k(broker1 - broker0) } : {}),
+    };
+    return rep;
   } finally {
     await connector.stop();
     await publisher.close();
@@ -97,7 +147,7 @@ async function mqttE2e(p: CaseParams, topics: string[], filter: string, ordering
       protocolVersion: 5,
       ordering,
     });
-    return await e2e(p, source, publisher, filter.includes('#') ? 'mqtt' : 'exact');
+    return await e2e(p, source, publisher, filter.includes('#') ? 'mqtt' : 'exact', mosquitto.pid);
   } finally {
     mosquitto.stop();
   }

@@ -4,6 +4,7 @@
  *
  * - Kafka and SQS: the test broker (kafka-test-broker, fauxqs) runs here too; `{ ready: {...} }` says where.
  * - MQTT: connects to the Mosquitto the case started; `{ ready: {} }` once connected.
+ * - On `{ cpu: true }` it answers `{ cpuMicros }`, its own user+sys CPU so far (broker included for Kafka / SQS).
  * - On `{ publish: n }` it publishes `n` messages (round robin over the topics / partitions) and answers
  *   `{ published: n }` once the broker has them; on `{ close: true }` it closes and exits.
  */
@@ -11,35 +12,77 @@ const [kind, raw] = process.argv.slice(2);
 const cfg = JSON.parse(raw ?? '{}') as { url?: string; topics?: string[]; partitions?: number };
 const body = '{"reading":21.5,"sensor":"kitchen"}';
 const send = (m: unknown) => process.send?.(m);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let publish: (count: number) => Promise<void>;
 let close: () => Promise<void>;
 let ready: unknown = {};
 
 if (kind === 'mqtt') {
-  const { default: mqtt } = await import('mqtt');
-  const topics = cfg.topics ?? ['bench'];
-  let c: Awaited<ReturnType<typeof mqtt.connectAsync>> | undefined;
-  for (let i = 0; i < 100 && !c; i++)
-    c = await mqtt
-      .connectAsync(cfg.url as string, { reconnectPeriod: 0, protocolVersion: 5 })
-      .catch(async () => {
-        await sleep(50);
-        return undefined;
-      });
-  if (!c) throw new Error('mosquitto did not start');
-  const client = c;
-  let next = 0;
-  publish = async (count) => {
-    const sends: Promise<unknown>[] = [];
-    for (let i = 0; i < count; i++) {
-      sends.push(client.publishAsync(topics[next++ % topics.length] as string, body, { qos: 1 }));
-      if (sends.length === 1000) await Promise.all(sends.splice(0));
-    }
-    await Promise.all(sends);
+  // Raw MQTT 3.1.1 over a socket, packets built once: mqtt.js would spend more CPU per message publishing than the
+  // connector spends consuming, and on a small machine that CPU is taken from the connector or the gateway.
+  const { createConnection } = await import('node:net');
+  const url = new URL(cfg.url as string);
+  const topics = (cfg.topics ?? ['bench']).map((t) => Buffer.from(t));
+  const payload = Buffer.from(body);
+  const varint = (n: number) => {
+    const out: number[] = [];
+    do {
+      let b = n % 128;
+      n = Math.floor(n / 128);
+      if (n > 0) b |= 128;
+      out.push(b);
+    } while (n > 0);
+    return Buffer.from(out);
   };
-  close = () => client.endAsync();
+  const packet = (first: number, rest: Buffer) =>
+    Buffer.concat([Buffer.from([first]), varint(rest.length), rest]);
+  const u16 = (n: number) => Buffer.from([n >> 8, n & 255]);
+  const clientId = Buffer.from(`bench-publisher-${process.pid}`);
+  // CONNECT: protocol MQTT level 4, clean session, keepalive 0 (no PINGs); the broker answers CONNACK (4 bytes).
+  const connect = packet(
+    0x10,
+    Buffer.concat([u16(4), Buffer.from('MQTT'), Buffer.from([4, 2]), u16(0), u16(clientId.length), clientId]),
+  );
+  const socket = await new Promise<import('node:net').Socket>((resolve, reject) => {
+    let tries = 0;
+    const attempt = () => {
+      const s = createConnection({ host: url.hostname, port: Number(url.port) }, () => resolve(s));
+      s.once('error', () =>
+        ++tries < 100 ? setTimeout(attempt, 50) : reject(new Error('mosquitto did not start')),
+      );
+    };
+    attempt();
+  });
+  socket.setNoDelay(true);
+  // Everything the broker sends after CONNACK is a 4-byte PUBACK: count them.
+  let received = -4;
+  let acked = 0;
+  const waiters: { at: number; done: () => void }[] = [];
+  const connected = new Promise<void>((resolve) => {
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (received >= 0) resolve();
+      acked = Math.max(0, Math.floor(received / 4));
+      while (waiters.length > 0 && (waiters[0] as { at: number }).at <= acked) waiters.shift()?.done();
+    });
+  });
+  socket.write(connect);
+  await connected;
+  let sent = 0;
+  let id = 0;
+  publish = (count) => {
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < count; i++) {
+      const topic = topics[sent++ % topics.length] as Buffer;
+      id = (id % 65535) + 1;
+      chunks.push(packet(0x32, Buffer.concat([u16(topic.length), topic, u16(id), payload])));
+    }
+    socket.write(Buffer.concat(chunks));
+    return new Promise<void>((resolve) => waiters.push({ at: sent, done: resolve }));
+  };
+  close = async () => {
+    socket.end(Buffer.from([0xe0, 0]));
+  };
 } else if (kind === 'kafka') {
   const { startKafkaBroker } = await import('@connector/kafka-test-broker');
   const { Kafka, logLevel } = await import('kafkajs');
@@ -97,8 +140,11 @@ if (kind === 'mqtt') {
   ready = { clientConfig };
 } else throw new Error(`publisher: unknown kind ${kind}`);
 
-process.on('message', (m: { publish?: number; close?: boolean }) => {
-  if (m.publish !== undefined) {
+process.on('message', (m: { publish?: number; close?: boolean; cpu?: boolean }) => {
+  if (m.cpu) {
+    const { user, system } = process.cpuUsage();
+    send({ cpuMicros: user + system });
+  } else if (m.publish !== undefined) {
     const count = m.publish;
     publish(count).then(
       () => send({ published: count }),

@@ -58,7 +58,7 @@ const body = '{"reading":21.5,"sensor":"kitchen"}';
  * A private Mosquitto in its own process (not pinned to the worker's CPU: `taskset` is reset to every CPU), no
  * persistence, no queue or in-flight limits; `stop()` kills it and removes its config.
  */
-export async function startMosquitto(): Promise<{ url: string; stop(): void }> {
+export async function startMosquitto(): Promise<{ url: string; pid: number | undefined; stop(): void }> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'bench-mosq-'));
   writeFileSync(
@@ -69,6 +69,7 @@ export async function startMosquitto(): Promise<{ url: string; stop(): void }> {
   const broker = spawn(cmd, args, { stdio: 'ignore' });
   return {
     url: `mqtt://127.0.0.1:${port}`,
+    pid: broker.pid, // taskset execs mosquitto: same pid
     stop() {
       broker.kill('SIGTERM');
       rmSync(dir, { recursive: true, force: true }); // mosquitto reads its conf at start only

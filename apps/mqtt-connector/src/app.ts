@@ -45,6 +45,7 @@ export const MQTT_SETTINGS: readonly Setting[] = [
   { name: 'redelivery_delay', default: '5s', help: 'reconnect after an unacked failure to get redelivery' },
   { name: 'receive_maximum', default: '64', help: 'MQTT 5 messages in flight to us' },
   { name: 'max_pending', default: '1000', help: 'deliveries open before reading pauses' },
+  { name: 'ordering', default: 'key', help: 'key: one topic in order; none: one topic concurrently' },
   { name: 'gw_username', help: 'gateway user (with gw_password; flag -gw-username)' },
   { name: 'gw_password', help: 'gateway password (flag -gw-password)' },
   { name: 'gw_password_file', help: 'file holding the gateway password' },

@@ -56,6 +56,9 @@ export interface Receiver {
   readNext(next: () => void): void;
 }
 
+/** Longest time a settled message's PUBACK is held back to leave together with later ones (ms). */
+export const ACK_DELAY = 5;
+
 type AckHandler = NonNullable<IClientOptions['customHandleAcks']>;
 
 interface Slot {
@@ -72,12 +75,18 @@ interface Slot {
  */
 export class Acks {
   private queue: Slot[] = [];
+  /** Sends the PUBACKs held at the head of the queue (see `flush`). */
+  private timer: NodeJS.Timeout | undefined;
 
-  /** Install the hooks on `client` (created with `manualConnect`, before it connects). */
+  /**
+   * Install the hooks on `client` (created with `manualConnect`, before it connects). `batch`: PUBACKs that may be
+   * held back (at most `ACK_DELAY` ms) while later messages are still open, so that they leave in one write.
+   */
   constructor(
     private readonly client: MqttClient,
     private readonly v5: boolean,
     private readonly receiver: Receiver,
+    private readonly batch = 1,
   ) {
     assertMqttInternals(Object.getPrototypeOf(client) as object);
     client.handleMessage = (packet, callback) => this.handleMessage(packet, callback);
@@ -93,6 +102,8 @@ export class Acks {
   /** Drop the acks of the current connection (call before a deliberate reconnect). */
   newConnection(): void {
     this.queue = [];
+    clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
   private readonly customHandleAcks: AckHandler = (_topic, _message, packet, done) => {
@@ -146,18 +157,48 @@ export class Acks {
     this.receiver.readNext(() => callback(DEFER));
   }
 
-  /** Send the PUBACKs at the head of the queue whose messages have settled. */
+  /**
+   * Send the PUBACKs at the head of the queue whose messages have settled. Each PUBACK sent alone is one socket
+   * write (a syscall, and a wake-up of the broker): while later messages are still open, fewer than `batch` ready
+   * PUBACKs wait up to `ACK_DELAY` ms for more, then leave together (mqtt-packet corks the socket until the next
+   * tick). Nothing open behind them (idle, draining, stopping): they leave at once.
+   */
   private flush(): void {
+    const n = this.settledHead();
+    if (n === 0) return;
+    if (n < this.queue.length && n < this.batch) {
+      if (this.timer === undefined) {
+        this.timer = setTimeout(this.sendHeld, ACK_DELAY);
+        this.timer.unref();
+      }
+      return;
+    }
+    this.send(n);
+  }
+
+  private readonly sendHeld = (): void => {
+    this.timer = undefined;
+    const n = this.settledHead();
+    if (n > 0) this.send(n);
+  };
+
+  /** How many slots at the head of the queue have settled. */
+  private settledHead(): number {
     let n = 0;
     while (n < this.queue.length && (this.queue[n] as Slot).state !== 'open') n++;
-    if (n === 0) return;
+    return n;
+  }
+
+  private send(n: number): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
     const done = this.queue.splice(0, n);
     // Not connected: mqtt.js would queue the packet for the next connection, where the id means another message.
     if (!this.client.connected) return;
-    const send = (this.client as unknown as { _sendPacket(p: object): void })._sendPacket.bind(this.client);
+    const client = this.client as unknown as { _sendPacket(p: object): void };
     for (const slot of done) {
       if (slot.state !== 'ack') continue;
-      send(
+      client._sendPacket(
         this.v5
           ? { cmd: 'puback', messageId: slot.messageId, reasonCode: 0 }
           : { cmd: 'puback', messageId: slot.messageId },

@@ -5,6 +5,7 @@ export { headersOf, toSourceMessage } from './message.js';
 export {
   DEFAULT_CLIENT_ID,
   envFromGoFlags,
+  type MqttOrdering,
   type MqttProtocolVersion,
   type MqttQos,
   type MqttSourceOptions,

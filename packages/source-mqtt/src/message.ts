@@ -31,21 +31,29 @@ export function headersOf(packet: IPublishPacket): Record<string, string> {
   return headers;
 }
 
-/** The message handed to the connector for a publish packet (`trimChannelKey`: route without the first level). */
-export function toSourceMessage(packet: IPublishPacket, trimChannelKey: boolean): SourceMessage {
+/**
+ * The message handed to the connector for a publish packet (`trimChannelKey`: route without the first level;
+ * `ordered`: messages of one topic are delivered one after another, `orderingKey` = the topic).
+ */
+export function toSourceMessage(
+  packet: IPublishPacket,
+  trimChannelKey: boolean,
+  ordered = true,
+): SourceMessage {
   let topic = packet.topic;
   if (trimChannelKey) {
     const slash = topic.indexOf('/');
     if (slash >= 0) topic = topic.slice(slash + 1);
   }
   const body = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-  const ct = packet.properties?.contentType;
-  return {
+  const msg: { -readonly [K in keyof SourceMessage]: SourceMessage[K] } = {
     topic,
     body,
     headers: headersOf(packet),
-    orderingKey: topic,
-    ...(packet.messageId !== undefined && packet.qos > 0 ? { id: String(packet.messageId) } : {}),
-    ...(ct !== undefined && ct !== '' ? { contentType: ct } : {}),
   };
+  if (ordered) msg.orderingKey = topic;
+  if (packet.messageId !== undefined && packet.qos > 0) msg.id = String(packet.messageId);
+  const ct = packet.properties?.contentType;
+  if (ct !== undefined && ct !== '') msg.contentType = ct;
+  return msg;
 }

@@ -33,6 +33,7 @@ describe('resolveMqttOptions', () => {
       keepalive: 60_000,
       reconnectDelay: { min: 1000, max: 30_000 },
       receiveMaximum: 64,
+      ordering: 'key',
       responseTopics: [],
     });
     expect(o.brokers.map(String)).toEqual(['mqtt://127.0.0.1:1883']);
@@ -52,6 +53,7 @@ describe('resolveMqttOptions', () => {
     [{ broker: 'mqtt://h', tls: { cert: 'c' } }, 'tls', /both cert and key/],
     [{ broker: 'mqtt://h', tls: { ca: 'c' } }, 'broker', /mqtts:\/\//],
     [{ broker: 'mqtt://h', receiveMaximum: 0 }, 'receiveMaximum', /from 1 to 65535/],
+    [{ broker: 'mqtt://h', ordering: 'topic' }, 'ordering', /invalid ordering="topic": expected key or none/],
     [{ broker: 'mqtt://h', keepalive: -1 }, 'keepalive', />= 0/],
     [{ broker: 'mqtt://h', responseTopics: ['a/#/b'] }, 'responseTopics', /'#' only as the last level/],
     [{ broker: 'mqtt://h', responseTopics: ['$share/g/r'] }, 'responseTopics', /no \$share/],
@@ -81,6 +83,14 @@ describe('resolveMqttOptions', () => {
 });
 
 describe('mqttOptionsFromEnv', () => {
+  it('reads ordering from the env (key or none)', () => {
+    expect(mqttOptionsFromEnv({ broker: 'mqtt://h', ordering: 'none' }).ordering).toBe('none');
+    expect(mqttOptionsFromEnv({ broker: 'mqtt://h' }).ordering).toBeUndefined();
+    expect(() => mqttOptionsFromEnv({ broker: 'mqtt://h', ordering: 'fifo' })).toThrow(
+      'invalid ordering="fifo": expected key or none',
+    );
+  });
+
   it('reads the Go connector names and the new ones', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mqtt-env-'));
     onTestFinished(() => rmSync(dir, { recursive: true, force: true }));

@@ -60,6 +60,9 @@ export interface MqttSourceOptions {
   redeliveryDelay?: number;
   /** MQTT 5 receive maximum: QoS 1/2 messages the broker may have in flight to us (default 64). */
   receiveMaximum?: number;
+  /** `key` (default): messages of one topic are delivered one after another, in order. `none`: concurrently, up to
+   * the in-flight limit (PUBACKs still go out in receive order). */
+  ordering?: MqttOrdering;
   /** Deliveries open at once before the source stops reading from the socket (default 1000). */
   maxPending?: number;
   /** MQTT 5 request/response: topic filters a message's `responseTopic` must match for the first function's
@@ -87,10 +90,14 @@ export interface ResolvedMqttOptions {
   reconnectDelay: { min: number; max: number };
   redeliveryDelay: number;
   receiveMaximum: number;
+  ordering: MqttOrdering;
   maxPending: number;
   /** Filters a response topic must match (empty: replies off). */
   responseTopics: readonly string[];
 }
+
+/** Delivery order of the messages of one topic: one after another (`key`), or concurrently (`none`). */
+export type MqttOrdering = 'key' | 'none';
 
 /** Default client id (stable, so a restarted connector resumes its session). */
 export const DEFAULT_CLIENT_ID = 'openfaas-mqtt-connector';
@@ -230,6 +237,8 @@ export function resolveMqttOptions(options: MqttSourceOptions): ResolvedMqttOpti
   checkMs('redeliveryDelay', options.redeliveryDelay, 0);
   checkInt('receiveMaximum', options.receiveMaximum, 1, 65535);
   checkInt('maxPending', options.maxPending, 1, 1_000_000);
+  if (options.ordering !== undefined && options.ordering !== 'key' && options.ordering !== 'none')
+    fail('ordering', options.ordering, 'key or none');
   const rMin = options.reconnectDelay?.min ?? 1000;
   const rMax = Math.max(options.reconnectDelay?.max ?? 30_000, rMin);
   return {
@@ -250,6 +259,7 @@ export function resolveMqttOptions(options: MqttSourceOptions): ResolvedMqttOpti
     reconnectDelay: { min: rMin, max: rMax },
     redeliveryDelay: options.redeliveryDelay ?? 5000,
     receiveMaximum: options.receiveMaximum ?? 64,
+    ordering: options.ordering ?? 'key',
     maxPending: options.maxPending ?? 1000,
     responseTopics: [...new Set(options.responseTopics ?? [])],
   };
@@ -352,6 +362,7 @@ export function mqttOptionsFromEnv(env: Env = process.env): MqttSourceOptions {
   set('redeliveryDelay', r.duration('redelivery_delay'));
   set('receiveMaximum', r.int('receive_maximum', { min: 1, max: 65535 }));
   set('maxPending', r.int('max_pending', { min: 1, max: 1_000_000 }));
+  set('ordering', r.string('ordering') as MqttOrdering | undefined);
   set('responseTopics', responseTopics);
   resolveMqttOptions(opts);
   return opts;

@@ -55,8 +55,12 @@ interface Run {
   redelivery: boolean;
   /** mqtt.js readers waiting for an open delivery to settle (`maxPending`). */
   readers: (() => void)[];
+  /** The mqtt.js reader waiting for the connector's capacity. */
+  waiting: (() => void) | undefined;
   offTopics: (() => void) | undefined;
 }
+
+const ACK = Promise.resolve(true);
 
 /** Validate options and create an MQTT source (throws a one-line ConfigError on invalid options). */
 export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) => {
@@ -69,34 +73,54 @@ export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) 
   const brokers = brokerNames(o);
   const state = new ConnectionState(brokers.join(', '));
   const replies = new Replies(o.responseTopics);
+  const ordered = o.ordering === 'key';
+  // PUBACKs that may wait for later ones (acks.ts): a quarter of the broker's window (MQTT 5 receiveMaximum; 3.x:
+  // mosquitto's default window is 20), so the broker never runs out of window because of them.
+  const ackBatch = v5 ? Math.min(16, Math.max(1, Math.floor(o.receiveMaximum / 4))) : 4;
   let run: Run | undefined;
 
   /** receive → deliver → settle (→ reply): resolves true when the message may be acknowledged. */
-  const deliver = async (r: Run, packet: IPublishPacket): Promise<boolean> => {
-    const delivery = r.ctx.deliver(toSourceMessage(packet, o.trimChannelKey));
-    const decision = await settleDelivery(delivery, (err) =>
+  const deliver = (r: Run, packet: IPublishPacket): Promise<boolean> => {
+    const delivery = r.ctx.deliver(toSourceMessage(packet, o.trimChannelKey, ordered));
+    return settleDelivery(delivery, (err) =>
       r.log.error({ err, topic: packet.topic }, 'delivery failed unexpectedly; message left for redelivery'),
-    );
-    if (decision === 'ack') {
-      if (v5 && packet.properties?.responseTopic !== undefined)
-        replies.send(r.client, packet, await delivery, r.log);
-      return true;
-    }
-    if (decision === 'nack' && packet.qos > 0) redeliverLater(r);
-    return false; // 'shutdown': the connector stopped first; the broker sends it again
+    ).then((decision) => {
+      if (decision === 'ack') {
+        if (v5 && packet.properties?.responseTopic !== undefined)
+          return delivery.then((outcome) => {
+            replies.send(r.client, packet, outcome, r.log);
+            return true;
+          });
+        return true;
+      }
+      if (decision === 'nack' && packet.qos > 0) redeliverLater(r);
+      return false; // 'shutdown': the connector stopped first; the broker sends it again
+    });
   };
 
   /** Take a message from mqtt.js (see acks.ts); undefined when it is left for the next connection. */
   const receive = (r: Run, packet: IPublishPacket): Promise<boolean> | undefined => {
     if (r.stopping || (packet.qos > 0 && r.paused)) return undefined;
-    if (r.subs.duplicate(packet)) return Promise.resolve(true); // another copy of it is delivered
+    if (r.subs.duplicate(packet)) return ACK; // another copy of it is delivered
+    let settled: Promise<boolean>;
+    try {
+      settled = deliver(r, packet);
+    } catch (err) {
+      settled = Promise.reject(err);
+    }
+    // One handler for both outcomes (no .catch().finally() chain): a settled delivery lets a waiting reader on.
     return r.inFlight.track(
-      deliver(r, packet)
-        .catch((err: unknown) => {
+      settled.then(
+        (ack) => {
+          r.readers.shift()?.();
+          return ack;
+        },
+        (err: unknown) => {
           r.log.error({ err, topic: packet.topic }, 'mqtt message handling failed');
+          r.readers.shift()?.();
           return false;
-        })
-        .finally(() => r.readers.shift()?.()),
+        },
+      ),
     );
   };
 
@@ -109,8 +133,15 @@ export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) 
     else if (r.inFlight.size >= o.maxPending) r.readers.push(next);
     else if (r.ctx.hasCapacity()) next();
     else {
-      const again = () => readNext(r, next);
-      r.ctx.waitForCapacity(r.stopped.signal).then(again, again); // resolves on stop() too
+      // No abort signal: adding and removing a listener on it for every wait costs more than the wait. stop() lets
+      // the waiting reader on itself; a late resolution then finds it gone.
+      r.waiting = next;
+      const again = () => {
+        if (r.waiting !== next) return;
+        r.waiting = undefined;
+        readNext(r, next);
+      };
+      r.ctx.waitForCapacity().then(again, again);
     }
   };
 
@@ -147,10 +178,12 @@ export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) 
         ctx,
         log,
         client,
-        acks: new Acks(client, v5, {
-          receive: (packet) => receive(r, packet),
-          readNext: (next) => readNext(r, next),
-        }),
+        acks: new Acks(
+          client,
+          v5,
+          { receive: (packet) => receive(r, packet), readNext: (next) => readNext(r, next) },
+          ackBatch,
+        ),
         subs: new Subscriptions(
           client,
           { v5, qos: subQos, sharedGroup: o.sharedGroup },
@@ -164,6 +197,7 @@ export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) 
         paused: false,
         redelivery: false,
         readers: [],
+        waiting: undefined,
         offTopics: undefined,
       };
       run = r;
@@ -204,6 +238,9 @@ export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) 
       r.offTopics?.();
       r.stopped.abort();
       for (const next of r.readers.splice(0)) next();
+      const waiting = r.waiting;
+      r.waiting = undefined;
+      waiting?.();
       // Deliveries settle (ack, in receive order) or reject with ShutdownError (no ack) as the connector drains.
       await r.inFlight.idle();
       await endClient(r.client, false);

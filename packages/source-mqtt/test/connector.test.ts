@@ -1,5 +1,5 @@
 import { type Connector, type ConnectorOptions, createConnector, createController } from '@connector/core';
-import { startGateway, type TestGateway } from '@connector/testing';
+import { deferred, startGateway, type TestGateway } from '@connector/testing';
 import type { MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type MqttSourceOptions, mqttSource } from '../src/index.js';
@@ -11,6 +11,7 @@ import {
   reportMissingMosquitto,
   startMosquitto,
 } from './helpers/mosquitto.js';
+import { startMqttTap } from './helpers/tap.js';
 import { waitFor } from './helpers/wait.js';
 
 // End to end: mosquitto -> MQTT source -> delivery engine -> @connector/testing gateway -> functions.
@@ -106,6 +107,43 @@ if (MOSQUITTO === undefined) {
         expect(g.invocations()).toHaveLength(9);
       },
     );
+
+    it('ordering=none: messages of one topic run at once, and the PUBACKs still leave in receive order', async () => {
+      const n = 4;
+      const gates = Array.from({ length: n }, () => deferred<void>());
+      let running = 0;
+      const g = await gateway({
+        functions: [
+          {
+            name: 'slow',
+            annotations: { topic: 'jobs' },
+            handler: async (req) => {
+              running++;
+              await gates[Number(req.body.toString().slice(4))]?.promise;
+              running--;
+              return { body: req.body };
+            },
+          },
+        ],
+      });
+      const b = await broker();
+      const tap = await startMqttTap(b.url);
+      cleanups.push(() => tap.close());
+      const c = await connector(g, { broker: tap.url, clientId: clientId(), ordering: 'none' });
+      const p = await pub(b.url);
+      for (let i = 0; i < n; i++) await p.publishAsync('jobs', `job-${i}`, { qos: 1 });
+      // All n held by the function at once: one topic, yet not one after another (ordering=key runs one).
+      await waitFor(() => running === n, { message: () => `${running} running at once` });
+      expect(tap.publishes).toHaveLength(n);
+      // Settle them last to first; each PUBACK must wait for those of the messages received before it.
+      for (let i = n - 1; i >= 0; i--) {
+        (gates[i] as ReturnType<typeof deferred<void>>).resolve();
+        await waitFor(() => c.pending() === i, { message: () => `${c.pending()} pending` });
+        if (i > 0) expect(tap.pubacks).toEqual([]);
+      }
+      await waitFor(() => tap.pubacks.length === n, { message: () => `PUBACKs ${tap.pubacks.join()}` });
+      expect(tap.pubacks).toEqual(tap.publishes);
+    });
 
     it('a connector killed mid-stream and restarted with the same client id loses nothing', async () => {
       const g = await gateway({ functions: [{ name: 'count', annotations: { topic: 'stream/+' } }] });

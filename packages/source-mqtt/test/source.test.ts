@@ -5,6 +5,7 @@ import { type MqttSource, type MqttSourceOptions, mqttSource } from '../src/inde
 import { bodies, client, publishMany } from './helpers/clients.js';
 import { deferred, delivered, failed, type TestContext, testContext } from './helpers/context.js';
 import { MOSQUITTO, type Mosquitto, reportMissingMosquitto, startMosquitto } from './helpers/mosquitto.js';
+import { startMqttTap } from './helpers/tap.js';
 import { waitFor } from './helpers/wait.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -200,6 +201,29 @@ if (MOSQUITTO === undefined) {
           'order/z',
         ),
       ).toEqual([]);
+    });
+
+    it('a PUBACK held back for later ones still leaves while a later message stays open', async () => {
+      const b = await broker();
+      const tap = await startMqttTap(b.url);
+      cleanups.push(() => tap.close());
+      const gate = deferred<void>();
+      const ctx = testContext({
+        topics: ['held/+'],
+        answer: (m) =>
+          Buffer.from(m.body).toString() === 'second' ? gate.promise.then(() => delivered()) : delivered(),
+      });
+      await started({ broker: tap.url, clientId: clientId(), protocolVersion }, ctx);
+      const p = await pub(b.url);
+      await p.publishAsync('held/a', 'first', { qos: 1 });
+      await p.publishAsync('held/b', 'second', { qos: 1 });
+      await waitFor(() => ctx.acked.includes('first') && ctx.open() === 1);
+      // 'first' settled with 'second' open behind it: its PUBACK is held for a batch, but only for ACK_DELAY.
+      await waitFor(() => tap.pubacks.length === 1, { timeout: 2000 });
+      expect(tap.pubacks).toEqual(tap.publishes.slice(0, 1));
+      gate.resolve();
+      await waitFor(() => tap.pubacks.length === 2);
+      expect(tap.pubacks).toEqual(tap.publishes);
     });
 
     it('QoS 0 is delivered once and never acked or redelivered', async () => {

@@ -5,5 +5,6 @@ import './cases/adaptive.js';
 import './cases/topics.js';
 import './cases/memory.js';
 import './sources.js';
+import './e2e.js';
 
 export { findCase, registeredCases } from './registry.js';

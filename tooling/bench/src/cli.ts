@@ -8,6 +8,7 @@ import { registeredCases } from './cases.js';
 import { type ProfileSummary, profileMarkdown, summariseProfile } from './profile.js';
 import type { CaseParams, ReportCase, SourceCase, SourceRun, ThroughputCase } from './registry.js';
 import {
+  opsTarget,
   type Row,
   row,
   sourcesMarkdown,
@@ -17,7 +18,7 @@ import {
   throughputTargets,
   variantsMarkdown,
 } from './report.js';
-import type { Repetition } from './stats.js';
+import { type Repetition, spread } from './stats.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../../..');
@@ -26,7 +27,8 @@ const usage = `pnpm bench [options]
   --quick               tiny sizes, 1 repetition (the smoke test)
   --only <prefix>       run only cases whose id starts with <prefix> (repeatable): undici, dispatch, invoke,
                         deliver, wrk, match, topics, adaptive, stalled, source-mqtt, source-kafka, source-sqs,
-                        source-rabbitmq, source-nats
+                        source-rabbitmq, source-nats, e2e (e2e-mqtt-one, e2e-mqtt-16, e2e-mqtt-none, e2e-kafka-3,
+                        e2e-sqs: each source end to end next to controller.invoke at its concurrency)
   --messages <n>        operations per repetition of the x64 cases (default 30000; x1 cases: a quarter)
   --repetitions <n>     measured repetitions per throughput case (default 5, interleaved across cases)
   --duration <s>        seconds of the stalled-gateway case and of wrk (default 5)
@@ -172,8 +174,14 @@ function wrk(url: string, connections: number, secs: number): number {
 const all = registeredCases();
 const throughput = all.filter((c): c is ThroughputCase => c.kind === 'throughput');
 // A selected case brings its ceiling along: the ratio to it, measured in the same run, is the figure that matters.
-const selected = throughput.filter(
-  (c) => wanted(c.id) || throughput.some((x) => wanted(x.id) && x.ceiling === c.id),
+const unavailable: Record<string, string> = {};
+for (const c of throughput) {
+  const why = wanted(c.id) ? c.unavailable?.() : undefined;
+  if (why) unavailable[c.id] = why;
+}
+const runnable = throughput.filter((c) => !(c.id in unavailable));
+const selected = runnable.filter(
+  (c) => wanted(c.id) || runnable.some((x) => wanted(x.id) && x.ceiling === c.id),
 );
 const runs: { c: ThroughputCase; variant?: { name: string; path: string } }[] = [];
 for (const c of selected) {
@@ -186,6 +194,7 @@ const paramsFor = (c: ThroughputCase, url: string): CaseParams => ({
   seconds,
   quick: flags.quick,
 });
+const labelOf = (id: string | undefined) => throughput.find((c) => c.id === id)?.label ?? String(id);
 const runLabel = (r: (typeof runs)[number]) => `${r.c.label}${r.variant ? ` [${r.variant.name}]` : ''}`;
 
 if (flags.profile) {
@@ -306,6 +315,25 @@ const rows: Row[] = runs.map((r) => {
   );
 });
 const targets: Target[] = throughputTargets(rows);
+for (const c of selected) {
+  const t =
+    c.minRatio === undefined
+      ? undefined
+      : opsTarget(rows, c.id, c.minRatio, `${c.label} throughput / ${labelOf(c.ceiling)}`);
+  if (t) {
+    const r = rows.find((x) => x.id === c.id && x.variant === undefined) as Row;
+    const others = (k: 'broker' | 'publisher') => {
+      const v = r.repetitions.flatMap((x) =>
+        x.othersCpuPer10k?.[k] === undefined ? [] : [x.othersCpuPer10k[k]],
+      );
+      return v.length === 0 ? '' : `, ${k} ${spread(v).median.toFixed(3)}`;
+    };
+    t.measured +=
+      `; CPU s / 10k msg: connector ${r.cpuPer10k.median.toFixed(3)} (${r.ratio.cpu.median.toFixed(2)}× the ceiling's)` +
+      `${others('broker')}${others('publisher')}`;
+    targets.push(t);
+  }
+}
 for (const c of all)
   if (c.kind === 'report' && c.id in reports && c.targets) targets.push(...c.targets(reports[c.id]));
 
@@ -321,6 +349,7 @@ const md: string[] = [
   '',
 ];
 if (rows.length > 0) md.push(...throughputMarkdown(rows), '', ...variantsMarkdown(rows));
+for (const [id, why] of Object.entries(unavailable)) md.push(`${labelOf(id)}: not run (${why}).`, '');
 if (wrkInfo !== undefined)
   md.push(
     typeof wrkInfo === 'string'
@@ -339,7 +368,7 @@ const text = `${md.join('\n')}\n`;
 mkdirSync(flags.out, { recursive: true });
 writeFileSync(
   join(flags.out, 'latest.json'),
-  `${JSON.stringify({ ...info, rows, targets, sources, ...reports }, null, 2)}\n`,
+  `${JSON.stringify({ ...info, rows, unavailable, targets, sources, ...reports }, null, 2)}\n`,
 );
 writeFileSync(join(flags.out, 'latest.md'), text);
 process.stdout.write(`\n${text}\nwritten to ${join(flags.out, 'latest.json')} and latest.md\n`);

@@ -33,6 +33,10 @@ export interface ThroughputCase {
   readonly usesCore?: boolean;
   /** Operations per repetition relative to `--messages` (sequential cases are slower: 0.25). */
   readonly scale?: number;
+  /** Target: this row's throughput / its ceiling's, median of the paired repetitions, at least this. */
+  readonly minRatio?: number;
+  /** Why the case cannot run here (e.g. `mosquitto not installed`): the CLI skips it and says so. */
+  unavailable?(): string | undefined;
   /** Warm-up, then one measured repetition. */
   run(p: CaseParams): Promise<Repetition>;
 }

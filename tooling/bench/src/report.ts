@@ -137,15 +137,25 @@ export function targetsMarkdown(targets: readonly Target[]): string[] {
   ];
 }
 
+/**
+ * The target "row `id`'s throughput / its ceiling's ≥ `min`" (main core only), with the CPU per operation of the
+ * row and its ratio to the ceiling's in the measured text; undefined when the row or its ceiling did not run.
+ */
+export function opsTarget(rows: readonly Row[], id: string, min: number, what: string): Target | undefined {
+  const get = (x: string) => rows.find((r) => r.id === x && r.variant === undefined);
+  const r = get(id);
+  if (!r?.ceiling || !get(r.ceiling)) return undefined;
+  const v = r.ratio.throughput;
+  return { what, target: `≥ ${min}×`, measured: `${range(v, 2)}×`, met: v.median >= min };
+}
+
 /** Targets that follow from the throughput rows (main core only, not variants). */
 export function throughputTargets(rows: readonly Row[]): Target[] {
   const out: Target[] = [];
   const get = (id: string) => rows.find((r) => r.id === id && r.variant === undefined);
   const ops = (id: string, min: number, what: string) => {
-    const r = get(id);
-    if (!r?.ceiling || !get(r.ceiling)) return;
-    const v = r.ratio.throughput;
-    out.push({ what, target: `≥ ${min}×`, measured: `${range(v, 2)}×`, met: v.median >= min });
+    const t = opsTarget(rows, id, min, what);
+    if (t) out.push(t);
   };
   const cpu = (id: string, max: number, what: string) => {
     const r = get(id);

@@ -6,7 +6,8 @@ import type { AddressInfo } from 'node:net';
  *
  * - `BENCH_MODE=hang` (or `--hang`) never answers function calls (the stalled-gateway case).
  * - The function list is `BENCH_FUNCTIONS` (or `--functions`): JSON, an array of
- *   `{ name, namespace?, annotations? }`; default one function `echo` in `openfaas-fn` with `topic: bench`.
+ *   `{ name, namespace?, annotations? }`; default `echo` in `openfaas-fn` with `topic: bench`,
+ *   and `echo-e2e` with `topic: e2e/#`.
  * - `BENCH_PORT` (or `--port`), default ephemeral. Prints `PORT <n>` when listening.
  *
  * Routes: GET /system/namespaces, GET /system/functions[?namespace=], POST /function/<name>[.<ns>] (echoes the body,
@@ -18,7 +19,11 @@ const arg = (flag: string) => {
   return i >= 0 ? argv[i + 1] : undefined;
 };
 const mode = argv.includes('--hang') ? 'hang' : (process.env['BENCH_MODE'] ?? 'echo');
-const defaults = [{ name: 'echo', namespace: 'openfaas-fn', annotations: { topic: 'bench' } }];
+// `echo-e2e` is for the MQTT 16-topic end-to-end case (wildcard `e2e/#`, matched with the MQTT matcher there).
+const defaults = [
+  { name: 'echo', namespace: 'openfaas-fn', annotations: { topic: 'bench' } },
+  { name: 'echo-e2e', namespace: 'openfaas-fn', annotations: { topic: 'e2e/#' } },
+];
 const configured = arg('--functions') ?? process.env['BENCH_FUNCTIONS'];
 let list: { name: string; namespace?: string; annotations?: Record<string, string> }[];
 try {

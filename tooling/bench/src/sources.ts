@@ -1,7 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Source } from '@connector/core';
 import type { MqttClient } from 'mqtt';
@@ -54,21 +54,42 @@ async function measure(
 
 const body = '{"reading":21.5,"sensor":"kitchen"}';
 
-/** MQTT QoS 1 through a private Mosquitto (its own process) to the gateway. */
-async function mqttCase(url: string, n: number): Promise<SourceRun> {
-  const { default: mqtt } = await import('mqtt');
-  const { mqttSource } = await import('@connector/source-mqtt');
+/**
+ * A private Mosquitto in its own process (not pinned to the worker's CPU: `taskset` is reset to every CPU), no
+ * persistence, no queue or in-flight limits; `stop()` kills it and removes its config.
+ */
+export async function startMosquitto(): Promise<{ url: string; pid: number | undefined; stop(): void }> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'bench-mosq-'));
   writeFileSync(
     join(dir, 'm.conf'),
     `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 0\n`,
   );
-  const broker = spawn(process.env['MOSQUITTO_BIN'] ?? 'mosquitto', ['-c', join(dir, 'm.conf')], {
-    stdio: 'ignore',
-  });
+  const [cmd, args] = anyCpu(process.env['MOSQUITTO_BIN'] ?? 'mosquitto', ['-c', join(dir, 'm.conf')]);
+  const broker = spawn(cmd, args, { stdio: 'ignore' });
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    pid: broker.pid, // taskset execs mosquitto: same pid
+    stop() {
+      broker.kill('SIGTERM');
+      rmSync(dir, { recursive: true, force: true }); // mosquitto reads its conf at start only
+    },
+  };
+}
+
+/** `cmd args` allowed on every CPU: the worker is pinned to CPU 0 and its children would inherit that. */
+export function anyCpu(cmd: string, args: string[]): [string, string[]] {
+  const cpus = availableParallelism();
+  return has('taskset') && cpus >= 2 ? ['taskset', ['-c', `0-${cpus - 1}`, cmd, ...args]] : [cmd, args];
+}
+
+/** MQTT QoS 1 through a private Mosquitto (its own process) to the gateway. */
+async function mqttCase(url: string, n: number): Promise<SourceRun> {
+  const { default: mqtt } = await import('mqtt');
+  const { mqttSource } = await import('@connector/source-mqtt');
+  const mosquitto = await startMosquitto();
   try {
-    const brokerUrl = `mqtt://127.0.0.1:${port}`;
+    const brokerUrl = mosquitto.url;
     let pub: MqttClient | undefined;
     for (let i = 0; i < 100 && !pub; i++)
       pub = await mqtt.connectAsync(brokerUrl, { reconnectPeriod: 0 }).catch(() => undefined);
@@ -95,8 +116,7 @@ async function mqttCase(url: string, n: number): Promise<SourceRun> {
     await pub.endAsync();
     return run;
   } finally {
-    broker.kill('SIGTERM');
-    rmSync(dir, { recursive: true, force: true }); // mosquitto reads its conf at start only
+    mosquitto.stop();
   }
 }
 
@@ -262,7 +282,7 @@ async function natsCase(url: string, n: number): Promise<SourceRun> {
   }
 }
 
-const has = (cmd: string) => {
+export const has = (cmd: string) => {
   try {
     execFileSync('sh', ['-c', `command -v ${JSON.stringify(cmd)}`], { stdio: 'ignore' });
     return true;

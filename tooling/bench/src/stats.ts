@@ -29,4 +29,6 @@ export interface Repetition {
   p99Ms: number;
   /** user+sys CPU seconds of the connector process per 10k operations. */
   cpuPer10k: number;
+  /** End-to-end source cases: user+sys CPU seconds per 10k messages of the broker and of the publisher process. */
+  othersCpuPer10k?: { broker?: number; publisher: number };
 }

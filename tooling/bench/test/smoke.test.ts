@@ -16,14 +16,15 @@ describe('pnpm bench --quick', () => {
       await promisify(execFile)(
         process.execPath,
         [join(import.meta.dirname, '../dist/cli.js'), '--quick', '--messages', '200', '--out', out],
-        { timeout: 120_000 },
+        { timeout: 180_000 },
       );
       const json = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8'));
       const md = readFileSync(join(out, 'latest.md'), 'utf8');
       const cases = registeredCases();
       const throughput = cases.filter((c) => c.kind === 'throughput');
-      // x1/x64 ceilings, dispatch, invoke, deliver x2, deliver traced x2, 1k/64k ceilings + invoke
-      expect(throughput.length).toBe(14);
+      // x1/x64 ceilings, dispatch, invoke x1/x3/x16/x64, deliver x2, deliver traced x2, 1k/64k ceilings + invoke,
+      // 5 e2e sources
+      expect(throughput.length).toBe(21);
       expect(json.rows.map((r: { id: string }) => r.id)).toEqual(throughput.map((c) => c.id));
       for (const r of json.rows) {
         for (const k of ['opsPerSec', 'p50Ms', 'p99Ms', 'cpuPer10k'])
@@ -58,11 +59,12 @@ describe('pnpm bench --quick', () => {
         for (const k of ['parseMs', 'mapMs', 'reduceMs', 'loopDelayMaxMs']) expect(isNum(r[k])).toBe(true);
       expect(json.adaptive.map((r: { mode: string }) => r.mode)).toHaveLength(3);
       for (const r of json.adaptive) expect(r.deadLettered + r.failed, r.mode).toBe(0);
-      // 9 throughput targets, 2 topic-match, 1 topic-change, 3 adaptive, 1 memory; whether met is not asserted here.
-      expect(json.targets).toHaveLength(16);
+      // 9 throughput targets, 5 e2e sources, 2 topic-match, 1 topic-change, 3 adaptive, 1 memory; whether met is
+      // not asserted here.
+      expect(json.targets).toHaveLength(21);
       expect(md).toContain('## Targets');
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
-  }, 150_000);
+  }, 210_000);
 });

@@ -205,6 +205,19 @@ for (const c of [1, 64]) {
     run: (p) => undiciDispatch(p, c),
   });
 }
+// invoke x3 and x16 are the ceilings of the end-to-end source rows (src/e2e.ts) whose source can reach that
+// concurrency (3 Kafka partitions, 16 MQTT topics).
+for (const c of [3, 16]) {
+  registerCase({
+    kind: 'throughput',
+    id: `invoke-x${c}`,
+    label: `controller.invoke x${c}`,
+    concurrency: c,
+    usesCore: true,
+    scale: 0.5,
+    run: (p) => invoke(p, c),
+  });
+}
 for (const c of [1, 64]) {
   registerCase({
     kind: 'throughput',

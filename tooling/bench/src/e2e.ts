@@ -1,0 +1,239 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Source, TopicMatcherOption } from '@connector/core';
+import { core } from './core.js';
+import { timed, warmUp } from './measure.js';
+import { type CaseParams, registerCase } from './registry.js';
+import { anyCpu, has, startMosquitto } from './sources.js';
+
+// Each source end to end against its own ceiling: `controller.invoke` with the concurrency the source can reach,
+// measured in the same run (ratios per repetition, like the other throughput rows). The publisher (and the Kafka /
+// SQS test broker) runs in a process of its own (`publisher.ts`), so the CPU per message is the connector's alone.
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** Messages the publisher may be ahead of the invocations, and how many it is asked for at a time. */
+const AHEAD = 1024;
+const STEP = 128;
+
+/** The publisher process: `publish(n)` resolves when the broker has the n messages. */
+interface Publisher {
+  readonly ready: Record<string, unknown>;
+  publish(count: number): Promise<void>;
+  /** The publisher process's user+sys CPU so far, µs (a Kafka / SQS test broker runs in it too). */
+  cpuMicros(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** user+sys CPU of process `pid` so far, µs, from /proc (undefined where there is none). */
+function procCpuMicros(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1e6) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return undefined;
+  }
+}
+
+async function startPublisher(kind: 'mqtt' | 'kafka' | 'sqs', cfg: object): Promise<Publisher> {
+  const [cmd, args] = anyCpu(process.execPath, [join(here, 'publisher.js'), kind, JSON.stringify(cfg)]);
+  const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const waiting: ((m: { published?: number; error?: string }) => void)[] = [];
+  const cpuWaiting: ((micros: number) => void)[] = [];
+  const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`bench publisher (${kind}) exited with ${code}`)));
+    child.on(
+      'message',
+      (m: { ready?: Record<string, unknown>; published?: number; error?: string; cpuMicros?: number }) => {
+        if (m.ready) resolve(m.ready);
+        else if (m.cpuMicros !== undefined) cpuWaiting.shift()?.(m.cpuMicros);
+        else waiting.shift()?.(m);
+      },
+    );
+  });
+  return {
+    ready,
+    publish: (count) =>
+      new Promise((resolve, reject) => {
+        waiting.push((m) => (m.error ? reject(new Error(`bench publisher: ${m.error}`)) : resolve()));
+        child.send({ publish: count });
+      }),
+    cpuMicros: () =>
+      new Promise((resolve) => {
+        cpuWaiting.push(resolve);
+        child.send({ cpu: true });
+      }),
+    close: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.send({ close: true });
+      }),
+  };
+}
+
+/**
+ * A connector (maxInFlight 64) with `source`; one warm-up, then one measured repetition: from the publish command
+ * to the last successful invocation. CPU is this process's only; latency is each invocation's (`result.duration`).
+ */
+async function e2e(
+  p: CaseParams,
+  source: Source,
+  publisher: Publisher,
+  topicMatcher: TopicMatcherOption = 'exact',
+  brokerPid?: number,
+) {
+  const controller = core.createController({ gatewayUrl: p.url, connectorName: 'bench', topicMatcher });
+  let phase: { lat: Float64Array; done: number; more(): void; finished(err?: Error): void } | undefined;
+  controller.subscribe((r) => {
+    if (!phase || !r.final) return;
+    if (r.error) phase.finished(new Error(`bench: invocation failed: ${r.error.message}`));
+    else {
+      phase.lat[phase.done] = r.duration;
+      if (++phase.done === phase.lat.length) phase.finished();
+      else phase.more();
+    }
+  });
+  // The publisher stays at most AHEAD messages ahead of the invocations, as a steady stream would: a broker with
+  // an ever longer backlog measures the broker (Mosquitto's per-client queue costs more the longer it is).
+  const batch = (n: number) => (lat: Float64Array) =>
+    new Promise<void>((resolve, reject) => {
+      let published = 0;
+      const more = () => {
+        const p = phase as NonNullable<typeof phase>;
+        while (published < n && published - p.done <= AHEAD - STEP) {
+          const count = Math.min(STEP, n - published);
+          published += count;
+          publisher.publish(count).catch(reject);
+        }
+      };
+      phase = { lat, done: 0, more, finished: (err) => (err ? reject(err) : resolve()) };
+      more();
+    });
+  const connector = core.createConnector({ controller, source, maxInFlight: 64 });
+  await connector.start();
+  try {
+    await timed(warmUp(p), batch(warmUp(p)));
+    const pub0 = await publisher.cpuMicros();
+    const broker0 = procCpuMicros(brokerPid);
+    const rep = await timed(p.n, batch(p.n), p.profile);
+    const per10k = (micros: number) => (micros / 1e6) * (10_000 / p.n);
+    const broker1 = procCpuMicros(brokerPid);
+    rep.othersCpuPer10k = {
+      publisher: per10k((await publisher.cpuMicros()) - pub0),
+      ...(broker0 !== undefined && broker1 !== undefined ? { broker: per10k(broker1 - broker0) } : {}),
+    };
+    return rep;
+  } finally {
+    await connector.stop();
+    await publisher.close();
+  }
+}
+
+/** MQTT QoS 1, MQTT 5, through a private Mosquitto; `topics` published round robin. */
+async function mqttE2e(p: CaseParams, topics: string[], filter: string, ordering: 'key' | 'none') {
+  const { mqttSource } = await import('@connector/source-mqtt');
+  const mosquitto = await startMosquitto();
+  try {
+    const publisher = await startPublisher('mqtt', { url: mosquitto.url, topics });
+    const source = mqttSource({
+      broker: mosquitto.url,
+      topics: [filter],
+      clientId: 'bench-connector',
+      qos: 1,
+      protocolVersion: 5,
+      ordering,
+    });
+    return await e2e(p, source, publisher, filter.includes('#') ? 'mqtt' : 'exact', mosquitto.pid);
+  } finally {
+    mosquitto.stop();
+  }
+}
+
+/** Kafka, 3 partitions, through tooling/kafka-test-broker (in the publisher's process) with kafkajs. */
+async function kafkaE2e(p: CaseParams) {
+  const { kafkaSource } = await import('@connector/source-kafka');
+  const publisher = await startPublisher('kafka', { partitions: 3 });
+  const source = kafkaSource({
+    brokers: publisher.ready['brokers'] as string[],
+    topics: ['bench'],
+    group: 'bench',
+    sessionTimeout: 6000,
+  });
+  return e2e(p, source, publisher);
+}
+
+/** SQS standard queue through fauxqs (in the publisher's process), 4 pollers x 10 messages. */
+async function sqsE2e(p: CaseParams) {
+  const { sqsSource } = await import('@connector/source-sqs');
+  const publisher = await startPublisher('sqs', {});
+  const clientConfig = publisher.ready['clientConfig'] as { endpoint: string };
+  const source = sqsSource({ queues: ['bench'], waitTime: 1, pollers: 4, clientConfig });
+  return e2e(p, source, publisher);
+}
+
+const mosquittoMissing = () =>
+  has(process.env['MOSQUITTO_BIN'] ?? 'mosquitto') ? undefined : 'mosquitto not installed';
+
+registerCase({
+  kind: 'throughput',
+  id: 'e2e-mqtt-one',
+  label: 'MQTT one topic, end to end',
+  concurrency: 1,
+  ceiling: 'invoke-x1',
+  scale: 0.25,
+  minRatio: 0.9,
+  unavailable: mosquittoMissing,
+  run: (p) => mqttE2e(p, ['bench'], 'bench', 'key'),
+});
+registerCase({
+  kind: 'throughput',
+  id: 'e2e-mqtt-16',
+  label: 'MQTT 16 topics (e2e/#), end to end',
+  concurrency: 16,
+  ceiling: 'invoke-x16',
+  scale: 0.5,
+  minRatio: 0.8,
+  unavailable: mosquittoMissing,
+  run: (p) =>
+    mqttE2e(
+      p,
+      Array.from({ length: 16 }, (_, i) => `e2e/${i}`),
+      'e2e/#',
+      'key',
+    ),
+});
+registerCase({
+  kind: 'throughput',
+  id: 'e2e-mqtt-none',
+  label: 'MQTT one topic, ordering=none, end to end',
+  concurrency: 64,
+  ceiling: 'invoke-x64',
+  scale: 0.5,
+  minRatio: 0.8,
+  unavailable: mosquittoMissing,
+  run: (p) => mqttE2e(p, ['bench'], 'bench', 'none'),
+});
+registerCase({
+  kind: 'throughput',
+  id: 'e2e-kafka-3',
+  label: 'Kafka 3 partitions, end to end',
+  concurrency: 3,
+  ceiling: 'invoke-x3',
+  scale: 0.5,
+  minRatio: 0.8,
+  run: (p) => kafkaE2e(p),
+});
+registerCase({
+  kind: 'throughput',
+  id: 'e2e-sqs',
+  label: 'SQS (4 pollers x 10), end to end',
+  concurrency: 64,
+  ceiling: 'invoke-x64',
+  scale: 0.25,
+  minRatio: 0.8,
+  run: (p) => sqsE2e(p),
+});

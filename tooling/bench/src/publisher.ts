@@ -1,0 +1,159 @@
+/**
+ * The publisher of the end-to-end source cases (`src/e2e.ts`), in a process of its own so that the connector
+ * process's CPU is the connector's alone: `node publisher.js <mqtt|kafka|sqs> <json config>`, with an IPC channel.
+ *
+ * - Kafka and SQS: the test broker (kafka-test-broker, fauxqs) runs here too; `{ ready: {...} }` says where.
+ * - MQTT: connects to the Mosquitto the case started; `{ ready: {} }` once connected.
+ * - On `{ cpu: true }` it answers `{ cpuMicros }`, its own user+sys CPU so far (broker included for Kafka / SQS).
+ * - On `{ publish: n }` it publishes `n` messages (round robin over the topics / partitions) and answers
+ *   `{ published: n }` once the broker has them; on `{ close: true }` it closes and exits.
+ */
+const [kind, raw] = process.argv.slice(2);
+const cfg = JSON.parse(raw ?? '{}') as { url?: string; topics?: string[]; partitions?: number };
+const body = '{"reading":21.5,"sensor":"kitchen"}';
+const send = (m: unknown) => process.send?.(m);
+
+let publish: (count: number) => Promise<void>;
+let close: () => Promise<void>;
+let ready: unknown = {};
+
+if (kind === 'mqtt') {
+  // Raw MQTT 3.1.1 over a socket, packets built once: mqtt.js would spend more CPU per message publishing than the
+  // connector spends consuming, and on a small machine that CPU is taken from the connector or the gateway.
+  const { createConnection } = await import('node:net');
+  const url = new URL(cfg.url as string);
+  const topics = (cfg.topics ?? ['bench']).map((t) => Buffer.from(t));
+  const payload = Buffer.from(body);
+  const varint = (n: number) => {
+    const out: number[] = [];
+    do {
+      let b = n % 128;
+      n = Math.floor(n / 128);
+      if (n > 0) b |= 128;
+      out.push(b);
+    } while (n > 0);
+    return Buffer.from(out);
+  };
+  const packet = (first: number, rest: Buffer) =>
+    Buffer.concat([Buffer.from([first]), varint(rest.length), rest]);
+  const u16 = (n: number) => Buffer.from([n >> 8, n & 255]);
+  const clientId = Buffer.from(`bench-publisher-${process.pid}`);
+  // CONNECT: protocol MQTT level 4, clean session, keepalive 0 (no PINGs); the broker answers CONNACK (4 bytes).
+  const connect = packet(
+    0x10,
+    Buffer.concat([u16(4), Buffer.from('MQTT'), Buffer.from([4, 2]), u16(0), u16(clientId.length), clientId]),
+  );
+  const socket = await new Promise<import('node:net').Socket>((resolve, reject) => {
+    let tries = 0;
+    const attempt = () => {
+      const s = createConnection({ host: url.hostname, port: Number(url.port) }, () => resolve(s));
+      s.once('error', () =>
+        ++tries < 100 ? setTimeout(attempt, 50) : reject(new Error('mosquitto did not start')),
+      );
+    };
+    attempt();
+  });
+  socket.setNoDelay(true);
+  // Everything the broker sends after CONNACK is a 4-byte PUBACK: count them.
+  let received = -4;
+  let acked = 0;
+  const waiters: { at: number; done: () => void }[] = [];
+  const connected = new Promise<void>((resolve) => {
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (received >= 0) resolve();
+      acked = Math.max(0, Math.floor(received / 4));
+      while (waiters.length > 0 && (waiters[0] as { at: number }).at <= acked) waiters.shift()?.done();
+    });
+  });
+  socket.write(connect);
+  await connected;
+  let sent = 0;
+  let id = 0;
+  publish = (count) => {
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < count; i++) {
+      const topic = topics[sent++ % topics.length] as Buffer;
+      id = (id % 65535) + 1;
+      chunks.push(packet(0x32, Buffer.concat([u16(topic.length), topic, u16(id), payload])));
+    }
+    socket.write(Buffer.concat(chunks));
+    return new Promise<void>((resolve) => waiters.push({ at: sent, done: resolve }));
+  };
+  close = async () => {
+    socket.end(Buffer.from([0xe0, 0]));
+  };
+} else if (kind === 'kafka') {
+  const { startKafkaBroker } = await import('@connector/kafka-test-broker');
+  const { Kafka, logLevel } = await import('kafkajs');
+  const partitions = cfg.partitions ?? 3;
+  const broker = await startKafkaBroker({ port: 0, partitions });
+  broker.createTopic('bench', partitions);
+  const producer = new Kafka({
+    clientId: 'bench-producer',
+    brokers: broker.brokers,
+    logLevel: logLevel.NOTHING,
+  }).producer();
+  await producer.connect();
+  let next = 0;
+  publish = async (count) => {
+    for (let i = 0; i < count; i += 500) {
+      const messages = Array.from({ length: Math.min(500, count - i) }, () => ({
+        partition: next++ % partitions,
+        value: body,
+      }));
+      await producer.send({ topic: 'bench', messages });
+    }
+  };
+  close = async () => {
+    await producer.disconnect();
+    await broker.close();
+  };
+  ready = { brokers: broker.brokers };
+} else if (kind === 'sqs') {
+  const { CreateQueueCommand, SendMessageBatchCommand, SQSClient } = await import('@aws-sdk/client-sqs');
+  const { startFauxqs } = await import('fauxqs');
+  const server = await startFauxqs({ port: 0, logger: false });
+  const clientConfig = {
+    endpoint: server.address,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+  };
+  const client = new SQSClient(clientConfig);
+  const queue = (await client.send(new CreateQueueCommand({ QueueName: 'bench' }))).QueueUrl as string;
+  publish = async (count) => {
+    const batches: Promise<unknown>[] = [];
+    for (let i = 0; i < count; i += 10) {
+      const Entries = Array.from({ length: Math.min(10, count - i) }, (_, j) => ({
+        Id: String(j),
+        MessageBody: body,
+      }));
+      batches.push(client.send(new SendMessageBatchCommand({ QueueUrl: queue, Entries })));
+      if (batches.length >= 16) await Promise.all(batches.splice(0));
+    }
+    await Promise.all(batches);
+  };
+  close = async () => {
+    client.destroy();
+    await server.stop();
+  };
+  ready = { clientConfig };
+} else throw new Error(`publisher: unknown kind ${kind}`);
+
+process.on('message', (m: { publish?: number; close?: boolean; cpu?: boolean }) => {
+  if (m.cpu) {
+    const { user, system } = process.cpuUsage();
+    send({ cpuMicros: user + system });
+  } else if (m.publish !== undefined) {
+    const count = m.publish;
+    publish(count).then(
+      () => send({ published: count }),
+      (err: unknown) => send({ error: String((err as Error)?.stack ?? err) }),
+    );
+  } else if (m.close) {
+    void close()
+      .catch(() => undefined)
+      .then(() => process.exit(0));
+  }
+});
+send({ ready });

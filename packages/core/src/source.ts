@@ -15,7 +15,8 @@ export interface SourceMessage {
   readonly orderingKey?: string;
   /** Broker key (Kafka key, ...), for logs and dead letters. */
   readonly key?: string;
-  /** Broker id (partition/offset, packet id, SQS MessageId), for logs and dead letters. */
+  /** A unique id of the message (Kafka topic/partition/offset, SQS MessageId, JetStream stream:sequence; MQTT makes
+   * one, its packet ids being reused), for logs, dead letters and CloudEvents' `ce-id`. */
   readonly id?: string;
   /** The broker's partition of the message (Kafka partition), for traces. */
   readonly partition?: string;

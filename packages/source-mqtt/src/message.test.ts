@@ -18,6 +18,7 @@ describe('headersOf', () => {
     expect({ ...headersOf(packet({ retain: true, dup: true })) }).toEqual({
       'X-MQTT-Topic': 'a/b',
       'X-MQTT-Qos': '1',
+      'X-MQTT-Packet-Id': '7',
       'X-MQTT-Retain': 'true',
       'X-MQTT-Dup': 'true',
     });
@@ -60,6 +61,7 @@ describe('headersOf', () => {
       ['__proto__']: 'plain header',
       'X-MQTT-Topic': 'grüße/✓',
       'X-MQTT-Qos': '1',
+      'X-MQTT-Packet-Id': '7',
       'X-MQTT-Retain': 'false',
       'X-MQTT-Response-Topic': 'r/ü',
       'X-MQTT-Correlation-Data': 'AAEC',
@@ -73,13 +75,17 @@ describe('toSourceMessage', () => {
     expect(m).toMatchObject({
       topic: 'a/b',
       orderingKey: 'a/b',
-      id: '7',
       contentType: 'text/plain; charset=ütf-8',
     });
     expect(Buffer.from(m.body).toString()).toBe('x');
     const q0 = toSourceMessage(packet({ qos: 0, topic: 'KEY/s/t' }), true);
     expect(q0.topic).toBe('s/t');
-    expect(q0.id).toBeUndefined();
+    // Ids are the connector's own and unique (packet ids are reused); the packet id travels as a header.
+    expect(m.headers?.['X-MQTT-Packet-Id']).toBe('7');
+    expect(q0.headers?.['X-MQTT-Packet-Id']).toBeUndefined();
+    expect(m.id).toMatch(/^[\w-]+\.\d+$/);
+    expect(q0.id).not.toBe(m.id);
+    expect(toSourceMessage(packet({}), false).id).not.toBe(m.id); // the same packet id again: a new message id
     expect(q0.contentType).toBeUndefined();
     expect(q0.headers?.['X-MQTT-Topic']).toBe('KEY/s/t');
   });

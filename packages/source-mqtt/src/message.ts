@@ -1,5 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import type { SourceMessage } from '@connector/core';
 import type { IPublishPacket } from 'mqtt';
+
+/** Message ids: a random prefix per process and a counter. MQTT packet ids are reused as soon as a packet is
+ * acknowledged, so they cannot name a message in a dead letter or a CloudEvent (`ce-id` must be unique). */
+const ID_PREFIX = randomBytes(6).toString('base64url');
+let idSeq = 0;
 
 /** Prefix of the headers this source adds to describe a message; user properties cannot set them. */
 const OWN_PREFIX = 'x-mqtt-';
@@ -23,6 +29,8 @@ export function headersOf(packet: IPublishPacket): Record<string, string> {
   }
   headers['X-MQTT-Topic'] = packet.topic;
   headers['X-MQTT-Qos'] = String(packet.qos);
+  if (packet.messageId !== undefined && packet.qos > 0)
+    headers['X-MQTT-Packet-Id'] = String(packet.messageId);
   headers['X-MQTT-Retain'] = packet.retain ? 'true' : 'false';
   if (packet.dup) headers['X-MQTT-Dup'] = 'true';
   if (props?.responseTopic !== undefined) headers['X-MQTT-Response-Topic'] = props.responseTopic;
@@ -52,7 +60,7 @@ export function toSourceMessage(
     headers: headersOf(packet),
   };
   if (ordered) msg.orderingKey = topic;
-  if (packet.messageId !== undefined && packet.qos > 0) msg.id = String(packet.messageId);
+  msg.id = `${ID_PREFIX}.${++idSeq}`;
   const ct = packet.properties?.contentType;
   if (ct !== undefined && ct !== '') msg.contentType = ct;
   return msg;

@@ -240,7 +240,10 @@ if (MOSQUITTO === undefined) {
       const p = await pub(b.url);
       await publishMany(p, 'q0', 5, 'z', 0);
       await waitFor(() => ctx.messages.length === 5);
-      expect(ctx.messages.every((m) => m.id === undefined && m.headers?.['X-MQTT-Qos'] === '0')).toBe(true);
+      expect(
+        ctx.messages.every((m) => m.headers?.['X-MQTT-Qos'] === '0' && !m.headers['X-MQTT-Packet-Id']),
+      ).toBe(true);
+      expect(new Set(ctx.messages.map((m) => m.id)).size).toBe(5); // unique ids, QoS 0 included
       await s.stop();
     });
 
@@ -419,6 +422,7 @@ if (MOSQUITTO === undefined) {
         Utf8: 'grüße ✓',
         'X-MQTT-Topic': 'rpc/ping',
         'X-MQTT-Qos': '1',
+        'X-MQTT-Packet-Id': expect.stringMatching(/^\d+$/),
         'X-MQTT-Retain': 'false',
         'X-MQTT-Response-Topic': 'replies/me',
         'X-MQTT-Correlation-Data': Buffer.from('corr-1').toString('base64'),

@@ -28,7 +28,15 @@ export {
   type TestGateway,
 } from './gateway.js';
 export { type LogLine, memoryLogger } from './logger.js';
-export { type CapturedLogger, capturedLogger, connectorTexts, secretFiles } from './secrets.js';
+export {
+  type CapturedLogger,
+  capturedLogger,
+  connectorTexts,
+  GATEWAY_TEST_SECRET,
+  type RefusedRun,
+  refusedConnectorTexts,
+  secretFiles,
+} from './secrets.js';
 export {
   type ConformanceCase,
   ConformanceError,

@@ -9,28 +9,26 @@ interface Started {
  * record is never passed: it and everything after it are consumed again (`firstFailed` is where to seek).
  */
 export class PartitionOffsets {
-  /** Started records not yet passed by the commit point, in offset order. */
+  /** Started records not yet passed by the commit point, in offset order (no index: one record with `key`, at most
+   * the connector's capacity with `none`, and the one settling is usually near the head). */
   private readonly started: Started[] = [];
-  private readonly byOffset = new Map<string, Started>();
   private last: string | undefined;
 
   /** A record is handed to the connector (call in offset order). */
   start(offset: string): void {
-    const s: Started = { offset, state: 'open' };
-    this.started.push(s);
-    this.byOffset.set(offset, s);
+    this.started.push({ offset, state: 'open' });
   }
 
   /** A started record settled: `ok` (acked), or failed (it holds the commit point until consumed again). */
   settle(offset: string, ok: boolean): void {
-    const s = this.byOffset.get(offset);
+    const s = this.started.find((x) => x.offset === offset);
     if (s === undefined || s.state !== 'open') return;
     s.state = ok ? 'ok' : 'failed';
     let n = 0;
     while (n < this.started.length && (this.started[n] as Started).state === 'ok') n++;
     if (n === 0) return;
     this.last = (this.started[n - 1] as Started).offset;
-    for (const done of this.started.splice(0, n)) this.byOffset.delete(done.offset);
+    this.started.splice(0, n);
   }
 
   /** The offset to commit (it and every record started before it settled ok), or undefined when none. */

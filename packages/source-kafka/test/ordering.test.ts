@@ -30,6 +30,20 @@ async function committedAt(group: string, topic: string): Promise<number> {
   return Number(t?.partitions.find((p) => p.partition === 0)?.offset ?? -1);
 }
 
+/**
+ * Every value the group's committed offset of partition 0 takes, sampled in-process every 2 ms (a commit past a
+ * held or failed record shows here even when a later commit moves the offset back), with `when()` at that moment.
+ */
+function watchCommits<T>(group: string, topic: string, when: () => T): { offset: number; at: T }[] {
+  const seen: { offset: number; at: T }[] = [];
+  const sample = setInterval(() => {
+    const offset = k.broker.committed(group)[topic]?.[0];
+    if (offset !== undefined && offset !== seen.at(-1)?.offset) seen.push({ offset, at: when() });
+  }, 2);
+  cleanups.push(async () => clearInterval(sample));
+  return seen;
+}
+
 /** A gateway whose `fn` holds each first call until `release(body)`; `answer` may fail one (status). */
 async function holdingGateway(topic: string, answer: (body: string, call: number) => number = () => 200) {
   const gates = new Map<string, ReturnType<typeof deferred>>();
@@ -95,12 +109,8 @@ describe('Kafka ordering=none against the test broker (real kafkajs)', () => {
       { retry: { maxRetries: 0 } },
     );
     cleanups.push(() => connector.stop());
-    // Every value the group's offset takes, sampled in-process every 2 ms: a commit past r-4 shows here.
-    let highest = -1;
-    const sample = setInterval(() => {
-      highest = Math.max(highest, k.broker.committed(group)[topic]?.[0] ?? -1);
-    }, 2);
-    cleanups.push(async () => clearInterval(sample));
+    let released4 = false;
+    const commits = watchCommits(group, topic, () => released4);
     // one partition, yet every record is in the function at once
     await waitFor(() => h.open() === N, `${N} calls held at once (${h.open()})`);
     // successors of the held r-4 first: nothing before them settled, so nothing may be committed
@@ -110,9 +120,11 @@ describe('Kafka ordering=none against the test broker (real kafkajs)', () => {
     await waitFor(() => source.stats().delivered === N - 1, 'all but r-4 settled');
     await waitFor(async () => (await committedAt(group, topic)) >= 4, 'a commit after r-0..r-3');
     expect(await committedAt(group, topic)).toBe(4); // the next to consume is the held r-4
-    expect(highest).toBe(4);
+    released4 = true;
     h.release(body(4));
     await waitFor(async () => (await committedAt(group, topic)) === N, 'all committed');
+    // while r-4 was held, no commit went past it (r-0..r-3 may have been committed in steps)
+    expect(Math.max(...commits.filter((c) => !c.at).map((c) => c.offset))).toBe(4);
     expect(h.maxOpen()).toBe(N);
     expect([...h.calls.values()]).toEqual(Array(N).fill(1)); // each once: nothing failed
     expect(source.stats().redelivered).toBe(0);
@@ -132,13 +144,16 @@ describe('Kafka ordering=none against the test broker (real kafkajs)', () => {
       { retry: { maxRetries: 0 } },
     );
     cleanups.push(() => connector.stop());
+    const commits = watchCommits(group, topic, () => h.calls.get(body(4)) ?? 0);
     await waitFor(() => h.open() === N, `${N} calls held at once (${h.open()})`);
     h.release(...range(0, 4), ...range(5, N));
     await waitFor(() => source.stats().delivered === N - 1, 'all but r-4 succeeded');
     h.release(body(4)); // fails (500, no retry): nack
-    await waitFor(() => (h.calls.get(body(4)) ?? 0) >= 2, 'r-4 consumed again');
+    await waitFor(() => (h.calls.get(body(4)) ?? 0) >= 2, 'r-4 consumed again', 10_000);
     await waitFor(async () => (await committedAt(group, topic)) === N, 'all committed');
     expect(source.stats().redelivered).toBe(1);
+    // until r-4 came again, no commit went past it (offset 4: the next to consume), though r-5..r-9 had succeeded
+    expect(commits.filter((c) => c.at < 2).every((c) => c.offset <= 4)).toBe(true);
     // at-least-once: r-0..r-3 once; r-4 twice; its successors again after the seek back to r-4
     for (const b of range(0, 4)) expect(h.calls.get(b)).toBe(1);
     expect(h.calls.get(body(4))).toBe(2);

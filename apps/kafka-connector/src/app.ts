@@ -11,6 +11,7 @@ export const KAFKA_SETTINGS: readonly Setting[] = [
   { name: 'from_beginning', default: 'true', help: 'a new group starts at the earliest offset' },
   { name: 'session_timeout', default: '30s', help: 'group session timeout' },
   { name: 'partition_concurrency', default: '16', help: 'partitions processed at once' },
+  { name: 'ordering', default: 'key', help: 'key: one partition in order; none: one partition concurrently' },
   { name: 'commit_interval', default: '1s', help: 'commit settled offsets this often' },
   { name: 'revoke_timeout', default: '5s', help: 'wait for in-flight records on a rebalance' },
   { name: 'fetch_max_wait', default: '500ms', help: 'longest broker wait of a fetch' },

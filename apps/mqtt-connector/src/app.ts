@@ -43,7 +43,7 @@ export const MQTT_SETTINGS: readonly Setting[] = [
   { name: 'reconnect_delay', default: '1s', help: 'first reconnect delay' },
   { name: 'reconnect_delay_max', default: '30s', help: 'reconnect delay cap' },
   { name: 'redelivery_delay', default: '5s', help: 'reconnect after an unacked failure to get redelivery' },
-  { name: 'receive_maximum', default: '64', help: 'MQTT 5 messages in flight to us' },
+  { name: 'receive_maximum', default: '64', help: 'QoS 1 messages un-PUBACKed before reading pauses' },
   { name: 'max_pending', default: '1000', help: 'deliveries open before reading pauses' },
   { name: 'ordering', default: 'key', help: 'key: one topic in order; none: one topic concurrently' },
   { name: 'gw_username', help: 'gateway user (with gw_password; flag -gw-username)' },

@@ -40,6 +40,7 @@ describe('kafkaOptionsFromEnv', () => {
         from_beginning: 'false',
         session_timeout: '10s',
         partition_concurrency: '4',
+        ordering: 'none',
         commit_interval: '2s',
         revoke_timeout: '10s',
         fetch_max_wait: '100ms',
@@ -58,6 +59,7 @@ describe('kafkaOptionsFromEnv', () => {
       fromBeginning: false,
       sessionTimeout: 10_000,
       partitionConcurrency: 4,
+      ordering: 'none',
       commitInterval: 2000,
       revokeTimeout: 10_000,
       fetchMaxWait: 100,
@@ -84,6 +86,7 @@ describe('kafkaOptionsFromEnv', () => {
     [{ brokers: 'k:1', ca_file: '/nonexistent' }, 'ca_file'],
     [{ brokers: 'k:1', commit_interval: 'soon' }, 'commit_interval'],
     [{ brokers: 'k:1', reply_topic: 'a/b' }, 'reply_topic'],
+    [{ brokers: 'k:1', ordering: 'partition' }, 'ordering'],
   ])('%j fails with one line naming %s', (env, setting) => {
     expect(() => kafkaOptionsFromEnv(env)).toThrow(expect.objectContaining({ code: 'ERR_CONFIG', setting }));
   });

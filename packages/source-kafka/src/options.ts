@@ -27,6 +27,11 @@ export interface KafkaSourceOptions {
   sessionTimeout?: number;
   /** Partitions processed at the same time (default 16); order is kept within each partition. */
   partitionConcurrency?: number;
+  /**
+   * `key` (default): the records of a partition are delivered one after another, in order. `none`: concurrently, up
+   * to the connector's capacity (within one fetched batch); commits still never pass an unsettled or failed record.
+   */
+  ordering?: 'key' | 'none';
   /** Commit each partition's settled watermark at least this often in ms while records flow (default 1000). */
   commitInterval?: number;
   /** On a rebalance, how long in ms an in-flight record may still settle (and be committed) before it is
@@ -73,6 +78,8 @@ export function checkKafkaOptions(o: KafkaSourceOptions): void {
   const pc = o.partitionConcurrency;
   if (pc !== undefined && !(Number.isInteger(pc) && pc >= 1 && pc <= 1000))
     bad('partitionConcurrency', pc, 'an integer from 1 to 1000');
+  if (o.ordering !== undefined && o.ordering !== 'key' && o.ordering !== 'none')
+    bad('ordering', o.ordering, 'key or none');
   for (const name of ['commitInterval', 'revokeTimeout', 'fetchMaxWait'] as const) {
     const v = o[name];
     if (v !== undefined && !(Number.isFinite(v) && v >= 0 && v <= 3_600_000))
@@ -152,6 +159,7 @@ export function kafkaOptionsFromEnv(env: Env = process.env): KafkaSourceOptions 
   set('fromBeginning', r.bool('from_beginning'));
   set('sessionTimeout', r.duration('session_timeout', { min: 1000 }));
   set('partitionConcurrency', r.int('partition_concurrency', { min: 1, max: 1000 }));
+  set('ordering', r.string('ordering') as KafkaSourceOptions['ordering']);
   set('commitInterval', r.duration('commit_interval'));
   set('revokeTimeout', r.duration('revoke_timeout'));
   set('fetchMaxWait', r.duration('fetch_max_wait'));

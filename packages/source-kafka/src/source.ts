@@ -17,6 +17,7 @@ import {
 } from '@connector/core';
 import { type BatchControl, type KafkaClient, type KafkaRecord, kafkajsClient } from './client.js';
 import { logBrokerError } from './errors.js';
+import { PartitionOffsets } from './offsets.js';
 import { checkKafkaOptions, type KafkaSourceOptions } from './options.js';
 
 /** The Kafka source: consumes a group, commits after delivery; `deadLetter` produces to `deadLetterTopic`. */
@@ -57,7 +58,8 @@ const BATCH_DONE = Symbol('batch done');
  */
 class BatchSettler {
   private readonly done = new AbortController();
-  private current: ((v: typeof ABANDONED) => void) | undefined;
+  /** The deliveries in flight (one with `ordering=key`, several with `none`). */
+  private readonly current = new Set<(v: typeof ABANDONED) => void>();
   private expired = false;
 
   constructor(stop: AbortSignal, grace: number) {
@@ -65,7 +67,7 @@ class BatchSettler {
       void sleep(grace, this.done.signal).then((elapsed) => {
         if (!elapsed) return;
         this.expired = true;
-        this.current?.(ABANDONED);
+        for (const abandon of this.current) abandon(ABANDONED);
       });
     };
     if (stop.aborted) onStop();
@@ -78,15 +80,18 @@ class BatchSettler {
     onError: (err: unknown) => void,
   ): Promise<AckDecision | typeof ABANDONED> {
     return new Promise((resolve) => {
-      this.current = resolve;
-      void settleDelivery(delivery, onError).then(resolve);
+      this.current.add(resolve);
+      void settleDelivery(delivery, onError).then((decision) => {
+        this.current.delete(resolve);
+        resolve(decision);
+      });
       if (this.expired) resolve(ABANDONED);
     });
   }
 
   /** The batch is over: remove the listener, end the grace timer. */
   close(): void {
-    this.current = undefined;
+    this.current.clear();
     this.done.abort(BATCH_DONE);
   }
 }
@@ -159,7 +164,8 @@ export function kafkaDeadLetterTopic(
 
 /**
  * Consume Kafka topics in a consumer group and commit a partition's offset only after every earlier record of that
- * partition settled (at-least-once); records of a partition are delivered in order, partitions concurrently.
+ * partition settled (at-least-once); records of a partition are delivered in order (`ordering: 'key'`, default) or
+ * concurrently (`'none'`), partitions concurrently.
  */
 export const kafkaSource = defineSource(
   (options: KafkaSourceOptions & { client?: KafkaClient }): KafkaSource => {
@@ -207,6 +213,7 @@ export const kafkaSource = defineSource(
 
     const commitInterval = options.commitInterval ?? 1000;
     const revokeTimeout = options.revokeTimeout ?? 5000;
+    const concurrent = options.ordering === 'none';
 
     const onBatch = async (records: KafkaRecord[], control: BatchControl) => {
       const ctx = ctxRef;
@@ -218,14 +225,14 @@ export const kafkaSource = defineSource(
       const stopSignal = AbortSignal.any([control.revoked, handover.signal]);
       const halt = AbortSignal.any([stopSignal, ctx.signal]);
       const active = () => control.active() && !halt.aborted;
-      // Contiguous settled watermark of this partition: `acked` is settled, `committed` is on the broker.
-      let acked: string | undefined;
+      // What settled, and so what may be committed: the rule lives in offsets.ts.
+      const offsets = new PartitionOffsets();
       let committed: string | undefined;
       let committing: Promise<void> = Promise.resolve();
       let sinceCommit = 0;
       const commit = (): Promise<void> => {
         committing = committing.then(async () => {
-          const offset = acked;
+          const offset = offsets.committable();
           if (offset === undefined || offset === committed) return;
           try {
             await control.commit(offset);
@@ -245,23 +252,73 @@ export const kafkaSource = defineSource(
         return committing;
       };
       /**
-       * Not acked (failed in redeliver mode, or its reply not produced): commit only what settled before it, wait the
-       * partition's back-off, then consume again from it. A stop during the wait leaves it uncommitted for the next
-       * owner.
+       * A record was not acked (failed in redeliver mode, or its reply not produced): commit only what settled before
+       * it, wait the partition's back-off, then consume again from it (with `ordering=none`, records after it that
+       * succeeded are delivered again). A stop during the wait leaves it uncommitted for the next owner.
        */
-      const redeliver = async (r: KafkaRecord) => {
+      const redeliver = async (offset: string) => {
         await commit();
         stats.redelivered++; // counted once what settled before it is committed
         let backoff = backoffs.get(partitionKey);
         if (!backoff) backoffs.set(partitionKey, (backoff = new Backoff(REDELIVER_BACKOFF)));
-        if ((await sleep(backoff.next(), halt)) && active()) control.seek(r.offset);
+        if ((await sleep(backoff.next(), halt)) && active()) control.seek(offset);
       };
       // Periodically, so a long batch (or a slow record) does not keep settled records uncommitted.
       const timer = setInterval(() => void commit(), Math.max(10, commitInterval));
       const settler = new BatchSettler(stopSignal, revokeTimeout);
+      /** Deliver one record and settle it into `offsets`: `stop` when it is left uncommitted for the next owner. */
+      const handle = async (r: KafkaRecord): Promise<'ok' | 'failed' | 'stop'> => {
+        let outcome: DeliveryOutcome | undefined;
+        const delivery = ctx.deliver(toMessage(r)).then((o) => {
+          outcome = o;
+          return o;
+        });
+        const decision = await settler.settle(delivery, (err) =>
+          ctx.logger.error(
+            { ...where, offset: r.offset, err: errorMessage(err) },
+            'delivery failed unexpectedly; record not committed',
+          ),
+        );
+        if (decision === 'shutdown') return 'stop'; // not settled: not committed, redelivered to the next owner
+        if (decision === ABANDONED) {
+          stats.abandoned++;
+          ctx.logger.info(
+            { ...where, offset: r.offset },
+            'partition handed over with a record in flight: not committed, the next owner redelivers it',
+          );
+          return 'stop';
+        }
+        if (decision === 'nack' || !outcome) {
+          // Failed after the engine's retries (redeliver mode): nothing from it on is committed.
+          offsets.settle(r.offset, false);
+          return 'failed';
+        }
+        try {
+          await reply(r, outcome);
+        } catch (err) {
+          health.failed(err);
+          logBrokerError(ctx.logger, 'error', err, 'reply not produced; record not committed', {
+            ...where,
+            offset: r.offset,
+          });
+          offsets.settle(r.offset, false);
+          return 'failed';
+        }
+        stats.delivered++;
+        offsets.settle(r.offset, true);
+        backoffs.delete(partitionKey);
+        if (++sinceCommit >= 100) {
+          sinceCommit = 0;
+          void commit();
+        }
+        return 'ok';
+      };
+      // ordering=none: the deliveries of this batch in flight; `over` once one failed or was left for the next owner.
+      const running = new Set<Promise<void>>();
+      let over = false;
       try {
         for (const r of records) {
-          if (!active()) break;
+          if (!active() || over) break;
           if (!ctx.hasCapacity()) {
             // Engine saturated: stop fetching this partition instead of buffering.
             void commit();
@@ -269,52 +326,22 @@ export const kafkaSource = defineSource(
             stats.paused++;
             await ctx.waitForCapacity(halt);
             resume();
-            if (!active()) break;
+            if (!active() || over) break;
           }
-          let outcome: DeliveryOutcome | undefined;
-          const delivery = ctx.deliver(toMessage(r)).then((o) => {
-            outcome = o;
-            return o;
+          offsets.start(r.offset);
+          if (!concurrent) {
+            if ((await handle(r)) !== 'ok') break;
+            continue;
+          }
+          const p: Promise<void> = handle(r).then((result) => {
+            running.delete(p);
+            if (result !== 'ok') over = true;
           });
-          const decision = await settler.settle(delivery, (err) =>
-            ctx.logger.error(
-              { ...where, offset: r.offset, err: errorMessage(err) },
-              'delivery failed unexpectedly; record not committed',
-            ),
-          );
-          if (decision === 'shutdown') break; // not settled: not committed, redelivered to the next owner
-          if (decision === ABANDONED) {
-            stats.abandoned++;
-            ctx.logger.info(
-              { ...where, offset: r.offset },
-              'partition handed over with a record in flight: not committed, the next owner redelivers it',
-            );
-            break;
-          }
-          if (decision === 'nack' || !outcome) {
-            // Failed after the engine's retries (redeliver mode): nothing past it is committed.
-            await redeliver(r);
-            return;
-          }
-          try {
-            await reply(r, outcome);
-          } catch (err) {
-            health.failed(err);
-            logBrokerError(ctx.logger, 'error', err, 'reply not produced; record not committed', {
-              ...where,
-              offset: r.offset,
-            });
-            await redeliver(r);
-            return;
-          }
-          stats.delivered++;
-          acked = r.offset;
-          backoffs.delete(partitionKey);
-          if (++sinceCommit >= 100) {
-            sinceCommit = 0;
-            void commit();
-          }
+          running.add(p);
         }
+        while (running.size > 0) await Promise.all(running);
+        const failed = offsets.firstFailed();
+        if (failed !== undefined) await redeliver(failed);
       } finally {
         clearInterval(timer);
         settler.close();

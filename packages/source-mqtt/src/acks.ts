@@ -77,16 +77,21 @@ export class Acks {
   private queue: Slot[] = [];
   /** Sends the PUBACKs held at the head of the queue (see `flush`). */
   private timer: NodeJS.Timeout | undefined;
+  /** The reader of this connection, stopped because `window` messages await their PUBACK (see `handleMessage`). */
+  private blocked: (() => void) | undefined;
 
   /**
    * Install the hooks on `client` (created with `manualConnect`, before it connects). `batch`: PUBACKs that may be
    * held back (at most `ACK_DELAY` ms) while later messages are still open, so that they leave in one write.
+   * `window`: QoS 1 messages received and not yet PUBACKed at which the socket is no longer read (the source's own
+   * receive maximum: a broker that sends past the window it was given is not read further until PUBACKs leave).
    */
   constructor(
     private readonly client: MqttClient,
     private readonly v5: boolean,
     private readonly receiver: Receiver,
     private readonly batch = 1,
+    private readonly window = Number.POSITIVE_INFINITY,
   ) {
     assertMqttInternals(Object.getPrototypeOf(client) as object);
     client.handleMessage = (packet, callback) => this.handleMessage(packet, callback);
@@ -104,6 +109,13 @@ export class Acks {
     this.queue = [];
     clearTimeout(this.timer);
     this.timer = undefined;
+    // The reader of a closed connection stays stopped: its parser's packets name messages of the old connection.
+    this.blocked = undefined;
+  }
+
+  /** QoS 1 messages received on this connection whose PUBACK has not left (open, or settled and held). */
+  get unacked(): number {
+    return this.queue.length;
   }
 
   private readonly customHandleAcks: AckHandler = (_topic, _message, packet, done) => {
@@ -154,7 +166,10 @@ export class Acks {
       this.flush();
     };
     void settled.then(settle, () => settle(false));
-    this.receiver.readNext(() => callback(DEFER));
+    const next = () => this.receiver.readNext(() => callback(DEFER));
+    // The window is full: read nothing more until a PUBACK leaves (`send`). The broker keeps the rest.
+    if (this.queue.length >= this.window) this.blocked = next;
+    else next();
   }
 
   /**
@@ -166,7 +181,8 @@ export class Acks {
   private flush(): void {
     const n = this.settledHead();
     if (n === 0) return;
-    if (n < this.queue.length && n < this.batch) {
+    // A full window (reader stopped) does not wait: those PUBACKs are what lets the next message in.
+    if (n < this.queue.length && n < this.batch && this.blocked === undefined) {
       if (this.timer === undefined) {
         this.timer = setTimeout(this.sendHeld, ACK_DELAY);
         this.timer.unref();
@@ -203,6 +219,11 @@ export class Acks {
           ? { cmd: 'puback', messageId: slot.messageId, reasonCode: 0 }
           : { cmd: 'puback', messageId: slot.messageId },
       );
+    }
+    const blocked = this.blocked;
+    if (blocked !== undefined && this.queue.length < this.window) {
+      this.blocked = undefined;
+      blocked(); // room in the window again: read the next packet
     }
   }
 }

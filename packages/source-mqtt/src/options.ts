@@ -58,7 +58,7 @@ export interface MqttSourceOptions {
   /** After a delivery failed (outcome `ack: false`), reconnect after this delay so the broker redelivers the
    * unacknowledged messages of the session (default 5 s). */
   redeliveryDelay?: number;
-  /** MQTT 5 receive maximum: QoS 1/2 messages the broker may have in flight to us (default 64). */
+  /** QoS 1 messages received and not yet PUBACKed before the source stops reading (default 64); MQTT 5: also the receive maximum. */
   receiveMaximum?: number;
   /** `key` (default): messages of one topic are delivered one after another, in order. `none`: concurrently, up to
    * the in-flight limit (PUBACKs still go out in receive order). */

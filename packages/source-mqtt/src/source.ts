@@ -37,6 +37,8 @@ export interface MqttSource extends Source {
   subscriptions(): readonly string[];
   /** Deliveries started and not yet settled. */
   pending(): number;
+  /** QoS 1 messages received on the current connection and not yet PUBACKed (at most `receiveMaximum`). */
+  unacked(): number;
 }
 
 /** One start..stop of the source. */
@@ -183,6 +185,7 @@ export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) 
           v5,
           { receive: (packet) => receive(r, packet), readNext: (next) => readNext(r, next) },
           ackBatch,
+          o.receiveMaximum,
         ),
         subs: new Subscriptions(
           client,
@@ -257,6 +260,7 @@ export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) 
         qos: subQos,
         subscriptions: run ? run.subs.filters() : [],
         pending: run?.inFlight.size ?? 0,
+        unacked: run?.acks.unacked ?? 0,
         reconnects: state.reconnects,
         sessionPresent: state.sessionPresent,
         ...(state.failedAttempts > 0 ? { failedAttempts: state.failedAttempts } : {}),
@@ -265,6 +269,7 @@ export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) 
 
     subscriptions: () => (run ? run.subs.filters() : []),
     pending: () => run?.inFlight.size ?? 0,
+    unacked: () => run?.acks.unacked ?? 0,
   };
   return source;
 });

@@ -145,6 +145,90 @@ if (MOSQUITTO === undefined) {
       expect(tap.pubacks).toEqual(tap.publishes);
     });
 
+    it('the source keeps its own window: never more than receiveMaximum messages un-PUBACKed, then all delivered', async () => {
+      // MQTT 3.1.1 has no receive maximum: with `max_inflight_messages 0` (the bench's config) mosquitto 2.0 sends
+      // every queued QoS 1 PUBLISH at once, whatever is unacknowledged. Only the source's own window bounds it.
+      const window = 16;
+      const total = 500;
+      const held: (() => void)[] = [];
+      let arrived = 0;
+      let released = 0;
+      let holding = true;
+      const overruns: string[] = [];
+      let source: ReturnType<typeof mqttSource> | undefined;
+      const g = await gateway({
+        functions: [
+          {
+            name: 'sink',
+            annotations: { topic: 'flood' },
+            handler: async (req) => {
+              arrived++;
+              const unacked = source?.unacked() ?? 0;
+              // a call is open until released: open calls and un-PUBACKed messages both stay within the window
+              if (arrived - released > window || unacked > window)
+                overruns.push(`call ${arrived}: ${arrived - released} open, ${unacked} unacked`);
+              if (holding) await new Promise<void>((resolve) => held.push(resolve));
+              return { body: req.body };
+            },
+          },
+        ],
+      });
+      const b = await broker({ config: 'max_inflight_messages 0' });
+      const tap = await startMqttTap(b.url);
+      cleanups.push(() => tap.close());
+      const opts: MqttSourceOptions = {
+        broker: tap.url,
+        clientId: clientId(),
+        protocolVersion: 4,
+        ordering: 'none',
+        receiveMaximum: window,
+      };
+      source = mqttSource(opts);
+      const controller = createController({
+        gatewayUrl: g.url,
+        topicMatcher: 'mqtt',
+        rebuildInterval: 60_000,
+      });
+      // capacity and maxPending far above the window: only the window may stop the source
+      const c = createConnector({ controller, source, drainTimeout: 5000, maxInFlight: 1000 });
+      cleanups.push(() => c.stop());
+      await c.start();
+      const p = await pub(b.url);
+      await Promise.all(
+        Array.from({ length: total }, (_, i) => p.publishAsync('flood', `f-${i}`, { qos: 1 })),
+      );
+      // The broker sent well past the window (the tap sees it), while the functions hold every call.
+      await waitFor(() => tap.publishes.length >= 4 * window && arrived >= window, {
+        message: () => `broker sent ${tap.publishes.length}, ${arrived} calls`,
+      });
+      await waitFor(() => source?.unacked() === window, { message: () => `${source?.unacked()} unacked` });
+      expect(tap.pubacks).toEqual([]);
+      // Release in rounds: each lets at most `window` more in, checked at every arrival.
+      while (arrived < total) {
+        await waitFor(() => held.length === Math.min(window, total - released), {
+          timeout: 10_000,
+          message: () => `${held.length} held, ${arrived} arrived, ${released} released`,
+        });
+        expect(overruns).toEqual([]);
+        for (const r of held.splice(0)) {
+          released++;
+          r();
+        }
+      }
+      holding = false;
+      for (const r of held.splice(0)) {
+        released++;
+        r();
+      }
+      await waitFor(() => tap.pubacks.length === total, { message: () => `${tap.pubacks.length} PUBACKs` });
+      expect(overruns).toEqual([]);
+      // every message exactly once (no failure, no reconnect: nothing to redeliver)
+      const got = bodiesOf(g);
+      expect(got).toHaveLength(total);
+      expect(new Set(got).size).toBe(total);
+      expect(source.unacked()).toBe(0);
+    });
+
     it('a connector killed mid-stream and restarted with the same client id loses nothing', async () => {
       const g = await gateway({ functions: [{ name: 'count', annotations: { topic: 'stream/+' } }] });
       // more than mosquitto's default max_queued_messages (1000) arrive while the connector is down

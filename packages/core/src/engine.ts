@@ -1,5 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { ADAPTIVE_START, AdaptiveLimit } from './adaptive.js';
+import { Batcher } from './batcher.js';
 import type { RetryOptions } from './config.js';
 import type { Controller } from './controller.js';
 import type { DeadLetter, DeadLetterHandler } from './dead-letters.js';
@@ -13,7 +14,7 @@ import type { ResponseHub } from './responses.js';
 import { Semaphore } from './semaphore.js';
 import type { DeliveryOutcome, SourceMessage } from './source.js';
 import { type DeliveryTrace, deliveryTrace, endDeliveryTrace, traceRetry } from './tracing.js';
-import type { FunctionInfo, InvokeOptions, InvokeResult, Logger } from './types.js';
+import type { BatchItem, FunctionInfo, InvokeOptions, InvokeResult, Logger } from './types.js';
 
 /** Options of the delivery engine (resolved). */
 export interface EngineOptions {
@@ -68,6 +69,8 @@ export type Discovery = Pick<Controller, 'match' | 'resolve' | 'refresh' | 'sync
 /**
  * The delivery pipeline — the one path a message takes inside a connector:
  * `deliver` (order per key) → `route` (match) → `invoke` (slots) → `attempt` (invoker, retries) → `settle` (outcome).
+ * A function that takes batches (`connector.dev/batch-size`) gets its attempts through its `Batcher` instead of one
+ * request each; everything else (retries, dead letters, outcomes, acks) stays per message.
  * Written without async frames on the common path (functions return promises; slots are taken synchronously when
  * free), so there is no second "fast" copy of these rules.
  */
@@ -75,6 +78,7 @@ export class DeliveryEngine {
   private readonly global: Semaphore;
   private readonly perFunction = new Map<string, Semaphore>();
   private readonly adaptive = new Map<string, AdaptiveLimit>();
+  private readonly batchers = new Map<string, Batcher>();
   private readonly policies: Policies;
   private readonly tails = new Map<string, Promise<unknown>>();
   private readonly hard = new AbortController();
@@ -228,6 +232,7 @@ export class DeliveryEngine {
     this.hard.abort(new ShutdownError());
     this.global.rejectAll(new ShutdownError());
     for (const s of this.perFunction.values()) s.rejectAll(new ShutdownError());
+    for (const b of this.batchers.values()) b.abort(new ShutdownError());
   }
 
   /** Step 2 — match: the message's functions (by topic, or by name), then one invocation each. */
@@ -275,7 +280,8 @@ export class DeliveryEngine {
   }
 
   /** Step 3 — slots: a per-function slot (its `max-inflight`, or the adaptive limit), then a global one, held
-   * until the final result (a throttled attempt gives its function slot back and queues for it again). */
+   * until the final result (a throttled attempt gives its function slot back and queues for it again). A batched
+   * function's message holds its global slot only: its batch takes one per-function slot per request. */
   private invoke(
     target: FunctionInfo | string,
     msg: SourceMessage,
@@ -295,6 +301,7 @@ export class DeliveryEngine {
       holding: false,
       trace,
     };
+    if (policy.batch !== undefined && typeof target !== 'string') return this.withGlobalSlot(job);
     const fnSem = this.functionSlots(job);
     if (fnSem === undefined) return this.withGlobalSlot(job);
     job.slots = fnSem;
@@ -352,7 +359,8 @@ export class DeliveryEngine {
         `message is ${age} ms old, over max-age ${policy.maxAge} ms`,
       );
       call = Promise.resolve(this.invoker.failed(job.address, msg.topic, err, attempt));
-    } else call = this.invoker.invoke(target, msg.topic, msg.body, this.optionsFor(job, attempt));
+    } else if (policy.batch !== undefined && typeof target !== 'string') call = this.batched(target, job, attempt);
+    else call = this.invoker.invoke(target, msg.topic, msg.body, this.optionsFor(job, attempt));
     return call.then((r) => {
       this.metrics?.invocation(job.address, r.status, r.duration);
       const error = r.error;
@@ -377,8 +385,28 @@ export class DeliveryEngine {
         this.responses.publish(r);
         return r;
       }
-      return this.retry(job, r, attempt, r.status === 0 ? error.code : `status_${r.status}`);
+      const reason = r.status === 0 || error.code === 'ERR_BATCH_ITEM_FAILED' ? error.code : `status_${r.status}`;
+      return this.retry(job, r, attempt, reason);
     });
+  }
+
+  /** One attempt of a batched function's message: into the function's batcher, which sends it with others. */
+  private batched(target: FunctionInfo, job: Job, attempt: number): Promise<InvokeResult> {
+    const { msg } = job;
+    const item: BatchItem = {
+      topic: msg.topic,
+      body: msg.body,
+      key: msg.key,
+      headers: msg.headers,
+      contentType: msg.contentType,
+      attempt,
+    };
+    let b = this.batchers.get(job.address);
+    if (b === undefined) {
+      b = new Batcher(target, this.invoker, (p) => this.limitOf(job.address, p.maxInFlight));
+      this.batchers.set(job.address, b);
+    }
+    return b.add(target, item, job.policy);
   }
 
   /** A 404: the map may be stale. Refresh once; retry only if the function is still a target of the message. */
@@ -530,15 +558,25 @@ export class DeliveryEngine {
     if (typeof job.target === 'string') return undefined;
     const max = policy.maxInFlight ?? (policy.adaptive ? this.opts.maxInFlight : undefined);
     if (max === undefined) return undefined;
+    if (!policy.adaptive) return this.limitOf(address, max);
     let s = this.perFunction.get(address);
     if (s === undefined) {
-      s = new Semaphore(policy.adaptive ? Math.min(max, ADAPTIVE_START) : max);
+      s = new Semaphore(Math.min(max, ADAPTIVE_START));
       this.perFunction.set(address, s);
     }
-    if (policy.adaptive) {
-      let a = this.adaptive.get(address);
-      if (a === undefined || a.max !== max) this.adaptive.set(address, (a = new AdaptiveLimit(s, max)));
-      job.adaptive = a;
+    let a = this.adaptive.get(address);
+    if (a === undefined || a.max !== max) this.adaptive.set(address, (a = new AdaptiveLimit(s, max)));
+    job.adaptive = a;
+    return s;
+  }
+
+  /** A function's fixed limit of requests in flight (`max-inflight`); undefined when it has none. */
+  private limitOf(address: string, max: number | undefined): Semaphore | undefined {
+    if (max === undefined) return undefined;
+    let s = this.perFunction.get(address);
+    if (s === undefined) {
+      s = new Semaphore(max);
+      this.perFunction.set(address, s);
     } else if (s.limit !== max) {
       this.adaptive.delete(address);
       s.setLimit(max); // the annotation changed between rebuilds

@@ -201,9 +201,11 @@ export class DeliveryEngine {
     }
   }
 
-  /** Refuse new deliveries (they reject with ShutdownError); in-flight ones continue. */
+  /** Refuse new deliveries (they reject with ShutdownError); in-flight ones continue (batches waiting for their
+   * window are sent now, so a drain does not wait for it). */
   close(): void {
     this.closed = true;
+    for (const b of this.batchers.values()) b.flush();
     const ws = this.capacityWaiters;
     this.capacityWaiters = [];
     for (const w of ws) w();
@@ -359,7 +361,8 @@ export class DeliveryEngine {
         `message is ${age} ms old, over max-age ${policy.maxAge} ms`,
       );
       call = Promise.resolve(this.invoker.failed(job.address, msg.topic, err, attempt));
-    } else if (policy.batch !== undefined && typeof target !== 'string') call = this.batched(target, job, attempt);
+    } else if (policy.batch !== undefined && typeof target !== 'string')
+      call = this.batched(target, job, attempt);
     else call = this.invoker.invoke(target, msg.topic, msg.body, this.optionsFor(job, attempt));
     return call.then((r) => {
       this.metrics?.invocation(job.address, r.status, r.duration);
@@ -385,7 +388,8 @@ export class DeliveryEngine {
         this.responses.publish(r);
         return r;
       }
-      const reason = r.status === 0 || error.code === 'ERR_BATCH_ITEM_FAILED' ? error.code : `status_${r.status}`;
+      const reason =
+        r.status === 0 || error.code === 'ERR_BATCH_ITEM_FAILED' ? error.code : `status_${r.status}`;
       return this.retry(job, r, attempt, reason);
     });
   }
@@ -406,7 +410,9 @@ export class DeliveryEngine {
       b = new Batcher(target, this.invoker, (p) => this.limitOf(job.address, p.maxInFlight));
       this.batchers.set(job.address, b);
     }
-    return b.add(target, item, job.policy);
+    const result = b.add(target, item, job.policy);
+    if (this.closed) b.flush(); // draining: a retry does not wait for a window
+    return result;
   }
 
   /** A 404: the map may be stale. Refresh once; retry only if the function is still a target of the message. */

@@ -182,7 +182,9 @@ export class Policies {
       maxAge: read('connector.dev/max-age', duration) ?? d.maxAge,
       adaptive: read('connector.dev/adaptive', bool) ?? d.adaptive,
       batch:
-        batchSize > 1 ? Object.freeze({ size: batchSize, bytes: batchBytes, window: batchWindow }) : undefined,
+        batchSize > 1
+          ? Object.freeze({ size: batchSize, bytes: batchBytes, window: batchWindow })
+          : undefined,
     });
   }
 }

@@ -170,9 +170,13 @@ export class DeliveryEngine {
     let run: Promise<DeliveryOutcome>;
     if (key === undefined) run = this.route(msg, tr);
     else {
+      // The key's next message starts once this one is settled — or, when every function of this one takes
+      // batches, once it is in a batch: the batchers keep the key's order from there (see `Batcher`).
+      let placed!: () => void;
+      const tail = new Promise<void>((resolve) => (placed = resolve));
       const prev = this.tails.get(key);
-      run = prev === undefined ? this.route(msg, tr) : prev.then(() => this.route(msg, tr));
-      const tail = run.then(noop, noop);
+      run = prev === undefined ? this.route(msg, tr, placed) : prev.then(() => this.route(msg, tr, placed));
+      run.then(placed, placed);
       this.tails.set(key, tail);
       tail.then(() => {
         if (this.tails.get(key) === tail) this.tails.delete(key);
@@ -205,7 +209,7 @@ export class DeliveryEngine {
    * window are sent now, so a drain does not wait for it). */
   close(): void {
     this.closed = true;
-    for (const b of this.batchers.values()) b.flush();
+    for (const b of this.batchers.values()) b.drain();
     const ws = this.capacityWaiters;
     this.capacityWaiters = [];
     for (const w of ws) w();
@@ -238,7 +242,7 @@ export class DeliveryEngine {
   }
 
   /** Step 2 — match: the message's functions (by topic, or by name), then one invocation each. */
-  private route(msg: SourceMessage, tr?: DeliveryTrace): Promise<DeliveryOutcome> {
+  private route(msg: SourceMessage, tr?: DeliveryTrace, placed?: () => void): Promise<DeliveryOutcome> {
     if (this.hard.signal.aborted) return Promise.reject(new ShutdownError());
     let targets: readonly (FunctionInfo | string)[];
     if (msg.functions !== undefined) targets = msg.functions.map((n) => this.discovery.resolve(n) ?? n);
@@ -251,11 +255,18 @@ export class DeliveryEngine {
       return Promise.resolve(UNROUTED);
     }
     if (msg.body.byteLength > this.opts.maxMessageBytes) return this.tooLarge(msg, targets);
+    let inBatch: (() => void) | undefined;
+    if (placed !== undefined && targets.every((t) => typeof t !== 'string' && this.policies.of(t).batch)) {
+      let left = targets.length;
+      inBatch = () => {
+        if (--left === 0) placed();
+      };
+    }
     if (targets.length === 1)
-      return this.invoke(targets[0] as FunctionInfo | string, msg, tr).then((r) =>
+      return this.invoke(targets[0] as FunctionInfo | string, msg, tr, inBatch).then((r) =>
         this.settle(msg, targets, [r]),
       );
-    return Promise.all(targets.map((t) => this.invoke(t, msg, tr))).then((rs) =>
+    return Promise.all(targets.map((t) => this.invoke(t, msg, tr, inBatch))).then((rs) =>
       this.settle(msg, targets, rs),
     );
   }
@@ -288,6 +299,7 @@ export class DeliveryEngine {
     target: FunctionInfo | string,
     msg: SourceMessage,
     trace: DeliveryTrace | undefined,
+    inBatch?: () => void,
   ): Promise<InvokeResult> {
     const policy = this.policies.of(target);
     const job: Job = {
@@ -302,8 +314,14 @@ export class DeliveryEngine {
       slots: undefined,
       holding: false,
       trace,
+      inBatch,
     };
-    if (policy.batch !== undefined && typeof target !== 'string') return this.withGlobalSlot(job);
+    if (policy.batch !== undefined && typeof target !== 'string') {
+      const release = () => this.batchers.get(job.address)?.release(job); // its key's next message may go
+      const run = this.withGlobalSlot(job);
+      run.then(release, release);
+      return run;
+    }
     const fnSem = this.functionSlots(job);
     if (fnSem === undefined) return this.withGlobalSlot(job);
     job.slots = fnSem;
@@ -346,7 +364,7 @@ export class DeliveryEngine {
    * the function's policy, Retry-After honoured), refreshing the map once on a 404. Every attempt is published. */
   private attempt(job: Job, attempt: number): Promise<InvokeResult> {
     const { target, msg, policy } = job;
-    if (attempt === 1) job.started = Date.now();
+    if (job.started === 0) job.started = Date.now();
     let call: Promise<InvokeResult>;
     if (typeof target === 'string' && this.discovery.resolve(target) === undefined) {
       const err = new InvokeError(
@@ -376,6 +394,7 @@ export class DeliveryEngine {
         return r;
       }
       if (this.hard.signal.aborted) throw new ShutdownError();
+      if (error.code === 'ERR_BATCH_ITEM_HELD') return this.held(job, r, attempt);
       if (error.code === 'ERR_FUNCTION_NOT_FOUND' && r.status === 404 && !job.refreshed)
         return this.afterNotFound(job, r, attempt);
       // Adaptive: an overloaded function lowered its limit; this message queues for the function's slots again,
@@ -394,6 +413,15 @@ export class DeliveryEngine {
     });
   }
 
+  /** Held back behind a failed message of its key in the same batch: it goes again behind that one, at once and
+   * without spending an attempt (the batcher parks it until the failed one is retried or final). */
+  private held(job: Job, r: InvokeResult, attempt: number): Promise<InvokeResult> {
+    this.responses.publish({ ...r, final: false });
+    this.metrics?.retry(job.address, 'ERR_BATCH_ITEM_HELD');
+    if (job.trace !== undefined) traceRetry(job.trace, r, 'ERR_BATCH_ITEM_HELD');
+    return this.attempt(job, attempt);
+  }
+
   /** One attempt of a batched function's message: into the function's batcher, which sends it with others. */
   private batched(target: FunctionInfo, job: Job, attempt: number): Promise<InvokeResult> {
     const { msg } = job;
@@ -408,10 +436,15 @@ export class DeliveryEngine {
     let b = this.batchers.get(job.address);
     if (b === undefined) {
       b = new Batcher(target, this.invoker, (p) => this.limitOf(job.address, p.maxInFlight));
+      if (this.closed) b.drain();
       this.batchers.set(job.address, b);
     }
-    const result = b.add(target, item, job.policy);
-    if (this.closed) b.flush(); // draining: a retry does not wait for a window
+    const key = msg.orderingKey;
+    const result = b.add(target, item, job.policy, key === undefined ? undefined : { key, token: job });
+    if (job.inBatch !== undefined) {
+      job.inBatch();
+      job.inBatch = undefined;
+    }
     return result;
   }
 
@@ -644,6 +677,8 @@ interface Job {
   holding: boolean;
   /** The message's consumer span, when tracing is on. */
   readonly trace: DeliveryTrace | undefined;
+  /** Called once when a batched function's first attempt is in its batcher (its key's next message may start). */
+  inBatch: (() => void) | undefined;
 }
 
 /** Tries an overloaded function may answer with under adaptive concurrency before they count as failures. */

@@ -412,3 +412,80 @@ describe('batch delivery and stopping', () => {
     expect(g.invocations('f.openfaas-fn')).toHaveLength(1);
   });
 });
+
+describe('batch delivery and ordering keys', () => {
+  const keyed = (key: string, ...bodies: string[]) => bodies.map((b) => msg(b, { orderingKey: key }));
+  const bodyOf = (m: SourceMessage) => Buffer.from(m.body).toString();
+
+  it('messages of one key share a batch; behind a failed item the later ones of its key go again, in order', async () => {
+    let calls = 0;
+    const g = await gateway(
+      { 'connector.dev/batch-size': '10', 'connector.dev/batch-window': '50ms' },
+      failing((body) => body === 'a2' && ++calls === 1),
+    );
+    const { mem, results } = await setup(g);
+    mem.push(...keyed('A', 'a1', 'a2', 'a3', 'a4'), ...keyed('B', 'b1', 'b2'));
+    await waitFor(() => mem.acked.length === 6);
+    expect(batches(g)).toEqual([
+      ['a1', 'a2', 'a3', 'a4', 'b1', 'b2'],
+      ['a2', 'a3', 'a4'], // a3 and a4 held back behind a2 (b1, b2 of another key succeeded)
+    ]);
+    expect(mem.outcomes.map((o) => o.status)).toEqual(Array(6).fill('delivered'));
+    const held = results.filter((r) => r.error?.code === 'ERR_BATCH_ITEM_HELD');
+    expect(held).toHaveLength(2);
+    expect(held.every((r) => !r.final && r.attempt === 1)).toBe(true);
+  });
+
+  it('a key has one batch in flight at a time, and a failure holds back its later messages not yet batched', async () => {
+    let failedOnce = false;
+    const inFlight = new Map<string, number>();
+    let overlap = false;
+    const g = await gateway(
+      { 'connector.dev/batch-size': '2', 'connector.dev/batch-window': '1m' },
+      async (req) => {
+        const keys = new Set(itemsOf(req).map((i) => i.body?.[0] ?? ''));
+        for (const k of keys) {
+          if ((inFlight.get(k) ?? 0) > 0) overlap = true;
+          inFlight.set(k, (inFlight.get(k) ?? 0) + 1);
+        }
+        await new Promise((r) => setTimeout(r, 20));
+        for (const k of keys) inFlight.set(k, (inFlight.get(k) ?? 1) - 1);
+        return failing((body) => {
+          if (body !== 'a1' || failedOnce) return false;
+          failedOnce = true;
+          return true;
+        })(req);
+      },
+    );
+    const { mem } = await setup(g);
+    mem.push(...keyed('A', 'a1', 'a2', 'a3', 'a4'));
+    await waitFor(() => mem.acked.length === 4);
+    expect(batches(g)).toEqual([
+      ['a1', 'a2'],
+      ['a1', 'a2'],
+      ['a3', 'a4'],
+    ]);
+    expect(overlap).toBe(false);
+  });
+
+  it('after a failed item is final (dead-lettered), the later messages of its key go on', async () => {
+    const g = await gateway(
+      {
+        'connector.dev/batch-size': '10',
+        'connector.dev/batch-window': '30ms',
+        'com.openfaas.retry.attempts': '2',
+        'connector.dev/on-failure': 'dead-letter',
+      },
+      failing((body) => body === 'a1'),
+    );
+    const { mem, letters } = await setup(g);
+    mem.push(...keyed('A', 'a1', 'a2', 'a3'));
+    await waitFor(() => mem.acked.length === 3);
+    expect(letters.map((l) => bodyOf(l.message))).toEqual(['a1']);
+    expect(mem.outcomes.map((o) => o.status)).toEqual(['dead-lettered', 'delivered', 'delivered']);
+    const b = batches(g);
+    expect(b[0]).toEqual(['a1', 'a2', 'a3']);
+    expect(b[1]).toEqual(['a1', 'a2', 'a3']); // the retry, the held ones behind it
+    expect(b.slice(2).flat()).toEqual(['a2', 'a3']); // after a1 is final
+  });
+});

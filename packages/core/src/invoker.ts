@@ -346,7 +346,9 @@ function batchItemFailures(body: Uint8Array, count: number): Set<number> | strin
   const failed = new Set<number>();
   for (const f of list) {
     const id = (f as { itemIdentifier?: unknown } | null)?.itemIdentifier;
-    const i = typeof id === 'string' && /^\d+$/.test(id) ? Number(id) : -1;
+    // Our ids are indexes as strings; a function that sends the number back means the same item.
+    const i =
+      typeof id === 'string' && /^\d+$/.test(id) ? Number(id) : Number.isInteger(id) ? (id as number) : -1;
     if (i < 0 || i >= count) return `batchItemFailures names an unknown itemIdentifier ${JSON.stringify(id)}`;
     failed.add(i);
   }

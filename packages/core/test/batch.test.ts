@@ -68,9 +68,14 @@ async function gateway(annotations: Record<string, string>, handler?: FunctionHa
   return g;
 }
 
-async function setup(g: TestGateway, opts: Partial<ConnectorOptions> = {}) {
+async function setup(g: TestGateway, opts: Partial<ConnectorOptions> = {}, asyncInvocation = false) {
   const log = memoryLogger();
-  const controller = createController({ gatewayUrl: g.url, rebuildInterval: 60_000, logger: log });
+  const controller = createController({
+    gatewayUrl: g.url,
+    rebuildInterval: 60_000,
+    logger: log,
+    asyncInvocation,
+  });
   const mem = memorySource();
   const results: InvokeResult[] = [];
   const letters: DeadLetter[] = [];
@@ -217,6 +222,33 @@ describe('batch delivery (connector.dev/batch-*)', () => {
     mem.push(...many(2));
     await waitFor(() => mem.acked.length === 2);
     expect(mem.outcomes.map((o) => o.status)).toEqual(['dead-lettered', 'dead-lettered']);
+  });
+
+  it('an itemIdentifier sent back as a number names the same item', async () => {
+    let calls = 0;
+    const g = await gateway({ 'connector.dev/batch-size': '2', 'connector.dev/batch-window': '1m' }, () => ({
+      status: 200,
+      body: JSON.stringify({ batchItemFailures: ++calls === 1 ? [{ itemIdentifier: 1 }] : [] }),
+    }));
+    const { mem } = await setup(g);
+    mem.push(...many(2), msg('m2'));
+    await waitFor(() => mem.acked.length === 3);
+    expect(batches(g)).toEqual([
+      ['m0', 'm1'],
+      ['m2', 'm1'],
+    ]);
+  });
+
+  it('async invocation: the queued batch (202) counts as every item delivered', async () => {
+    const g = await gateway({ 'connector.dev/batch-size': '2', 'connector.dev/batch-window': '1m' });
+    const { mem, results } = await setup(g, {}, true);
+    mem.push(...many(2));
+    await waitFor(() => mem.acked.length === 2);
+    expect(g.invocations('f.openfaas-fn').map((r) => r.async)).toEqual([true]);
+    expect(results.map((r) => [r.status, r.async, r.error])).toEqual([
+      [202, true, undefined],
+      [202, true, undefined],
+    ]);
   });
 
   it('a message over batch-bytes goes alone in its batch, at once, without breaking the batch around it', async () => {

@@ -437,6 +437,12 @@ export class DeliveryEngine {
     if (b === undefined) {
       b = new Batcher(target, this.invoker, (p) => this.limitOf(job.address, p.maxInFlight));
       if (this.closed) b.drain();
+      const size = job.policy.batch?.size ?? 1;
+      if (size > this.opts.maxInFlight)
+        this.log.warn(
+          { function: job.address, batchSize: size, maxInFlight: this.opts.maxInFlight },
+          'connector.dev/batch-size is over max_inflight: each message holds a slot, so batches are sent by their window, never full',
+        );
       this.batchers.set(job.address, b);
     }
     const key = msg.orderingKey;

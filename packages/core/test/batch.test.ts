@@ -279,6 +279,16 @@ describe('batch delivery (connector.dev/batch-*)', () => {
     ]);
   });
 
+  it('a batch-size over max_inflight is warned about once: batches then go by their window', async () => {
+    const g = await gateway({ 'connector.dev/batch-size': '10', 'connector.dev/batch-window': '30ms' });
+    const { mem, log } = await setup(g, { maxInFlight: 4 });
+    mem.push(...many(8));
+    await waitFor(() => mem.acked.length === 8);
+    expect(Math.max(...batches(g).map((b) => b.length))).toBeLessThanOrEqual(4);
+    const warned = log.lines.filter((l) => l.msg?.startsWith('connector.dev/batch-size is over max_inflight'));
+    expect(warned).toHaveLength(1);
+  });
+
   it('a function without the annotation gets one request per message, as before', async () => {
     const g = await gateway({ 'connector.dev/batch-size': '5' });
     const { mem } = await setup(g);

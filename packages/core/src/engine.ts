@@ -1,5 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { ADAPTIVE_START, AdaptiveLimit } from './adaptive.js';
+import { Batcher } from './batcher.js';
 import type { RetryOptions } from './config.js';
 import type { Controller } from './controller.js';
 import type { DeadLetter, DeadLetterHandler } from './dead-letters.js';
@@ -13,7 +14,7 @@ import type { ResponseHub } from './responses.js';
 import { Semaphore } from './semaphore.js';
 import type { DeliveryOutcome, SourceMessage } from './source.js';
 import { type DeliveryTrace, deliveryTrace, endDeliveryTrace, traceRetry } from './tracing.js';
-import type { FunctionInfo, InvokeOptions, InvokeResult, Logger } from './types.js';
+import type { BatchItem, FunctionInfo, InvokeOptions, InvokeResult, Logger } from './types.js';
 
 /** Options of the delivery engine (resolved). */
 export interface EngineOptions {
@@ -68,6 +69,8 @@ export type Discovery = Pick<Controller, 'match' | 'resolve' | 'refresh' | 'sync
 /**
  * The delivery pipeline — the one path a message takes inside a connector:
  * `deliver` (order per key) → `route` (match) → `invoke` (slots) → `attempt` (invoker, retries) → `settle` (outcome).
+ * A function that takes batches (`connector.dev/batch-size`) gets its attempts through its `Batcher` instead of one
+ * request each; everything else (retries, dead letters, outcomes, acks) stays per message.
  * Written without async frames on the common path (functions return promises; slots are taken synchronously when
  * free), so there is no second "fast" copy of these rules.
  */
@@ -75,6 +78,7 @@ export class DeliveryEngine {
   private readonly global: Semaphore;
   private readonly perFunction = new Map<string, Semaphore>();
   private readonly adaptive = new Map<string, AdaptiveLimit>();
+  private readonly batchers = new Map<string, Batcher>();
   private readonly policies: Policies;
   private readonly tails = new Map<string, Promise<unknown>>();
   private readonly hard = new AbortController();
@@ -166,9 +170,13 @@ export class DeliveryEngine {
     let run: Promise<DeliveryOutcome>;
     if (key === undefined) run = this.route(msg, tr);
     else {
+      // The key's next message starts once this one is settled — or, when every function of this one takes
+      // batches, once it is in a batch: the batchers keep the key's order from there (see `Batcher`).
+      let placed!: () => void;
+      const tail = new Promise<void>((resolve) => (placed = resolve));
       const prev = this.tails.get(key);
-      run = prev === undefined ? this.route(msg, tr) : prev.then(() => this.route(msg, tr));
-      const tail = run.then(noop, noop);
+      run = prev === undefined ? this.route(msg, tr, placed) : prev.then(() => this.route(msg, tr, placed));
+      run.then(placed, placed);
       this.tails.set(key, tail);
       tail.then(() => {
         if (this.tails.get(key) === tail) this.tails.delete(key);
@@ -197,9 +205,11 @@ export class DeliveryEngine {
     }
   }
 
-  /** Refuse new deliveries (they reject with ShutdownError); in-flight ones continue. */
+  /** Refuse new deliveries (they reject with ShutdownError); in-flight ones continue (batches waiting for their
+   * window are sent now, so a drain does not wait for it). */
   close(): void {
     this.closed = true;
+    for (const b of this.batchers.values()) b.drain();
     const ws = this.capacityWaiters;
     this.capacityWaiters = [];
     for (const w of ws) w();
@@ -228,10 +238,11 @@ export class DeliveryEngine {
     this.hard.abort(new ShutdownError());
     this.global.rejectAll(new ShutdownError());
     for (const s of this.perFunction.values()) s.rejectAll(new ShutdownError());
+    for (const b of this.batchers.values()) b.abort(new ShutdownError());
   }
 
   /** Step 2 — match: the message's functions (by topic, or by name), then one invocation each. */
-  private route(msg: SourceMessage, tr?: DeliveryTrace): Promise<DeliveryOutcome> {
+  private route(msg: SourceMessage, tr?: DeliveryTrace, placed?: () => void): Promise<DeliveryOutcome> {
     if (this.hard.signal.aborted) return Promise.reject(new ShutdownError());
     let targets: readonly (FunctionInfo | string)[];
     if (msg.functions !== undefined) targets = msg.functions.map((n) => this.discovery.resolve(n) ?? n);
@@ -244,11 +255,18 @@ export class DeliveryEngine {
       return Promise.resolve(UNROUTED);
     }
     if (msg.body.byteLength > this.opts.maxMessageBytes) return this.tooLarge(msg, targets);
+    let inBatch: (() => void) | undefined;
+    if (placed !== undefined && targets.every((t) => typeof t !== 'string' && this.policies.of(t).batch)) {
+      let left = targets.length;
+      inBatch = () => {
+        if (--left === 0) placed();
+      };
+    }
     if (targets.length === 1)
-      return this.invoke(targets[0] as FunctionInfo | string, msg, tr).then((r) =>
+      return this.invoke(targets[0] as FunctionInfo | string, msg, tr, inBatch).then((r) =>
         this.settle(msg, targets, [r]),
       );
-    return Promise.all(targets.map((t) => this.invoke(t, msg, tr))).then((rs) =>
+    return Promise.all(targets.map((t) => this.invoke(t, msg, tr, inBatch))).then((rs) =>
       this.settle(msg, targets, rs),
     );
   }
@@ -275,11 +293,13 @@ export class DeliveryEngine {
   }
 
   /** Step 3 — slots: a per-function slot (its `max-inflight`, or the adaptive limit), then a global one, held
-   * until the final result (a throttled attempt gives its function slot back and queues for it again). */
+   * until the final result (a throttled attempt gives its function slot back and queues for it again). A batched
+   * function's message holds its global slot only: its batch takes one per-function slot per request. */
   private invoke(
     target: FunctionInfo | string,
     msg: SourceMessage,
     trace: DeliveryTrace | undefined,
+    inBatch?: () => void,
   ): Promise<InvokeResult> {
     const policy = this.policies.of(target);
     const job: Job = {
@@ -294,7 +314,14 @@ export class DeliveryEngine {
       slots: undefined,
       holding: false,
       trace,
+      inBatch,
     };
+    if (policy.batch !== undefined && typeof target !== 'string') {
+      const release = () => this.batchers.get(job.address)?.release(job); // its key's next message may go
+      const run = this.withGlobalSlot(job);
+      run.then(release, release);
+      return run;
+    }
     const fnSem = this.functionSlots(job);
     if (fnSem === undefined) return this.withGlobalSlot(job);
     job.slots = fnSem;
@@ -337,7 +364,7 @@ export class DeliveryEngine {
    * the function's policy, Retry-After honoured), refreshing the map once on a 404. Every attempt is published. */
   private attempt(job: Job, attempt: number): Promise<InvokeResult> {
     const { target, msg, policy } = job;
-    if (attempt === 1) job.started = Date.now();
+    if (job.started === 0) job.started = Date.now();
     let call: Promise<InvokeResult>;
     if (typeof target === 'string' && this.discovery.resolve(target) === undefined) {
       const err = new InvokeError(
@@ -352,7 +379,9 @@ export class DeliveryEngine {
         `message is ${age} ms old, over max-age ${policy.maxAge} ms`,
       );
       call = Promise.resolve(this.invoker.failed(job.address, msg.topic, err, attempt));
-    } else call = this.invoker.invoke(target, msg.topic, msg.body, this.optionsFor(job, attempt));
+    } else if (policy.batch !== undefined && typeof target !== 'string')
+      call = this.batched(target, job, attempt);
+    else call = this.invoker.invoke(target, msg.topic, msg.body, this.optionsFor(job, attempt));
     return call.then((r) => {
       this.metrics?.invocation(job.address, r.status, r.duration);
       const error = r.error;
@@ -365,6 +394,7 @@ export class DeliveryEngine {
         return r;
       }
       if (this.hard.signal.aborted) throw new ShutdownError();
+      if (error.code === 'ERR_BATCH_ITEM_HELD') return this.held(job, r, attempt);
       if (error.code === 'ERR_FUNCTION_NOT_FOUND' && r.status === 404 && !job.refreshed)
         return this.afterNotFound(job, r, attempt);
       // Adaptive: an overloaded function lowered its limit; this message queues for the function's slots again,
@@ -377,8 +407,51 @@ export class DeliveryEngine {
         this.responses.publish(r);
         return r;
       }
-      return this.retry(job, r, attempt, r.status === 0 ? error.code : `status_${r.status}`);
+      const reason =
+        r.status === 0 || error.code === 'ERR_BATCH_ITEM_FAILED' ? error.code : `status_${r.status}`;
+      return this.retry(job, r, attempt, reason);
     });
+  }
+
+  /** Held back behind a failed message of its key in the same batch: it goes again behind that one, at once and
+   * without spending an attempt (the batcher parks it until the failed one is retried or final). */
+  private held(job: Job, r: InvokeResult, attempt: number): Promise<InvokeResult> {
+    this.responses.publish({ ...r, final: false });
+    this.metrics?.retry(job.address, 'ERR_BATCH_ITEM_HELD');
+    if (job.trace !== undefined) traceRetry(job.trace, r, 'ERR_BATCH_ITEM_HELD');
+    return this.attempt(job, attempt);
+  }
+
+  /** One attempt of a batched function's message: into the function's batcher, which sends it with others. */
+  private batched(target: FunctionInfo, job: Job, attempt: number): Promise<InvokeResult> {
+    const { msg } = job;
+    const item: BatchItem = {
+      topic: msg.topic,
+      body: msg.body,
+      key: msg.key,
+      headers: msg.headers,
+      contentType: msg.contentType,
+      attempt,
+    };
+    let b = this.batchers.get(job.address);
+    if (b === undefined) {
+      b = new Batcher(target, this.invoker, (p) => this.limitOf(job.address, p.maxInFlight));
+      if (this.closed) b.drain();
+      const size = job.policy.batch?.size ?? 1;
+      if (size > this.opts.maxInFlight)
+        this.log.warn(
+          { function: job.address, batchSize: size, maxInFlight: this.opts.maxInFlight },
+          'connector.dev/batch-size is over max_inflight: each message holds a slot, so batches are sent by their window, never full',
+        );
+      this.batchers.set(job.address, b);
+    }
+    const key = msg.orderingKey;
+    const result = b.add(target, item, job.policy, key === undefined ? undefined : { key, token: job });
+    if (job.inBatch !== undefined) {
+      job.inBatch();
+      job.inBatch = undefined;
+    }
+    return result;
   }
 
   /** A 404: the map may be stale. Refresh once; retry only if the function is still a target of the message. */
@@ -530,15 +603,25 @@ export class DeliveryEngine {
     if (typeof job.target === 'string') return undefined;
     const max = policy.maxInFlight ?? (policy.adaptive ? this.opts.maxInFlight : undefined);
     if (max === undefined) return undefined;
+    if (!policy.adaptive) return this.limitOf(address, max);
     let s = this.perFunction.get(address);
     if (s === undefined) {
-      s = new Semaphore(policy.adaptive ? Math.min(max, ADAPTIVE_START) : max);
+      s = new Semaphore(Math.min(max, ADAPTIVE_START));
       this.perFunction.set(address, s);
     }
-    if (policy.adaptive) {
-      let a = this.adaptive.get(address);
-      if (a === undefined || a.max !== max) this.adaptive.set(address, (a = new AdaptiveLimit(s, max)));
-      job.adaptive = a;
+    let a = this.adaptive.get(address);
+    if (a === undefined || a.max !== max) this.adaptive.set(address, (a = new AdaptiveLimit(s, max)));
+    job.adaptive = a;
+    return s;
+  }
+
+  /** A function's fixed limit of requests in flight (`max-inflight`); undefined when it has none. */
+  private limitOf(address: string, max: number | undefined): Semaphore | undefined {
+    if (max === undefined) return undefined;
+    let s = this.perFunction.get(address);
+    if (s === undefined) {
+      s = new Semaphore(max);
+      this.perFunction.set(address, s);
     } else if (s.limit !== max) {
       this.adaptive.delete(address);
       s.setLimit(max); // the annotation changed between rebuilds
@@ -600,6 +683,8 @@ interface Job {
   holding: boolean;
   /** The message's consumer span, when tracing is on. */
   readonly trace: DeliveryTrace | undefined;
+  /** Called once when a batched function's first attempt is in its batcher (its key's next message may start). */
+  inBatch: (() => void) | undefined;
 }
 
 /** Tries an overloaded function may answer with under adaptive concurrency before they count as failures. */

@@ -27,6 +27,12 @@ export const ERROR_CODES = {
   ERR_MESSAGE_EXPIRED: { canRetry: false },
   /** The message was larger than `max_message_bytes`: dead-lettered (without its body) instead of invoked. */
   ERR_MESSAGE_TOO_LARGE: { canRetry: false },
+  /** A batch item the function listed in `batchItemFailures` (or every item of a batch whose 2xx answer could not
+   * be read): retried with a later batch, then dead-lettered or redelivered per the function's policy. */
+  ERR_BATCH_ITEM_FAILED: { canRetry: true },
+  /** A batch item after a failed item of the same ordering key: whatever the function did with it, it goes again
+   * behind that item (without spending an attempt), so no message of a key succeeds before an earlier one. */
+  ERR_BATCH_ITEM_HELD: { canRetry: true },
   /** The connector is stopping: the message was not settled (do not ack it). */
   ERR_SHUTDOWN: { canRetry: false },
   /** The request was aborted (hard stop). */
@@ -111,7 +117,9 @@ export type InvokeErrorCode =
   | 'ERR_RESPONSE_TOO_LARGE'
   | 'ERR_FUNCTION_REJECTED'
   | 'ERR_MESSAGE_EXPIRED'
-  | 'ERR_MESSAGE_TOO_LARGE';
+  | 'ERR_MESSAGE_TOO_LARGE'
+  | 'ERR_BATCH_ITEM_FAILED'
+  | 'ERR_BATCH_ITEM_HELD';
 
 /** A function invocation that did not succeed (network error, timeout or a non-2xx status). */
 export class InvokeError extends ConnectorError {

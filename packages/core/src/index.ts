@@ -69,6 +69,7 @@ export {
 } from './from-env.js';
 export * from './headers.js';
 export {
+  BATCH_CONTENT_TYPE,
   createInvoker,
   DEFAULT_MAX_RESPONSE_BYTES,
   DEFAULT_RETRY_ON_STATUS,
@@ -77,7 +78,15 @@ export {
 } from './invoker.js';
 export * from './kit/index.js';
 export { createLogger, errorFields, type LoggerOptions, noopLogger, RepeatLimiter } from './logger.js';
-export { ANNOTATION_PREFIX, type FunctionPolicy, POLICY_ANNOTATIONS, Policies } from './policy.js';
+export {
+  ANNOTATION_PREFIX,
+  type BatchPolicy,
+  DEFAULT_BATCH_BYTES,
+  DEFAULT_BATCH_WINDOW,
+  type FunctionPolicy,
+  POLICY_ANNOTATIONS,
+  Policies,
+} from './policy.js';
 export { createResponsePrinter } from './printer.js';
 export { ResponseHub } from './responses.js';
 export { forgetSecret, REDACTED, readSecret, redactSecrets, registerSecret } from './secrets.js';

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { rootCertificates } from 'node:tls';
 import type { Context } from '@opentelemetry/api';
 import { type Dispatcher, Pool } from 'undici';
@@ -9,7 +10,7 @@ import { copyMessageHeaders, encodeHeaderValue, functionPath, isPlainHeaderValue
 import { noopLogger } from './logger.js';
 import { registerSecret } from './secrets.js';
 import { endAttemptSpan, injectTraceHeaders, startAttemptSpan } from './tracing.js';
-import type { FunctionInfo, InvokeOptions, InvokeResult, Logger } from './types.js';
+import type { BatchItem, FunctionInfo, InvokeOptions, InvokeResult, Logger } from './types.js';
 
 /** Options of the invoker: everything about HTTP to one gateway (TLS and identity settings: `auth.ts`). */
 export interface InvokerOptions extends GatewayAuthOptions {
@@ -56,6 +57,9 @@ export const DEFAULT_RETRY_ON_STATUS: readonly number[] = [408, 429, 502, 503, 5
 /** Default `maxResponseBytes`. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
 const DEFAULT_MAX_SYSTEM_BYTES = 16 * 1024 * 1024;
+
+/** Media type of a batch invocation's body. */
+export const BATCH_CONTENT_TYPE = 'application/vnd.connector.batch+json';
 
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
@@ -233,6 +237,16 @@ export interface Invoker {
     body: Uint8Array | string,
     options?: InvokeOptions,
   ): Promise<InvokeResult>;
+  /**
+   * One attempt of a batch of messages against one function (body `application/vnd.connector.batch+json`): one
+   * result per item, in order. Never rejects. A non-2xx fails every item alike; a 2xx fails the items the function
+   * lists in `batchItemFailures` (or every item when the answer cannot be read). `options` apply to the request.
+   */
+  invokeBatch(
+    fn: FunctionInfo | string,
+    items: readonly BatchItem[],
+    options?: InvokeOptions,
+  ): Promise<InvokeResult[]>;
   /** A failed result that made no request (e.g. a function outside the configured namespace). */
   failed(fn: string, topic: string, error: InvokeError, attempt?: number, async?: boolean): InvokeResult;
   /** GET a `/system` path (basic auth, deadline, size limit); the status and the parsed JSON (undefined if none). */
@@ -297,6 +311,48 @@ function parseJson(body: Uint8Array): unknown {
   } catch {
     return undefined;
   }
+}
+
+/** One item of a batch body (see the README's "Batch delivery"). */
+interface BatchBodyItem {
+  id: string;
+  topic: string;
+  key?: string;
+  headers: Record<string, string>;
+  contentType?: string;
+  body?: string;
+  bodyBase64?: string;
+}
+
+/**
+ * The items a batch answer fails, by index: none for an empty body or a JSON document without
+ * `batchItemFailures`; a reason string when the answer cannot be read (not JSON, not a list, an unknown id), which
+ * fails every item (at least once: a retry is safer than a loss).
+ */
+function batchItemFailures(body: Uint8Array, count: number): Set<number> | string {
+  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+  if (text.trim() === '') return new Set();
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return 'the answer is not JSON';
+  }
+  if (doc === null) return new Set();
+  if (typeof doc !== 'object' || Array.isArray(doc)) return 'the answer is not a JSON object';
+  const list = (doc as { batchItemFailures?: unknown }).batchItemFailures;
+  if (list === undefined || list === null) return new Set();
+  if (!Array.isArray(list)) return 'batchItemFailures is not a list';
+  const failed = new Set<number>();
+  for (const f of list) {
+    const id = (f as { itemIdentifier?: unknown } | null)?.itemIdentifier;
+    // Our ids are indexes as strings; a function that sends the number back means the same item.
+    const i =
+      typeof id === 'string' && /^\d+$/.test(id) ? Number(id) : Number.isInteger(id) ? (id as number) : -1;
+    if (i < 0 || i >= count) return `batchItemFailures names an unknown itemIdentifier ${JSON.stringify(id)}`;
+    failed.add(i);
+  }
+  return failed;
 }
 
 /** Split `name.namespace` at the first dot. */
@@ -413,12 +469,8 @@ export function createInvoker(o: InvokerOptions): Invoker {
       final: true,
     }) satisfies InvokeResult;
 
-  const invoke = (
-    target: FunctionInfo | string,
-    topic: string,
-    body: Uint8Array | string,
-    opts?: InvokeOptions,
-  ): Promise<InvokeResult> => {
+  /** A function's address, and its path under `/function/` (undefined when it has no valid one). */
+  const addressOf = (target: FunctionInfo | string) => {
     let fn: string;
     let name: string;
     let ns: string;
@@ -430,46 +482,44 @@ export function createInvoker(o: InvokerOptions): Invoker {
       name = target.name;
       ns = target.namespace;
     }
-    const path = functionPath(name, ns);
-    const async = opts?.async ?? asyncByDefault;
-    if (path === undefined) {
-      const err = new InvokeError(
-        'ERR_INVALID_REQUEST',
-        `function ${JSON.stringify(fn)} has no valid address`,
-      );
-      return Promise.resolve(failed(fn, topic, err, opts?.attempt ?? 1, async));
-    }
-    const headers: Record<string, string> = {};
-    if (opts?.headers !== undefined) {
-      const dropped = copyMessageHeaders(opts.headers, headers);
-      if (dropped !== undefined && droppedLogged++ < 10)
-        log.debug({ function: fn, topic, ...dropped }, 'message headers not forwarded (header policy)');
-    }
-    let contentType = opts?.contentType;
-    if (contentType !== undefined && !isPlainHeaderValue(contentType)) contentType = undefined;
-    contentType ??= o.contentType;
-    if (contentType !== undefined) headers['content-type'] = contentType;
+    return { fn, name, ns, path: functionPath(name, ns) };
+  };
+
+  /** The connector's own headers of every invocation (after the message's, so they win). */
+  const ownHeaders = (headers: Record<string, string>, async: boolean, opts: InvokeOptions | undefined) => {
     headers['user-agent'] = o.userAgent;
     headers['x-connector'] = o.connectorName;
-    if (sendTopic && topic !== '') headers['x-topic'] = encodeHeaderValue(topic);
     if (async) {
       const cb = opts?.callbackUrl ?? o.asyncCallbackUrl;
       if (cb !== undefined && isPlainHeaderValue(cb)) headers['x-callback-url'] = cb;
     }
-    let payload = typeof body === 'string' ? encoder.encode(body) : body;
-    if (cloudEvents !== undefined) payload = cloudEvents.encode(headers, payload, topic, opts);
-    if (o.printRequestBody)
-      log.info({ function: fn, topic, body: Buffer.from(payload).toString('utf8') }, 'request body');
-    const attempt = opts?.attempt ?? 1;
-    const requestPath = (async ? asyncPrefix : fnPrefix) + path;
-    const traceContext = opts?.traceContext;
-    const span =
-      traceContext === undefined ? undefined : startAttemptSpan(traceContext, url, requestPath, fn, attempt);
-    // The one place trace context reaches a function: the message's own `traceparent` passes by the header policy
-    // above; under a span, the attempt's replaces it.
-    if (span !== undefined) injectTraceHeaders(traceContext as Context, span, headers);
-    const started = performance.now();
-    const what = `invocation of ${fn}`;
+  };
+
+  /** A message's headers as the header policy lets them through. */
+  const messageHeaders = (
+    from: InvokeOptions['headers'],
+    into: Record<string, string>,
+    fn: string,
+    topic: string,
+  ): Record<string, string> => {
+    if (from !== undefined) {
+      const dropped = copyMessageHeaders(from, into);
+      if (dropped !== undefined && droppedLogged++ < 10)
+        log.debug({ function: fn, topic, ...dropped }, 'message headers not forwarded (header policy)');
+    }
+    return into;
+  };
+
+  /** POST a payload to a function: its authentication, the deadline and the response size limit. */
+  const post = (
+    a: { fn: string; name: string; ns: string },
+    requestPath: string,
+    headers: Record<string, string>,
+    payload: Uint8Array,
+    async: boolean,
+    opts: InvokeOptions | undefined,
+  ): Promise<Exchange> => {
+    const what = `invocation of ${a.fn}`;
     const send = (authorization?: string) =>
       exchange(
         pool,
@@ -486,8 +536,56 @@ export function createInvoker(o: InvokerOptions): Invoker {
         what,
         opts?.signal,
       );
-    const sent = auth.functionAuth ? withFunctionToken(name, ns || 'openfaas-fn', what, send) : send();
-    const done = sent.then(
+    return auth.functionAuth ? withFunctionToken(a.name, a.ns || 'openfaas-fn', what, send) : send();
+  };
+
+  /** The error of an answer: the function asked for a dead letter, or what its status says. */
+  const errorOf = (res: Exchange, fn: string, async: boolean, opts: InvokeOptions | undefined) =>
+    res.headers['x-connector-outcome']?.toLowerCase() === 'dead-letter'
+      ? new InvokeError(
+          'ERR_FUNCTION_REJECTED',
+          `function ${fn} asked for a dead letter (status ${res.status})`,
+          res.status,
+        )
+      : classify(res.status, async, fn, opts?.retryOn ?? retryOn);
+
+  const invoke = (
+    target: FunctionInfo | string,
+    topic: string,
+    body: Uint8Array | string,
+    opts?: InvokeOptions,
+  ): Promise<InvokeResult> => {
+    const a = addressOf(target);
+    const { fn, path } = a;
+    const async = opts?.async ?? asyncByDefault;
+    if (path === undefined) {
+      const err = new InvokeError(
+        'ERR_INVALID_REQUEST',
+        `function ${JSON.stringify(fn)} has no valid address`,
+      );
+      return Promise.resolve(failed(fn, topic, err, opts?.attempt ?? 1, async));
+    }
+    const headers = messageHeaders(opts?.headers, {}, fn, topic);
+    let contentType = opts?.contentType;
+    if (contentType !== undefined && !isPlainHeaderValue(contentType)) contentType = undefined;
+    contentType ??= o.contentType;
+    if (contentType !== undefined) headers['content-type'] = contentType;
+    ownHeaders(headers, async, opts);
+    if (sendTopic && topic !== '') headers['x-topic'] = encodeHeaderValue(topic);
+    let payload = typeof body === 'string' ? encoder.encode(body) : body;
+    if (cloudEvents !== undefined) payload = cloudEvents.encode(headers, payload, topic, opts);
+    if (o.printRequestBody)
+      log.info({ function: fn, topic, body: Buffer.from(payload).toString('utf8') }, 'request body');
+    const attempt = opts?.attempt ?? 1;
+    const requestPath = (async ? asyncPrefix : fnPrefix) + path;
+    const traceContext = opts?.traceContext;
+    const span =
+      traceContext === undefined ? undefined : startAttemptSpan(traceContext, url, requestPath, fn, attempt);
+    // The one place trace context reaches a function: the message's own `traceparent` passes by the header policy
+    // above; under a span, the attempt's replaces it.
+    if (span !== undefined) injectTraceHeaders(traceContext as Context, span, headers);
+    const started = performance.now();
+    const done = post(a, requestPath, headers, payload, async, opts).then(
       (res) => {
         const result: Mutable<InvokeResult> = {
           topic,
@@ -500,14 +598,7 @@ export function createInvoker(o: InvokerOptions): Invoker {
           attempt,
           final: true,
         };
-        const error =
-          res.headers['x-connector-outcome']?.toLowerCase() === 'dead-letter'
-            ? new InvokeError(
-                'ERR_FUNCTION_REJECTED',
-                `function ${fn} asked for a dead letter (status ${res.status})`,
-                res.status,
-              )
-            : classify(res.status, async, fn, opts?.retryOn ?? retryOn);
+        const error = errorOf(res, fn, async, opts);
         if (error) result.error = error;
         const callId = res.headers['x-call-id'];
         if (callId !== undefined) result.callId = callId;
@@ -524,6 +615,89 @@ export function createInvoker(o: InvokerOptions): Invoker {
       endAttemptSpan(span, r);
       return r;
     });
+  };
+
+  const invokeBatch = (
+    target: FunctionInfo | string,
+    items: readonly BatchItem[],
+    opts?: InvokeOptions,
+  ): Promise<InvokeResult[]> => {
+    const a = addressOf(target);
+    const { fn, path } = a;
+    const async = opts?.async ?? asyncByDefault;
+    const each = (make: (item: BatchItem, i: number) => InvokeResult) => items.map(make);
+    if (path === undefined) {
+      const err = new InvokeError(
+        'ERR_INVALID_REQUEST',
+        `function ${JSON.stringify(fn)} has no valid address`,
+      );
+      return Promise.resolve(each((it) => failed(fn, it.topic, err, it.attempt ?? 1, async)));
+    }
+    // Item ids are indexes: unique within the batch, and what `batchItemFailures` names.
+    const doc: BatchBodyItem[] = items.map((it, i) => {
+      const entry: BatchBodyItem = {
+        id: String(i),
+        topic: it.topic,
+        headers: messageHeaders(it.headers, {}, fn, it.topic),
+      };
+      if (it.key !== undefined) entry.key = it.key;
+      if (it.contentType !== undefined) entry.contentType = it.contentType;
+      const b = it.body;
+      if (isUtf8(b)) entry.body = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
+      else entry.bodyBase64 = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
+      return entry;
+    });
+    const headers: Record<string, string> = { 'content-type': BATCH_CONTENT_TYPE };
+    ownHeaders(headers, async, opts);
+    const payload = encoder.encode(JSON.stringify({ items: doc }));
+    if (o.printRequestBody)
+      log.info({ function: fn, body: Buffer.from(payload).toString('utf8') }, 'request body');
+    const started = performance.now();
+    return post(a, (async ? asyncPrefix : fnPrefix) + path, headers, payload, async, opts).then(
+      (res) => {
+        const duration = performance.now() - started;
+        const callId = res.headers['x-call-id'];
+        let error = errorOf(res, fn, async, opts);
+        // An async batch was only queued: the gateway's answer says nothing per item.
+        const failures = error !== undefined || async ? undefined : batchItemFailures(res.body, items.length);
+        if (typeof failures === 'string')
+          error = new InvokeError(
+            'ERR_BATCH_ITEM_FAILED',
+            `function ${fn}: unreadable batch answer (${failures}); every item failed`,
+            res.status,
+          );
+        return each((it, i) => {
+          const result: Mutable<InvokeResult> = {
+            topic: it.topic,
+            function: fn,
+            status: res.status,
+            headers: res.headers,
+            body: res.body,
+            duration,
+            async,
+            attempt: it.attempt ?? 1,
+            final: true,
+          };
+          if (error !== undefined) result.error = error;
+          else if (typeof failures === 'object' && failures.has(i))
+            result.error = new InvokeError(
+              'ERR_BATCH_ITEM_FAILED',
+              `function ${fn} listed batch item ${i} in batchItemFailures`,
+              res.status,
+            );
+          if (callId !== undefined) result.callId = callId;
+          return result;
+        });
+      },
+      (err: InvokeError) => {
+        const duration = performance.now() - started;
+        return each((it) => {
+          const r = failed(fn, it.topic, err, it.attempt ?? 1, async);
+          r.duration = duration;
+          return r;
+        });
+      },
+    );
   };
 
   /** A function call with its function-scoped token; after a 401 once more with a fresh token. */
@@ -584,6 +758,7 @@ export function createInvoker(o: InvokerOptions): Invoker {
   return {
     asyncByDefault,
     invoke,
+    invokeBatch,
     failed,
     async system(path) {
       let res: Exchange;

@@ -24,7 +24,28 @@ export const POLICY_ANNOTATIONS = {
   'connector.dev/max-age': 'a duration like 1h',
   /** Adaptive concurrency: `true` or `false`. */
   'connector.dev/adaptive': 'true or false',
+  /** Batch delivery: messages per invocation at most (absent or 1: one invocation per message). */
+  'connector.dev/batch-size': 'an integer >= 1',
+  /** Batch delivery: sum of the message bodies of one batch at most, in bytes (default 1 MiB). */
+  'connector.dev/batch-bytes': 'an integer >= 1',
+  /** Batch delivery: how long a batch's first message waits for others (Go duration, default 20ms). */
+  'connector.dev/batch-window': 'a duration like 20ms',
 } as const;
+
+/** Default `connector.dev/batch-bytes`: 1 MiB. */
+export const DEFAULT_BATCH_BYTES = 1024 * 1024;
+/** Default `connector.dev/batch-window`: 20 ms. */
+export const DEFAULT_BATCH_WINDOW = 20;
+
+/** How a function takes its messages in batches (`connector.dev/batch-*`). */
+export interface BatchPolicy {
+  /** Messages per invocation at most (>= 2). */
+  readonly size: number;
+  /** Sum of the message bodies of one batch at most (a larger message goes alone). */
+  readonly bytes: number;
+  /** How long the first message of a batch waits for others, in ms. */
+  readonly window: number;
+}
 
 /** How messages are delivered to one function: the connector's defaults, overridden by its annotations. */
 export interface FunctionPolicy {
@@ -37,6 +58,8 @@ export interface FunctionPolicy {
   readonly timeout: number | undefined;
   readonly maxAge: number | undefined;
   readonly adaptive: boolean;
+  /** Batch delivery, when the function asks for it; undefined: one invocation per message. */
+  readonly batch: BatchPolicy | undefined;
 }
 
 /** The connector-wide defaults a function's annotations override. */
@@ -97,6 +120,7 @@ export class Policies {
       timeout: undefined,
       maxAge: undefined,
       adaptive: defaults.adaptive,
+      batch: undefined,
     });
   }
 
@@ -143,6 +167,10 @@ export class Policies {
     };
     const attempts = read('com.openfaas.retry.attempts', positiveInt);
     const minDelay = read('com.openfaas.retry.min_wait', duration) ?? d.minDelay;
+    const batchSize = read('connector.dev/batch-size', positiveInt) ?? 1;
+    // Read even without a batch size, so an invalid value is warned about either way.
+    const batchBytes = read('connector.dev/batch-bytes', positiveInt) ?? DEFAULT_BATCH_BYTES;
+    const batchWindow = read('connector.dev/batch-window', duration) ?? DEFAULT_BATCH_WINDOW;
     return Object.freeze({
       maxRetries: attempts === undefined ? d.maxRetries : attempts - 1,
       minDelay,
@@ -153,6 +181,10 @@ export class Policies {
       timeout: read('connector.dev/timeout', duration) ?? d.timeout,
       maxAge: read('connector.dev/max-age', duration) ?? d.maxAge,
       adaptive: read('connector.dev/adaptive', bool) ?? d.adaptive,
+      batch:
+        batchSize > 1
+          ? Object.freeze({ size: batchSize, bytes: batchBytes, window: batchWindow })
+          : undefined,
     });
   }
 }

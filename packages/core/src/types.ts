@@ -93,3 +93,19 @@ export interface InvokeOptions {
    * span); the request then carries the attempt's `traceparent` instead of the message's. */
   traceContext?: Context;
 }
+
+/** One message of a batch invocation (`Invoker.invokeBatch`). */
+export interface BatchItem {
+  /** Topic the message came on. */
+  readonly topic: string;
+  /** Message bytes: sent as text when valid UTF-8, else base64. */
+  readonly body: Uint8Array;
+  /** Broker key, when the message has one. */
+  readonly key?: string | undefined;
+  /** The message's headers, raw: the header policy decides what goes into the item. */
+  readonly headers?: MessageHeaders | undefined;
+  /** The message's content type. */
+  readonly contentType?: string | undefined;
+  /** This message's attempt number (its result reports it). */
+  readonly attempt?: number | undefined;
+}

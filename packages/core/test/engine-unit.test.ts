@@ -88,6 +88,9 @@ function setup(o: Partial<EngineOptions> = {}, replies: (call: Call) => Reply = 
         ...result({ fn: f, topic, body: '', options: { attempt } }, { status: 0, error }),
         attempt,
       }) as InvokeResult,
+    invokeBatch: async () => {
+      throw new Error('no batched function in these tests');
+    },
     system: async () => ({ status: 200, json: [] }),
     close: async () => undefined,
     destroy: () => undefined,

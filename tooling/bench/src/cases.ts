@@ -2,6 +2,7 @@
 import './cases/throughput.js';
 import './cases/match.js';
 import './cases/adaptive.js';
+import './cases/batch.js';
 import './cases/topics.js';
 import './cases/memory.js';
 import './sources.js';

@@ -59,9 +59,12 @@ describe('pnpm bench --quick', () => {
         for (const k of ['parseMs', 'mapMs', 'reduceMs', 'loopDelayMaxMs']) expect(isNum(r[k])).toBe(true);
       expect(json.adaptive.map((r: { mode: string }) => r.mode)).toHaveLength(3);
       for (const r of json.adaptive) expect(r.deadLettered + r.failed, r.mode).toBe(0);
-      // 9 throughput targets, 5 e2e sources, 2 topic-match, 1 topic-change, 3 adaptive, 1 memory; whether met is
-      // not asserted here.
-      expect(json.targets).toHaveLength(21);
+      expect(json.batch.map((r: { batchSize: number }) => r.batchSize)).toEqual([1, 100]);
+      for (const r of json.batch) expect(r.delivered, `batch size ${r.batchSize}`).toBe(r.messages);
+      expect(json.batch[1].requests).toBeLessThan(json.batch[0].requests); // batching sent fewer requests
+      // 9 throughput targets, 5 e2e sources, 2 topic-match, 1 topic-change, 3 adaptive, 2 batch, 1 memory; whether
+      // met is not asserted here.
+      expect(json.targets).toHaveLength(23);
       expect(md).toContain('## Targets');
     } finally {
       rmSync(out, { recursive: true, force: true });

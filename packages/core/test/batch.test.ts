@@ -285,7 +285,9 @@ describe('batch delivery (connector.dev/batch-*)', () => {
     mem.push(...many(8));
     await waitFor(() => mem.acked.length === 8);
     expect(Math.max(...batches(g).map((b) => b.length))).toBeLessThanOrEqual(4);
-    const warned = log.lines.filter((l) => l.msg?.startsWith('connector.dev/batch-size is over max_inflight'));
+    const warned = log.lines.filter((l) =>
+      l.msg?.startsWith('connector.dev/batch-size is over max_inflight'),
+    );
     expect(warned).toHaveLength(1);
   });
 

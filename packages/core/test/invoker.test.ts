@@ -1,5 +1,10 @@
+import { getEventListeners } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { waitFor } from '@connector/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, GatewayError } from '../src/errors.js';
 import { createInvoker, type InvokerOptions } from '../src/invoker.js';
@@ -503,5 +508,152 @@ describe('invoker: survivors of the first mutation run', () => {
     );
     expect(cred.message).not.toContain('hunter2');
     expect(err({ asyncCallbackUrl: 'http://cb/\u00e9' })).toMatchObject({ setting: 'asyncCallbackUrl' });
+  });
+});
+
+describe('invoker: gateway tokens (survivors of the second mutation run)', () => {
+  let dir: string | undefined;
+  afterEach(() => {
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+  const tokenFile = (token: string) => {
+    dir ??= mkdtempSync(join(tmpdir(), 'inv-token-'));
+    const file = join(dir, 'token');
+    writeFileSync(file, token);
+    return file;
+  };
+  /** A peer that is also the token endpoint: access tokens a1, a2…; function tokens f1, f2… per exchange. */
+  async function tokenPeer(o: { refuse?: Set<string>; failExchange?: () => boolean } = {}) {
+    const refuse = o.refuse ?? new Set<string>();
+    const issued: Record<string, string>[] = [];
+    const p = await peer((req, body, res) => {
+      if ((req.url ?? '').startsWith('/oauth/token') || (req.url ?? '').startsWith('/idp/')) {
+        const form = Object.fromEntries(new URLSearchParams(body.toString()));
+        if (o.failExchange?.()) return void res.writeHead(400).end('{"error":"invalid_grant"}');
+        issued.push(form);
+        const token = `${form['scope'] === 'function' ? 'f' : 'a'}${issued.length}`;
+        return void res.end(JSON.stringify({ access_token: token, expires_in: 3600 }));
+      }
+      const auth = req.headers.authorization ?? '';
+      res.writeHead(refuse.has(auth) ? 401 : 200).end('{}');
+    });
+    return { ...p, issued, refuse };
+  }
+  const calls = (p: { seen: Seen[] }, prefix: string) =>
+    p.seen.filter((s) => s.url.startsWith(prefix)).map((s) => s.headers.authorization);
+
+  it('/system: a 401 with a token gets a fresh token and exactly one repeat; a 401 with basic auth is not repeated', async () => {
+    const p = await tokenPeer({ refuse: new Set(['Bearer a1']) });
+    const inv = invoker(p.url, { gatewayTokenFile: tokenFile('id-1') });
+    expect(await inv.system('/system/functions')).toEqual({ status: 200, json: {} });
+    expect(calls(p, '/system/')).toEqual(['Bearer a1', 'Bearer a2']);
+    // Refused again with the fresh token: the 401 is the answer, no third call.
+    p.refuse.add('Bearer a2');
+    p.refuse.add('Bearer a3');
+    expect((await inv.system('/system/functions')).status).toBe(401);
+    expect(calls(p, '/system/')).toEqual(['Bearer a1', 'Bearer a2', 'Bearer a2', 'Bearer a3']);
+    const basic = await peer((_q, _b, res) => res.writeHead(401).end());
+    const b = invoker(basic.url, { credentials: { username: 'u', password: 'p' } });
+    expect((await b.system('/system/functions')).status).toBe(401);
+    expect(basic.seen).toHaveLength(1);
+    const none = await peer((_q, _b, res) => res.writeHead(401).end());
+    expect((await invoker(none.url).system('/system/functions')).status).toBe(401);
+    expect(none.seen).toHaveLength(1);
+  });
+
+  it('function auth: a token per function (default namespace openfaas-fn), one repeat after a 401, none without it', async () => {
+    const p = await tokenPeer();
+    const inv = invoker(p.url, { gatewayTokenFile: tokenFile('id-1'), gatewayFunctionAuth: true });
+    expect((await inv.invoke('fn.ns', 't', '')).status).toBe(200);
+    expect((await inv.invoke('bare', 't', '')).status).toBe(200);
+    expect(p.issued.map((f) => f['audience'])).toEqual([undefined, 'ns:fn', 'openfaas-fn:bare']);
+    expect(calls(p, '/function/')).toEqual(['Bearer f2', 'Bearer f3']);
+    // The function's token is refused: a new one, the call repeated once with it.
+    p.refuse.add('Bearer f2');
+    const r = await inv.invoke('fn.ns', 't', '');
+    expect(r.status).toBe(200);
+    expect(r.error).toBeUndefined();
+    expect(calls(p, '/function/fn.ns')).toEqual(['Bearer f2', 'Bearer f2', 'Bearer f4']);
+    // Without function auth the token file is for /system only.
+    const plain = await tokenPeer();
+    await invoker(plain.url, { gatewayTokenFile: tokenFile('id-2') }).invoke('fn.ns', 't', '');
+    expect(calls(plain, '/function/')).toEqual([undefined]);
+  });
+
+  it('function auth: no token to be had is a retryable ERR_NETWORK naming the invocation, with the cause', async () => {
+    const p = await tokenPeer({ failExchange: () => true });
+    const inv = invoker(p.url, { gatewayTokenFile: tokenFile('id-1'), gatewayFunctionAuth: true });
+    const r = await inv.invoke('fn.ns', 't', '');
+    expect(r.error).toMatchObject({ code: 'ERR_NETWORK', canRetry: true });
+    expect(r.error?.message).toMatch(/^invocation of fn\.ns: no function token: gateway token exchange at /);
+    expect(r.error?.cause).toBeInstanceOf(GatewayError);
+    expect(calls(p, '/function/')).toEqual([]);
+  });
+
+  it('a token endpoint on another origin: POSTed there with its path and query, the form as the body', async () => {
+    const idp = await tokenPeer();
+    const gw = await tokenPeer();
+    const inv = invoker(gw.url, {
+      gatewayTokenFile: tokenFile('id-1'),
+      gatewayTokenExchange: `${idp.url}/idp/token?tenant=x`,
+    });
+    expect((await inv.system('/system/functions')).status).toBe(200);
+    expect(idp.seen.map((s) => `${s.method} ${s.url}`)).toEqual(['POST /idp/token?tenant=x']);
+    expect(idp.seen[0]?.headers['content-type']).toBe('application/x-www-form-urlencoded');
+    expect(idp.seen[0]?.headers['user-agent']).toBe('ua/1');
+    expect(idp.issued[0]).toMatchObject({ subject_token: 'id-1' });
+    expect(calls(gw, '/system/')).toEqual(['Bearer a1']);
+    expect(gw.issued).toEqual([]);
+  });
+});
+
+describe('invoker: survivors of the second mutation run', () => {
+  it('a settled invocation leaves no listener on the caller signal (one signal serves every call of a run)', async () => {
+    const p = await peer();
+    const inv = invoker(p.url);
+    const ac = new AbortController();
+    for (let i = 0; i < 3; i++)
+      expect((await inv.invoke('f', 't', '', { signal: ac.signal })).status).toBe(200);
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+    const gone = await peer();
+    const url = gone.url;
+    for (const c of cleanups.splice(0)) await c();
+    const failed = await invoker(url).invoke('f', 't', '', { signal: ac.signal });
+    expect(failed.error?.code).toBe('ERR_NETWORK');
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('a network failure keeps the transport error as its cause', async () => {
+    const gone = await peer();
+    const url = gone.url;
+    for (const c of cleanups.splice(0)) await c();
+    const r = await invoker(url).invoke('f', 't', '');
+    expect(r.error?.code).toBe('ERR_NETWORK');
+    expect((r.error?.cause as NodeJS.ErrnoException | undefined)?.code).toBe('ECONNREFUSED');
+  });
+
+  it('a request that failed while queued for a connection is never sent', async () => {
+    const release: (() => void)[] = [];
+    const p = await peer((_q, _b, res) => {
+      release.push(() => res.end('ok'));
+    });
+    const inv = invoker(p.url, { connections: 1 });
+    const first = inv.invoke('first', 't', '');
+    await waitFor(() => p.seen.length === 1);
+    const ac = new AbortController();
+    const queued = inv.invoke('queued', 't', '', { signal: ac.signal });
+    const timedOut = inv.invoke('timed-out', 't', '', { timeout: 50 });
+    ac.abort();
+    expect((await queued).error?.code).toBe('ERR_ABORTED');
+    expect((await timedOut).error?.code).toBe('ERR_TIMEOUT');
+    const last = inv.invoke('last', 't', '');
+    release.shift()?.();
+    expect((await first).status).toBe(200);
+    // `last` was queued after the two: once it arrives, they would have arrived before it.
+    await waitFor(() => p.seen.length === 2);
+    release.shift()?.();
+    expect((await last).status).toBe(200);
+    expect(p.seen.map((s) => s.url)).toEqual(['/function/first', '/function/last']);
   });
 });

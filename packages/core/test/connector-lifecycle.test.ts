@@ -1,5 +1,5 @@
 import { startGateway, type TestGateway } from '@connector/testing';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   type Connector,
   type ConnectorOptions,
@@ -119,6 +119,40 @@ describe('connector lifecycle', () => {
     expect(after.source).toEqual({ connected: true });
     const m = await (await fetch(`${c.httpUrl}/metrics`)).text();
     expect(m).toContain('connector_source_restarts_total{source="bare"} 1');
+  });
+
+  it('a map not synced for max(3 × rebuildInterval, 10 s) is stale: not ready, with its age and the last error', async () => {
+    const g = await gateway();
+    const check = async (rebuildInterval: number, maxAge: number) => {
+      const controller = createController({ gatewayUrl: g.url, rebuildInterval });
+      const c = createConnector({ controller, source: memorySource().source });
+      cleanups.push(() => c.stop());
+      await c.start();
+      const syncedAt = controller.status().lastSyncAt ?? 0;
+      // Only Date is faked (timers run for real), and each step is synchronous: no rebuild lands in between.
+      vi.useFakeTimers({ toFake: ['Date'] });
+      try {
+        vi.setSystemTime(syncedAt + maxAge);
+        expect(c.readiness()).toEqual([]);
+        vi.setSystemTime(syncedAt + maxAge + 1);
+        expect(c.readiness()).toEqual([`topic map stale: last sync ${maxAge / 1000}s ago`]);
+        expect(c.ready()).toBe(false);
+      } finally {
+        vi.useRealTimers();
+      }
+      return { controller, c, syncedAt };
+    };
+    await check(2000, 10_000); // 3 × 2 s is under the 10 s floor
+    const { controller, c, syncedAt } = await check(20_000, 60_000);
+    g.fault('system', { status: 503 });
+    await controller.refresh().catch(() => undefined);
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(syncedAt + 61_000);
+      expect(c.readiness()).toEqual([expect.stringMatching(/^topic map stale: last sync 61s ago: .*503/)]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('a stop during the restart back-off: the source is not started again', async () => {

@@ -8,6 +8,7 @@ import { waitFor } from '@connector/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, GatewayError } from '../src/errors.js';
 import { createInvoker, type InvokerOptions } from '../src/invoker.js';
+import { redactSecrets } from '../src/secrets.js';
 
 // The invoker against a plain local HTTP server: what goes out (path, headers) and how every answer is classified.
 
@@ -655,5 +656,32 @@ describe('invoker: survivors of the second mutation run', () => {
     release.shift()?.();
     expect((await last).status).toBe(200);
     expect(p.seen.map((s) => s.url)).toEqual(['/function/first', '/function/last']);
+  });
+
+  it('cloudEvents=structured: the invocation carries the JSON envelope, not the bare body', async () => {
+    const p = await peer();
+    await invoker(p.url, { cloudEvents: 'structured' }).invoke('f', 'orders', 'hi');
+    expect(p.seen[0]?.headers['content-type']).toBe('application/cloudevents+json; charset=utf-8');
+    const e = JSON.parse(p.seen[0]?.body ?? '{}') as Record<string, string>;
+    expect(e['specversion']).toBe('1.0');
+    expect(e['data'] ?? Buffer.from(e['data_base64'] ?? '', 'base64').toString()).toBe('hi');
+  });
+
+  it('gateway_tls_insecure is said loudly at creation; credentials become secrets that logs redact', () => {
+    const lines: { obj: unknown; msg: unknown }[] = [];
+    const warn = (obj: unknown, msg?: unknown) => void lines.push({ obj, msg });
+    const logger = { trace() {}, debug() {}, info() {}, warn, error() {}, fatal() {}, child: () => logger };
+    invoker('https://127.0.0.1:1', { gatewayTlsInsecure: true, logger });
+    expect(lines).toEqual([
+      {
+        obj: { gateway: 'https://127.0.0.1:1', setting: 'gateway_tls_insecure' },
+        msg: expect.stringMatching(/^gateway TLS certificate NOT verified/),
+      },
+    ]);
+    invoker('https://127.0.0.1:1', { logger });
+    expect(lines).toHaveLength(1);
+    invoker('http://127.0.0.1:1', { credentials: { username: 'inv-user', password: 'inv-pw-5f3a' } });
+    const basic = Buffer.from('inv-user:inv-pw-5f3a').toString('base64');
+    expect(redactSecrets(`a inv-pw-5f3a b ${basic} c`)).not.toMatch(/inv-pw-5f3a|aW52/);
   });
 });

@@ -67,6 +67,11 @@ export default {
     '/packages/*',
     '!/packages/core',
     `!/packages/${pkg}`,
+    // vitest.mutate.ts imports every mutated package's vitest config: those files of the other packages too
+    '!/packages/source-*',
+    '/packages/source-*/*',
+    '!/packages/source-*/vitest.config.ts',
+    ...(pkg === 'core' ? [] : [`!/packages/${pkg}/*`, `/packages/${pkg}/node_modules`]),
     '!/packages/testing', // core's vitest config aliases @connector/testing to its src by path
     '!/vitest.shared.ts',
     '!/tooling',

@@ -25,6 +25,19 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
+let dir: string | undefined;
+afterEach(() => {
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  dir = undefined;
+});
+/** An identity token file (token auth), removed after the test. */
+const tokenFile = (token: string) => {
+  dir ??= mkdtempSync(join(tmpdir(), 'inv-token-'));
+  const file = join(dir, 'token');
+  writeFileSync(file, token);
+  return file;
+};
+
 async function peer(handler: Handler = (_q, _b, res) => res.end('ok')) {
   const seen: Seen[] = [];
   const server = createServer((req, res) => {
@@ -416,12 +429,22 @@ describe('invoker: survivors of the first mutation run', () => {
   });
 
   it('a short systemTimeout does not cut invocations short (undici timeouts follow the longer one)', async () => {
+    // 1.2 s: undici checks its header and body timeouts on a coarse (about 0.5 s) clock.
+    let mode = 'headers';
     const p = await peer((_q, _b, res) => {
-      setTimeout(() => res.end('late'), 600);
+      if (mode === 'headers') setTimeout(() => res.end('late'), 1200);
+      else {
+        res.writeHead(200).write('la');
+        setTimeout(() => res.end('te'), 1200);
+      }
     });
-    const r = await invoker(p.url, { timeout: 10_000, systemTimeout: 100 }).invoke('f', 't', '');
-    expect(r.error).toBeUndefined();
-    expect(Buffer.from(r.body).toString()).toBe('late');
+    const inv = invoker(p.url, { timeout: 10_000, systemTimeout: 100 });
+    for (const m of ['headers', 'body']) {
+      mode = m;
+      const r = await inv.invoke('f', 't', '');
+      expect(r.error).toBeUndefined();
+      expect(Buffer.from(r.body).toString()).toBe('late');
+    }
   });
 
   it('an async answer declaring a body over the limit is fine (its body is not read)', async () => {
@@ -513,17 +536,6 @@ describe('invoker: survivors of the first mutation run', () => {
 });
 
 describe('invoker: gateway tokens (survivors of the second mutation run)', () => {
-  let dir: string | undefined;
-  afterEach(() => {
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-    dir = undefined;
-  });
-  const tokenFile = (token: string) => {
-    dir ??= mkdtempSync(join(tmpdir(), 'inv-token-'));
-    const file = join(dir, 'token');
-    writeFileSync(file, token);
-    return file;
-  };
   /** A peer that is also the token endpoint: access tokens a1, a2…; function tokens f1, f2… per exchange. */
   async function tokenPeer(o: { refuse?: Set<string>; failExchange?: () => boolean } = {}) {
     const refuse = o.refuse ?? new Set<string>();
@@ -683,5 +695,82 @@ describe('invoker: survivors of the second mutation run', () => {
     invoker('http://127.0.0.1:1', { credentials: { username: 'inv-user', password: 'inv-pw-5f3a' } });
     const basic = Buffer.from('inv-user:inv-pw-5f3a').toString('base64');
     expect(redactSecrets(`a inv-pw-5f3a b ${basic} c`)).not.toMatch(/inv-pw-5f3a|aW52/);
+  });
+
+  it('refused addresses: the message names the function, the attempt is kept; byte bodies go out as they are', async () => {
+    const p = await peer();
+    const inv = invoker(p.url);
+    const r = await inv.invoke('..', 't', '', { attempt: 3 });
+    expect(r.error?.message).toBe('function ".." has no valid address');
+    expect(r.attempt).toBe(3);
+    await inv.invoke('f', 't', new Uint8Array([0x31, 0x32, 0x33]));
+    expect(p.seen[0]?.body).toBe('123');
+  });
+
+  it('logs nothing about message headers when every one was forwarded', async () => {
+    const p = await peer();
+    const lines: unknown[] = [];
+    const at = (obj: unknown, msg?: unknown) => void lines.push({ obj, msg });
+    const logger = { trace: at, debug: at, info: at, warn: at, error: at, fatal: at, child: () => logger };
+    await invoker(p.url, { logger }).invoke('f', 't', '', { headers: { ok: 'y' } });
+    expect(p.seen[0]?.headers.ok).toBe('y');
+    expect(lines).toEqual([]);
+  });
+
+  it('destroy() fails the invocations in flight at once (ERR_ABORTED, not their deadline)', async () => {
+    const p = await peer(() => undefined); // never answers
+    const inv = invoker(p.url, { timeout: 20_000 });
+    const pending = inv.invoke('f', 't', '');
+    await waitFor(() => p.seen.length === 1);
+    const started = Date.now();
+    inv.destroy();
+    const r = await pending;
+    expect(r.error?.code).toBe('ERR_ABORTED');
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it("undici's own timeout (a per-call timeout over the configured one) is ERR_TIMEOUT, retryable", async () => {
+    const p = await peer(() => undefined); // never answers
+    const r = await invoker(p.url, { timeout: 300 }).invoke('f', 't', '', { timeout: 20_000 });
+    expect(r.error).toMatchObject({
+      code: 'ERR_TIMEOUT',
+      canRetry: true,
+      message: 'invocation of f timed out',
+    });
+  });
+
+  it('/system: a refused token exchange keeps its status; an unreachable token endpoint is named', async () => {
+    const refusing = await peer((_q, _b, res) => res.writeHead(400).end('{"error":"invalid_grant"}'));
+    const e = await invoker(refusing.url, { gatewayTokenFile: tokenFile('id-1') })
+      .system('/system/functions')
+      .catch((err: unknown) => err);
+    expect(e).toBeInstanceOf(GatewayError);
+    expect(e).toMatchObject({ code: 'ERR_GATEWAY_STATUS', status: 400, canRetry: true });
+    expect((e as Error).message).toMatch(
+      /^gateway: gateway token exchange at .* answered 400 \(invalid_grant\)$/,
+    );
+    const gone = await peer();
+    const url = gone.url;
+    await cleanups.pop()?.();
+    const p = await peer();
+    const u = await invoker(p.url, {
+      gatewayTokenFile: tokenFile('id-1'),
+      gatewayTokenExchange: `${url}/idp/token`,
+    })
+      .system('/system/functions')
+      .catch((err: unknown) => err);
+    expect(u).toMatchObject({ code: 'ERR_GATEWAY_UNREACHABLE', canRetry: true });
+    expect((u as Error).message).toBe(
+      `gateway: POST ${url}/idp/token failed: connect ECONNREFUSED ${url.replace('http://', '')}`,
+    );
+  });
+
+  it('option errors name the cloudEvents settings', () => {
+    expect(() => invoker('http://g:1', { cloudEvents: 'json' as never })).toThrow(
+      expect.objectContaining({ setting: 'cloudEvents' }),
+    );
+    expect(() => invoker('http://g:1', { cloudEventsType: 'a\nb' })).toThrow(
+      expect.objectContaining({ setting: 'cloudEventsType' }),
+    );
   });
 });

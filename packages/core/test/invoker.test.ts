@@ -1,11 +1,15 @@
 import { getEventListeners } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { waitFor } from '@connector/testing';
-import { afterEach, describe, expect, it } from 'vitest';
+import { testCertificates, waitFor } from '@connector/testing';
+import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
+import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, GatewayError } from '../src/errors.js';
 import { createInvoker, type InvokerOptions } from '../src/invoker.js';
 import { redactSecrets } from '../src/secrets.js';
@@ -772,5 +776,68 @@ describe('invoker: survivors of the second mutation run', () => {
     expect(() => invoker('http://g:1', { cloudEventsType: 'a\nb' })).toThrow(
       expect.objectContaining({ setting: 'cloudEventsType' }),
     );
+  });
+});
+
+describe('invoker: an attempt span (tracing SDK registered)', () => {
+  const exporter = new InMemorySpanExporter();
+  const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  beforeAll(() => provider.register());
+  afterAll(async () => {
+    await provider.shutdown();
+    trace.disable();
+    propagation.disable();
+    context.disable();
+  });
+
+  it('a call with trace context: one CLIENT span, ended with the result, whose id the function receives', async () => {
+    const p = await peer();
+    const inv = invoker(p.url);
+    const r = await inv.invoke('f', 't', '', { traceContext: context.active() });
+    expect(r.status).toBe(200);
+    const spans = exporter.getFinishedSpans();
+    expect(spans.map((s) => s.kind)).toEqual([SpanKind.CLIENT]);
+    const traceparent = String(p.seen[0]?.headers.traceparent);
+    expect(traceparent.split('-')[2]).toBe(spans[0]?.spanContext().spanId);
+    // Without trace context: no span, no header.
+    exporter.reset();
+    expect((await inv.invoke('f', 't', '')).status).toBe(200);
+    expect(exporter.getFinishedSpans()).toEqual([]);
+    expect(p.seen[1]?.headers.traceparent).toBeUndefined();
+  });
+});
+
+describe('invoker: https with a private CA', () => {
+  it('gateway_ca_file is trusted for the gateway and for a token endpoint on another origin (added to the public CAs)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'inv-tls-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const certs = testCertificates(dir);
+    const seen: string[] = [];
+    const serve = async () => {
+      const server = createHttpsServer(
+        { cert: readFileSync(certs.serverCert), key: readFileSync(certs.serverKey) },
+        (req, res) => {
+          seen.push(`${req.method} ${req.url}`);
+          if (req.url === '/idp/token') res.end('{"access_token":"a1","expires_in":3600}');
+          else res.end('{}');
+        },
+      );
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      cleanups.push(() => {
+        server.closeAllConnections();
+        return new Promise((r) => server.close(r));
+      });
+      return (server.address() as AddressInfo).port;
+    };
+    const gw = await serve();
+    const idp = await serve();
+    const inv = invoker(`https://127.0.0.1:${gw}`, {
+      gatewayCaFile: certs.ca,
+      gatewayTokenFile: tokenFile('id-1'),
+      gatewayTokenExchange: `https://localhost:${idp}/idp/token`,
+    });
+    expect(await inv.system('/system/functions')).toEqual({ status: 200, json: {} });
+    expect((await inv.invoke('f', 't', '')).status).toBe(200);
+    expect(seen).toEqual(['POST /idp/token', 'GET /system/functions', 'POST /function/f']);
   });
 });

@@ -254,6 +254,70 @@ describe('connector lifecycle', () => {
   });
 });
 
+describe('connector lifecycle: survivors of the second mutation run', () => {
+  it("a source's own health() decides connectedness, with its error in the reason", async () => {
+    const g = await gateway();
+    let health = { connected: true } as { connected: boolean; lastError?: string };
+    const source: Source = { name: 'h', async start() {}, async stop() {}, health: () => health };
+    const c = createConnector({ controller: createController({ gatewayUrl: g.url }), source });
+    cleanups.push(() => c.stop());
+    await c.start();
+    expect(c.readiness()).toEqual([]);
+    health = { connected: false, lastError: 'broker down' };
+    expect(c.readiness()).toEqual(['source h not connected: broker down']);
+  });
+
+  it('the endpoint on a named host keeps that host; /readyz says ready:false with 503; 404 is text; closed at stop', async () => {
+    const g = await gateway();
+    let health = { connected: true };
+    const source: Source = { name: 'h', async start() {}, async stop() {}, health: () => health };
+    const c = createConnector({
+      controller: createController({ gatewayUrl: g.url }),
+      source,
+      http: { port: 0, host: 'localhost' },
+    });
+    await c.start();
+    expect(c.httpUrl).toMatch(/^http:\/\/localhost:\d+$/);
+    health = { connected: false };
+    const r = await fetch(`${c.httpUrl}/readyz`);
+    expect(r.status).toBe(503);
+    expect(await r.json()).toMatchObject({ ready: false, reasons: ['source h not connected'] });
+    const n = await fetch(`${c.httpUrl}/nothing`);
+    expect(n.headers.get('content-type')).toBe('text/plain');
+    const url = c.httpUrl;
+    await c.stop();
+    await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+  });
+
+  it('stop() before start() resolves', async () => {
+    const c = createConnector({
+      controller: createController({ gatewayUrl: 'http://127.0.0.1:1' }),
+      source: memorySource().source,
+    });
+    await c.stop();
+  });
+
+  it('pending() counts a delivery in flight; kill() does not drain it and leaves it un-acked', async () => {
+    const g = await startGateway({ functions: [{ name: 'f', annotations: { topic: 't' } }] });
+    cleanups.push(() => g.close());
+    g.fault('f', { hang: true });
+    const mem = memorySource();
+    const c = createConnector({
+      controller: createController({ gatewayUrl: g.url }),
+      source: mem.source,
+      drainTimeout: 20_000,
+    });
+    await c.start();
+    mem.push({ topic: 't', body: Buffer.from('x') });
+    await waitFor(() => g.pending() === 1);
+    expect(c.pending()).toBe(1);
+    const started = Date.now();
+    await c.kill();
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(mem.acked).toEqual([]);
+  });
+});
+
 describe('connector options', () => {
   it.each([
     [{ maxPendingBytes: 0 }, 'maxPendingBytes'],
@@ -316,5 +380,26 @@ describe('runConnector', () => {
     expect(process.listenerCount('SIGTERM')).toBe(before);
     expect(quiet.ready()).toBe(true);
     await quiet.kill();
+    // kill() detaches them too (SIGTERM and SIGINT).
+    const beforeInt = process.listenerCount('SIGINT');
+    const killed = await runConnector({
+      controller: createController({ gatewayUrl: g.url }),
+      source: memorySource().source,
+      exit: () => undefined,
+    });
+    expect(process.listenerCount('SIGINT')).toBe(beforeInt + 1);
+    await killed.kill();
+    expect(process.listenerCount('SIGTERM')).toBe(before);
+    expect(process.listenerCount('SIGINT')).toBe(beforeInt);
+  });
+
+  it('an unknown option is named with the function it was given to', async () => {
+    const o = {
+      controller: createController({ gatewayUrl: 'http://127.0.0.1:1' }),
+      source: memorySource().source,
+      bogus: 1,
+    } as never;
+    expect(() => createConnector(o)).toThrow(/createConnector/);
+    await expect(runConnector(o)).rejects.toThrow(/runConnector/);
   });
 });

@@ -289,6 +289,55 @@ describe('connector lifecycle: survivors of the second mutation run', () => {
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
   });
 
+  it('onTopicsChange tells topic sets apart whatever their names: [ab, c] then [a, bc] is a change', async () => {
+    const g = await startGateway({ functions: [{ name: 'f', annotations: { topic: 'ab,c' } }] });
+    cleanups.push(() => g.close());
+    const { source, s } = bareSource();
+    const controller = createController({ gatewayUrl: g.url, rebuildInterval: 60_000 });
+    const c = createConnector({ controller, source });
+    cleanups.push(() => c.stop());
+    await c.start();
+    const ctx = s.ctx as SourceContext;
+    expect(ctx.topics()).toEqual(['ab', 'c']);
+    const topicLists: string[][] = [];
+    ctx.onTopicsChange((t) => topicLists.push([...t]));
+    g.updateFunction('f', { annotations: { topic: 'a,bc' } });
+    await controller.refresh();
+    expect(topicLists).toEqual([['a', 'bc']]);
+  });
+
+  it('a drain that times out says so, with what is left', async () => {
+    const g = await startGateway({ functions: [{ name: 'f', annotations: { topic: 't' } }] });
+    cleanups.push(() => g.close());
+    g.fault('f', { hang: true });
+    const mem = memorySource();
+    const warnings: { obj: unknown; msg: unknown }[] = [];
+    const logger = {
+      trace() {},
+      debug() {},
+      info() {},
+      warn: (obj: unknown, msg?: unknown) => void warnings.push({ obj, msg }),
+      error() {},
+      fatal() {},
+      child: () => logger,
+    };
+    const c = createConnector({
+      controller: createController({ gatewayUrl: g.url }),
+      source: mem.source,
+      drainTimeout: 50,
+      logger,
+    });
+    await c.start();
+    mem.push({ topic: 't', body: Buffer.from('x') });
+    await waitFor(() => g.pending() === 1);
+    await c.stop();
+    expect(warnings).toContainEqual({
+      obj: { pending: 1, drainTimeout: 50 },
+      msg: 'drain timeout: unsettled messages are not acked',
+    });
+    expect(mem.acked).toEqual([]);
+  });
+
   it('stop() before start() resolves', async () => {
     const c = createConnector({
       controller: createController({ gatewayUrl: 'http://127.0.0.1:1' }),

@@ -301,6 +301,10 @@ describe('connector lifecycle: survivors of the second mutation run', () => {
     expect(ctx.topics()).toEqual(['ab', 'c']);
     const topicLists: string[][] = [];
     ctx.onTopicsChange((t) => topicLists.push([...t]));
+    g.addFunction({ name: 'g', annotations: { topic: 'c' } }); // the map changes, the topic set does not
+    await controller.refresh();
+    expect(topicLists).toEqual([]);
+    g.removeFunction('g');
     g.updateFunction('f', { annotations: { topic: 'a,bc' } });
     await controller.refresh();
     expect(topicLists).toEqual([['a', 'bc']]);

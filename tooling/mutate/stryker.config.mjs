@@ -3,17 +3,43 @@
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-/** The files under mutation; MUTATE_ONLY=engine,headers limits a run to some (their results go to a subfolder). */
-const files = [
-  'packages/core/src/engine.ts',
-  'packages/core/src/connector.ts',
-  'packages/core/src/invoker.ts',
-  'packages/core/src/headers.ts',
-  'packages/core/src/kit/ack.ts',
-  'packages/core/src/dead-letters.ts',
-];
+/**
+ * The targets, by the name MUTATE_ONLY takes (MUTATE_ONLY=engine,headers limits a run to some; results go to a
+ * subfolder). A run mutates one package (its vitest config runs the tests): core's files by default, a source's
+ * ack/commit/delete path by its name alone. `file:from-to` mutates those lines only.
+ */
+const targets = {
+  engine: 'packages/core/src/engine.ts',
+  connector: 'packages/core/src/connector.ts',
+  invoker: 'packages/core/src/invoker.ts',
+  headers: 'packages/core/src/headers.ts',
+  ack: 'packages/core/src/kit/ack.ts',
+  'dead-letters': 'packages/core/src/dead-letters.ts',
+  // source-mqtt: PUBACK after delivery, in receive order
+  acks: 'packages/source-mqtt/src/acks.ts',
+  // source-sqs: DeleteMessageBatch of acked messages, retries of failed entries
+  deleter: 'packages/source-sqs/src/deleter.ts',
+  // source-kafka: reply, commit watermark, redeliver/seek, the per-partition batch loop (`reply` to `onBatch`'s end)
+  'kafka-commit': 'packages/source-kafka/src/source.ts:191-323',
+};
+/** The test files each source's run uses by default (paths from the package; MUTATE_TESTS overrides). */
+const sourceTests = {
+  'source-mqtt': ['src/acks.test.ts', 'test/source.test.ts'],
+  'source-sqs': ['test/settle.test.ts', 'test/source.test.ts'],
+  'source-kafka': ['test/source.test.ts'],
+};
 const only = process.env.MUTATE_ONLY?.split(',').filter(Boolean);
-const mutate = only ? files.filter((f) => only.some((o) => f.endsWith(`/${o}.ts`))) : files;
+for (const o of only ?? [])
+  if (!(o in targets)) throw new Error(`MUTATE_ONLY=${o}: not one of ${Object.keys(targets).join(', ')}`);
+const mutate = only
+  ? only.map((o) => targets[o])
+  : Object.values(targets).filter((f) => f.startsWith('packages/core/'));
+const pkgs = [...new Set(mutate.map((f) => f.split('/')[1]))];
+if (pkgs.length !== 1) throw new Error(`MUTATE_ONLY: one package per run, got ${pkgs.join(', ')}`);
+const pkg = pkgs[0];
+// Read by vitest.mutate.ts in Stryker's test runner processes (they inherit this environment).
+process.env.MUTATE_PACKAGE = pkg;
+if (pkg !== 'core' && !process.env.MUTATE_TESTS) process.env.MUTATE_TESTS = sourceTests[pkg].join(',');
 const out = only ? `bench/results/mutation/${only.join('+')}` : 'bench/results/mutation';
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
@@ -22,9 +48,9 @@ export default {
   mutate,
   plugins: [require.resolve('@stryker-mutator/vitest-runner')],
   testRunner: 'vitest',
-  // core's own vitest config (resolve.conditions = '@connector/source', timeouts), run from packages/core, unit
-  // test files first (see vitest.mutate.ts).
-  vitest: { configFile: 'tooling/mutate/vitest.mutate.ts', dir: 'packages/core' },
+  // the package's own vitest config (resolve.conditions = '@connector/source', timeouts), run from the package;
+  // core's unit test files first (see vitest.mutate.ts).
+  vitest: { configFile: 'tooling/mutate/vitest.mutate.ts', dir: `packages/${pkg}` },
   // Mutants in module-level code (constant tables: reserved header names, undici codes, defaults) would re-run
   // every test in a fresh environment each; at 2 cores that alone is hours. They are skipped (reported as Ignored).
   ignoreStatic: true,
@@ -33,12 +59,19 @@ export default {
   // Integration tests against the in-process test gateway: a mutant that stalls delivery must time out, not hang.
   timeoutMS: 10_000,
   timeoutFactor: 2,
-  // The sandbox needs core, testing, the shared vitest settings and the root manifests; core's node_modules are symlinked.
+  // The sandbox needs core, testing, the mutated package, the shared vitest settings and the root manifests; the
+  // node_modules folders are symlinked (a source's workspace dependencies resolve to the unmutated originals).
   ignorePatterns: [
     '/*',
     '!/packages',
     '/packages/*',
     '!/packages/core',
+    `!/packages/${pkg}`,
+    // vitest.mutate.ts imports every mutated package's vitest config: those files of the other packages too
+    '!/packages/source-*',
+    '/packages/source-*/*',
+    '!/packages/source-*/vitest.config.ts',
+    ...(pkg === 'core' ? [] : [`!/packages/${pkg}/*`, `/packages/${pkg}/node_modules`]),
     '!/packages/testing', // core's vitest config aliases @connector/testing to its src by path
     '!/vitest.shared.ts',
     '!/tooling',

@@ -1,7 +1,7 @@
 // Summarise Stryker's JSON reports under bench/results/mutation: score per file and every surviving mutant.
 // `node tooling/mutate/summary.mjs [dir]`. Also prints an upper bound of each file's score with only the test files
 // that existed before the mutation work (a mutant none of them covers could not have been killed by them).
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = process.argv[2] ?? 'bench/results/mutation';
@@ -49,14 +49,14 @@ for (const path of reports(root)) {
       if (m.status === 'Survived' || m.status === 'NoCoverage') {
         const l = m.location.start.line;
         survivors.push(
-          `${file.replace(/^.*packages\/core\//, '')}:${l} ${m.status} ${m.mutatorName} → ${JSON.stringify(m.replacement).slice(0, 80)}\n      ${(lines[l - 1] ?? '').trim().slice(0, 140)}`,
+          `${file.replace(/^.*packages\//, '')}:${l} ${m.status} ${m.mutatorName} → ${JSON.stringify(m.replacement).slice(0, 80)}\n      ${(lines[l - 1] ?? '').trim().slice(0, 140)}`,
         );
       }
     }
     const valid = c.Killed + c.Timeout + c.Survived + c.NoCoverage;
     const score = valid === 0 ? 100 : (100 * (c.Killed + c.Timeout)) / valid;
     rows.push({
-      file: file.replace(/^.*packages\/core\//, ''),
+      file: file.replace(/^.*packages\//, ''),
       score: score.toFixed(1),
       'old tests ≤': valid === 0 ? '-' : ((100 * oldReach) / valid).toFixed(1),
       killed: c.Killed,
@@ -69,3 +69,15 @@ for (const path of reports(root)) {
 }
 console.table(rows);
 console.log(`\n${survivors.length} surviving mutants:\n${survivors.join('\n')}`);
+// The score table as Markdown beside the reports (bench/results is gitignored: copy it into README.md's results).
+const md = [
+  `| ${Object.keys(rows[0] ?? {}).join(' | ')} |`,
+  `| ${Object.keys(rows[0] ?? {})
+    .map(() => '---')
+    .join(' | ')} |`,
+  ...rows.map((r) => `| ${Object.values(r).join(' | ')} |`),
+].join('\n');
+writeFileSync(
+  join(root, 'summary.md'),
+  `${md}\n\n${survivors.length} surviving mutants:\n\n${survivors.map((s) => `- ${s.replace(/\n\s+/, ': ')}`).join('\n')}\n`,
+);

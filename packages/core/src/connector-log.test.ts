@@ -84,4 +84,53 @@ describe('connection failures are logged as one readable line, rate-limited', ()
     expect(logger.lines.some((l) => l.msg === 'connector started')).toBe(true);
     expect(logger.lines.some((l) => l.msg?.includes('source not connected'))).toBe(false);
   });
+
+  it('the lifecycle in the log: failed starts with their back-off, the start after them, the endpoint, the stop', async () => {
+    let attempts = 0;
+    const flaky: Source = {
+      name: 'flaky',
+      async start() {
+        if (++attempts <= 2) throw new Error(`refused ${attempts}`);
+      },
+      stop: async () => undefined,
+    };
+    const logger = memoryLogger();
+    const controller = createController({ gatewayUrl: 'http://127.0.0.1:1', rebuildInterval: 3_600_000 });
+    const c = createConnector({
+      controller,
+      source: flaky,
+      logger,
+      restartDelay: { min: 10, max: 15 },
+      http: { port: 0, host: '127.0.0.1' },
+    });
+    await c.start();
+    await waitFor(() => attempts === 3, 'the third start');
+    await waitFor(
+      () => logger.lines.some((l) => l.msg === 'source flaky started after 2 failed attempts'),
+      'the start after failures',
+    );
+    await c.stop();
+    const at = (msg: string) => logger.lines.find((l) => l.msg === msg && l.level !== 'debug');
+    expect(at('source flaky failed to start: refused 1')?.obj).toEqual({ retryInMs: 10 });
+    expect(at('source flaky failed to start: refused 2')?.obj).toEqual({ retryInMs: 15 });
+    expect(at('source flaky failed to start: refused 1')?.level).toBe('error');
+    expect(at('health and metrics endpoint listening')?.obj).toEqual({ url: c.httpUrl });
+    expect(at('connector stopped')?.obj).toEqual({ graceful: true });
+    expect(logger.lines.filter((l) => l.msg?.startsWith('source flaky started after'))).toHaveLength(1);
+    // The default back-off starts at 1 s.
+    const slow = memoryLogger();
+    const d = createConnector({
+      controller: createController({ gatewayUrl: 'http://127.0.0.1:1', rebuildInterval: 3_600_000 }),
+      source: { ...flaky, start: async () => Promise.reject(new Error('no')) },
+      logger: slow,
+    });
+    await d.start();
+    await d.kill();
+    expect(
+      slow.lines.find((l) => l.msg === 'source flaky failed to start: no' && l.level !== 'debug')?.obj,
+    ).toEqual({
+      retryInMs: 1000,
+    });
+    expect(slow.lines.find((l) => l.msg === 'connector stopped')?.obj).toEqual({ graceful: false });
+  });
 });

@@ -1,5 +1,5 @@
 import { startGateway, type TestGateway } from '@connector/testing';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   type Connector,
   type ConnectorOptions,
@@ -121,6 +121,40 @@ describe('connector lifecycle', () => {
     expect(m).toContain('connector_source_restarts_total{source="bare"} 1');
   });
 
+  it('a map not synced for max(3 × rebuildInterval, 10 s) is stale: not ready, with its age and the last error', async () => {
+    const g = await gateway();
+    const check = async (rebuildInterval: number, maxAge: number) => {
+      const controller = createController({ gatewayUrl: g.url, rebuildInterval });
+      const c = createConnector({ controller, source: memorySource().source });
+      cleanups.push(() => c.stop());
+      await c.start();
+      const syncedAt = controller.status().lastSyncAt ?? 0;
+      // Only Date is faked (timers run for real), and each step is synchronous: no rebuild lands in between.
+      vi.useFakeTimers({ toFake: ['Date'] });
+      try {
+        vi.setSystemTime(syncedAt + maxAge);
+        expect(c.readiness()).toEqual([]);
+        vi.setSystemTime(syncedAt + maxAge + 1);
+        expect(c.readiness()).toEqual([`topic map stale: last sync ${maxAge / 1000}s ago`]);
+        expect(c.ready()).toBe(false);
+      } finally {
+        vi.useRealTimers();
+      }
+      return { controller, c, syncedAt };
+    };
+    await check(2000, 10_000); // 3 × 2 s is under the 10 s floor
+    const { controller, c, syncedAt } = await check(20_000, 60_000);
+    g.fault('system', { status: 503 });
+    await controller.refresh().catch(() => undefined);
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(syncedAt + 61_000);
+      expect(c.readiness()).toEqual([expect.stringMatching(/^topic map stale: last sync 61s ago: .*503/)]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('a stop during the restart back-off: the source is not started again', async () => {
     const g = await gateway();
     const { source, s } = bareSource();
@@ -220,6 +254,123 @@ describe('connector lifecycle', () => {
   });
 });
 
+describe('connector lifecycle: survivors of the second mutation run', () => {
+  it("a source's own health() decides connectedness, with its error in the reason", async () => {
+    const g = await gateway();
+    let health = { connected: true } as { connected: boolean; lastError?: string };
+    const source: Source = { name: 'h', async start() {}, async stop() {}, health: () => health };
+    const c = createConnector({ controller: createController({ gatewayUrl: g.url }), source });
+    cleanups.push(() => c.stop());
+    await c.start();
+    expect(c.readiness()).toEqual([]);
+    health = { connected: false, lastError: 'broker down' };
+    expect(c.readiness()).toEqual(['source h not connected: broker down']);
+  });
+
+  it('the endpoint on a named host keeps that host; /readyz says ready:false with 503; 404 is text; closed at stop', async () => {
+    const g = await gateway();
+    let health = { connected: true };
+    const source: Source = { name: 'h', async start() {}, async stop() {}, health: () => health };
+    const c = createConnector({
+      controller: createController({ gatewayUrl: g.url }),
+      source,
+      http: { port: 0, host: 'localhost' },
+    });
+    await c.start();
+    expect(c.httpUrl).toMatch(/^http:\/\/localhost:\d+$/);
+    health = { connected: false };
+    const r = await fetch(`${c.httpUrl}/readyz`);
+    expect(r.status).toBe(503);
+    expect(await r.json()).toMatchObject({ ready: false, reasons: ['source h not connected'] });
+    const n = await fetch(`${c.httpUrl}/nothing`);
+    expect(n.headers.get('content-type')).toBe('text/plain');
+    const url = c.httpUrl;
+    await c.stop();
+    await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+  });
+
+  it('onTopicsChange tells topic sets apart whatever their names: [ab, c] then [a, bc] is a change', async () => {
+    const g = await startGateway({ functions: [{ name: 'f', annotations: { topic: 'ab,c' } }] });
+    cleanups.push(() => g.close());
+    const { source, s } = bareSource();
+    const controller = createController({ gatewayUrl: g.url, rebuildInterval: 60_000 });
+    const c = createConnector({ controller, source });
+    cleanups.push(() => c.stop());
+    await c.start();
+    const ctx = s.ctx as SourceContext;
+    expect(ctx.topics()).toEqual(['ab', 'c']);
+    const topicLists: string[][] = [];
+    ctx.onTopicsChange((t) => topicLists.push([...t]));
+    g.addFunction({ name: 'g', annotations: { topic: 'c' } }); // the map changes, the topic set does not
+    await controller.refresh();
+    expect(topicLists).toEqual([]);
+    g.removeFunction('g');
+    g.updateFunction('f', { annotations: { topic: 'a,bc' } });
+    await controller.refresh();
+    expect(topicLists).toEqual([['a', 'bc']]);
+  });
+
+  it('a drain that times out says so, with what is left', async () => {
+    const g = await startGateway({ functions: [{ name: 'f', annotations: { topic: 't' } }] });
+    cleanups.push(() => g.close());
+    g.fault('f', { hang: true });
+    const mem = memorySource();
+    const warnings: { obj: unknown; msg: unknown }[] = [];
+    const logger = {
+      trace() {},
+      debug() {},
+      info() {},
+      warn: (obj: unknown, msg?: unknown) => void warnings.push({ obj, msg }),
+      error() {},
+      fatal() {},
+      child: () => logger,
+    };
+    const c = createConnector({
+      controller: createController({ gatewayUrl: g.url }),
+      source: mem.source,
+      drainTimeout: 50,
+      logger,
+    });
+    await c.start();
+    mem.push({ topic: 't', body: Buffer.from('x') });
+    await waitFor(() => g.pending() === 1);
+    await c.stop();
+    expect(warnings).toContainEqual({
+      obj: { pending: 1, drainTimeout: 50 },
+      msg: 'drain timeout: unsettled messages are not acked',
+    });
+    expect(mem.acked).toEqual([]);
+  });
+
+  it('stop() before start() resolves', async () => {
+    const c = createConnector({
+      controller: createController({ gatewayUrl: 'http://127.0.0.1:1' }),
+      source: memorySource().source,
+    });
+    await c.stop();
+  });
+
+  it('pending() counts a delivery in flight; kill() does not drain it and leaves it un-acked', async () => {
+    const g = await startGateway({ functions: [{ name: 'f', annotations: { topic: 't' } }] });
+    cleanups.push(() => g.close());
+    g.fault('f', { hang: true });
+    const mem = memorySource();
+    const c = createConnector({
+      controller: createController({ gatewayUrl: g.url }),
+      source: mem.source,
+      drainTimeout: 20_000,
+    });
+    await c.start();
+    mem.push({ topic: 't', body: Buffer.from('x') });
+    await waitFor(() => g.pending() === 1);
+    expect(c.pending()).toBe(1);
+    const started = Date.now();
+    await c.kill();
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(mem.acked).toEqual([]);
+  });
+});
+
 describe('connector options', () => {
   it.each([
     [{ maxPendingBytes: 0 }, 'maxPendingBytes'],
@@ -282,5 +433,26 @@ describe('runConnector', () => {
     expect(process.listenerCount('SIGTERM')).toBe(before);
     expect(quiet.ready()).toBe(true);
     await quiet.kill();
+    // kill() detaches them too (SIGTERM and SIGINT).
+    const beforeInt = process.listenerCount('SIGINT');
+    const killed = await runConnector({
+      controller: createController({ gatewayUrl: g.url }),
+      source: memorySource().source,
+      exit: () => undefined,
+    });
+    expect(process.listenerCount('SIGINT')).toBe(beforeInt + 1);
+    await killed.kill();
+    expect(process.listenerCount('SIGTERM')).toBe(before);
+    expect(process.listenerCount('SIGINT')).toBe(beforeInt);
+  });
+
+  it('an unknown option is named with the function it was given to', async () => {
+    const o = {
+      controller: createController({ gatewayUrl: 'http://127.0.0.1:1' }),
+      source: memorySource().source,
+      bogus: 1,
+    } as never;
+    expect(() => createConnector(o)).toThrow(/createConnector/);
+    await expect(runConnector(o)).rejects.toThrow(/runConnector/);
   });
 });

@@ -1,8 +1,18 @@
+import { getEventListeners } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { testCertificates, waitFor } from '@connector/testing';
+import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
+import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, GatewayError } from '../src/errors.js';
 import { createInvoker, type InvokerOptions } from '../src/invoker.js';
+import { redactSecrets } from '../src/secrets.js';
 
 // The invoker against a plain local HTTP server: what goes out (path, headers) and how every answer is classified.
 
@@ -18,6 +28,19 @@ const cleanups: (() => Promise<unknown> | unknown)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
+
+let dir: string | undefined;
+afterEach(() => {
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  dir = undefined;
+});
+/** An identity token file (token auth), removed after the test. */
+const tokenFile = (token: string) => {
+  dir ??= mkdtempSync(join(tmpdir(), 'inv-token-'));
+  const file = join(dir, 'token');
+  writeFileSync(file, token);
+  return file;
+};
 
 async function peer(handler: Handler = (_q, _b, res) => res.end('ok')) {
   const seen: Seen[] = [];
@@ -410,12 +433,22 @@ describe('invoker: survivors of the first mutation run', () => {
   });
 
   it('a short systemTimeout does not cut invocations short (undici timeouts follow the longer one)', async () => {
+    // 1.2 s: undici checks its header and body timeouts on a coarse (about 0.5 s) clock.
+    let mode = 'headers';
     const p = await peer((_q, _b, res) => {
-      setTimeout(() => res.end('late'), 600);
+      if (mode === 'headers') setTimeout(() => res.end('late'), 1200);
+      else {
+        res.writeHead(200).write('la');
+        setTimeout(() => res.end('te'), 1200);
+      }
     });
-    const r = await invoker(p.url, { timeout: 10_000, systemTimeout: 100 }).invoke('f', 't', '');
-    expect(r.error).toBeUndefined();
-    expect(Buffer.from(r.body).toString()).toBe('late');
+    const inv = invoker(p.url, { timeout: 10_000, systemTimeout: 100 });
+    for (const m of ['headers', 'body']) {
+      mode = m;
+      const r = await inv.invoke('f', 't', '');
+      expect(r.error).toBeUndefined();
+      expect(Buffer.from(r.body).toString()).toBe('late');
+    }
   });
 
   it('an async answer declaring a body over the limit is fine (its body is not read)', async () => {
@@ -503,5 +536,308 @@ describe('invoker: survivors of the first mutation run', () => {
     );
     expect(cred.message).not.toContain('hunter2');
     expect(err({ asyncCallbackUrl: 'http://cb/\u00e9' })).toMatchObject({ setting: 'asyncCallbackUrl' });
+  });
+});
+
+describe('invoker: gateway tokens (survivors of the second mutation run)', () => {
+  /** A peer that is also the token endpoint: access tokens a1, a2…; function tokens f1, f2… per exchange. */
+  async function tokenPeer(o: { refuse?: Set<string>; failExchange?: () => boolean } = {}) {
+    const refuse = o.refuse ?? new Set<string>();
+    const issued: Record<string, string>[] = [];
+    const p = await peer((req, body, res) => {
+      if ((req.url ?? '').startsWith('/oauth/token') || (req.url ?? '').startsWith('/idp/')) {
+        const form = Object.fromEntries(new URLSearchParams(body.toString()));
+        if (o.failExchange?.()) return void res.writeHead(400).end('{"error":"invalid_grant"}');
+        issued.push(form);
+        const token = `${form['scope'] === 'function' ? 'f' : 'a'}${issued.length}`;
+        return void res.end(JSON.stringify({ access_token: token, expires_in: 3600 }));
+      }
+      const auth = req.headers.authorization ?? '';
+      res.writeHead(refuse.has(auth) ? 401 : 200).end('{}');
+    });
+    return { ...p, issued, refuse };
+  }
+  const calls = (p: { seen: Seen[] }, prefix: string) =>
+    p.seen.filter((s) => s.url.startsWith(prefix)).map((s) => s.headers.authorization);
+
+  it('/system: a 401 with a token gets a fresh token and exactly one repeat; a 401 with basic auth is not repeated', async () => {
+    const p = await tokenPeer({ refuse: new Set(['Bearer a1']) });
+    const inv = invoker(p.url, { gatewayTokenFile: tokenFile('id-1') });
+    expect(await inv.system('/system/functions')).toEqual({ status: 200, json: {} });
+    expect(calls(p, '/system/')).toEqual(['Bearer a1', 'Bearer a2']);
+    // Refused again with the fresh token: the 401 is the answer, no third call.
+    p.refuse.add('Bearer a2');
+    p.refuse.add('Bearer a3');
+    expect((await inv.system('/system/functions')).status).toBe(401);
+    expect(calls(p, '/system/')).toEqual(['Bearer a1', 'Bearer a2', 'Bearer a2', 'Bearer a3']);
+    const basic = await peer((_q, _b, res) => res.writeHead(401).end());
+    const b = invoker(basic.url, { credentials: { username: 'u', password: 'p' } });
+    expect((await b.system('/system/functions')).status).toBe(401);
+    expect(basic.seen).toHaveLength(1);
+    const none = await peer((_q, _b, res) => res.writeHead(401).end());
+    expect((await invoker(none.url).system('/system/functions')).status).toBe(401);
+    expect(none.seen).toHaveLength(1);
+  });
+
+  it('function auth: a token per function (default namespace openfaas-fn), one repeat after a 401, none without it', async () => {
+    const p = await tokenPeer();
+    const inv = invoker(p.url, { gatewayTokenFile: tokenFile('id-1'), gatewayFunctionAuth: true });
+    expect((await inv.invoke('fn.ns', 't', '')).status).toBe(200);
+    expect((await inv.invoke('bare', 't', '')).status).toBe(200);
+    expect(p.issued.map((f) => f['audience'])).toEqual([undefined, 'ns:fn', 'openfaas-fn:bare']);
+    expect(calls(p, '/function/')).toEqual(['Bearer f2', 'Bearer f3']);
+    // The function's token is refused: a new one, the call repeated once with it.
+    p.refuse.add('Bearer f2');
+    const r = await inv.invoke('fn.ns', 't', '');
+    expect(r.status).toBe(200);
+    expect(r.error).toBeUndefined();
+    expect(calls(p, '/function/fn.ns')).toEqual(['Bearer f2', 'Bearer f2', 'Bearer f4']);
+    // Without function auth the token file is for /system only.
+    const plain = await tokenPeer();
+    await invoker(plain.url, { gatewayTokenFile: tokenFile('id-2') }).invoke('fn.ns', 't', '');
+    expect(calls(plain, '/function/')).toEqual([undefined]);
+  });
+
+  it('function auth: no token to be had is a retryable ERR_NETWORK naming the invocation, with the cause', async () => {
+    const p = await tokenPeer({ failExchange: () => true });
+    const inv = invoker(p.url, { gatewayTokenFile: tokenFile('id-1'), gatewayFunctionAuth: true });
+    const r = await inv.invoke('fn.ns', 't', '');
+    expect(r.error).toMatchObject({ code: 'ERR_NETWORK', canRetry: true });
+    expect(r.error?.message).toMatch(/^invocation of fn\.ns: no function token: gateway token exchange at /);
+    expect(r.error?.cause).toBeInstanceOf(GatewayError);
+    expect(calls(p, '/function/')).toEqual([]);
+  });
+
+  it('a token endpoint on another origin: POSTed there with its path and query, the form as the body', async () => {
+    const idp = await tokenPeer();
+    const gw = await tokenPeer();
+    const inv = invoker(gw.url, {
+      gatewayTokenFile: tokenFile('id-1'),
+      gatewayTokenExchange: `${idp.url}/idp/token?tenant=x`,
+    });
+    expect((await inv.system('/system/functions')).status).toBe(200);
+    expect(idp.seen.map((s) => `${s.method} ${s.url}`)).toEqual(['POST /idp/token?tenant=x']);
+    expect(idp.seen[0]?.headers['content-type']).toBe('application/x-www-form-urlencoded');
+    expect(idp.seen[0]?.headers['user-agent']).toBe('ua/1');
+    expect(idp.issued[0]).toMatchObject({ subject_token: 'id-1' });
+    expect(calls(gw, '/system/')).toEqual(['Bearer a1']);
+    expect(gw.issued).toEqual([]);
+  });
+});
+
+describe('invoker: survivors of the second mutation run', () => {
+  it('a settled invocation leaves no listener on the caller signal (one signal serves every call of a run)', async () => {
+    const p = await peer();
+    const inv = invoker(p.url);
+    const ac = new AbortController();
+    for (let i = 0; i < 3; i++)
+      expect((await inv.invoke('f', 't', '', { signal: ac.signal })).status).toBe(200);
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+    const gone = await peer();
+    const url = gone.url;
+    for (const c of cleanups.splice(0)) await c();
+    const failed = await invoker(url).invoke('f', 't', '', { signal: ac.signal });
+    expect(failed.error?.code).toBe('ERR_NETWORK');
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('a network failure keeps the transport error as its cause', async () => {
+    const gone = await peer();
+    const url = gone.url;
+    for (const c of cleanups.splice(0)) await c();
+    const r = await invoker(url).invoke('f', 't', '');
+    expect(r.error?.code).toBe('ERR_NETWORK');
+    expect((r.error?.cause as NodeJS.ErrnoException | undefined)?.code).toBe('ECONNREFUSED');
+  });
+
+  it('a request that failed while queued for a connection is never sent', async () => {
+    const release: (() => void)[] = [];
+    const p = await peer((_q, _b, res) => {
+      release.push(() => res.end('ok'));
+    });
+    const inv = invoker(p.url, { connections: 1 });
+    const first = inv.invoke('first', 't', '');
+    await waitFor(() => p.seen.length === 1);
+    const ac = new AbortController();
+    const queued = inv.invoke('queued', 't', '', { signal: ac.signal });
+    const timedOut = inv.invoke('timed-out', 't', '', { timeout: 50 });
+    ac.abort();
+    expect((await queued).error?.code).toBe('ERR_ABORTED');
+    expect((await timedOut).error?.code).toBe('ERR_TIMEOUT');
+    const last = inv.invoke('last', 't', '');
+    release.shift()?.();
+    expect((await first).status).toBe(200);
+    // `last` was queued after the two: once it arrives, they would have arrived before it.
+    await waitFor(() => p.seen.length === 2);
+    release.shift()?.();
+    expect((await last).status).toBe(200);
+    expect(p.seen.map((s) => s.url)).toEqual(['/function/first', '/function/last']);
+  });
+
+  it('cloudEvents=structured: the invocation carries the JSON envelope, not the bare body', async () => {
+    const p = await peer();
+    await invoker(p.url, { cloudEvents: 'structured' }).invoke('f', 'orders', 'hi');
+    expect(p.seen[0]?.headers['content-type']).toBe('application/cloudevents+json; charset=utf-8');
+    const e = JSON.parse(p.seen[0]?.body ?? '{}') as Record<string, string>;
+    expect(e['specversion']).toBe('1.0');
+    expect(e['data'] ?? Buffer.from(e['data_base64'] ?? '', 'base64').toString()).toBe('hi');
+  });
+
+  it('gateway_tls_insecure is said loudly at creation; credentials become secrets that logs redact', () => {
+    const lines: { obj: unknown; msg: unknown }[] = [];
+    const warn = (obj: unknown, msg?: unknown) => void lines.push({ obj, msg });
+    const logger = { trace() {}, debug() {}, info() {}, warn, error() {}, fatal() {}, child: () => logger };
+    invoker('https://127.0.0.1:1', { gatewayTlsInsecure: true, logger });
+    expect(lines).toEqual([
+      {
+        obj: { gateway: 'https://127.0.0.1:1', setting: 'gateway_tls_insecure' },
+        msg: expect.stringMatching(/^gateway TLS certificate NOT verified/),
+      },
+    ]);
+    invoker('https://127.0.0.1:1', { logger });
+    expect(lines).toHaveLength(1);
+    invoker('http://127.0.0.1:1', { credentials: { username: 'inv-user', password: 'inv-pw-5f3a' } });
+    const basic = Buffer.from('inv-user:inv-pw-5f3a').toString('base64');
+    expect(redactSecrets(`a inv-pw-5f3a b ${basic} c`)).not.toMatch(/inv-pw-5f3a|aW52/);
+  });
+
+  it('refused addresses: the message names the function, the attempt is kept; byte bodies go out as they are', async () => {
+    const p = await peer();
+    const inv = invoker(p.url);
+    const r = await inv.invoke('..', 't', '', { attempt: 3 });
+    expect(r.error?.message).toBe('function ".." has no valid address');
+    expect(r.attempt).toBe(3);
+    await inv.invoke('f', 't', new Uint8Array([0x31, 0x32, 0x33]));
+    expect(p.seen[0]?.body).toBe('123');
+  });
+
+  it('logs nothing about message headers when every one was forwarded', async () => {
+    const p = await peer();
+    const lines: unknown[] = [];
+    const at = (obj: unknown, msg?: unknown) => void lines.push({ obj, msg });
+    const logger = { trace: at, debug: at, info: at, warn: at, error: at, fatal: at, child: () => logger };
+    await invoker(p.url, { logger }).invoke('f', 't', '', { headers: { ok: 'y' } });
+    expect(p.seen[0]?.headers.ok).toBe('y');
+    expect(lines).toEqual([]);
+  });
+
+  it('destroy() fails the invocations in flight at once (ERR_ABORTED, not their deadline)', async () => {
+    const p = await peer(() => undefined); // never answers
+    const inv = invoker(p.url, { timeout: 20_000 });
+    const pending = inv.invoke('f', 't', '');
+    await waitFor(() => p.seen.length === 1);
+    const started = Date.now();
+    inv.destroy();
+    const r = await pending;
+    expect(r.error?.code).toBe('ERR_ABORTED');
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it("undici's own timeout (a per-call timeout over the configured one) is ERR_TIMEOUT, retryable", async () => {
+    const p = await peer(() => undefined); // never answers
+    const r = await invoker(p.url, { timeout: 300 }).invoke('f', 't', '', { timeout: 20_000 });
+    expect(r.error).toMatchObject({
+      code: 'ERR_TIMEOUT',
+      canRetry: true,
+      message: 'invocation of f timed out',
+    });
+  });
+
+  it('/system: a refused token exchange keeps its status; an unreachable token endpoint is named', async () => {
+    const refusing = await peer((_q, _b, res) => res.writeHead(400).end('{"error":"invalid_grant"}'));
+    const e = await invoker(refusing.url, { gatewayTokenFile: tokenFile('id-1') })
+      .system('/system/functions')
+      .catch((err: unknown) => err);
+    expect(e).toBeInstanceOf(GatewayError);
+    expect(e).toMatchObject({ code: 'ERR_GATEWAY_STATUS', status: 400, canRetry: true });
+    expect((e as Error).message).toMatch(
+      /^gateway: gateway token exchange at .* answered 400 \(invalid_grant\)$/,
+    );
+    const gone = await peer();
+    const url = gone.url;
+    await cleanups.pop()?.();
+    const p = await peer();
+    const u = await invoker(p.url, {
+      gatewayTokenFile: tokenFile('id-1'),
+      gatewayTokenExchange: `${url}/idp/token`,
+    })
+      .system('/system/functions')
+      .catch((err: unknown) => err);
+    expect(u).toMatchObject({ code: 'ERR_GATEWAY_UNREACHABLE', canRetry: true });
+    expect((u as Error).message).toBe(
+      `gateway: POST ${url}/idp/token failed: connect ECONNREFUSED ${url.replace('http://', '')}`,
+    );
+  });
+
+  it('option errors name the cloudEvents settings', () => {
+    expect(() => invoker('http://g:1', { cloudEvents: 'json' as never })).toThrow(
+      expect.objectContaining({ setting: 'cloudEvents' }),
+    );
+    expect(() => invoker('http://g:1', { cloudEventsType: 'a\nb' })).toThrow(
+      expect.objectContaining({ setting: 'cloudEventsType' }),
+    );
+  });
+});
+
+describe('invoker: an attempt span (tracing SDK registered)', () => {
+  const exporter = new InMemorySpanExporter();
+  const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  beforeAll(() => provider.register());
+  afterAll(async () => {
+    await provider.shutdown();
+    trace.disable();
+    propagation.disable();
+    context.disable();
+  });
+
+  it('a call with trace context: one CLIENT span, ended with the result, whose id the function receives', async () => {
+    const p = await peer();
+    const inv = invoker(p.url);
+    const r = await inv.invoke('f', 't', '', { traceContext: context.active() });
+    expect(r.status).toBe(200);
+    const spans = exporter.getFinishedSpans();
+    expect(spans.map((s) => s.kind)).toEqual([SpanKind.CLIENT]);
+    const traceparent = String(p.seen[0]?.headers.traceparent);
+    expect(traceparent.split('-')[2]).toBe(spans[0]?.spanContext().spanId);
+    // Without trace context: no span, no header.
+    exporter.reset();
+    expect((await inv.invoke('f', 't', '')).status).toBe(200);
+    expect(exporter.getFinishedSpans()).toEqual([]);
+    expect(p.seen[1]?.headers.traceparent).toBeUndefined();
+  });
+});
+
+describe('invoker: https with a private CA', () => {
+  it('gateway_ca_file is trusted for the gateway and for a token endpoint on another origin (added to the public CAs)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'inv-tls-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const certs = testCertificates(dir);
+    const seen: string[] = [];
+    const serve = async () => {
+      const server = createHttpsServer(
+        { cert: readFileSync(certs.serverCert), key: readFileSync(certs.serverKey) },
+        (req, res) => {
+          seen.push(`${req.method} ${req.url}`);
+          if (req.url === '/idp/token') res.end('{"access_token":"a1","expires_in":3600}');
+          else res.end('{}');
+        },
+      );
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      cleanups.push(() => {
+        server.closeAllConnections();
+        return new Promise((r) => server.close(r));
+      });
+      return (server.address() as AddressInfo).port;
+    };
+    const gw = await serve();
+    const idp = await serve();
+    const inv = invoker(`https://127.0.0.1:${gw}`, {
+      gatewayCaFile: certs.ca,
+      gatewayTokenFile: tokenFile('id-1'),
+      gatewayTokenExchange: `https://localhost:${idp}/idp/token`,
+    });
+    expect(await inv.system('/system/functions')).toEqual({ status: 200, json: {} });
+    expect((await inv.invoke('f', 't', '')).status).toBe(200);
+    expect(seen).toEqual(['POST /idp/token', 'GET /system/functions', 'POST /function/f']);
   });
 });

@@ -13,13 +13,11 @@ import {
   createController,
   DEFAULT_BATCH_BYTES,
   DEFAULT_RETRY,
-  type DeadLetter,
   type FunctionInfo,
-  type InvokeResult,
   Policies,
   type SourceMessage,
 } from '../src/index.js';
-import { memorySource, waitFor } from './helpers.js';
+import { memorySource, recordingConnector, waitFor } from './helpers.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -68,32 +66,8 @@ async function gateway(annotations: Record<string, string>, handler?: FunctionHa
   return g;
 }
 
-async function setup(g: TestGateway, opts: Partial<ConnectorOptions> = {}, asyncInvocation = false) {
-  const log = memoryLogger();
-  const controller = createController({
-    gatewayUrl: g.url,
-    rebuildInterval: 60_000,
-    logger: log,
-    asyncInvocation,
-  });
-  const mem = memorySource();
-  const results: InvokeResult[] = [];
-  const letters: DeadLetter[] = [];
-  controller.subscribe((r) => results.push(r));
-  const connector = createConnector({
-    controller,
-    source: mem.source,
-    deadLetter: (l) => {
-      letters.push(l);
-    },
-    logger: log,
-    ...opts,
-    retry: { minDelay: 1, maxDelay: 5, ...opts.retry },
-  });
-  cleanups.push(() => connector.stop());
-  await connector.start();
-  return { mem, results, letters, log };
-}
+const setup = (g: TestGateway, opts: Partial<ConnectorOptions> = {}, asyncInvocation = false) =>
+  recordingConnector(g.url, { controller: { asyncInvocation }, connector: opts }, (c) => cleanups.push(c));
 
 const msg = (body: string | Uint8Array, extra: Partial<SourceMessage> = {}): SourceMessage => ({
   topic: 't',

@@ -1,11 +1,15 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { memoryLogger } from '@connector/testing';
+import type { DeadLetter } from '../src/dead-letters.js';
 import {
+  type ConnectorOptions,
   type ControllerOptions,
   createConnector,
   createController,
   type DeliveryOutcome,
   defineSource,
+  type InvokeResult,
   isShutdownError,
   type Logger,
   type SourceContext,
@@ -196,4 +200,40 @@ export async function memoryConnector(
   await connector.start();
   cleanup(() => connector.kill());
   return { controller, connector, mem };
+}
+
+/**
+ * A started connector on a memory source that records what happens: every published result, every dead letter
+ * and every log line; retries fast (1–5 ms) unless `connector.retry` says otherwise. `cleanup` receives its stop.
+ */
+export async function recordingConnector(
+  gatewayUrl: string,
+  options: { controller?: Partial<ControllerOptions>; connector?: Partial<ConnectorOptions> },
+  cleanup: (fn: () => Promise<unknown>) => void,
+) {
+  const log = memoryLogger();
+  const controller = createController({
+    gatewayUrl,
+    rebuildInterval: 60_000,
+    logger: log,
+    ...options.controller,
+  });
+  const mem = memorySource();
+  const results: InvokeResult[] = [];
+  const letters: DeadLetter[] = [];
+  controller.subscribe((r) => results.push(r));
+  const opts = options.connector ?? {};
+  const connector = createConnector({
+    controller,
+    source: mem.source,
+    deadLetter: (l) => {
+      letters.push(l);
+    },
+    logger: log,
+    ...opts,
+    retry: { minDelay: 1, maxDelay: 5, ...opts.retry },
+  });
+  cleanup(() => connector.stop());
+  await connector.start();
+  return { controller, mem, connector, results, letters, log };
 }

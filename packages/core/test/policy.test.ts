@@ -1,18 +1,9 @@
 import { memoryLogger, startGateway, type TestGateway } from '@connector/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AdaptiveLimit } from '../src/adaptive.js';
-import {
-  type ConnectorOptions,
-  createConnector,
-  createController,
-  DEFAULT_RETRY,
-  type DeadLetter,
-  type FunctionInfo,
-  type InvokeResult,
-  Policies,
-} from '../src/index.js';
+import { type ConnectorOptions, DEFAULT_RETRY, type FunctionInfo, Policies } from '../src/index.js';
 import { Semaphore } from '../src/semaphore.js';
-import { memorySource, waitFor } from './helpers.js';
+import { recordingConnector, waitFor } from './helpers.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -25,27 +16,8 @@ async function gateway(...args: Parameters<typeof startGateway>): Promise<TestGa
   return g;
 }
 
-async function setup(g: TestGateway, opts: Partial<ConnectorOptions> = {}) {
-  const log = memoryLogger();
-  const controller = createController({ gatewayUrl: g.url, rebuildInterval: 60_000, logger: log });
-  const mem = memorySource();
-  const results: InvokeResult[] = [];
-  const letters: DeadLetter[] = [];
-  controller.subscribe((r) => results.push(r));
-  const connector = createConnector({
-    controller,
-    source: mem.source,
-    deadLetter: (l) => {
-      letters.push(l);
-    },
-    logger: log,
-    ...opts,
-    retry: { minDelay: 1, maxDelay: 5, ...opts.retry },
-  });
-  cleanups.push(() => connector.stop());
-  await connector.start();
-  return { controller, mem, connector, results, letters, log };
-}
+const setup = (g: TestGateway, opts: Partial<ConnectorOptions> = {}) =>
+  recordingConnector(g.url, { connector: opts }, (c) => cleanups.push(c));
 
 const msg = (body: string, extra: Record<string, unknown> = {}) => ({
   topic: 't',

@@ -10,6 +10,7 @@ import type { CaseParams, ReportCase, SourceCase, SourceRun, ThroughputCase } fr
 import {
   opsTarget,
   type Row,
+  ratioInfo,
   row,
   sourcesMarkdown,
   type Target,
@@ -316,10 +317,13 @@ const rows: Row[] = runs.map((r) => {
 });
 const targets: Target[] = throughputTargets(rows);
 for (const c of selected) {
+  const what = `${c.label} throughput / ${labelOf(c.ceiling)}`;
   const t =
-    c.minRatio === undefined
-      ? undefined
-      : opsTarget(rows, c.id, c.minRatio, `${c.label} throughput / ${labelOf(c.ceiling)}`);
+    c.minRatio !== undefined
+      ? opsTarget(rows, c.id, c.minRatio, what)
+      : c.informational
+        ? ratioInfo(rows, c.id, what)
+        : undefined;
   if (t) {
     const r = rows.find((x) => x.id === c.id && x.variant === undefined) as Row;
     const others = (k: 'broker' | 'publisher') => {

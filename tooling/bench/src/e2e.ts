@@ -76,8 +76,9 @@ async function startPublisher(kind: 'mqtt' | 'kafka' | 'sqs', cfg: object): Prom
 }
 
 /**
- * A connector (maxInFlight 64) with `source`; one warm-up, then one measured repetition: from the publish command
- * to the last successful invocation. CPU is this process's only; latency is each invocation's (`result.duration`).
+ * A connector (`maxInFlight`, default 64) with `source`; one warm-up, then one measured repetition: from the publish
+ * command to the last successful invocation. CPU is this process's only; latency is each invocation's
+ * (`result.duration`; a batch's request duration for each of its messages).
  */
 async function e2e(
   p: CaseParams,
@@ -85,6 +86,7 @@ async function e2e(
   publisher: Publisher,
   topicMatcher: TopicMatcherOption = 'exact',
   brokerPid?: number,
+  maxInFlight = 64,
 ) {
   const controller = core.createController({ gatewayUrl: p.url, connectorName: 'bench', topicMatcher });
   let phase: { lat: Float64Array; done: number; more(): void; finished(err?: Error): void } | undefined;
@@ -113,7 +115,7 @@ async function e2e(
       phase = { lat, done: 0, more, finished: (err) => (err ? reject(err) : resolve()) };
       more();
     });
-  const connector = core.createConnector({ controller, source, maxInFlight: 64 });
+  const connector = core.createConnector({ controller, source, maxInFlight });
   await connector.start();
   try {
     await timed(warmUp(p), batch(warmUp(p)));
@@ -173,6 +175,39 @@ async function sqsE2e(p: CaseParams) {
   const clientConfig = publisher.ready['clientConfig'] as { endpoint: string };
   const source = sqsSource({ queues: ['bench'], waitTime: 1, pollers: 4, clientConfig });
   return e2e(p, source, publisher);
+}
+
+/**
+ * Batch delivery end to end: topic / queue `bench-batch` reaches the gateway's `echo-batch`
+ * (`connector.dev/batch-size` 100), `bench` the plain `echo` (batch size 1). Both sizes run with the same
+ * `maxInFlight`, 1000 (a batch counts its messages against it, so 64 would never fill one).
+ */
+const BATCH_IN_FLIGHT = 1000;
+const batchTopic = (size: 1 | 100) => (size === 1 ? 'bench' : 'bench-batch');
+
+/** Kafka, 3 partitions, `ordering=none` (with `key` a partition has one record in flight: a batch would hold 3). */
+async function kafkaBatchE2e(p: CaseParams, size: 1 | 100) {
+  const { kafkaSource } = await import('@connector/source-kafka');
+  const topic = batchTopic(size);
+  const publisher = await startPublisher('kafka', { partitions: 3, topic });
+  const source = kafkaSource({
+    brokers: publisher.ready['brokers'] as string[],
+    topics: [topic],
+    group: 'bench',
+    sessionTimeout: 6000,
+    ordering: 'none',
+  });
+  return e2e(p, source, publisher, 'exact', undefined, BATCH_IN_FLIGHT);
+}
+
+/** SQS standard queue through fauxqs, 4 pollers x 10 messages. */
+async function sqsBatchE2e(p: CaseParams, size: 1 | 100) {
+  const { sqsSource } = await import('@connector/source-sqs');
+  const queue = batchTopic(size);
+  const publisher = await startPublisher('sqs', { topic: queue });
+  const clientConfig = publisher.ready['clientConfig'] as { endpoint: string };
+  const source = sqsSource({ queues: [queue], waitTime: 1, pollers: 4, clientConfig });
+  return e2e(p, source, publisher, 'exact', undefined, BATCH_IN_FLIGHT);
 }
 
 const mosquittoMissing = () =>
@@ -237,3 +272,28 @@ registerCase({
   minRatio: 0.8,
   run: (p) => sqsE2e(p),
 });
+
+for (const [name, label, run, scale] of [
+  ['kafka', 'Kafka', kafkaBatchE2e, 0.5],
+  ['sqs', 'SQS', sqsBatchE2e, 0.25],
+] as const) {
+  // Batch size 1 is the reference row of batch size 100 (its `ceiling`): the ratio is what batching gains end to end.
+  registerCase({
+    kind: 'throughput',
+    id: `e2e-batch-${name}-1`,
+    label: `${label} batch size 1, end to end`,
+    concurrency: BATCH_IN_FLIGHT,
+    scale,
+    run: (p) => run(p, 1),
+  });
+  registerCase({
+    kind: 'throughput',
+    id: `e2e-batch-${name}-100`,
+    label: `${label} batch size 100, end to end`,
+    concurrency: BATCH_IN_FLIGHT,
+    ceiling: `e2e-batch-${name}-1`,
+    scale,
+    informational: true,
+    run: (p) => run(p, 100),
+  });
+}

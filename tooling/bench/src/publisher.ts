@@ -2,14 +2,22 @@
  * The publisher of the end-to-end source cases (`src/e2e.ts`), in a process of its own so that the connector
  * process's CPU is the connector's alone: `node publisher.js <mqtt|kafka|sqs> <json config>`, with an IPC channel.
  *
- * - Kafka and SQS: the test broker (kafka-test-broker, fauxqs) runs here too; `{ ready: {...} }` says where.
+ * - Kafka and SQS: the test broker (kafka-test-broker, fauxqs) runs here too; `{ ready: {...} }` says where. The
+ *   config's `topic` names the Kafka topic / SQS queue (default `bench`).
  * - MQTT: connects to the Mosquitto the case started; `{ ready: {} }` once connected.
  * - On `{ cpu: true }` it answers `{ cpuMicros }`, its own user+sys CPU so far (broker included for Kafka / SQS).
  * - On `{ publish: n }` it publishes `n` messages (round robin over the topics / partitions) and answers
  *   `{ published: n }` once the broker has them; on `{ close: true }` it closes and exits.
  */
 const [kind, raw] = process.argv.slice(2);
-const cfg = JSON.parse(raw ?? '{}') as { url?: string; topics?: string[]; partitions?: number };
+const cfg = JSON.parse(raw ?? '{}') as {
+  url?: string;
+  topics?: string[];
+  partitions?: number;
+  topic?: string;
+};
+/** The Kafka topic / SQS queue published to. */
+const target = cfg.topic ?? 'bench';
 const body = '{"reading":21.5,"sensor":"kitchen"}';
 const send = (m: unknown) => process.send?.(m);
 
@@ -88,7 +96,7 @@ if (kind === 'mqtt') {
   const { Kafka, logLevel } = await import('kafkajs');
   const partitions = cfg.partitions ?? 3;
   const broker = await startKafkaBroker({ port: 0, partitions });
-  broker.createTopic('bench', partitions);
+  broker.createTopic(target, partitions);
   const producer = new Kafka({
     clientId: 'bench-producer',
     brokers: broker.brokers,
@@ -102,7 +110,7 @@ if (kind === 'mqtt') {
         partition: next++ % partitions,
         value: body,
       }));
-      await producer.send({ topic: 'bench', messages });
+      await producer.send({ topic: target, messages });
     }
   };
   close = async () => {
@@ -120,7 +128,7 @@ if (kind === 'mqtt') {
     credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
   };
   const client = new SQSClient(clientConfig);
-  const queue = (await client.send(new CreateQueueCommand({ QueueName: 'bench' }))).QueueUrl as string;
+  const queue = (await client.send(new CreateQueueCommand({ QueueName: target }))).QueueUrl as string;
   publish = async (count) => {
     const batches: Promise<unknown>[] = [];
     for (let i = 0; i < count; i += 10) {

@@ -35,6 +35,8 @@ export interface ThroughputCase {
   readonly scale?: number;
   /** Target: this row's throughput / its ceiling's, median of the paired repetitions, at least this. */
   readonly minRatio?: number;
+  /** Without `minRatio`: report this row's throughput / its ceiling's in the Targets table for information only. */
+  readonly informational?: boolean;
   /** Why the case cannot run here (e.g. `mosquitto not installed`): the CLI skips it and says so. */
   unavailable?(): string | undefined;
   /** Warm-up, then one measured repetition. */

@@ -78,7 +78,8 @@ export interface Target {
   what: string;
   target: string;
   measured: string;
-  met: boolean;
+  /** Undefined for a line reported for information only (no threshold). */
+  met: boolean | undefined;
 }
 
 const fmt = (v: number, d = 0) => (Number.isFinite(v) ? v.toFixed(d) : '–');
@@ -132,7 +133,10 @@ export function targetsMarkdown(targets: readonly Target[]): string[] {
     '',
     '| what | target | measured | |',
     '|---|---|---|---|',
-    ...targets.map((t) => `| ${t.what} | ${t.target} | ${t.measured} | ${t.met ? 'met' : '**not met**'} |`),
+    ...targets.map(
+      (t) =>
+        `| ${t.what} | ${t.target} | ${t.measured} | ${t.met === undefined ? 'information' : t.met ? 'met' : '**not met**'} |`,
+    ),
     '',
   ];
 }
@@ -147,6 +151,23 @@ export function opsTarget(rows: readonly Row[], id: string, min: number, what: s
   if (!r?.ceiling || !get(r.ceiling)) return undefined;
   const v = r.ratio.throughput;
   return { what, target: `≥ ${min}×`, measured: `${range(v, 2)}×`, met: v.median >= min };
+}
+
+/**
+ * An information-only line (no threshold) "row `id`'s throughput / its reference row's (`ceiling`)", with both
+ * rows' messages/s; undefined when either did not run.
+ */
+export function ratioInfo(rows: readonly Row[], id: string, what: string): Target | undefined {
+  const get = (x: string) => rows.find((r) => r.id === x && r.variant === undefined);
+  const r = get(id);
+  const ref = r?.ceiling === undefined ? undefined : get(r.ceiling);
+  if (!r || !ref) return undefined;
+  return {
+    what,
+    target: 'information',
+    measured: `${range(r.ratio.throughput, 2)}× (${fmt(r.opsPerSec.median)} vs ${fmt(ref.opsPerSec.median)} msg/s)`,
+    met: undefined,
+  };
 }
 
 /** Targets that follow from the throughput rows (main core only, not variants). */

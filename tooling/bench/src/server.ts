@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
  * - `BENCH_MODE=hang` (or `--hang`) never answers function calls (the stalled-gateway case).
  * - The function list is `BENCH_FUNCTIONS` (or `--functions`): JSON, an array of
  *   `{ name, namespace?, annotations? }`; default `echo` in `openfaas-fn` with `topic: bench`,
- *   and `echo-e2e` with `topic: e2e/#`.
+ *   `echo-e2e` with `topic: e2e/#` and `echo-batch` with `topic: bench-batch` and `connector.dev/batch-size: 100`.
  * - `BENCH_PORT` (or `--port`), default ephemeral. Prints `PORT <n>` when listening.
  *
  * Routes: GET /system/namespaces, GET /system/functions[?namespace=], POST /function/<name>[.<ns>] (echoes the body,
@@ -19,10 +19,16 @@ const arg = (flag: string) => {
   return i >= 0 ? argv[i + 1] : undefined;
 };
 const mode = argv.includes('--hang') ? 'hang' : (process.env['BENCH_MODE'] ?? 'echo');
-// `echo-e2e` is for the MQTT 16-topic end-to-end case (wildcard `e2e/#`, matched with the MQTT matcher there).
+// `echo-e2e` is for the MQTT 16-topic end-to-end case (wildcard `e2e/#`, matched with the MQTT matcher there);
+// `echo-batch` (batch size 100; its echo of the batch body lists no failures) for the end-to-end batch cases.
 const defaults = [
   { name: 'echo', namespace: 'openfaas-fn', annotations: { topic: 'bench' } },
   { name: 'echo-e2e', namespace: 'openfaas-fn', annotations: { topic: 'e2e/#' } },
+  {
+    name: 'echo-batch',
+    namespace: 'openfaas-fn',
+    annotations: { topic: 'bench-batch', 'connector.dev/batch-size': '100' },
+  },
 ];
 const configured = arg('--functions') ?? process.env['BENCH_FUNCTIONS'];
 let list: { name: string; namespace?: string; annotations?: Record<string, string> }[];

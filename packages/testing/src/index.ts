@@ -38,6 +38,15 @@ export {
   secretFiles,
 } from './secrets.js';
 export {
+  canConnect,
+  findExecutable,
+  freePort,
+  type ServerProcess,
+  type ServerProcessOptions,
+  type ServerProcessPlace,
+  startServerProcess,
+} from './server-process.js';
+export {
   type ConformanceCase,
   ConformanceError,
   type ConformanceSuite,

@@ -1,52 +1,15 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { findExecutable, startServerProcess } from '@connector/testing';
 import { expect, it } from 'vitest';
-import { waitFor } from './wait.js';
 
-const explicit = process.env['MOSQUITTO_BIN'];
+export { freePort } from '@connector/testing';
+
 /** Path of the mosquitto binary (env MOSQUITTO_BIN, else PATH and the usual sbin folders), or undefined. */
-export const MOSQUITTO: string | undefined = (
-  explicit
-    ? [explicit]
-    : [
-        ...(process.env['PATH'] ?? '').split(':').map((d) => join(d, 'mosquitto')),
-        '/usr/sbin/mosquitto',
-        '/usr/local/sbin/mosquitto',
-        '/opt/homebrew/sbin/mosquitto',
-      ]
-).find((p) => p !== '' && existsSync(p));
+export const MOSQUITTO: string | undefined = findExecutable(process.env['MOSQUITTO_BIN'] || 'mosquitto');
 
 if (MOSQUITTO === undefined && process.env['REQUIRE_MOSQUITTO'] === '1') {
   throw new Error(
     'REQUIRE_MOSQUITTO=1 but no mosquitto binary was found (PATH, /usr/sbin): install mosquitto',
   );
-}
-
-/** A free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = createConnection({ port, host: '127.0.0.1' });
-    c.once('connect', () => {
-      c.destroy();
-      resolve(true);
-    });
-    c.once('error', () => resolve(false));
-  });
 }
 
 /** Options of `startMosquitto`. */
@@ -81,65 +44,34 @@ export interface Mosquitto {
 /** Start a private mosquitto (`mosquitto -c <tmpfile>`) on a free port of 127.0.0.1. */
 export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mosquitto> {
   if (MOSQUITTO === undefined) throw new Error('mosquitto is not installed');
-  const bin = MOSQUITTO;
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'mosq-'));
-  const lines = [
-    ...(process.getuid?.() === 0 ? ['user root'] : []),
-    'persistence true',
-    `persistence_location ${dir}/`,
-    'log_dest stderr',
-    'log_type error',
-    'log_type warning',
-    `allow_anonymous ${options.anonymous === false ? 'false' : 'true'}`,
-    options.config ?? '',
-    `listener ${port} 127.0.0.1`,
-    options.listener ?? '',
-  ];
-  const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, `${lines.join('\n')}\n`);
-  let out = '';
-  let proc: ChildProcess | undefined;
-
-  const start = async () => {
-    const p = spawn(bin, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-    proc = p;
-    p.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-    let exited = false;
-    p.once('exit', () => (exited = true));
-    await waitFor(async () => exited || (await canConnect(port)), {
-      timeout: 10_000,
-      message: () => `mosquitto did not listen on ${port}: ${out}`,
-    });
-    if (exited) throw new Error(`mosquitto exited at start: ${out}`);
-  };
-  const halt = async () => {
-    const p = proc;
-    proc = undefined;
-    if (!p || p.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      p.once('exit', () => resolve());
-      p.kill('SIGTERM');
-    });
-  };
-  await start();
-  const scheme = options.scheme ?? 'mqtt';
+  const server = await startServerProcess({
+    command: MOSQUITTO,
+    prefix: 'mosq-',
+    configName: 'mosquitto.conf',
+    config: ({ port, dir }) =>
+      [
+        ...(process.getuid?.() === 0 ? ['user root'] : []),
+        'persistence true',
+        `persistence_location ${dir}/`,
+        'log_dest stderr',
+        'log_type error',
+        'log_type warning',
+        `allow_anonymous ${options.anonymous === false ? 'false' : 'true'}`,
+        options.config ?? '',
+        `listener ${port} 127.0.0.1`,
+        options.listener ?? '',
+        '',
+      ].join('\n'),
+  });
   return {
-    url: `${scheme}://127.0.0.1:${port}`,
-    port,
-    dir,
-    output: () => out,
-    async restart() {
-      await halt();
-      await start();
-    },
-    halt,
-    start,
-    async stop() {
-      await halt();
-      rmSync(dir, { recursive: true, force: true });
-    },
+    url: `${options.scheme ?? 'mqtt'}://127.0.0.1:${server.port}`,
+    port: server.port,
+    dir: server.dir,
+    output: server.output,
+    restart: server.restart,
+    halt: server.kill,
+    start: server.start,
+    stop: server.stop,
   };
 }
 

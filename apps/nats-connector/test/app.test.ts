@@ -1,6 +1,5 @@
-import { createServer } from 'node:net';
 import type { Connector } from '@connector/core';
-import { startGateway, type TestGateway, waitFor } from '@connector/testing';
+import { freePort, startGateway, type TestGateway, waitFor } from '@connector/testing';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -13,17 +12,6 @@ const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      s.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
-    });
-  });
-}
 
 async function gateway(...args: Parameters<typeof startGateway>): Promise<TestGateway> {
   const g = await startGateway(...args);

@@ -1,9 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Connector } from '@connector/core';
-import { startGateway, type TestGateway, waitFor } from '@connector/testing';
+import { freePort, startGateway, type TestGateway, waitFor } from '@connector/testing';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import {
   type Admin,
@@ -34,17 +33,6 @@ async function app(...args: Parameters<typeof startRabbitmqConnector>): Promise<
   const c = await startRabbitmqConnector(...args);
   cleanups.push(() => c.stop());
   return c;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 describe('rabbitmq-connector app', () => {

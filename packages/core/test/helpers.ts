@@ -16,6 +16,8 @@ import {
   type SourceMessage,
 } from '../src/index.js';
 
+export { freePort } from '@connector/testing';
+
 /** Poll `cond` until it returns a truthy value or `timeout` ms pass. */
 export async function waitFor<T>(
   cond: () => T | Promise<T>,
@@ -35,15 +37,6 @@ export function gate(): { promise: Promise<void>; open: () => void } {
   let open!: () => void;
   const promise = new Promise<void>((r) => (open = r));
   return { promise, open };
-}
-
-/** A free TCP port on 127.0.0.1 (listen on 0, read it, close). */
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 /** A local HTTP server recording POSTs (an async callback receiver). */

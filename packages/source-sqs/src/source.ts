@@ -15,6 +15,7 @@ import {
 import { Deleter } from './deleter.js';
 import { GroupChains } from './fifo.js';
 import { headersOf } from './headers.js';
+import { undiciRequestHandler } from './http.js';
 import { checkSqsOptions, type SqsSourceOptions } from './options.js';
 import { poll, Subscribers } from './poller.js';
 import { type Queue, queueDepth, type Received, resolveQueue } from './queue.js';
@@ -69,6 +70,8 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
       ...options.clientConfig,
       ...(options.region !== undefined ? { region: options.region } : {}),
       ...(options.endpoint !== undefined ? { endpoint: options.endpoint } : {}),
+      // Requests over undici unless the caller brings a handler of its own (see UndiciRequestHandler).
+      requestHandler: options.clientConfig?.requestHandler ?? undiciRequestHandler(),
     });
     // Without a logger of the caller's the SDK logs to a no-op logger, yet its logger middleware still builds the
     // redacted copy of every request and response (all messages of a receive) to hand it: ~1.5 % of the CPU.

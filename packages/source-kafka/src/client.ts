@@ -80,6 +80,8 @@ export interface PartitionLag {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** The headers of a record without any (shared, frozen: read only). */
+const NO_HEADERS: Record<string, Uint8Array> = Object.freeze(Object.create(null));
 const LIST_SEPARATOR = Buffer.from(', ');
 const bytes = (v: Buffer | string | null | undefined): Buffer =>
   v == null ? EMPTY : typeof v === 'string' ? Buffer.from(v) : v;
@@ -92,9 +94,11 @@ const bytes = (v: Buffer | string | null | undefined): Buffer =>
 const rawHeaders = (
   h: EachBatchPayload['batch']['messages'][number]['headers'],
 ): Record<string, Uint8Array> => {
+  if (!h) return NO_HEADERS;
+  const names = Object.keys(h);
+  if (names.length === 0) return NO_HEADERS; // most records: no object per record
   const out: Record<string, Uint8Array> = Object.create(null);
-  if (!h) return out;
-  for (const name of Object.keys(h)) {
+  for (const name of names) {
     const v = h[name] as Buffer | string | null | undefined | (Buffer | string | null)[];
     if (!Array.isArray(v)) out[name] = bytes(v);
     else out[name] = Buffer.concat(v.flatMap((x, i) => (i === 0 ? [bytes(x)] : [LIST_SEPARATOR, bytes(x)])));

@@ -111,26 +111,35 @@ const rawKeys = new WeakMap<SourceMessage, Buffer>();
  * `X-Kafka-Key` (the key's raw bytes).
  */
 export function toMessage(r: KafkaRecord): SourceMessage {
-  const headers: Record<string, string | Uint8Array> = { ...r.headers };
-  headers['X-Kafka-Topic'] = r.topic;
-  headers['X-Kafka-Partition'] = String(r.partition);
-  headers['X-Kafka-Offset'] = r.offset;
-  headers['X-Kafka-Timestamp'] = r.timestamp;
-  if (r.key) headers['X-Kafka-Key'] = r.key;
-  const m: SourceMessage = {
-    topic: r.topic,
-    body: r.value ?? new Uint8Array(0),
-    headers,
-    id: `${r.topic}/${r.partition}/${r.offset}`,
-    partition: String(r.partition),
-    offset: r.offset,
-    ...(r.key ? { key: keyText(r.key) } : {}),
+  const partition = String(r.partition);
+  // One literal (the record's headers first: the X-Kafka-* ones win), not a copy grown key by key: this runs per record.
+  const headers: Record<string, string | Uint8Array> = {
+    ...r.headers,
+    'X-Kafka-Topic': r.topic,
+    'X-Kafka-Partition': partition,
+    'X-Kafka-Offset': r.offset,
+    'X-Kafka-Timestamp': r.timestamp,
   };
+  if (r.key) headers['X-Kafka-Key'] = r.key;
   const at = Number(r.timestamp);
-  if (at > 0) (m as { timestamp?: number }).timestamp = at; // the record's CreateTime or LogAppendTime
-  if (r.key) rawKeys.set(m, r.key);
+  const m: { -readonly [K in keyof SourceMessage]: SourceMessage[K] } = {
+    topic: r.topic,
+    body: r.value ?? EMPTY_BODY,
+    headers,
+    id: `${r.topic}/${partition}/${r.offset}`,
+    partition,
+    offset: r.offset,
+  };
+  if (at > 0) m.timestamp = at; // the record's CreateTime or LogAppendTime
+  if (r.key) {
+    m.key = keyText(r.key);
+    rawKeys.set(m, r.key);
+  }
   return m;
 }
+
+/** The body of a record without a value (never written to: a message body is read only). */
+const EMPTY_BODY = new Uint8Array(0);
 
 /**
  * A core `DeadLetterHandler` that produces each failed message to `topic`: its key, raw value and headers (the

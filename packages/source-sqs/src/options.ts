@@ -34,7 +34,8 @@ export interface SqsSourceOptions {
    * queue). Default `{ min: 100, max: 30_000 }`.
    */
   receiveRetryDelay?: { readonly min: number; readonly max: number };
-  /** Extra SDK client settings (credentials come from the SDK's default provider chain otherwise). */
+  /** Extra SDK client settings (credentials come from the SDK's default provider chain otherwise). Without a
+   * `requestHandler` of its own the source's client sends over undici, not node:http (less CPU per call). */
   clientConfig?: SQSClientConfig;
   /** A ready SDK client (tests, custom middleware); region/endpoint/clientConfig are then ignored. */
   client?: SQSClient;

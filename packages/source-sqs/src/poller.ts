@@ -95,20 +95,20 @@ export async function poll(o: PollerOptions, signal: AbortSignal): Promise<void>
     let messages: Message[];
     try {
       stats.receiveCalls++;
-      const res = await client.send(
-        new ReceiveMessageCommand({
-          QueueUrl: queue.url,
-          MaxNumberOfMessages: o.maxMessages,
-          WaitTimeSeconds: o.waitTime,
-          MessageAttributeNames: ['All'],
-          MessageSystemAttributeNames: ['All'],
-          ...(o.visibilityTimeout !== undefined ? { VisibilityTimeout: o.visibilityTimeout } : {}),
-        }),
-        // By default a long poll is not aborted at stop: an abandoned one can still be handed messages by the
-        // server, which then stay invisible for their whole visibility timeout. Stop waits for it (at most
-        // waitTime) instead, unless abortPollOnStop.
-        o.abortPollOnStop ? { abortSignal: signal } : {},
-      );
+      const receive = new ReceiveMessageCommand({
+        QueueUrl: queue.url,
+        MaxNumberOfMessages: o.maxMessages,
+        WaitTimeSeconds: o.waitTime,
+        MessageAttributeNames: ['All'],
+        MessageSystemAttributeNames: ['All'],
+        ...(o.visibilityTimeout !== undefined ? { VisibilityTimeout: o.visibilityTimeout } : {}),
+      });
+      // By default a long poll is not aborted at stop: an abandoned one can still be handed messages by the server,
+      // which then stay invisible for their whole visibility timeout. Stop waits for it (at most waitTime) instead,
+      // unless abortPollOnStop. Without options (not even `{}`) the client reuses its cached middleware stack.
+      const res = await (o.abortPollOnStop
+        ? client.send(receive, { abortSignal: signal })
+        : client.send(receive));
       messages = res.Messages ?? [];
     } catch (err) {
       if (signal.aborted) return;

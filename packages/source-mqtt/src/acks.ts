@@ -177,12 +177,15 @@ export class Acks {
    * write (a syscall, and a wake-up of the broker): while later messages are still open, fewer than `batch` ready
    * PUBACKs wait up to `ACK_DELAY` ms for more, then leave together (mqtt-packet corks the socket until the next
    * tick). Nothing open behind them (idle, draining, stopping): they leave at once.
+   *
+   * A full window (reader stopped) waits too: the open messages behind (at least `window - batch`) keep the
+   * connector busy meanwhile, and a PUBACK per settled message would let the broker's PUBLISHes in one at a time,
+   * a write and a read per message (on one ordered topic the window is full all the time).
    */
   private flush(): void {
     const n = this.settledHead();
     if (n === 0) return;
-    // A full window (reader stopped) does not wait: those PUBACKs are what lets the next message in.
-    if (n < this.queue.length && n < this.batch && this.blocked === undefined) {
+    if (n < this.queue.length && n < this.batch) {
       if (this.timer === undefined) {
         this.timer = setTimeout(this.sendHeld, ACK_DELAY);
         this.timer.unref();

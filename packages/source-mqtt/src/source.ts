@@ -76,9 +76,10 @@ export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) 
   const state = new ConnectionState(brokers.join(', '));
   const replies = new Replies(o.responseTopics);
   const ordered = o.ordering === 'key';
-  // PUBACKs that may wait for later ones (acks.ts): a quarter of the broker's window (MQTT 5 receiveMaximum; 3.x:
-  // mosquitto's default window is 20), so the broker never runs out of window because of them.
-  const ackBatch = v5 ? Math.min(16, Math.max(1, Math.floor(o.receiveMaximum / 4))) : 4;
+  // PUBACKs that may wait for later ones (acks.ts): a quarter of the window (MQTT 5 receiveMaximum, which is the
+  // source's own window on 3.x too, where mosquitto's default window is 20), so neither the broker nor the source
+  // runs out of window because of them.
+  const ackBatch = Math.min(v5 ? 16 : 4, Math.max(1, Math.floor(o.receiveMaximum / 4)));
   let run: Run | undefined;
 
   /** receive → deliver → settle (→ reply): resolves true when the message may be acknowledged. */

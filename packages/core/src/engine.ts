@@ -196,7 +196,11 @@ export class DeliveryEngine {
    * key's order from there (see `Batcher`). The next one is started right there, not through a promise chain per
    * key, so it is on its way to its function in the same turn.
    */
-  private routeInLane(key: string, msg: SourceMessage, tr: DeliveryTrace | undefined): Promise<DeliveryOutcome> {
+  private routeInLane(
+    key: string,
+    msg: SourceMessage,
+    tr: DeliveryTrace | undefined,
+  ): Promise<DeliveryOutcome> {
     let done = false;
     const settled = () => {
       if (done) return;

@@ -80,7 +80,8 @@ export class DeliveryEngine {
   private readonly adaptive = new Map<string, AdaptiveLimit>();
   private readonly batchers = new Map<string, Batcher>();
   private readonly policies: Policies;
-  private readonly tails = new Map<string, Promise<unknown>>();
+  /** Ordering keys with a message under way: the messages of the key waiting behind it, oldest first. */
+  private readonly lanes = new Map<string, Waiting[]>();
   private readonly hard = new AbortController();
   private closed = false;
   private firstSync: Promise<void> | undefined;
@@ -170,17 +171,11 @@ export class DeliveryEngine {
     let run: Promise<DeliveryOutcome>;
     if (key === undefined) run = this.route(msg, tr);
     else {
-      // The key's next message starts once this one is settled — or, when every function of this one takes
-      // batches, once it is in a batch: the batchers keep the key's order from there (see `Batcher`).
-      let placed!: () => void;
-      const tail = new Promise<void>((resolve) => (placed = resolve));
-      const prev = this.tails.get(key);
-      run = prev === undefined ? this.route(msg, tr, placed) : prev.then(() => this.route(msg, tr, placed));
-      run.then(placed, placed);
-      this.tails.set(key, tail);
-      tail.then(() => {
-        if (this.tails.get(key) === tail) this.tails.delete(key);
-      });
+      const lane = this.lanes.get(key);
+      if (lane === undefined) {
+        this.lanes.set(key, []);
+        run = this.routeInLane(key, msg, tr);
+      } else run = new Promise((resolve, reject) => lane.push({ msg, tr, resolve, reject }));
     }
     const done = () => {
       this.pendingSince.delete(entry);
@@ -193,6 +188,51 @@ export class DeliveryEngine {
         (err: unknown) => endDeliveryTrace(tr, undefined, err),
       );
     return run;
+  }
+
+  /**
+   * Route a message of ordering key `key` (its lane exists). The key's next message starts once this one is
+   * settled — or, when every function of this one takes batches, once it is in a batch: the batchers keep the
+   * key's order from there (see `Batcher`). The next one is started right there, not through a promise chain per
+   * key, so it is on its way to its function in the same turn.
+   */
+  private routeInLane(
+    key: string,
+    msg: SourceMessage,
+    tr: DeliveryTrace | undefined,
+  ): Promise<DeliveryOutcome> {
+    let done = false;
+    const settled = () => {
+      if (done) return;
+      done = true;
+      this.nextInLane(key);
+    };
+    // In a batch: called from inside `route`, so the next one starts a microtask later (not one stack frame deeper
+    // per waiting message while slots are free).
+    const inBatch = () => {
+      if (done) return;
+      done = true;
+      queueMicrotask(() => this.nextInLane(key));
+    };
+    let run: Promise<DeliveryOutcome>;
+    try {
+      run = this.route(msg, tr, inBatch);
+    } catch (err) {
+      run = Promise.reject(err);
+    }
+    run.then(settled, settled);
+    return run;
+  }
+
+  /** Start the oldest message waiting behind key `key`, or close the lane when none is. */
+  private nextInLane(key: string): void {
+    const lane = this.lanes.get(key) as Waiting[];
+    const w = lane.shift();
+    if (w === undefined) {
+      this.lanes.delete(key);
+      return;
+    }
+    this.routeInLane(key, w.msg, w.tr).then(w.resolve, w.reject);
   }
 
   private settled(size: number): void {
@@ -665,6 +705,14 @@ export class DeliveryEngine {
     if (msg.contentType !== undefined) options.contentType = msg.contentType;
     return options;
   }
+}
+
+/** A message waiting behind an earlier one of its ordering key. */
+interface Waiting {
+  readonly msg: SourceMessage;
+  readonly tr: DeliveryTrace | undefined;
+  readonly resolve: (outcome: DeliveryOutcome) => void;
+  readonly reject: (err: unknown) => void;
 }
 
 /** One message on its way to one function. */

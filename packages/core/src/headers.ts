@@ -144,6 +144,22 @@ export interface DroppedHeaders {
   oversize: string[];
 }
 
+/** Names seen lately → their lower-cased form, or null when refused: a source sends the same few names with every
+ * message, and lower-casing them allocated a string per header per message. Bounded: cleared when full. */
+const headerKeys = new Map<string, string | null>();
+
+/** `name` lower-cased when a message may set it (an HTTP token, not reserved), else undefined. */
+function headerKey(name: string): string | undefined {
+  let key = headerKeys.get(name);
+  if (key === undefined) {
+    const lower = name.toLowerCase();
+    key = isHeaderName(name) && !RESERVED_HEADERS.has(lower) ? lower : null;
+    if (headerKeys.size >= 1024) headerKeys.clear();
+    headerKeys.set(name, key);
+  }
+  return key ?? undefined;
+}
+
 /**
  * Copy a message's headers into `out` (lower-cased names) under the policy: names must be HTTP tokens and not
  * reserved, values are encoded, and the set stays within `maxBytes`. Returns what was dropped, or undefined.
@@ -156,8 +172,8 @@ export function copyMessageHeaders(
   let dropped: DroppedHeaders | undefined;
   let bytes = 0;
   for (const name in headers) {
-    const lower = name.toLowerCase();
-    if (!isHeaderName(name) || RESERVED_HEADERS.has(lower)) {
+    const lower = headerKey(name);
+    if (lower === undefined) {
       (dropped ??= { refused: [], oversize: [] }).refused.push(name);
       continue;
     }

@@ -1,6 +1,7 @@
-// The one file that relies on mqtt.js internals: `_sendPacket` (to send PUBACK when a delivery settled, which
-// mqtt.js has no public API for) and the error argument of `handleMessage`'s callback (to skip mqtt.js's own
-// PUBACK). `assertMqttInternals` checks they are still there; test/internals.test.ts fails loudly when not.
+// The one file that relies on mqtt.js internals: the error argument of `handleMessage`'s callback (to skip mqtt.js's
+// own PUBACK; `assertMqttInternals` checks it is still there, src/acks.test.ts fails loudly when not). The PUBACKs
+// it sends itself, when deliveries settle, are written to the client's (public) `stream` as bytes: mqtt.js has no
+// API for them, and its packet writer costs more per PUBACK than the rest of the message's handling here.
 import { createRequire } from 'node:module';
 import { SourceError } from '@connector/core';
 import { type IClientOptions, type IPublishPacket, MqttClient } from 'mqtt';
@@ -13,7 +14,6 @@ export const TESTED_MQTT_VERSION = '5.16';
 
 /** The internals used here, each with why. */
 const INTERNALS = [
-  ['_sendPacket', 1, 'MqttClient.prototype._sendPacket(packet), used to send PUBACK after delivery'],
   [
     'handleMessage',
     2,
@@ -48,13 +48,16 @@ export function assertMqttInternals(proto: object = MqttClient.prototype): void 
 /** What the source does with each message mqtt.js reads. */
 export interface Receiver {
   /**
-   * Take a message: resolve `true` to acknowledge it, `false` to leave it for redelivery. `undefined`: not taken
-   * (not delivered, not acknowledged: the broker sends it again on the next connection).
+   * Take a message and call `settled` once, never synchronously: `true` to acknowledge it, `false` to leave it for
+   * redelivery. Returns false when not taken (not delivered, not acknowledged: the broker sends it again on the
+   * next connection); `settled` is then never called. (A callback, not a promise: one promise less per message.)
    */
-  receive(packet: IPublishPacket): Promise<boolean> | undefined;
+  receive(packet: IPublishPacket, settled: (ack: boolean) => void): boolean;
   /** Call `next` when mqtt.js may read the next packet (back-pressure on open deliveries). */
   readNext(next: () => void): void;
 }
+
+const noop = (): void => undefined;
 
 /** Longest time a settled message's PUBACK is held back to leave together with later ones (ms). */
 export const ACK_DELAY = 5;
@@ -64,6 +67,26 @@ type AckHandler = NonNullable<IClientOptions['customHandleAcks']>;
 interface Slot {
   readonly messageId: number;
   state: 'open' | 'ack' | 'skip';
+}
+
+/**
+ * The PUBACKs of the acked slots among `slots`, in their order, as one write: 4 bytes each (MQTT 3.1.1 3.4; MQTT 5
+ * 3.4.2.1: a remaining length of 2 is reason code 0, Success, without properties).
+ */
+function writePubacks(client: MqttClient, slots: readonly Slot[]): void {
+  let k = 0;
+  for (const slot of slots) if (slot.state === 'ack') k++;
+  if (k === 0) return;
+  const bytes = Buffer.allocUnsafe(4 * k);
+  let at = 0;
+  for (const slot of slots) {
+    if (slot.state !== 'ack') continue;
+    bytes[at] = 0x40;
+    bytes[at + 1] = 2;
+    bytes.writeUInt16BE(slot.messageId, at + 2);
+    at += 4;
+  }
+  client.stream.write(bytes);
 }
 
 /**
@@ -126,14 +149,14 @@ export class Acks {
     const queue = this.queue;
     // Not taken, or not acked: no PUBREC, and mqtt.js reads nothing more on this connection until the source
     // reconnects (redelivery) or stops.
-    void this.receiver.receive(packet)?.then((ack) => {
+    this.receiver.receive(packet, (ack) => {
       if (ack && queue === this.queue && this.client.connected) done(0);
     });
   };
 
   private handleMessage(packet: IPublishPacket, callback: (err?: Error) => void): void {
     if (packet.qos === 0) {
-      void this.receiver.receive(packet);
+      this.receiver.receive(packet, noop);
       this.receiver.readNext(() => callback());
       return;
     }
@@ -145,31 +168,35 @@ export class Acks {
       // MQTT 3.x sent PUBREC on receipt (a QoS 2 subscription left in the session by an older configuration):
       // deliver at PUBREL, and PUBCOMP after delivery, one at a time.
       const queue = this.queue;
-      const settled = this.receiver.receive(packet);
-      if (settled === undefined) callback(DEFER);
-      else
-        void settled.then((ack) => {
-          if (queue === this.queue) callback(ack ? undefined : DEFER);
-        });
+      const taken = this.receiver.receive(packet, (ack) => {
+        if (queue === this.queue) callback(ack ? undefined : DEFER);
+      });
+      if (!taken) callback(DEFER);
       return;
     }
-    const settled = this.receiver.receive(packet);
     const messageId = packet.messageId;
-    if (settled === undefined || messageId === undefined) {
-      callback(DEFER); // not taken: it comes back with the session
+    if (messageId === undefined) {
+      // not a valid QoS 1 PUBLISH (mqtt-packet always reads an id): delivered, never acked
+      this.receiver.receive(packet, noop);
+      callback(DEFER);
       return;
     }
     const slot: Slot = { messageId, state: 'open' };
-    this.queue.push(slot);
-    const settle = (ack: boolean) => {
+    const queue = this.queue;
+    queue.push(slot);
+    const taken = this.receiver.receive(packet, (ack) => {
       slot.state = ack ? 'ack' : 'skip';
-      this.flush();
-    };
-    void settled.then(settle, () => settle(false));
-    const next = () => this.receiver.readNext(() => callback(DEFER));
+      if (queue === this.queue) this.flush();
+    });
+    if (!taken) {
+      queue.pop(); // not taken: it comes back with the session
+      callback(DEFER);
+      return;
+    }
+    const next = () => callback(DEFER);
     // The window is full: read nothing more until a PUBACK leaves (`send`). The broker keeps the rest.
-    if (this.queue.length >= this.window) this.blocked = next;
-    else next();
+    if (queue.length >= this.window) this.blocked = next;
+    else this.receiver.readNext(next);
   }
 
   /**
@@ -177,12 +204,15 @@ export class Acks {
    * write (a syscall, and a wake-up of the broker): while later messages are still open, fewer than `batch` ready
    * PUBACKs wait up to `ACK_DELAY` ms for more, then leave together (mqtt-packet corks the socket until the next
    * tick). Nothing open behind them (idle, draining, stopping): they leave at once.
+   *
+   * A full window (reader stopped) waits too: the open messages behind (at least `window - batch`) keep the
+   * connector busy meanwhile, and a PUBACK per settled message would let the broker's PUBLISHes in one at a time,
+   * a write and a read per message (on one ordered topic the window is full all the time).
    */
   private flush(): void {
     const n = this.settledHead();
     if (n === 0) return;
-    // A full window (reader stopped) does not wait: those PUBACKs are what lets the next message in.
-    if (n < this.queue.length && n < this.batch && this.blocked === undefined) {
+    if (n < this.queue.length && n < this.batch) {
       if (this.timer === undefined) {
         this.timer = setTimeout(this.sendHeld, ACK_DELAY);
         this.timer.unref();
@@ -209,21 +239,12 @@ export class Acks {
     clearTimeout(this.timer);
     this.timer = undefined;
     const done = this.queue.splice(0, n);
-    // Not connected: mqtt.js would queue the packet for the next connection, where the id means another message.
-    if (!this.client.connected) return;
-    const client = this.client as unknown as { _sendPacket(p: object): void };
-    for (const slot of done) {
-      if (slot.state !== 'ack') continue;
-      client._sendPacket(
-        this.v5
-          ? { cmd: 'puback', messageId: slot.messageId, reasonCode: 0 }
-          : { cmd: 'puback', messageId: slot.messageId },
-      );
-    }
+    // Not connected: the id would mean another message on the next connection.
+    if (this.client.connected) writePubacks(this.client, done);
     const blocked = this.blocked;
     if (blocked !== undefined && this.queue.length < this.window) {
       this.blocked = undefined;
-      blocked(); // room in the window again: read the next packet
+      this.receiver.readNext(blocked); // room in the window again: read the next packet
     }
   }
 }

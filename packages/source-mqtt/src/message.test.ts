@@ -24,6 +24,13 @@ describe('headersOf', () => {
     });
   });
 
+  it('inherits no names without user properties either (a lookup of any other name finds nothing)', () => {
+    const h = headersOf(packet());
+    for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty'])
+      expect(h[name], name).toBeUndefined();
+    expect(Object.keys(h)).toEqual(['X-MQTT-Topic', 'X-MQTT-Qos', 'X-MQTT-Packet-Id', 'X-MQTT-Retain']);
+  });
+
   it('hands user properties over raw (core decides what reaches the function); only X-MQTT-* is its own', () => {
     const h = headersOf(
       packet({

@@ -7,6 +7,13 @@ import type { IPublishPacket } from 'mqtt';
 const ID_PREFIX = randomBytes(6).toString('base64url');
 let idSeq = 0;
 
+/** Headers of a message without user properties: no inherited names (`constructor`, ...), fast properties. */
+const PlainHeaders = function PlainHeaders() {} as unknown as new () => Record<string, string>;
+PlainHeaders.prototype = Object.create(null);
+
+/** `X-MQTT-Qos` values. */
+const QOS = ['0', '1', '2'];
+
 /** Prefix of the headers this source adds to describe a message; user properties cannot set them. */
 const OWN_PREFIX = 'x-mqtt-';
 
@@ -16,10 +23,12 @@ const OWN_PREFIX = 'x-mqtt-';
  * as they are: core's header policy decides what reaches the function and encodes what HTTP cannot carry.
  */
 export function headersOf(packet: IPublishPacket): Record<string, string> {
-  // No prototype: a user property named `__proto__` is a header like any other.
-  const headers: Record<string, string> = Object.create(null);
   const props = packet.properties;
   const user = props?.userProperties;
+  // No prototype: a user property named `__proto__` is a header like any other. Without user properties only the
+  // names below are set: an object with no inherited names either, but in V8's fast mode, which the header policy
+  // reads several times faster than a prototype-less (dictionary) object.
+  const headers: Record<string, string> = user ? Object.create(null) : new PlainHeaders();
   if (user) {
     for (const name of Object.keys(user)) {
       if (name.toLowerCase().startsWith(OWN_PREFIX)) continue; // a publisher cannot pass for the broker
@@ -28,7 +37,7 @@ export function headersOf(packet: IPublishPacket): Record<string, string> {
     }
   }
   headers['X-MQTT-Topic'] = packet.topic;
-  headers['X-MQTT-Qos'] = String(packet.qos);
+  headers['X-MQTT-Qos'] = QOS[packet.qos] ?? String(packet.qos);
   if (packet.messageId !== undefined && packet.qos > 0)
     headers['X-MQTT-Packet-Id'] = String(packet.messageId);
   headers['X-MQTT-Retain'] = packet.retain ? 'true' : 'false';

@@ -1,12 +1,15 @@
 import {
+  type AckDecision,
+  ackDecision,
+  type DeliveryOutcome,
   defineSource,
   InFlight,
   type Logger,
+  rejectionDecision,
   type Source,
   type SourceContext,
   SourceError,
   type SourceHealth,
-  settleDelivery,
   sleep,
 } from '@connector/core';
 import type { IPublishPacket, MqttClient } from 'mqtt';
@@ -62,8 +65,6 @@ interface Run {
   offTopics: (() => void) | undefined;
 }
 
-const ACK = Promise.resolve(true);
-
 /** Validate options and create an MQTT source (throws a one-line ConfigError on invalid options). */
 export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) => {
   const o = resolveMqttOptions(options);
@@ -76,54 +77,83 @@ export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) 
   const state = new ConnectionState(brokers.join(', '));
   const replies = new Replies(o.responseTopics);
   const ordered = o.ordering === 'key';
-  // PUBACKs that may wait for later ones (acks.ts): a quarter of the broker's window (MQTT 5 receiveMaximum; 3.x:
-  // mosquitto's default window is 20), so the broker never runs out of window because of them.
-  const ackBatch = v5 ? Math.min(16, Math.max(1, Math.floor(o.receiveMaximum / 4))) : 4;
+  // PUBACKs that may wait for later ones (acks.ts): a quarter of the window (MQTT 5 receiveMaximum, which is the
+  // source's own window on 3.x too, where mosquitto's default window is 20), so neither the broker nor the source
+  // runs out of window because of them.
+  const ackBatch = Math.min(v5 ? 16 : 4, Math.max(1, Math.floor(o.receiveMaximum / 4)));
   let run: Run | undefined;
 
-  /** receive → deliver → settle (→ reply): resolves true when the message may be acknowledged. */
-  const deliver = (r: Run, packet: IPublishPacket): Promise<boolean> => {
-    const delivery = r.ctx.deliver(toSourceMessage(packet, o.trimChannelKey, ordered));
-    return settleDelivery(delivery, (err) =>
-      r.log.error({ err, topic: packet.topic }, 'delivery failed unexpectedly; message left for redelivery'),
-    ).then((decision) => {
-      if (decision === 'ack') {
-        if (v5 && packet.properties?.responseTopic !== undefined)
-          return delivery.then((outcome) => {
-            replies.send(r.client, packet, outcome, r.log);
-            return true;
-          });
-        return true;
-      }
-      if (decision === 'nack' && packet.qos > 0) redeliverLater(r);
-      return false; // 'shutdown': the connector stopped first; the broker sends it again
-    });
+  /**
+   * Take a message from mqtt.js (see acks.ts): receive → deliver → settle (→ reply) → `settled(ack)`. False when it
+   * is left for the next connection. One `then` per message on the delivery (the kit's ack rule applied inside it)
+   * and counted, not tracked, in `inFlight`: this runs for every message.
+   */
+  const receive = (r: Run, packet: IPublishPacket, settled: (ack: boolean) => void): boolean => {
+    if (r.stopping || (packet.qos > 0 && r.paused)) return false;
+    r.inFlight.enter();
+    if (r.subs.duplicate(packet)) {
+      queueMicrotask(() => finish(r, settled, true)); // another copy of it is delivered
+      return true;
+    }
+    let delivery: Promise<DeliveryOutcome>;
+    try {
+      delivery = r.ctx.deliver(toSourceMessage(packet, o.trimChannelKey, ordered));
+    } catch (err) {
+      r.log.error({ err, topic: packet.topic }, 'mqtt message handling failed');
+      queueMicrotask(() => finish(r, settled, false));
+      return true;
+    }
+    delivery.then(
+      (outcome) => decided(r, packet, settled, ackDecision(outcome), outcome),
+      (err: unknown) =>
+        decided(
+          r,
+          packet,
+          settled,
+          rejectionDecision(err, (e) =>
+            r.log.error(
+              { err: e, topic: packet.topic },
+              'delivery failed unexpectedly; message left for redelivery',
+            ),
+          ),
+        ),
+    );
+    return true;
   };
 
-  /** Take a message from mqtt.js (see acks.ts); undefined when it is left for the next connection. */
-  const receive = (r: Run, packet: IPublishPacket): Promise<boolean> | undefined => {
-    if (r.stopping || (packet.qos > 0 && r.paused)) return undefined;
-    if (r.subs.duplicate(packet)) return ACK; // another copy of it is delivered
-    let settled: Promise<boolean>;
-    try {
-      settled = deliver(r, packet);
-    } catch (err) {
-      settled = Promise.reject(err);
-    }
-    // One handler for both outcomes (no .catch().finally() chain): a settled delivery lets a waiting reader on.
-    return r.inFlight.track(
-      settled.then(
-        (ack) => {
-          r.readers.shift()?.();
-          return ack;
-        },
-        (err: unknown) => {
+  /** A delivery ended: reply (MQTT 5 request/response), redeliver later when it failed, then settle. */
+  const decided = (
+    r: Run,
+    packet: IPublishPacket,
+    settled: (ack: boolean) => void,
+    decision: AckDecision,
+    outcome?: DeliveryOutcome,
+  ): void => {
+    if (decision === 'ack') {
+      let ack = true;
+      if (v5 && outcome !== undefined && packet.properties?.responseTopic !== undefined) {
+        try {
+          replies.send(r.client, packet, outcome, r.log);
+        } catch (err) {
           r.log.error({ err, topic: packet.topic }, 'mqtt message handling failed');
-          r.readers.shift()?.();
-          return false;
-        },
-      ),
-    );
+          ack = false;
+        }
+      }
+      finish(r, settled, ack);
+      return;
+    }
+    if (decision === 'nack' && packet.qos > 0) redeliverLater(r);
+    finish(r, settled, false); // 'shutdown': the connector stopped first; the broker sends it again
+  };
+
+  /** Settle (the PUBACK is queued before `stop()` can see the source idle), then let a waiting reader on. */
+  const finish = (r: Run, settled: (ack: boolean) => void, ack: boolean): void => {
+    try {
+      settled(ack);
+    } finally {
+      r.readers.shift()?.();
+      r.inFlight.leave();
+    }
   };
 
   /**
@@ -183,7 +213,10 @@ export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) 
         acks: new Acks(
           client,
           v5,
-          { receive: (packet) => receive(r, packet), readNext: (next) => readNext(r, next) },
+          {
+            receive: (packet, settled) => receive(r, packet, settled),
+            readNext: (next) => readNext(r, next),
+          },
           ackBatch,
           o.receiveMaximum,
         ),

@@ -40,6 +40,8 @@ export class Subscriptions {
   private readonly subs = new Map<string, Sub>();
   /** MQTT 5 with subscription identifiers: used to drop the extra copies of overlapping subscriptions. */
   private useIds: boolean;
+  /** Subscriptions with an identifier: a copy can only be a duplicate with two or more. */
+  private identified = 0;
   private chain: Promise<void> = Promise.resolve();
 
   constructor(
@@ -80,7 +82,8 @@ export class Subscriptions {
    */
   duplicate(packet: IPublishPacket): boolean {
     const raw = packet.properties?.subscriptionIdentifier;
-    if (!this.useIds || raw === undefined) return false;
+    // One identified subscription (the common case): a copy is either of it or of an unknown one, never a duplicate.
+    if (!this.useIds || raw === undefined || this.identified < 2) return false;
     const ids = Array.isArray(raw) ? raw : [raw];
     let lowest: number | undefined;
     const known = new Set<number>();
@@ -133,6 +136,7 @@ export class Subscriptions {
         if (id !== undefined && used.has(id)) id = undefined; // hash collision: no identifier, no dedup
         used.add(id);
         for (const t of batch) this.subs.set(t, { id, established: false });
+        this.recount();
         const map: Record<string, ReturnType<Subscriptions['subscribeOptions']>> = {};
         for (const t of batch) map[this.filterFor(t)] = this.subscribeOptions();
         try {
@@ -151,6 +155,7 @@ export class Subscriptions {
           }
         } catch (err) {
           for (const t of batch) this.subs.delete(t);
+          this.recount();
           this.onError(err);
           this.log.warn(
             { filters: batch.map((t) => this.filterFor(t)) },
@@ -172,5 +177,12 @@ export class Subscriptions {
       this.log.warn({ filters }, `unsubscribe failed: ${errorMessage(err)}`);
     }
     for (const t of remove) this.subs.delete(t);
+    this.recount();
+  }
+
+  private recount(): void {
+    let n = 0;
+    for (const s of this.subs.values()) if (s.id !== undefined) n++;
+    this.identified = n;
   }
 }

@@ -1,10 +1,15 @@
-/** Tracks promises a source started (deliveries, acks, flushes) so `stop()` can wait for all of them. */
+/**
+ * Tracks what a source started (deliveries, acks, flushes) so `stop()` can wait for all of it: promises (`track`),
+ * or, where a promise per message is too dear, counted work (`enter` / `leave`).
+ */
 export class InFlight {
   private readonly running = new Set<Promise<unknown>>();
+  private counted = 0;
+  private countWaiters: (() => void)[] = [];
 
-  /** Promises not settled yet. */
+  /** Promises not settled yet, plus counted work not left yet. */
   get size(): number {
-    return this.running.size;
+    return this.running.size + this.counted;
   }
 
   /** Track `p` until it settles; returns `p`. Its rejection is not swallowed for the caller, only for the tracker. */
@@ -17,8 +22,24 @@ export class InFlight {
     return p;
   }
 
-  /** Resolves once nothing tracked is running, including what was tracked while waiting. */
+  /** Count one piece of work that started; call `leave()` exactly once when it ends. */
+  enter(): void {
+    this.counted++;
+  }
+
+  /** One piece of counted work ended (see `enter`). */
+  leave(): void {
+    if (--this.counted > 0 || this.countWaiters.length === 0) return;
+    const ws = this.countWaiters;
+    this.countWaiters = [];
+    for (const w of ws) w();
+  }
+
+  /** Resolves once nothing tracked or counted is running, including what started while waiting. */
   async idle(): Promise<void> {
-    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+    while (this.size > 0) {
+      if (this.running.size > 0) await Promise.allSettled([...this.running]);
+      else await new Promise<void>((resolve) => this.countWaiters.push(resolve));
+    }
   }
 }

@@ -1,5 +1,5 @@
 // The source kit: plumbing every source shares, so no source keeps its own copy.
-export { type AckDecision, ackDecision, settleDelivery } from './ack.js';
+export { type AckDecision, ackDecision, rejectionDecision, settleDelivery } from './ack.js';
 export { Backoff, type BackoffOptions, backoff } from './backoff.js';
 export { errorMessage, HealthState } from './health.js';
 export { InFlight } from './in-flight.js';

@@ -317,9 +317,12 @@ export class DeliveryEngine {
       inBatch,
     };
     if (policy.batch !== undefined && typeof target !== 'string') {
-      const release = () => this.batchers.get(job.address)?.release(job); // its key's next message may go
       const run = this.withGlobalSlot(job);
-      run.then(release, release);
+      // Its key's next message may go (only a message with a key has a place in its batcher's lines).
+      if (msg.orderingKey !== undefined) {
+        const release = () => this.batchers.get(job.address)?.release(job);
+        run.then(release, release);
+      }
       return run;
     }
     const fnSem = this.functionSlots(job);
@@ -346,19 +349,19 @@ export class DeliveryEngine {
   }
 
   private withGlobalSlot(job: Job): Promise<InvokeResult> {
-    const run = () =>
-      this.attempt(job, 1).then(
-        (r) => {
-          this.releaseGlobal();
-          return r;
-        },
-        (err: unknown) => {
-          this.releaseGlobal();
-          throw err;
-        },
-      );
-    return this.global.tryAcquire() ? run() : this.global.acquire().then(run);
+    if (this.global.tryAcquire()) return this.attempt(job, 1).then(this.releasedOk, this.releasedErr);
+    return this.global.acquire().then(() => this.attempt(job, 1).then(this.releasedOk, this.releasedErr));
   }
+
+  /** After the final result: the global slot back (one pair of handlers for every message, not two closures each). */
+  private readonly releasedOk = (r: InvokeResult): InvokeResult => {
+    this.releaseGlobal();
+    return r;
+  };
+  private readonly releasedErr = (err: unknown): never => {
+    this.releaseGlobal();
+    throw err;
+  };
 
   /** Step 4 — attempts: invoke, then retry what the result says a retry can help with (its error's `canRetry`,
    * the function's policy, Retry-After honoured), refreshing the map once on a 404. Every attempt is published. */

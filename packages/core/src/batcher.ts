@@ -46,7 +46,11 @@ export interface BatchOrder {
 export class Batcher {
   private waiting: Waiting[] = [];
   private bytes = 0;
+  /** The window's timer. A flush does not clear it (a batch that fills up would cost a timer each): it stays
+   * pending and is re-armed (`refresh`) for the next batch; `due` says whether the forming batch is waiting on it. */
   private timer: NodeJS.Timeout | undefined;
+  private timerWindow = 0;
+  private due = false;
   private policy: FunctionPolicy | undefined;
   private readonly lines = new Map<string, Entry[]>();
   private readonly entries = new Map<object, Entry>();
@@ -100,14 +104,12 @@ export class Batcher {
   drain(): void {
     this.draining = true;
     this.flush();
+    this.stopTimer();
   }
 
   /** Send what is waiting now. */
   flush(): void {
-    if (this.timer !== undefined) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
+    this.due = false;
     if (this.waiting.length === 0) return;
     const batch = this.waiting;
     this.waiting = [];
@@ -117,8 +119,8 @@ export class Batcher {
 
   /** Fail every waiting or parked item with `err` (a hard stop); batches in flight are the invoker's. */
   abort(err: Error): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.due = false;
+    this.stopTimer();
     const batch = this.waiting;
     this.waiting = [];
     this.bytes = 0;
@@ -126,6 +128,23 @@ export class Batcher {
     for (const e of this.entries.values()) if (e.state === 'parked') e.waiting?.reject(err);
     this.entries.clear();
     this.lines.clear();
+  }
+
+  /** The forming batch waits `window` ms from now at most (its first item has just come). */
+  private startWindow(window: number): void {
+    this.due = true;
+    if (this.timer !== undefined && this.timerWindow === window) {
+      this.timer.refresh();
+      return;
+    }
+    this.stopTimer();
+    this.timerWindow = window;
+    this.timer = setTimeout(() => this.flush(), window); // nothing to do when it went off for a batch that filled up
+  }
+
+  private stopTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
   private limits() {
@@ -165,7 +184,7 @@ export class Batcher {
     this.waiting.push(w);
     this.bytes += n;
     if (this.waiting.length >= limits.size || this.draining) this.flush();
-    else if (this.timer === undefined) this.timer = setTimeout(() => this.flush(), limits.window);
+    else if (!this.due) this.startWindow(limits.window);
     return true;
   }
 

@@ -322,61 +322,92 @@ function plainJsonText(b: Uint8Array): boolean {
   return true;
 }
 
+/** The fixed pieces of a batch body, encoded once. */
+const BATCH_START = Buffer.from('{"items":[');
+const ITEM_START = Buffer.from('{"id":"');
+const NEXT_ITEM_START = Buffer.from(',{"id":"');
+const BODY_START = Buffer.from(',"body":"');
+const STRING_ITEM_END = Buffer.from('"}');
+const BATCH_END = Buffer.from(']}');
+
 /**
  * The body of a batch invocation (see the README's "Batch delivery"), written in one pass into one buffer:
  * `{"items":[{"id","topic","headers","key","contentType","body"|"bodyBase64"}]}`, the same bytes as
  * `JSON.stringify` of those objects. A body that is valid UTF-8 and needs no JSON escape is copied as it is (no
- * string in between); other UTF-8 goes through `JSON.stringify`, anything else is base64. `headersOf` applies the
+ * string in between); other UTF-8 goes through `JSON.stringify`, anything else is base64. Only the pieces that
+ * differ between items are encoded per item. `headersOf` applies the
  * header policy to an item's headers.
  */
 function batchBody(
   items: readonly BatchItem[],
   headersOf: (item: BatchItem) => Record<string, string>,
 ): Uint8Array {
-  let size = 16;
-  for (let i = 0; i < items.length; i++) size += (items[i] as BatchItem).body.byteLength + 96;
+  let size = BATCH_START.length + 2;
+  for (let i = 0; i < items.length; i++) size += (items[i] as BatchItem).body.byteLength + 64;
   let out = Buffer.allocUnsafe(size);
-  let at = 0;
+  out.set(BATCH_START, 0);
+  let at = BATCH_START.length;
   const room = (n: number) => {
     if (at + n <= out.length) return;
-    const bigger = Buffer.allocUnsafe(Math.max(out.length * 2, at + n));
+    const bigger = Buffer.allocUnsafe(Math.max(out.length * 2, at + n + 64));
     out.copy(bigger, 0, 0, at);
     out = bigger;
   };
-  const text = (s: string) => {
-    room(s.length * 3); // UTF-8 takes at most 3 bytes per UTF-16 unit
-    at += out.write(s, at, 'utf8');
+  const put = (bytes: Uint8Array) => {
+    room(bytes.length);
+    out.set(bytes, at);
+    at += bytes.length;
   };
-  text('{"items":[');
-  let topic: string | undefined;
-  let topicJson = '';
+  /** A non-negative integer in decimal digits. */
+  const putIndex = (n: number) => {
+    let digits = 1;
+    for (let p = 10; p <= n; p *= 10) digits++;
+    room(digits);
+    for (let k = at + digits - 1; k >= at; k--, n = Math.floor(n / 10)) out[k] = 0x30 + (n % 10);
+    at += digits;
+  };
+  // What follows the id: the same for consecutive items with the same topic, key and content type and no headers
+  // (the common case), so it is encoded once for them.
+  let prev: BatchItem | undefined;
+  let rest: Uint8Array = EMPTY;
   for (let i = 0; i < items.length; i++) {
     const it = items[i] as BatchItem;
-    if (it.topic !== topic || i === 0) {
-      topic = it.topic;
-      topicJson = JSON.stringify(topic);
+    if (
+      prev === undefined ||
+      it.headers !== undefined ||
+      prev.headers !== undefined ||
+      it.topic !== prev.topic ||
+      it.key !== prev.key ||
+      it.contentType !== prev.contentType
+    ) {
+      let text = `","topic":${JSON.stringify(it.topic)},"headers":`;
+      text += it.headers === undefined ? '{}' : JSON.stringify(headersOf(it));
+      if (it.key !== undefined) text += `,"key":${JSON.stringify(it.key)}`;
+      if (it.contentType !== undefined) text += `,"contentType":${JSON.stringify(it.contentType)}`;
+      rest = Buffer.from(text);
     }
+    prev = it;
     // Item ids are indexes: unique within the batch, and what `batchItemFailures` names.
-    let head = `${i === 0 ? '' : ','}{"id":"${i}","topic":${topicJson},"headers":`;
-    head += it.headers === undefined ? '{}' : JSON.stringify(headersOf(it));
-    if (it.key !== undefined) head += `,"key":${JSON.stringify(it.key)}`;
-    if (it.contentType !== undefined) head += `,"contentType":${JSON.stringify(it.contentType)}`;
+    put(i === 0 ? ITEM_START : NEXT_ITEM_START);
+    putIndex(i);
+    put(rest);
     const b = it.body;
     if (!isUtf8(b)) {
-      text(`${head},"bodyBase64":"${Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64')}"}`);
+      put(
+        Buffer.from(
+          `,"bodyBase64":"${Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64')}"}`,
+        ),
+      );
     } else if (plainJsonText(b)) {
-      text(`${head},"body":"`);
-      room(b.byteLength + 2);
-      out.set(b, at);
-      at += b.byteLength;
-      out[at++] = 0x22; // "
-      out[at++] = 0x7d; // }
+      put(BODY_START);
+      put(b);
+      put(STRING_ITEM_END);
     } else {
-      const s = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
-      text(`${head},"body":${JSON.stringify(s)}}`);
+      const text = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
+      put(Buffer.from(`,"body":${JSON.stringify(text)}}`));
     }
   }
-  text(']}');
+  put(BATCH_END);
   return out.subarray(0, at);
 }
 

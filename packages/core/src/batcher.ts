@@ -25,6 +25,14 @@ interface Waiting {
   reject(err: unknown): void;
 }
 
+/** The settle functions of the promise just made with `capture`: one executor for every item, not a closure each
+ * (the executor runs synchronously inside `new Promise`, so they are read right after). */
+const captured: Pick<Waiting, 'resolve' | 'reject'> = { resolve: () => undefined, reject: () => undefined };
+function capture(resolve: (r: InvokeResult) => void, reject: (err: unknown) => void): void {
+  captured.resolve = resolve;
+  captured.reject = reject;
+}
+
 /** The order of an attempt: its message's ordering key, and a token that stays the same across its attempts. */
 export interface BatchOrder {
   readonly key: string;
@@ -73,23 +81,38 @@ export class Batcher {
     // A rebuild may bring a new entry (and policy) for the same function: the latest one applies.
     this.target = target;
     this.policy = policy;
-    return new Promise<InvokeResult>((resolve, reject) => {
-      if (order === undefined) {
-        this.enqueue({ item, entry: undefined, resolve, reject });
-        return;
-      }
-      let entry = this.entries.get(order.token);
-      if (entry === undefined) {
-        let line = this.lines.get(order.key);
-        if (line === undefined) this.lines.set(order.key, (line = []));
-        entry = { token: order.token, line, key: order.key, state: 'parked', waiting: undefined };
-        line.push(entry);
-        this.entries.set(order.token, entry);
-      }
-      entry.state = 'parked';
-      entry.waiting = { item, entry, resolve, reject };
-      this.advance(entry.line);
-    });
+    const result = new Promise<InvokeResult>(capture);
+    const { resolve, reject } = captured;
+    try {
+      this.place(item, resolve, reject, order);
+    } catch (err) {
+      reject(err); // as a throw inside the promise's executor would
+    }
+    return result;
+  }
+
+  /** Into the forming batch, or (with an ordering key) into its key's line, from where `advance` moves it. */
+  private place(
+    item: BatchItem,
+    resolve: Waiting['resolve'],
+    reject: Waiting['reject'],
+    order: BatchOrder | undefined,
+  ): void {
+    if (order === undefined) {
+      this.enqueue({ item, entry: undefined, resolve, reject });
+      return;
+    }
+    let entry = this.entries.get(order.token);
+    if (entry === undefined) {
+      let line = this.lines.get(order.key);
+      if (line === undefined) this.lines.set(order.key, (line = []));
+      entry = { token: order.token, line, key: order.key, state: 'parked', waiting: undefined };
+      line.push(entry);
+      this.entries.set(order.token, entry);
+    }
+    entry.state = 'parked';
+    entry.waiting = { item, entry, resolve, reject };
+    this.advance(entry.line);
   }
 
   /** The message of `token` has its final result: the later messages of its key may go. */

@@ -63,6 +63,9 @@ const UNROUTED: DeliveryOutcome = Object.freeze({
   results: Object.freeze([]),
 });
 
+/** One settled promise for every wait that need not wait (a source asks before each message). */
+const RESOLVED: Promise<void> = Promise.resolve();
+
 /** The parts of the controller the engine uses: discovery only. */
 export type Discovery = Pick<Controller, 'match' | 'resolve' | 'refresh' | 'synced' | 'ready'>;
 
@@ -144,7 +147,7 @@ export class DeliveryEngine {
 
   /** Resolves when `hasCapacity()` (or at once when closed / the signal aborts). */
   waitForCapacity(signal?: AbortSignal): Promise<void> {
-    if (this.hasCapacity() || this.closed || signal?.aborted) return Promise.resolve();
+    if (this.hasCapacity() || this.closed || signal?.aborted) return RESOLVED; // the common case: no allocation
     return new Promise((resolve) => {
       const done = () => {
         signal?.removeEventListener('abort', done);

@@ -370,7 +370,7 @@ export class DeliveryEngine {
    * the function's policy, Retry-After honoured), refreshing the map once on a 404. Every attempt is published. */
   private attempt(job: Job, attempt: number): Promise<InvokeResult> {
     const { target, msg, policy } = job;
-    if (job.started === 0) job.started = Date.now();
+    if (job.started === 0 && policy.maxAge !== undefined) job.started = Date.now(); // only max-age reads it
     let call: Promise<InvokeResult>;
     if (typeof target === 'string' && this.discovery.resolve(target) === undefined) {
       const err = new InvokeError(
@@ -679,7 +679,7 @@ interface Job {
   readonly address: string;
   readonly msg: SourceMessage;
   readonly policy: FunctionPolicy;
-  /** When the first attempt began (ms since epoch). */
+  /** When the first attempt began (ms since epoch); kept only under a max-age, the one rule that reads it. */
   started: number;
   refreshed: boolean;
   throttled: number;

@@ -25,6 +25,14 @@ interface Waiting {
   reject(err: unknown): void;
 }
 
+/** The settle functions of the promise just made with `capture`: one executor for every item, not a closure each
+ * (the executor runs synchronously inside `new Promise`, so they are read right after). */
+const captured: Pick<Waiting, 'resolve' | 'reject'> = { resolve: () => undefined, reject: () => undefined };
+function capture(resolve: (r: InvokeResult) => void, reject: (err: unknown) => void): void {
+  captured.resolve = resolve;
+  captured.reject = reject;
+}
+
 /** The order of an attempt: its message's ordering key, and a token that stays the same across its attempts. */
 export interface BatchOrder {
   readonly key: string;
@@ -46,7 +54,11 @@ export interface BatchOrder {
 export class Batcher {
   private waiting: Waiting[] = [];
   private bytes = 0;
+  /** The window's timer. A flush does not clear it (a batch that fills up would cost a timer each): it stays
+   * pending and is re-armed (`refresh`) for the next batch; `due` says whether the forming batch is waiting on it. */
   private timer: NodeJS.Timeout | undefined;
+  private timerWindow = 0;
+  private due = false;
   private policy: FunctionPolicy | undefined;
   private readonly lines = new Map<string, Entry[]>();
   private readonly entries = new Map<object, Entry>();
@@ -69,23 +81,38 @@ export class Batcher {
     // A rebuild may bring a new entry (and policy) for the same function: the latest one applies.
     this.target = target;
     this.policy = policy;
-    return new Promise<InvokeResult>((resolve, reject) => {
-      if (order === undefined) {
-        this.enqueue({ item, entry: undefined, resolve, reject });
-        return;
-      }
-      let entry = this.entries.get(order.token);
-      if (entry === undefined) {
-        let line = this.lines.get(order.key);
-        if (line === undefined) this.lines.set(order.key, (line = []));
-        entry = { token: order.token, line, key: order.key, state: 'parked', waiting: undefined };
-        line.push(entry);
-        this.entries.set(order.token, entry);
-      }
-      entry.state = 'parked';
-      entry.waiting = { item, entry, resolve, reject };
-      this.advance(entry.line);
-    });
+    const result = new Promise<InvokeResult>(capture);
+    const { resolve, reject } = captured;
+    try {
+      this.place(item, resolve, reject, order);
+    } catch (err) {
+      reject(err); // as a throw inside the promise's executor would
+    }
+    return result;
+  }
+
+  /** Into the forming batch, or (with an ordering key) into its key's line, from where `advance` moves it. */
+  private place(
+    item: BatchItem,
+    resolve: Waiting['resolve'],
+    reject: Waiting['reject'],
+    order: BatchOrder | undefined,
+  ): void {
+    if (order === undefined) {
+      this.enqueue({ item, entry: undefined, resolve, reject });
+      return;
+    }
+    let entry = this.entries.get(order.token);
+    if (entry === undefined) {
+      let line = this.lines.get(order.key);
+      if (line === undefined) this.lines.set(order.key, (line = []));
+      entry = { token: order.token, line, key: order.key, state: 'parked', waiting: undefined };
+      line.push(entry);
+      this.entries.set(order.token, entry);
+    }
+    entry.state = 'parked';
+    entry.waiting = { item, entry, resolve, reject };
+    this.advance(entry.line);
   }
 
   /** The message of `token` has its final result: the later messages of its key may go. */
@@ -100,14 +127,12 @@ export class Batcher {
   drain(): void {
     this.draining = true;
     this.flush();
+    this.stopTimer();
   }
 
   /** Send what is waiting now. */
   flush(): void {
-    if (this.timer !== undefined) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
+    this.due = false;
     if (this.waiting.length === 0) return;
     const batch = this.waiting;
     this.waiting = [];
@@ -117,8 +142,8 @@ export class Batcher {
 
   /** Fail every waiting or parked item with `err` (a hard stop); batches in flight are the invoker's. */
   abort(err: Error): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.due = false;
+    this.stopTimer();
     const batch = this.waiting;
     this.waiting = [];
     this.bytes = 0;
@@ -126,6 +151,23 @@ export class Batcher {
     for (const e of this.entries.values()) if (e.state === 'parked') e.waiting?.reject(err);
     this.entries.clear();
     this.lines.clear();
+  }
+
+  /** The forming batch waits `window` ms from now at most (its first item has just come). */
+  private startWindow(window: number): void {
+    this.due = true;
+    if (this.timer !== undefined && this.timerWindow === window) {
+      this.timer.refresh();
+      return;
+    }
+    this.stopTimer();
+    this.timerWindow = window;
+    this.timer = setTimeout(() => this.flush(), window); // nothing to do when it went off for a batch that filled up
+  }
+
+  private stopTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
   private limits() {
@@ -165,7 +207,7 @@ export class Batcher {
     this.waiting.push(w);
     this.bytes += n;
     if (this.waiting.length >= limits.size || this.draining) this.flush();
-    else if (this.timer === undefined) this.timer = setTimeout(() => this.flush(), limits.window);
+    else if (!this.due) this.startWindow(limits.window);
     return true;
   }
 

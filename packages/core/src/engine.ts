@@ -63,6 +63,9 @@ const UNROUTED: DeliveryOutcome = Object.freeze({
   results: Object.freeze([]),
 });
 
+/** One settled promise for every wait that need not wait (a source asks before each message). */
+const RESOLVED: Promise<void> = Promise.resolve();
+
 /** The parts of the controller the engine uses: discovery only. */
 export type Discovery = Pick<Controller, 'match' | 'resolve' | 'refresh' | 'synced' | 'ready'>;
 
@@ -145,7 +148,7 @@ export class DeliveryEngine {
 
   /** Resolves when `hasCapacity()` (or at once when closed / the signal aborts). */
   waitForCapacity(signal?: AbortSignal): Promise<void> {
-    if (this.hasCapacity() || this.closed || signal?.aborted) return Promise.resolve();
+    if (this.hasCapacity() || this.closed || signal?.aborted) return RESOLVED; // the common case: no allocation
     return new Promise((resolve) => {
       const done = () => {
         signal?.removeEventListener('abort', done);
@@ -357,9 +360,12 @@ export class DeliveryEngine {
       inBatch,
     };
     if (policy.batch !== undefined && typeof target !== 'string') {
-      const release = () => this.batchers.get(job.address)?.release(job); // its key's next message may go
       const run = this.withGlobalSlot(job);
-      run.then(release, release);
+      // Its key's next message may go (only a message with a key has a place in its batcher's lines).
+      if (msg.orderingKey !== undefined) {
+        const release = () => this.batchers.get(job.address)?.release(job);
+        run.then(release, release);
+      }
       return run;
     }
     const fnSem = this.functionSlots(job);
@@ -386,25 +392,25 @@ export class DeliveryEngine {
   }
 
   private withGlobalSlot(job: Job): Promise<InvokeResult> {
-    const run = () =>
-      this.attempt(job, 1).then(
-        (r) => {
-          this.releaseGlobal();
-          return r;
-        },
-        (err: unknown) => {
-          this.releaseGlobal();
-          throw err;
-        },
-      );
-    return this.global.tryAcquire() ? run() : this.global.acquire().then(run);
+    if (this.global.tryAcquire()) return this.attempt(job, 1).then(this.releasedOk, this.releasedErr);
+    return this.global.acquire().then(() => this.attempt(job, 1).then(this.releasedOk, this.releasedErr));
   }
+
+  /** After the final result: the global slot back (one pair of handlers for every message, not two closures each). */
+  private readonly releasedOk = (r: InvokeResult): InvokeResult => {
+    this.releaseGlobal();
+    return r;
+  };
+  private readonly releasedErr = (err: unknown): never => {
+    this.releaseGlobal();
+    throw err;
+  };
 
   /** Step 4 — attempts: invoke, then retry what the result says a retry can help with (its error's `canRetry`,
    * the function's policy, Retry-After honoured), refreshing the map once on a 404. Every attempt is published. */
   private attempt(job: Job, attempt: number): Promise<InvokeResult> {
     const { target, msg, policy } = job;
-    if (job.started === 0) job.started = Date.now();
+    if (job.started === 0 && policy.maxAge !== undefined) job.started = Date.now(); // only max-age reads it
     let call: Promise<InvokeResult>;
     if (typeof target === 'string' && this.discovery.resolve(target) === undefined) {
       const err = new InvokeError(
@@ -721,7 +727,7 @@ interface Job {
   readonly address: string;
   readonly msg: SourceMessage;
   readonly policy: FunctionPolicy;
-  /** When the first attempt began (ms since epoch). */
+  /** When the first attempt began (ms since epoch); kept only under a max-age, the one rule that reads it. */
   started: number;
   refreshed: boolean;
   throttled: number;

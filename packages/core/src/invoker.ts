@@ -313,15 +313,102 @@ function parseJson(body: Uint8Array): unknown {
   }
 }
 
-/** One item of a batch body (see the README's "Batch delivery"). */
-interface BatchBodyItem {
-  id: string;
-  topic: string;
-  key?: string;
-  headers: Record<string, string>;
-  contentType?: string;
-  body?: string;
-  bodyBase64?: string;
+/** True when JSON needs no escape in `b` (no `"`, `\\` or control byte): valid UTF-8 of that kind goes in as is. */
+function plainJsonText(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i] as number;
+    if (c < 0x20 || c === 0x22 || c === 0x5c) return false;
+  }
+  return true;
+}
+
+/** The fixed pieces of a batch body, encoded once. */
+const BATCH_START = Buffer.from('{"items":[');
+const ITEM_START = Buffer.from('{"id":"');
+const NEXT_ITEM_START = Buffer.from(',{"id":"');
+const BODY_START = Buffer.from(',"body":"');
+const STRING_ITEM_END = Buffer.from('"}');
+const BATCH_END = Buffer.from(']}');
+
+/**
+ * The body of a batch invocation (see the README's "Batch delivery"), written in one pass into one buffer:
+ * `{"items":[{"id","topic","headers","key","contentType","body"|"bodyBase64"}]}`, the same bytes as
+ * `JSON.stringify` of those objects. A body that is valid UTF-8 and needs no JSON escape is copied as it is (no
+ * string in between); other UTF-8 goes through `JSON.stringify`, anything else is base64. Only the pieces that
+ * differ between items are encoded per item. `headersOf` applies the
+ * header policy to an item's headers.
+ */
+function batchBody(
+  items: readonly BatchItem[],
+  headersOf: (item: BatchItem) => Record<string, string>,
+): Uint8Array {
+  let size = BATCH_START.length + 2;
+  for (let i = 0; i < items.length; i++) size += (items[i] as BatchItem).body.byteLength + 64;
+  let out = Buffer.allocUnsafe(size);
+  out.set(BATCH_START, 0);
+  let at = BATCH_START.length;
+  const room = (n: number) => {
+    if (at + n <= out.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(out.length * 2, at + n + 64));
+    out.copy(bigger, 0, 0, at);
+    out = bigger;
+  };
+  const put = (bytes: Uint8Array) => {
+    room(bytes.length);
+    out.set(bytes, at);
+    at += bytes.length;
+  };
+  /** A non-negative integer in decimal digits. */
+  const putIndex = (n: number) => {
+    let digits = 1;
+    for (let p = 10; p <= n; p *= 10) digits++;
+    room(digits);
+    for (let k = at + digits - 1; k >= at; k--, n = Math.floor(n / 10)) out[k] = 0x30 + (n % 10);
+    at += digits;
+  };
+  // What follows the id: the same for consecutive items with the same topic, key and content type and no headers
+  // (the common case), so it is encoded once for them.
+  let prev: BatchItem | undefined;
+  let rest: Uint8Array = EMPTY;
+  for (let i = 0; i < items.length; i++) {
+    const it = items[i] as BatchItem;
+    if (
+      prev === undefined ||
+      it.headers !== undefined ||
+      prev.headers !== undefined ||
+      it.topic !== prev.topic ||
+      it.key !== prev.key ||
+      it.contentType !== prev.contentType
+    ) {
+      let text = `","topic":${JSON.stringify(it.topic)},"headers":`;
+      text += it.headers === undefined ? '{}' : JSON.stringify(headersOf(it));
+      if (it.key !== undefined) text += `,"key":${JSON.stringify(it.key)}`;
+      if (it.contentType !== undefined) text += `,"contentType":${JSON.stringify(it.contentType)}`;
+      rest = Buffer.from(text);
+    }
+    prev = it;
+    // Item ids are indexes: unique within the batch, and what `batchItemFailures` names.
+    put(i === 0 ? ITEM_START : NEXT_ITEM_START);
+    putIndex(i);
+    put(rest);
+    const b = it.body;
+    if (!isUtf8(b)) {
+      put(
+        Buffer.from(
+          `,"bodyBase64":"${Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64')}"}`,
+        ),
+      );
+    } else if (plainJsonText(b)) {
+      put(BODY_START);
+      put(b);
+      put(STRING_ITEM_END);
+    } else {
+      const text = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
+      put(Buffer.from(`,"body":${JSON.stringify(text)}}`));
+    }
+  }
+  put(BATCH_END);
+  return out.subarray(0, at);
 }
 
 /**
@@ -633,23 +720,9 @@ export function createInvoker(o: InvokerOptions): Invoker {
       );
       return Promise.resolve(each((it) => failed(fn, it.topic, err, it.attempt ?? 1, async)));
     }
-    // Item ids are indexes: unique within the batch, and what `batchItemFailures` names.
-    const doc: BatchBodyItem[] = items.map((it, i) => {
-      const entry: BatchBodyItem = {
-        id: String(i),
-        topic: it.topic,
-        headers: messageHeaders(it.headers, {}, fn, it.topic),
-      };
-      if (it.key !== undefined) entry.key = it.key;
-      if (it.contentType !== undefined) entry.contentType = it.contentType;
-      const b = it.body;
-      if (isUtf8(b)) entry.body = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
-      else entry.bodyBase64 = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
-      return entry;
-    });
     const headers: Record<string, string> = { 'content-type': BATCH_CONTENT_TYPE };
     ownHeaders(headers, async, opts);
-    const payload = encoder.encode(JSON.stringify({ items: doc }));
+    const payload = batchBody(items, (it) => messageHeaders(it.headers, {}, fn, it.topic));
     if (o.printRequestBody)
       log.info({ function: fn, body: Buffer.from(payload).toString('utf8') }, 'request body');
     const started = performance.now();

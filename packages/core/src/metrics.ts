@@ -369,7 +369,8 @@ export class ConnectorMetrics {
     if (subs.length === 0) return;
     let bySub = this.matchedBySource.get(source);
     if (!bySub) this.matchedBySource.set(source, (bySub = new Map()));
-    for (const sub of subs) {
+    for (let i = 0; i < subs.length; i++) {
+      const sub = subs[i] as string;
       let m = bySub.get(sub);
       if (!m) {
         const label = bySub.size < MAX_SUBSCRIPTION_SERIES ? sub : OTHER;

@@ -133,6 +133,48 @@ describe('batch delivery (connector.dev/batch-*)', () => {
     });
   });
 
+  it('the body is byte for byte JSON.stringify of its items, whatever the bodies, keys and headers hold', async () => {
+    const bodies: (string | Uint8Array)[] = [
+      'plain text',
+      'a quote " alone',
+      'a backslash \\ alone',
+      'a control \u001f alone',
+      'controls \n\t\r\u0000 and DEL \u007f',
+      'héllo ✓ 😀 \u2028\u2029',
+      '\ufeffa byte order mark first',
+      '',
+      '{"a":[1,2,{"b":"c"}]}',
+      new Uint8Array([0x61, 0xc3]), // cut in the middle of a character: not UTF-8
+      new Uint8Array([0xed, 0xa0, 0x80]), // a lone surrogate encoded: not UTF-8
+    ];
+    const g = await gateway({
+      'connector.dev/batch-size': String(bodies.length),
+      'connector.dev/batch-window': '1m',
+    });
+    const { mem } = await setup(g);
+    mem.push(
+      ...bodies.map((b, i) =>
+        msg(b, {
+          ...(i % 2 === 0 ? { key: `k"${i}\\é` } : {}),
+          ...(i % 3 === 0 ? { headers: { 'x-n': `v ${i}`, 'x-u': 'ü' } } : {}),
+          ...(i === 4 ? { contentType: 'text/plain; charset="utf-8"' } : {}),
+        }),
+      ),
+    );
+    await waitFor(() => mem.acked.length === bodies.length);
+    const raw = (g.invocations('f.openfaas-fn')[0] as { body: Buffer }).body;
+    const expected = itemsOf({ body: raw }).map((item, i) => {
+      const b = Buffer.from(bodies[i] as string | Uint8Array);
+      const utf8 = typeof bodies[i] === 'string';
+      const { body: _b, bodyBase64: _b64, ...rest } = item;
+      return utf8 ? { ...rest, body: b.toString('utf8') } : { ...rest, bodyBase64: b.toString('base64') };
+    });
+    expect(raw.equals(Buffer.from(JSON.stringify({ items: expected })))).toBe(true);
+    expect(itemsOf({ body: raw }).map((it) => it.body ?? `base64:${it.bodyBase64}`)).toEqual(
+      bodies.map((b) => (typeof b === 'string' ? b : `base64:${Buffer.from(b).toString('base64')}`)),
+    );
+  });
+
   it('partial failure: exactly the listed items are retried, in a later batch; the rest succeed once', async () => {
     const seen = new Map<string, number>();
     const g = await gateway(

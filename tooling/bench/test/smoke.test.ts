@@ -23,8 +23,8 @@ describe('pnpm bench --quick', () => {
       const cases = registeredCases();
       const throughput = cases.filter((c) => c.kind === 'throughput');
       // x1/x64 ceilings, dispatch, invoke x1/x3/x16/x64, deliver x2, deliver traced x2, 1k/64k ceilings + invoke,
-      // 5 e2e sources, 4 e2e batch (Kafka and SQS, batch size 1 and 100)
-      expect(throughput.length).toBe(25);
+      // 5 e2e sources, 4 e2e batch (Kafka and SQS, batch size 1 and 100), 2 batch (in process, size 1 and 100)
+      expect(throughput.length).toBe(27);
       expect(json.rows.map((r: { id: string }) => r.id)).toEqual(throughput.map((c) => c.id));
       for (const r of json.rows) {
         for (const k of ['opsPerSec', 'p50Ms', 'p99Ms', 'cpuPer10k'])
@@ -59,12 +59,12 @@ describe('pnpm bench --quick', () => {
         for (const k of ['parseMs', 'mapMs', 'reduceMs', 'loopDelayMaxMs']) expect(isNum(r[k])).toBe(true);
       expect(json.adaptive.map((r: { mode: string }) => r.mode)).toHaveLength(3);
       for (const r of json.adaptive) expect(r.deadLettered + r.failed, r.mode).toBe(0);
-      expect(json.batch.map((r: { batchSize: number }) => r.batchSize)).toEqual([1, 100]);
-      for (const r of json.batch) expect(r.delivered, `batch size ${r.batchSize}`).toBe(r.messages);
-      expect(json.batch[1].requests).toBeLessThan(json.batch[0].requests); // batching sent fewer requests
-      // 9 throughput targets, 5 e2e sources, 2 topic-match, 1 topic-change, 3 adaptive, 2 batch, 1 memory; whether
-      // met is not asserted here. Plus 2 information lines (e2e batch size 100 / 1, Kafka and SQS), without `met`.
-      expect(json.targets).toHaveLength(25);
+      // The batch rows throw unless every message was delivered and batching cut the requests.
+      expect(json.rows.find((r: { id: string }) => r.id === 'batch-100').ceiling).toBe('batch-1');
+      // 9 throughput targets, 5 e2e sources, 1 batch (size 100 / size 1), 2 topic-match, 1 topic-change, 3 adaptive,
+      // 1 memory; whether met is not asserted here. Plus 2 information lines (e2e batch size 100 / 1, Kafka and SQS),
+      // without `met`.
+      expect(json.targets).toHaveLength(24);
       const info = json.targets.filter((t: { met?: boolean }) => t.met === undefined);
       expect(info.map((t: { what: string }) => t.what)).toEqual([
         'Kafka batch size 100, end to end throughput / Kafka batch size 1, end to end',

@@ -1,18 +1,10 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { DeliveryOutcome, SourceContext } from '@connector/core';
+import type { SourceContext } from '@connector/core';
 import { core } from '../core.js';
-import { registerCase } from '../registry.js';
-
-/** One batch size against the same local function. */
-export interface BatchRow {
-  batchSize: number;
-  messages: number;
-  seconds: number;
-  /** HTTP requests the function received. */
-  requests: number;
-  delivered: number;
-}
+import { timed, warmUp } from '../measure.js';
+import { type CaseParams, registerCase } from '../registry.js';
+import type { Repetition } from '../stats.js';
 
 const BODY = new Uint8Array(100).fill(0x61); // 100 bytes of text
 
@@ -43,86 +35,75 @@ async function localGateway(batchSize: number) {
   };
 }
 
-/** Deliver `n` messages of 100 bytes (a push source offering whenever there is capacity) and time the drain. */
-async function run(batchSize: number, n: number): Promise<BatchRow> {
+/**
+ * A warm-up, then one measured repetition of `p.n` messages of 100 bytes, from a push source offering whenever there
+ * is capacity, to one local function with `connector.dev/batch-size` = `batchSize`; latency is per message (offered
+ * to settled). Throws when a message is not delivered or batching did not cut the requests.
+ */
+async function run(p: CaseParams, batchSize: number): Promise<Repetition> {
   const g = await localGateway(batchSize);
   const controller = core.createController({ gatewayUrl: g.url, connectorName: 'bench' });
-  const outcomes: DeliveryOutcome[] = [];
-  let done: () => void = () => undefined;
-  const finished = new Promise<void>((r) => (done = r));
+  let ctx: SourceContext | undefined;
   const source = core.defineSource(() => ({
     name: 'bench',
-    async start(ctx: SourceContext) {
-      void (async () => {
-        for (let i = 0; i < n && !ctx.signal.aborted; i++) {
-          await ctx.waitForCapacity(ctx.signal);
-          void ctx.deliver({ topic: 'bench', body: BODY }).then((o) => {
-            outcomes.push(o);
-            if (outcomes.length === n) done();
-          });
-        }
-      })();
+    async start(c: SourceContext) {
+      ctx = c;
     },
     async stop() {},
   }))({});
-  // The same in-flight capacity for both: a batch counts its messages against it.
+  // The same in-flight capacity for both sizes: a batch counts its messages against it.
   const connector = core.createConnector({ controller, source, maxInFlight: 1000 });
-  const t = performance.now();
   await connector.start();
-  await finished;
-  const seconds = (performance.now() - t) / 1000;
+  if (ctx === undefined) throw new Error('the bench source was not started');
+  const c: SourceContext = ctx;
+  /** Offer `n` messages as capacity allows; resolves when all settled, writing each one's latency into `lat`. */
+  const pump = (n: number) => async (lat: Float64Array) => {
+    let settled = 0;
+    let notDelivered = 0;
+    let done: () => void = () => undefined;
+    const all = new Promise<void>((r) => (done = r));
+    for (let i = 0; i < n; i++) {
+      if (!c.hasCapacity()) await c.waitForCapacity(c.signal);
+      const s = performance.now();
+      void c.deliver({ topic: 'bench', body: BODY }).then((o) => {
+        lat[i] = performance.now() - s;
+        if (o.status !== 'delivered') notDelivered++;
+        if (++settled === n) done();
+      });
+    }
+    await all;
+    if (notDelivered > 0)
+      throw new Error(`batch size ${batchSize}: ${notDelivered} of ${n} messages not delivered`);
+  };
+  const w = warmUp(p);
+  await timed(w, pump(w));
+  const before = g.requests();
+  const rep = await timed(p.n, pump(p.n), p.profile);
+  const requests = g.requests() - before;
   await connector.stop();
   await g.close();
-  return {
-    batchSize,
-    messages: n,
-    seconds,
-    requests: g.requests(),
-    delivered: outcomes.filter((o) => o.status === 'delivered').length,
-  };
+  // Batching must have cut the requests (a batch fills up whenever more than batch-size messages wait).
+  if (batchSize > 1 && requests > p.n / 2)
+    throw new Error(`batch size ${batchSize}: ${requests} requests for ${p.n} messages`);
+  return rep;
 }
 
-const rate = (r: BatchRow) => r.messages / r.seconds;
-
-registerCase<BatchRow[]>({
-  kind: 'report',
-  id: 'batch',
-  label: 'batch delivery: 100-byte messages, batch size 100 vs 1, same local function',
-  gateway: 'none',
-  async run(p) {
-    const n = p.quick ? 5000 : 50_000;
-    return [await run(1, n), await run(100, n)];
-  },
-  markdown(rows) {
-    return [
-      `## Batch delivery (${rows[0]?.messages} messages of 100 bytes, maxInFlight 1000, one local function)`,
-      '',
-      '| batch size | messages/s | requests | delivered | time s |',
-      '|---|---|---|---|---|',
-      ...rows.map(
-        (r) =>
-          `| ${r.batchSize} | ${Math.round(rate(r))} | ${r.requests} | ${r.delivered} | ${r.seconds.toFixed(2)} |`,
-      ),
-      '',
-    ];
-  },
-  targets(rows) {
-    const one = rows[0];
-    const hundred = rows[1];
-    if (!one || !hundred) return [];
-    return [
-      {
-        what: 'messages/s with batch size 100 / batch size 1',
-        target: '≥ 10×',
-        measured: `${(rate(hundred) / rate(one)).toFixed(1)}×`,
-        met: rate(hundred) / rate(one) >= 10,
-      },
-      {
-        what: 'every message delivered (both sizes)',
-        target: 'all',
-        measured: `${one.delivered + hundred.delivered} / ${one.messages + hundred.messages}`,
-        met: one.delivered === one.messages && hundred.delivered === hundred.messages,
-      },
-    ];
-  },
+// Batch size 1 is the reference row of batch size 100 (its `ceiling`): the same function, gateway and maxInFlight.
+registerCase({
+  kind: 'throughput',
+  id: 'batch-1',
+  label: 'batch delivery, size 1 (100 B messages)',
+  concurrency: 1000,
+  usesCore: true,
+  run: (p) => run(p, 1),
+});
+registerCase({
+  kind: 'throughput',
+  id: 'batch-100',
+  label: 'batch delivery, size 100 (100 B messages)',
+  concurrency: 1000,
+  ceiling: 'batch-1',
+  usesCore: true,
+  minRatio: 10,
+  run: (p) => run(p, 100),
 });

@@ -62,8 +62,8 @@ const DEFAULT_MAX_SYSTEM_BYTES = 16 * 1024 * 1024;
 export const BATCH_CONTENT_TYPE = 'application/vnd.connector.batch+json';
 
 const EMPTY = new Uint8Array(0);
-/** The raw headers of a call before its answer. */
-const NO_HEADERS: readonly string[] = Object.freeze([]);
+/** The headers of a call before its answer (never handed out: a failed result gets its own `{}`). */
+const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 const encoder = new TextEncoder();
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -118,10 +118,7 @@ function headersOf(raw: readonly (Buffer | string)[]): Record<string, string> {
 /** What one HTTP exchange gave back. */
 interface Exchange {
   readonly status: number;
-  /** Every response header, built on first use (most answers are settled by `header` alone). */
   readonly headers: Record<string, string>;
-  /** One response header by its lower-case name (repeats joined with `, `), without building the others. */
-  header(name: string): string | undefined;
   readonly body: Uint8Array;
 }
 
@@ -141,8 +138,7 @@ function onDeadline(call: Call): void {
 class Call implements Exchange, Dispatcher.DispatchHandler {
   status = 0;
   body: Uint8Array = EMPTY;
-  private raw: readonly (Buffer | string)[] = NO_HEADERS;
-  private parsed: Record<string, string> | undefined = undefined;
+  headers: Record<string, string> = NO_HEADERS;
   private buffer: Uint8Array | undefined = undefined;
   private chunks: Buffer[] | undefined = undefined;
   private length = 0;
@@ -190,25 +186,6 @@ class Call implements Exchange, Dispatcher.DispatchHandler {
     else this.settle(this.failure ?? invokeErrorOf(err, this.what, this.origin), undefined);
   }
 
-  get headers(): Record<string, string> {
-    this.parsed ??= headersOf(this.raw);
-    return this.parsed;
-  }
-
-  header(name: string): string | undefined {
-    if (this.parsed !== undefined) return this.parsed[name];
-    const raw = this.raw;
-    let value: string | undefined;
-    for (let i = 0; i < raw.length; i += 2) {
-      const n = raw[i] as Buffer | string;
-      if (n.length !== name.length || undiciUtil.headerNameToString(n) !== name) continue;
-      const v = raw[i + 1] as Buffer | string;
-      const s = typeof v === 'string' ? v : v.toString('latin1');
-      value = value === undefined ? s : `${value}, ${s}`;
-    }
-    return value;
-  }
-
   get isSettled(): boolean {
     return this.settled;
   }
@@ -221,9 +198,9 @@ class Call implements Exchange, Dispatcher.DispatchHandler {
   onHeaders(statusCode: number, raw: Buffer[]): boolean {
     if (statusCode < 200) return true; // 1xx: informational, the real response follows
     this.status = statusCode;
-    this.raw = raw;
+    this.headers = headersOf(raw);
     if (!this.keepBody) return true;
-    const declared = Number(this.header('content-length'));
+    const declared = Number(this.headers['content-length']);
     if (declared > this.maxBytes) {
       this.fail(
         new InvokeError(
@@ -671,7 +648,7 @@ export function createInvoker(o: InvokerOptions): Invoker {
 
   /** The error of an answer: the function asked for a dead letter, or what its status says. */
   const errorOf = (res: Exchange, fn: string, async: boolean, opts: InvokeOptions | undefined) =>
-    res.header('x-connector-outcome')?.toLowerCase() === 'dead-letter'
+    res.headers['x-connector-outcome']?.toLowerCase() === 'dead-letter'
       ? new InvokeError(
           'ERR_FUNCTION_REJECTED',
           `function ${fn} asked for a dead letter (status ${res.status})`,
@@ -727,10 +704,7 @@ export function createInvoker(o: InvokerOptions): Invoker {
           topic,
           function: fn,
           status: res.status,
-          // Built when someone reads it (a subscriber, a Retry-After): most results are only counted.
-          get headers() {
-            return res.headers;
-          },
+          headers: res.headers,
           body: res.body,
           duration: performance.now() - started,
           async,
@@ -739,7 +713,7 @@ export function createInvoker(o: InvokerOptions): Invoker {
         };
         const error = errorOf(res, fn, async, opts);
         if (error) result.error = error;
-        const callId = res.header('x-call-id');
+        const callId = res.headers['x-call-id'];
         if (callId !== undefined) result.callId = callId;
         return result;
       },
@@ -801,7 +775,7 @@ export function createInvoker(o: InvokerOptions): Invoker {
       opts,
       (res) => {
         const duration = performance.now() - started;
-        const callId = res.header('x-call-id');
+        const callId = res.headers['x-call-id'];
         let error = errorOf(res, fn, async, opts);
         // An async batch was only queued: the gateway's answer says nothing per item.
         const failures = error !== undefined || async ? undefined : batchItemFailures(res.body, items.length);

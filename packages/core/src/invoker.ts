@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { rootCertificates } from 'node:tls';
 import type { Context } from '@opentelemetry/api';
-import { type Dispatcher, Pool } from 'undici';
+import { type Dispatcher, Pool, util as undiciUtil } from 'undici';
 import { createGatewayAuth, type GatewayAuthOptions, gatewayTls, tlsFailure } from './auth.js';
 import { CLOUDEVENTS_MODES, type CloudEventsMode, createCloudEvents } from './cloudevents.js';
 import type { Credentials } from './config.js';
@@ -62,6 +62,8 @@ const DEFAULT_MAX_SYSTEM_BYTES = 16 * 1024 * 1024;
 export const BATCH_CONTENT_TYPE = 'application/vnd.connector.batch+json';
 
 const EMPTY = new Uint8Array(0);
+/** The headers of a call before its answer (never handed out: a failed result gets its own `{}`). */
+const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 const encoder = new TextEncoder();
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -94,32 +96,187 @@ function invokeErrorOf(err: unknown, what: string, origin: string): InvokeError 
   return new InvokeError(code, text, undefined, { cause: err });
 }
 
-/** Flatten undici's header values (string | string[]) into one string each. */
-function flatten(h: Record<string, string | string[] | undefined>): Record<string, string> {
-  for (const k in h) {
-    if (typeof h[k] !== 'string') {
-      const out: Record<string, string> = {};
-      for (const key in h) {
-        const v = h[key];
-        if (v !== undefined) out[key] = Array.isArray(v) ? v.join(', ') : v;
-      }
-      return out;
-    }
+/**
+ * Response headers from undici's raw list (name, value, name, value, ...): lower-cased names (undici's own table of
+ * known names), latin1 values, a repeated header joined with `, ` into one string.
+ */
+function headersOf(raw: readonly (Buffer | string)[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = undiciUtil.headerNameToString(raw[i] as Buffer | string);
+    const v = raw[i + 1] as Buffer | string;
+    const value = typeof v === 'string' ? v : v.toString('latin1');
+    const prev = out[name];
+    if (prev === undefined) out[name] = value;
+    else if (Object.hasOwn(out, name)) out[name] = `${prev}, ${value}`;
+    // A name on Object.prototype (`__proto__`, `constructor`): an own property, never the prototype.
+    else Object.defineProperty(out, name, { value, enumerable: true, configurable: true, writable: true });
   }
-  return h as Record<string, string>;
+  return out;
 }
 
 /** What one HTTP exchange gave back. */
 interface Exchange {
-  status: number;
-  headers: Record<string, string>;
-  body: Uint8Array;
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: Uint8Array;
+}
+
+/** How an exchange ended: its answer, or why there is none (always an InvokeError). */
+type Settle = (err: InvokeError | undefined, res: Exchange | undefined) => void;
+
+function onDeadline(call: Call): void {
+  call.fail(new InvokeError('ERR_TIMEOUT', `${call.what} timed out after ${call.deadline} ms`));
 }
 
 /**
- * One request on `pool.dispatch` with a handler of its own: a whole-request deadline (not undici's per-chunk idle
- * timeouts), the body read into one buffer and cut off past `maxBytes`, never a stream object.
+ * One request's handler, and its answer once settled: a whole-request deadline (not undici's per-chunk idle
+ * timeouts), the body read into one buffer and cut off past `maxBytes`, never a stream object. It is undici's own
+ * (v7) handler interface — `onConnect` / `onHeaders` / ... — which `Request` calls directly: the newer
+ * `onRequestStart` one is adapted onto it per request (a wrapper, a controller and a header object each time).
  */
+class Call implements Exchange, Dispatcher.DispatchHandler {
+  status = 0;
+  body: Uint8Array = EMPTY;
+  headers: Record<string, string> = NO_HEADERS;
+  private buffer: Uint8Array | undefined = undefined;
+  private chunks: Buffer[] | undefined = undefined;
+  private length = 0;
+  private abort: ((err: Error) => void) | undefined = undefined;
+  private failure: InvokeError | undefined = undefined;
+  private settled = false;
+  private readonly timer: NodeJS.Timeout;
+  private onAbort: (() => void) | undefined = undefined;
+
+  constructor(
+    private readonly origin: string,
+    readonly deadline: number,
+    private readonly maxBytes: number,
+    private readonly keepBody: boolean,
+    readonly what: string,
+    private readonly signal: AbortSignal | undefined,
+    private readonly settle: Settle,
+  ) {
+    this.timer = setTimeout(onDeadline, deadline, this);
+    if (signal !== undefined) {
+      const onAbort = () =>
+        this.fail(new InvokeError('ERR_ABORTED', `${what} aborted`, undefined, { cause: signal.reason }));
+      if (signal.aborted) onAbort();
+      else {
+        this.onAbort = onAbort;
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
+    }
+  }
+
+  /** Settles at once, whether or not the request got a connection yet (a queued one is aborted when it starts). */
+  fail(err: InvokeError): void {
+    if (this.settled) return;
+    this.failure = err;
+    this.abort?.(err);
+    this.finish(err);
+  }
+
+  finish(err: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    if (this.onAbort !== undefined) this.signal?.removeEventListener('abort', this.onAbort);
+    if (err === undefined) this.settle(undefined, this);
+    else this.settle(this.failure ?? invokeErrorOf(err, this.what, this.origin), undefined);
+  }
+
+  get isSettled(): boolean {
+    return this.settled;
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abort = abort;
+    if (this.failure) abort(this.failure);
+  }
+
+  onHeaders(statusCode: number, raw: Buffer[]): boolean {
+    if (statusCode < 200) return true; // 1xx: informational, the real response follows
+    this.status = statusCode;
+    this.headers = headersOf(raw);
+    if (!this.keepBody) return true;
+    const declared = Number(this.headers['content-length']);
+    if (declared > this.maxBytes) {
+      this.fail(
+        new InvokeError(
+          'ERR_RESPONSE_TOO_LARGE',
+          `${this.what}: response of ${declared} bytes is over ${this.maxBytes}`,
+        ),
+      );
+    } else if (declared > 0) this.buffer = new Uint8Array(declared);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (!this.keepBody) return true;
+    const { length, buffer } = this;
+    const end = length + chunk.length;
+    if (end > this.maxBytes) {
+      this.fail(
+        new InvokeError('ERR_RESPONSE_TOO_LARGE', `${this.what}: response body over ${this.maxBytes} bytes`),
+      );
+      return true;
+    }
+    if (buffer !== undefined && end <= buffer.length) buffer.set(chunk, length);
+    else {
+      if (buffer !== undefined) {
+        // More than content-length said: keep what came so far, go on in chunks.
+        this.chunks = [Buffer.from(buffer.buffer, buffer.byteOffset, length)];
+        this.buffer = undefined;
+      }
+      (this.chunks ??= []).push(chunk);
+    }
+    this.length = end;
+    return true;
+  }
+
+  onComplete(): void {
+    const { buffer, chunks, length } = this;
+    if (buffer !== undefined) this.body = length === buffer.length ? buffer : buffer.subarray(0, length);
+    else if (chunks !== undefined) {
+      const out = new Uint8Array(length);
+      let offset = 0;
+      for (const c of chunks) {
+        out.set(c, offset);
+        offset += c.length;
+      }
+      this.body = out;
+    }
+    this.finish(undefined);
+  }
+
+  onError(err: Error): void {
+    this.finish(err);
+  }
+}
+
+/** One request on `pool.dispatch`; `settle` is called once, with the answer or an InvokeError. */
+function request(
+  pool: Pool,
+  origin: string,
+  opts: Dispatcher.DispatchOptions,
+  deadline: number,
+  maxBytes: number,
+  keepBody: boolean,
+  what: string,
+  signal: AbortSignal | undefined,
+  settle: Settle,
+): void {
+  const call = new Call(origin, deadline, maxBytes, keepBody, what, signal, settle);
+  if (call.isSettled) return; // the signal was aborted already
+  try {
+    pool.dispatch(opts, call);
+  } catch (err) {
+    call.finish(err);
+  }
+}
+
+/** `request` as a promise (the `/system` and token calls). */
 function exchange(
   pool: Pool,
   origin: string,
@@ -130,101 +287,11 @@ function exchange(
   what: string,
   signal?: AbortSignal,
 ): Promise<Exchange> {
-  return new Promise<Exchange>((resolve, reject) => {
-    let status = 0;
-    let headers: Record<string, string> = {};
-    let body: Uint8Array | undefined;
-    let chunks: Buffer[] | undefined;
-    let length = 0;
-    let controller: Dispatcher.DispatchController | undefined;
-    let failure: InvokeError | undefined;
-    let settled = false;
-    // Settles at once, whether or not the request got a connection yet (a queued one is aborted when it starts).
-    const fail = (err: InvokeError) => {
-      if (settled) return;
-      failure = err;
-      controller?.abort(err);
-      finish(err);
-    };
-    const timer = setTimeout(
-      () => fail(new InvokeError('ERR_TIMEOUT', `${what} timed out after ${deadline} ms`)),
-      deadline,
-    );
-    const onAbort = () =>
-      fail(new InvokeError('ERR_ABORTED', `${what} aborted`, undefined, { cause: signal?.reason }));
-    const finish = (err: unknown, value?: Exchange) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      if (value) resolve(value);
-      else reject(failure ?? invokeErrorOf(err, what, origin));
-    };
-    const handler: Dispatcher.DispatchHandler = {
-      onRequestStart(c) {
-        controller = c;
-        if (failure) c.abort(failure);
-      },
-      onResponseStart(_c, statusCode, h) {
-        if (statusCode < 200) return; // 1xx: informational, the real response follows
-        status = statusCode;
-        headers = flatten(h);
-        if (!keepBody) return;
-        const declared = Number(headers['content-length']);
-        if (declared > maxBytes) {
-          fail(
-            new InvokeError(
-              'ERR_RESPONSE_TOO_LARGE',
-              `${what}: response of ${declared} bytes is over ${maxBytes}`,
-            ),
-          );
-        } else if (declared > 0) body = new Uint8Array(declared);
-      },
-      onResponseData(_c, chunk) {
-        if (!keepBody) return;
-        const end = length + chunk.length;
-        if (end > maxBytes) {
-          fail(new InvokeError('ERR_RESPONSE_TOO_LARGE', `${what}: response body over ${maxBytes} bytes`));
-          return;
-        }
-        if (body !== undefined && end <= body.length) body.set(chunk, length);
-        else {
-          if (body !== undefined) {
-            // More than content-length said: keep what came so far, go on in chunks.
-            chunks = [Buffer.from(body.buffer, body.byteOffset, length)];
-            body = undefined;
-          }
-          (chunks ??= []).push(chunk);
-        }
-        length = end;
-      },
-      onResponseEnd() {
-        let out: Uint8Array = EMPTY;
-        if (body !== undefined) out = length === body.length ? body : body.subarray(0, length);
-        else if (chunks !== undefined) {
-          out = new Uint8Array(length);
-          let offset = 0;
-          for (const c of chunks) {
-            out.set(c, offset);
-            offset += c.length;
-          }
-        }
-        finish(undefined, { status, headers, body: out });
-      },
-      onResponseError(_c, err) {
-        finish(err);
-      },
-    };
-    if (signal !== undefined) {
-      if (signal.aborted) return onAbort();
-      signal.addEventListener('abort', onAbort, { once: true });
-    }
-    try {
-      pool.dispatch(opts, handler);
-    } catch (err) {
-      finish(err);
-    }
-  });
+  return new Promise<Exchange>((resolve, reject) =>
+    request(pool, origin, opts, deadline, maxBytes, keepBody, what, signal, (err, res) =>
+      err === undefined ? resolve(res as Exchange) : reject(err),
+    ),
+  );
 }
 
 /** The invoker: the one place that speaks HTTP to the gateway — URLs, headers, deadlines, response limits, and
@@ -442,6 +509,19 @@ function batchItemFailures(body: Uint8Array, count: number): Set<number> | strin
   return failed;
 }
 
+/** A function as the invoker addresses it (built once per FunctionInfo). */
+interface Target {
+  readonly fn: string;
+  readonly name: string;
+  readonly ns: string;
+  /** Under `/function/`; undefined when the address cannot be one. */
+  readonly path: string | undefined;
+  /** `invocation of <address>`, the start of its error messages. */
+  readonly what: string;
+  readonly syncPath: string;
+  readonly asyncPath: string;
+}
+
 /** Split `name.namespace` at the first dot. */
 function splitAddress(address: string): [string, string] {
   const dot = address.indexOf('.');
@@ -556,20 +636,26 @@ export function createInvoker(o: InvokerOptions): Invoker {
       final: true,
     }) satisfies InvokeResult;
 
-  /** A function's address, and its path under `/function/` (undefined when it has no valid one). */
-  const addressOf = (target: FunctionInfo | string) => {
-    let fn: string;
-    let name: string;
-    let ns: string;
-    if (typeof target === 'string') {
-      fn = target;
-      [name, ns] = splitAddress(target);
-    } else {
-      fn = target.address;
-      name = target.name;
-      ns = target.namespace;
-    }
-    return { fn, name, ns, path: functionPath(name, ns) };
+  /** A function's address, its path under `/function/` (undefined when it has no valid one) and its request paths. */
+  const targetOf = (fn: string, name: string, ns: string): Target => {
+    const path = functionPath(name, ns);
+    return {
+      fn,
+      name,
+      ns,
+      path,
+      what: `invocation of ${fn}`,
+      syncPath: path === undefined ? '' : fnPrefix + path,
+      asyncPath: path === undefined ? '' : asyncPrefix + path,
+    };
+  };
+  /** Built once per function of the topic map (a map rebuild makes new FunctionInfo objects, so never stale). */
+  const targets = new WeakMap<FunctionInfo, Target>();
+  const addressOf = (target: FunctionInfo | string): Target => {
+    if (typeof target === 'string') return targetOf(target, ...splitAddress(target));
+    let t = targets.get(target);
+    if (t === undefined) targets.set(target, (t = targetOf(target.address, target.name, target.namespace)));
+    return t;
   };
 
   /** The connector's own headers of every invocation (after the message's, so they win). */
@@ -597,33 +683,54 @@ export function createInvoker(o: InvokerOptions): Invoker {
     return into;
   };
 
-  /** POST a payload to a function: its authentication, the deadline and the response size limit. */
-  const post = (
-    a: { fn: string; name: string; ns: string },
+  /**
+   * POST a payload to a function: its authentication, the deadline and the response size limit. The answer (or the
+   * InvokeError) goes through `done` / `failure` into the one promise the caller gets.
+   */
+  const post = <T>(
+    a: Target,
     requestPath: string,
     headers: Record<string, string>,
     payload: Uint8Array,
     async: boolean,
     opts: InvokeOptions | undefined,
-  ): Promise<Exchange> => {
-    const what = `invocation of ${a.fn}`;
-    const send = (authorization?: string) =>
-      exchange(
+    done: (res: Exchange) => T,
+    failure: (err: InvokeError) => T,
+  ): Promise<T> => {
+    const deadline = opts?.timeout ?? timeout;
+    if (auth.functionAuth) {
+      const send = (authorization: string) =>
+        exchange(
+          pool,
+          url.origin,
+          { path: requestPath, method: 'POST', headers: { ...headers, authorization }, body: payload },
+          deadline,
+          maxResponseBytes,
+          !async,
+          a.what,
+          opts?.signal,
+        );
+      return withFunctionToken(a.name, a.ns || 'openfaas-fn', a.what, send).then(done, failure);
+    }
+    return new Promise<T>((resolve, reject) =>
+      request(
         pool,
         url.origin,
-        {
-          path: requestPath,
-          method: 'POST',
-          headers: authorization === undefined ? headers : { ...headers, authorization },
-          body: payload,
-        },
-        opts?.timeout ?? timeout,
+        { path: requestPath, method: 'POST', headers, body: payload },
+        deadline,
         maxResponseBytes,
         !async,
-        what,
+        a.what,
         opts?.signal,
-      );
-    return auth.functionAuth ? withFunctionToken(a.name, a.ns || 'openfaas-fn', what, send) : send();
+        (err, res) => {
+          try {
+            resolve(err === undefined ? done(res as Exchange) : failure(err));
+          } catch (e) {
+            reject(e);
+          }
+        },
+      ),
+    );
   };
 
   /** The error of an answer: the function asked for a dead letter, or what its status says. */
@@ -664,7 +771,7 @@ export function createInvoker(o: InvokerOptions): Invoker {
     if (o.printRequestBody)
       log.info({ function: fn, topic, body: Buffer.from(payload).toString('utf8') }, 'request body');
     const attempt = opts?.attempt ?? 1;
-    const requestPath = (async ? asyncPrefix : fnPrefix) + path;
+    const requestPath = async ? a.asyncPath : a.syncPath;
     const traceContext = opts?.traceContext;
     const span =
       traceContext === undefined ? undefined : startAttemptSpan(traceContext, url, requestPath, fn, attempt);
@@ -672,8 +779,14 @@ export function createInvoker(o: InvokerOptions): Invoker {
     // above; under a span, the attempt's replaces it.
     if (span !== undefined) injectTraceHeaders(traceContext as Context, span, headers);
     const started = performance.now();
-    const done = post(a, requestPath, headers, payload, async, opts).then(
-      (res) => {
+    const done = post(
+      a,
+      requestPath,
+      headers,
+      payload,
+      async,
+      opts,
+      (res): InvokeResult => {
         const result: Mutable<InvokeResult> = {
           topic,
           function: fn,
@@ -691,7 +804,7 @@ export function createInvoker(o: InvokerOptions): Invoker {
         if (callId !== undefined) result.callId = callId;
         return result;
       },
-      (err: InvokeError) => {
+      (err) => {
         const r = failed(fn, topic, err, attempt, async);
         r.duration = performance.now() - started;
         return r;
@@ -726,7 +839,13 @@ export function createInvoker(o: InvokerOptions): Invoker {
     if (o.printRequestBody)
       log.info({ function: fn, body: Buffer.from(payload).toString('utf8') }, 'request body');
     const started = performance.now();
-    return post(a, (async ? asyncPrefix : fnPrefix) + path, headers, payload, async, opts).then(
+    return post(
+      a,
+      async ? a.asyncPath : a.syncPath,
+      headers,
+      payload,
+      async,
+      opts,
       (res) => {
         const duration = performance.now() - started;
         const callId = res.headers['x-call-id'];

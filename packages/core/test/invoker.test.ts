@@ -432,6 +432,22 @@ describe('invoker: survivors of the first mutation run', () => {
     expect(f.duration).toBeLessThan(60_000);
   });
 
+  it('response headers: names lower-cased, repeats joined, names of Object.prototype kept as plain headers', async () => {
+    const p = await peer((_q, _b, res) => {
+      res.setHeader('X-Twice', ['1', '2']);
+      res.setHeader('__proto__', 'p');
+      res.setHeader('constructor', 'c');
+      res.end('ok');
+    });
+    const r = await invoker(p.url).invoke('f', 't', '');
+    expect(r.headers['x-twice']).toBe('1, 2');
+    expect(Object.getPrototypeOf(r.headers)).toBe(Object.prototype);
+    expect(Object.hasOwn(r.headers, '__proto__')).toBe(true);
+    expect(Object.getOwnPropertyDescriptor(r.headers, '__proto__')?.value).toBe('p');
+    expect(r.headers.constructor).toBe('c');
+    expect({ ...r }.headers['x-twice']).toBe('1, 2');
+  });
+
   it('a short systemTimeout does not cut invocations short (undici timeouts follow the longer one)', async () => {
     // 1.2 s: undici checks its header and body timeouts on a coarse (about 0.5 s) clock.
     let mode = 'headers';

@@ -703,7 +703,14 @@ export function createInvoker(o: InvokerOptions): Invoker {
         exchange(
           pool,
           url.origin,
-          { path: requestPath, method: 'POST', headers: { ...headers, authorization }, body: payload },
+          {
+            path: requestPath,
+            method: 'POST',
+            headers: { ...headers, authorization },
+            body: payload,
+            headersTimeout: deadline,
+            bodyTimeout: deadline,
+          },
           deadline,
           maxResponseBytes,
           !async,
@@ -716,7 +723,16 @@ export function createInvoker(o: InvokerOptions): Invoker {
       request(
         pool,
         url.origin,
-        { path: requestPath, method: 'POST', headers, body: payload },
+        // undici's own idle timeouts follow this call's deadline: a `connector.dev/timeout` over `upstream_timeout`
+        // must not be cut off at the pool's.
+        {
+          path: requestPath,
+          method: 'POST',
+          headers,
+          body: payload,
+          headersTimeout: deadline,
+          bodyTimeout: deadline,
+        },
         deadline,
         maxResponseBytes,
         !async,

@@ -134,6 +134,8 @@ function onDeadline(call: Call): void {
  * timeouts), the body read into one buffer and cut off past `maxBytes`, never a stream object. It is undici's own
  * (v7) handler interface — `onConnect` / `onHeaders` / ... — which `Request` calls directly: the newer
  * `onRequestStart` one is adapted onto it per request (a wrapper, a controller and a header object each time).
+ * Trade-off: undici 7's types mark these methods deprecated; undici 7 keeps them, and moving to `onRequestStart`
+ * when undici 8 (Node 22+) is adopted costs about 0.3–1 µs per request.
  */
 class Call implements Exchange, Dispatcher.DispatchHandler {
   status = 0;

@@ -555,3 +555,160 @@ describe('DeliveryEngine (unit)', () => {
     expect(r.calls).toHaveLength(1);
   });
 });
+
+describe('DeliveryEngine (unit): bookkeeping a source relies on', () => {
+  const text = (b: Uint8Array | string) => Buffer.from(b as Uint8Array).toString();
+  const body = (x: string) => new TextEncoder().encode(x);
+  const tick = () => new Promise((r) => setImmediate(r));
+
+  it('oldestPendingMs: the age of the oldest unsettled message; 0 when none', async () => {
+    const h1 = gate();
+    const h2 = gate();
+    const s = setup({}, (c) => ({ status: 200, hold: text(c.body) === '1' ? h1.promise : h2.promise }));
+    expect(s.engine.oldestPendingMs()).toBe(0);
+    const started = Date.now();
+    const p1 = s.engine.deliver(msg({ body: body('1') }));
+    await waitFor(() => s.engine.oldestPendingMs() >= 50);
+    expect(s.engine.oldestPendingMs()).toBeLessThanOrEqual(Date.now() - started);
+    const p2 = s.engine.deliver(msg({ body: body('2') })); // at least 50 ms younger than the first
+    expect(s.engine.oldestPendingMs()).toBeGreaterThanOrEqual(50); // still the first one's age
+    h1.open();
+    await p1;
+    expect(s.engine.oldestPendingMs()).toBeLessThanOrEqual(Date.now() - started - 50); // now the second's
+    h2.open();
+    await p2;
+    expect(s.engine.oldestPendingMs()).toBe(0);
+  });
+
+  it('an ordering key stays ordered after its first message settles: a new message waits for the one in flight', async () => {
+    const h2 = gate();
+    const s = setup({}, (c) => ({ status: 200, hold: text(c.body) === '2' ? h2.promise : undefined }));
+    const p1 = s.engine.deliver(msg({ body: body('1'), orderingKey: 'k' }));
+    const p2 = s.engine.deliver(msg({ body: body('2'), orderingKey: 'k' }));
+    await p1;
+    await waitFor(() => s.calls.length === 2); // '2' in flight
+    const p3 = s.engine.deliver(msg({ body: body('3'), orderingKey: 'k' }));
+    await tick();
+    await tick();
+    expect(s.calls.map((c) => text(c.body))).toEqual(['1', '2']); // '3' waits for '2'
+    h2.open();
+    await Promise.all([p2, p3]);
+    expect(s.calls.map((c) => text(c.body))).toEqual(['1', '2', '3']);
+  });
+
+  it('drain resolves once every pending message is settled, not at the first; a drain that timed out drops only itself', async () => {
+    const h1 = gate();
+    const h2 = gate();
+    const s = setup({}, (c) => ({ status: 200, hold: text(c.body) === '1' ? h1.promise : h2.promise }));
+    const p1 = s.engine.deliver(msg({ body: body('1') }));
+    const p2 = s.engine.deliver(msg({ body: body('2') }));
+    let drained: boolean | undefined;
+    const long = s.engine.drain(5_000).then((v) => {
+      drained = v;
+    });
+    expect(await s.engine.drain(20)).toBe(false); // times out while the long one waits on
+    h1.open();
+    await p1;
+    await tick();
+    expect(drained).toBe(undefined);
+    expect(s.engine.pending()).toBe(1);
+    h2.open();
+    await p2;
+    await long;
+    expect(drained).toBe(true);
+    expect(s.engine.pending()).toBe(0);
+  });
+});
+
+describe('DeliveryEngine (unit): adaptive concurrency', () => {
+  const withAnnotations = (name: string, annotations: Record<string, string>): FunctionInfo =>
+    ({ ...fn(name), annotations }) as FunctionInfo;
+  const noRetries = { ...DEFAULT_RETRY, maxRetries: 0, minDelay: 1, maxDelay: 1 };
+
+  it('a throttled answer (429, 503, a deadline) spends no attempt: the message queues for its function again', async () => {
+    const replies: Reply[] = [
+      { status: 429, error: statusError(429, true) },
+      { status: 503 },
+      { status: 0, error: new InvokeError('ERR_TIMEOUT', 'deadline') },
+      { status: 200 },
+    ];
+    let i = 0;
+    const s = setup({ adaptive: true, retry: noRetries }, () => replies[i++] as Reply);
+    const out = await s.engine.deliver(msg());
+    expect(out.status).toBe('delivered');
+    expect(s.calls.map((c) => c.options?.attempt)).toEqual([1, 1, 1, 1]);
+    expect(s.published.map((r) => r.final)).toEqual([false, false, false, true]);
+    expect(s.counted.filter((c) => c.startsWith('retry('))).toEqual([
+      'retry(a.ns,throttled)',
+      'retry(a.ns,throttled)',
+      'retry(a.ns,throttled)',
+    ]);
+    expect([...s.engine.adaptiveLimits().keys()]).toEqual(['a.ns']);
+  });
+
+  it('a throttled answer waits for its Retry-After before it queues again', async () => {
+    let i = 0;
+    const s = setup({ adaptive: true, retry: noRetries }, () =>
+      i++ === 0
+        ? { status: 429, error: statusError(429, true), headers: { 'retry-after': '0.2' } }
+        : { status: 200 },
+    );
+    const started = Date.now();
+    expect((await s.engine.deliver(msg())).status).toBe('delivered');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+  });
+
+  it('other failures under adaptive concurrency, and throttling without it, spend attempts as usual', async () => {
+    const a = setup({ adaptive: true, retry: noRetries }, () => ({
+      status: 500,
+      error: statusError(500, true),
+    }));
+    expect((await a.engine.deliver(msg())).status).toBe('failed');
+    expect(a.calls).toHaveLength(1);
+    const b = setup({ adaptive: false, retry: noRetries }, () => ({
+      status: 429,
+      error: statusError(429, true),
+    }));
+    expect((await b.engine.deliver(msg())).status).toBe('failed');
+    expect(b.calls).toHaveLength(1);
+    expect(b.engine.adaptiveLimits().size).toBe(0);
+  });
+
+  it('a function throttling without end: after 50 throttled tries the answer counts as a failure', async () => {
+    const s = setup({ adaptive: true, retry: noRetries }, () => ({
+      status: 429,
+      error: statusError(429, true),
+    }));
+    const out = await s.engine.deliver(msg());
+    expect(out.status).toBe('failed');
+    expect(s.calls).toHaveLength(51);
+    expect(s.published.filter((r) => r.final)).toHaveLength(1);
+  });
+
+  it('the adaptive limit starts at 2 and never exceeds max-inflight (or max_inflight without it)', async () => {
+    const hold = gate();
+    const s = setup({ adaptive: true }, () => ({ status: 200, hold: hold.promise }));
+    const ps = [1, 2, 3, 4].map(() => s.engine.deliver(msg()));
+    await waitFor(() => s.calls.length >= 2);
+    await new Promise((r) => setImmediate(r));
+    expect(s.calls).toHaveLength(2); // starts at 2
+    hold.open();
+    await Promise.all(ps);
+
+    const h2 = gate();
+    const one = setup({ adaptive: true }, () => ({ status: 200, hold: h2.promise }));
+    one.map.set('t', [withAnnotations('a', { 'connector.dev/max-inflight': '1' })]);
+    const qs = [1, 2, 3].map(() => one.engine.deliver(msg()));
+    await waitFor(() => one.calls.length >= 1);
+    await new Promise((r) => setImmediate(r));
+    expect(one.calls).toHaveLength(1); // max-inflight 1 under the start of 2
+    h2.open();
+    await Promise.all(qs);
+    expect(one.maxActive).toBe(1);
+    expect(one.engine.adaptiveLimits().get('a.ns')).toBe(1);
+
+    const cap = setup({ adaptive: true, maxInFlight: 3 });
+    for (let k = 0; k < 30; k++) await cap.engine.deliver(msg());
+    expect(cap.engine.adaptiveLimits().get('a.ns')).toBe(3); // grew with successes, up to max_inflight
+  });
+});

@@ -712,3 +712,100 @@ describe('DeliveryEngine (unit): adaptive concurrency', () => {
     expect(cap.engine.adaptiveLimits().get('a.ns')).toBe(3); // grew with successes, up to max_inflight
   });
 });
+
+describe('DeliveryEngine (unit): policies and stopping', () => {
+  const withAnnotations = (name: string, annotations: Record<string, string>): FunctionInfo =>
+    ({ ...fn(name), annotations }) as FunctionInfo;
+  const text = (b: Uint8Array | string) => Buffer.from(b as Uint8Array).toString();
+  const body = (x: string) => new TextEncoder().encode(x);
+
+  it('abort: a message waiting behind its key, and one waiting for its function slot, end with ShutdownError uninvoked', async () => {
+    const hold = gate();
+    const s = setup({}, () => ({ status: 200, hold: hold.promise }));
+    const first = s.engine.deliver(msg({ body: body('1'), orderingKey: 'k' }));
+    const behind = s.engine.deliver(msg({ body: body('2'), orderingKey: 'k' }));
+    await waitFor(() => s.calls.length === 1);
+    s.engine.abort();
+    hold.open();
+    await first;
+    await expect(behind).rejects.toSatisfy(isShutdownError);
+    expect(s.calls.map((c) => text(c.body))).toEqual(['1']);
+
+    const h2 = gate();
+    const f = setup({ maxInFlightPerFunction: 1 }, () => ({ status: 200, hold: h2.promise }));
+    const a = f.engine.deliver(msg());
+    const b = f.engine.deliver(msg()); // waits for a.ns's only slot
+    await waitFor(() => f.calls.length === 1);
+    f.engine.abort();
+    await expect(b).rejects.toSatisfy(isShutdownError);
+    h2.open();
+    await a;
+    expect(f.calls).toHaveLength(1);
+  });
+
+  it('a network error (no status) is retried and counted by its code', async () => {
+    let i = 0;
+    const s = setup({}, () =>
+      i++ === 0 ? { status: 0, error: new InvokeError('ERR_NETWORK', 'reset') } : { status: 200 },
+    );
+    expect((await s.engine.deliver(msg())).status).toBe('delivered');
+    expect(s.counted.filter((c) => c.startsWith('retry('))).toEqual(['retry(a.ns,ERR_NETWORK)']);
+  });
+
+  it('connector.dev/timeout is the deadline each attempt gets', async () => {
+    const s = setup();
+    s.map.set('t', [withAnnotations('a', { 'connector.dev/timeout': '5s' })]);
+    await s.engine.deliver(msg());
+    expect(s.calls[0]?.options?.timeout).toBe(5000);
+  });
+
+  it('connector.dev/max-age: from the message timestamp, or from its first attempt; expired is dead-lettered uninvoked', async () => {
+    const aged = withAnnotations('a', { 'connector.dev/max-age': '150ms' });
+    const old = setup({ onFailure: 'redeliver' });
+    old.map.set('t', [aged]);
+    const out = await old.engine.deliver(msg({ timestamp: Date.now() - 10_000 }));
+    expect(out).toMatchObject({ status: 'dead-lettered', ack: true });
+    expect(old.calls).toEqual([]);
+    expect(old.letters.map((l) => l.result.error?.code)).toEqual(['ERR_MESSAGE_EXPIRED']);
+    expect(old.letters[0]?.reason).toMatch(/^message is \d+ ms old, over max-age 150 ms$/);
+
+    const fresh = setup();
+    fresh.map.set('t', [aged]);
+    expect((await fresh.engine.deliver(msg({ timestamp: Date.now() }))).status).toBe('delivered');
+    expect((await fresh.engine.deliver(msg())).status).toBe('delivered');
+
+    // No timestamp: its age counts from the first attempt; a retry after max-age is not sent.
+    const slow = setup({ retry: { ...DEFAULT_RETRY, minDelay: 400, maxDelay: 400 } }, () => ({
+      status: 503,
+      headers: { 'retry-after': '0.4' },
+    }));
+    slow.map.set('t', [aged]);
+    const o2 = await slow.engine.deliver(msg());
+    expect(o2.status).toBe('dead-lettered');
+    expect(slow.calls).toHaveLength(1);
+    expect(o2.results[0]?.attempt).toBe(2);
+  });
+
+  it('dead-letter or redeliver is decided per function: any failure that may not be dead-lettered keeps the message', async () => {
+    const dl = withAnnotations('a', { 'connector.dev/on-failure': 'dead-letter' });
+    const both = setup({ onFailure: 'redeliver' }, () => ({ status: 400 }));
+    both.map.set('t', [dl, fn('b')]);
+    expect(await both.engine.deliver(msg())).toMatchObject({ status: 'failed', ack: false });
+    expect(both.letters).toEqual([]);
+
+    const one = setup({ onFailure: 'redeliver' }, (c) => ({ status: c.fn === 'a.ns' ? 400 : 200 }));
+    one.map.set('t', [dl, fn('b')]);
+    expect(await one.engine.deliver(msg())).toMatchObject({ status: 'dead-lettered', ack: true });
+    expect(one.letters.map((l) => l.function)).toEqual(['a.ns']);
+
+    // The function asked for it: dead-lettered whatever the policy, unless another failure must be redelivered.
+    const rejected = new InvokeError('ERR_FUNCTION_REJECTED', 'rejected by the function');
+    const asked = setup({ onFailure: 'redeliver' }, () => ({ status: 200, error: rejected }));
+    expect(await asked.engine.deliver(msg())).toMatchObject({ status: 'dead-lettered', ack: true });
+    const mixed = setup({ onFailure: 'redeliver' }, (c) =>
+      c.fn === 'a.ns' ? { status: 200, error: rejected } : { status: 400 },
+    );
+    mixed.map.set('t', [fn('a'), fn('b')]);
+    expect(await mixed.engine.deliver(msg())).toMatchObject({ status: 'failed', ack: false });
+  });
+});

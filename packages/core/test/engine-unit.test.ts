@@ -1,3 +1,5 @@
+import { getEventListeners } from 'node:events';
+import { memoryLogger } from '@connector/testing';
 import { describe, expect, it } from 'vitest';
 import type { DeadLetter } from '../src/dead-letters.js';
 import { DEFAULT_RETRY, DeliveryEngine, type Discovery, type EngineOptions } from '../src/engine.js';
@@ -7,7 +9,7 @@ import { noopLogger } from '../src/logger.js';
 import type { ConnectorMetrics } from '../src/metrics.js';
 import { ResponseHub } from '../src/responses.js';
 import type { SourceMessage } from '../src/source.js';
-import type { FunctionInfo, InvokeOptions, InvokeResult } from '../src/types.js';
+import type { FunctionInfo, InvokeOptions, InvokeResult, Logger } from '../src/types.js';
 import { gate, waitFor } from './helpers.js';
 
 // The delivery engine on its own, with an in-memory discovery and invoker (core's own interfaces, no client
@@ -30,7 +32,12 @@ type Reply = {
   hold?: Promise<void> | undefined;
 };
 
-function setup(o: Partial<EngineOptions> = {}, replies: (call: Call) => Reply = () => ({ status: 200 })) {
+/** `observe`: the engine's logger, and no metrics at all (as when the connector has none). */
+function setup(
+  o: Partial<EngineOptions> = {},
+  replies: (call: Call) => Reply = () => ({ status: 200 }),
+  observe: { log?: Logger; metrics?: false } = {},
+) {
   const map = new Map<string, FunctionInfo[]>([['t', [fn('a')]]]);
   const known = new Map<string, FunctionInfo>([
     ['a', fn('a')],
@@ -132,8 +139,8 @@ function setup(o: Partial<EngineOptions> = {}, replies: (call: Call) => Reply = 
       source: 'mem',
       ...o,
     },
-    metrics,
-    noopLogger,
+    observe.metrics === false ? undefined : metrics,
+    observe.log ?? noopLogger,
   );
   return {
     engine,
@@ -807,5 +814,195 @@ describe('DeliveryEngine (unit): policies and stopping', () => {
     );
     mixed.map.set('t', [fn('a'), fn('b')]);
     expect(await mixed.engine.deliver(msg())).toMatchObject({ status: 'failed', ack: false });
+  });
+});
+
+describe('DeliveryEngine (unit): waiting for capacity', () => {
+  it('waitForCapacity woken by capacity leaves no listener on the caller’s signal', async () => {
+    const hold = gate();
+    const s = setup({ maxInFlight: 1 }, () => ({ status: 200, hold: hold.promise }));
+    const p = s.engine.deliver(msg());
+    const ac = new AbortController();
+    const w = s.engine.waitForCapacity(ac.signal);
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(1);
+    hold.open();
+    await p;
+    await w;
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+  });
+});
+
+describe('DeliveryEngine (unit): what operators see, and edges of the rules', () => {
+  const withAnnotations = (name: string, annotations: Record<string, string>): FunctionInfo =>
+    ({ ...fn(name), annotations }) as FunctionInfo;
+  const noRetries = { ...DEFAULT_RETRY, maxRetries: 0, minDelay: 1, maxDelay: 1 };
+  const tick = () => new Promise((r) => setImmediate(r));
+
+  it('without metrics every outcome still settles (unrouted, retried, throttled, dead-lettered, failed)', async () => {
+    let i = 0;
+    const s = setup(
+      {
+        adaptive: true,
+        onFailure: 'dead-letter',
+        retry: { ...DEFAULT_RETRY, maxRetries: 1, minDelay: 1, maxDelay: 1 },
+      },
+      () =>
+        [
+          { status: 429, error: statusError(429, true) },
+          { status: 500, error: statusError(500, true) },
+        ][i++] ?? { status: 400 },
+      { metrics: false },
+    );
+    expect((await s.engine.deliver(msg({ topic: 'none' }))).status).toBe('unrouted');
+    expect((await s.engine.deliver(msg())).status).toBe('dead-lettered');
+    expect(s.calls).toHaveLength(3); // throttled, retried, final
+    const r = setup({}, () => ({ status: 400 }), { metrics: false });
+    expect((await r.engine.deliver(msg())).status).toBe('failed');
+    expect((await r.engine.deliver(msg({ body: new Uint8Array(0) }))).status).toBe('failed');
+    r.map.set('t', []);
+    const ok = setup({}, undefined, { metrics: false });
+    expect((await ok.engine.deliver(msg())).status).toBe('delivered');
+  });
+
+  it('logs: a failed delivery (warn, with each failure), a failing dead-letter handler (error), retries and unrouted (debug)', async () => {
+    const log = memoryLogger();
+    let i = 0;
+    const s = setup(
+      { retry: { ...DEFAULT_RETRY, maxRetries: 1, minDelay: 1, maxDelay: 1 } },
+      () => (i++ === 0 ? { status: 503 } : { status: 400 }),
+      { log },
+    );
+    await s.engine.deliver(msg({ id: 'm1' }));
+    await s.engine.deliver(msg({ topic: 'none', id: 'm2' }));
+    expect(log.lines).toEqual([
+      {
+        level: 'debug',
+        obj: { function: 'a.ns', status: 503, attempt: 1, wait: expect.any(Number), reason: 'status_503' },
+        msg: 'retrying invocation',
+      },
+      {
+        level: 'warn',
+        obj: { topic: 't', id: 'm1', failed: [{ function: 'a.ns', status: 400, err: 'answered 400' }] },
+        msg: 'delivery failed; message left for redelivery',
+      },
+      { level: 'debug', obj: { topic: 'none', id: 'm2' }, msg: 'no function subscribed to topic' },
+    ]);
+    const bad = memoryLogger();
+    const failure = new Error('disk full');
+    const d = setup(
+      {
+        onFailure: 'dead-letter',
+        deadLetter: () => {
+          throw failure;
+        },
+      },
+      () => ({ status: 400 }),
+      { log: bad },
+    );
+    await d.engine.deliver(msg({ id: 'm3' }));
+    expect(bad.lines[0]).toEqual({
+      level: 'error',
+      obj: { err: failure, topic: 't', id: 'm3' },
+      msg: 'dead-letter handler failed; message left un-acked',
+    });
+  });
+
+  it('waitForCapacity does not wake while a queued message takes the slot that was freed', async () => {
+    const h1 = gate();
+    const h2 = gate();
+    let n = 0;
+    const s = setup({ maxInFlight: 1 }, () => ({ status: 200, hold: n++ === 0 ? h1.promise : h2.promise }));
+    const p1 = s.engine.deliver(msg());
+    const p2 = s.engine.deliver(msg()); // queued for the only slot
+    let woke = false;
+    const w = s.engine.waitForCapacity().then(() => {
+      woke = true;
+    });
+    h1.open();
+    await p1;
+    await waitFor(() => s.calls.length === 2);
+    await tick();
+    expect(woke).toBe(false); // the slot went to the queued message
+    h2.open();
+    await p2;
+    await w;
+    expect(woke).toBe(true);
+  });
+
+  it('max-inflight without adaptive is a fixed limit; a changed annotation applies without a restart', async () => {
+    const hold = gate();
+    const s = setup({}, () => ({ status: 200, hold: hold.promise }));
+    s.map.set('t', [withAnnotations('a', { 'connector.dev/max-inflight': '1' })]);
+    const first = [1, 2].map(() => s.engine.deliver(msg()));
+    await waitFor(() => s.calls.length >= 1);
+    await tick();
+    expect(s.calls).toHaveLength(1); // one at a time
+    s.map.set('t', [withAnnotations('a', { 'connector.dev/max-inflight': '3' })]); // a rebuild changed it
+    const next = [1, 2, 3].map(() => s.engine.deliver(msg()));
+    await waitFor(() => s.calls.length >= 3);
+    await tick();
+    expect(s.calls).toHaveLength(3); // three at once now
+    hold.open();
+    await Promise.all([...first, ...next]);
+    expect(s.engine.adaptiveLimits().size).toBe(0);
+  });
+
+  it('adaptive: the limit falls on overload only, and follows a changed max-inflight', async () => {
+    const replies: Reply[] = [];
+    const s = setup(
+      { adaptive: true, maxInFlight: 4, retry: noRetries },
+      () => replies.shift() ?? { status: 200 },
+    );
+    for (let k = 0; k < 20; k++) await s.engine.deliver(msg());
+    expect(s.engine.adaptiveLimits().get('a.ns')).toBe(4);
+    replies.push({ status: 500, error: statusError(500, true) });
+    await s.engine.deliver(msg());
+    expect(s.engine.adaptiveLimits().get('a.ns')).toBe(4); // a plain failure is no overload signal
+    replies.push({ status: 429, error: statusError(429, true) });
+    await s.engine.deliver(msg());
+    expect(s.engine.adaptiveLimits().get('a.ns')).toBe(3); // three quarters
+    s.map.set('t', [withAnnotations('a', { 'connector.dev/max-inflight': '6' })]);
+    for (let k = 0; k < 40; k++) await s.engine.deliver(msg());
+    expect(s.engine.adaptiveLimits().get('a.ns')).toBe(6);
+  });
+
+  it('a 404: retried under maxRetries when the function is still one of the topic’s, counted as not_found', async () => {
+    let i = 0;
+    const s = setup({ retry: { ...DEFAULT_RETRY, maxRetries: 1, minDelay: 1, maxDelay: 1 } }, (c) =>
+      c.fn === 'a.ns' && i++ === 0 ? { status: 404 } : { status: 200 },
+    );
+    s.map.set('t', [fn('a'), fn('b')]);
+    expect((await s.engine.deliver(msg())).status).toBe('delivered');
+    expect(s.calls.filter((c) => c.fn === 'a.ns')).toHaveLength(2);
+    expect(s.counted.filter((c) => c.startsWith('retry('))).toEqual(['retry(a.ns,not_found)']);
+  });
+
+  it('names the map does not know: the result and dead letters carry the name', async () => {
+    const s = setup();
+    await s.engine.deliver(msg({ topic: 'none', functions: ['zzz'] }));
+    expect(s.counted).toContain('invocation(zzz,0)');
+    const big = setup({ maxMessageBytes: 1 });
+    await big.engine.deliver(msg({ topic: 'none', functions: ['zzz'] }));
+    expect(big.letters.map((l) => l.function)).toEqual(['zzz']);
+  });
+
+  it('a batched function’s expired message is dead-lettered before any batch exists', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (err: unknown) => unhandled.push(err);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const s = setup({ onFailure: 'redeliver' });
+      s.map.set('t', [
+        withAnnotations('a', { 'connector.dev/batch-size': '2', 'connector.dev/max-age': '1s' }),
+      ]);
+      const out = await s.engine.deliver(msg({ timestamp: Date.now() - 60_000, orderingKey: 'k' }));
+      expect(out.status).toBe('dead-lettered');
+      expect((await s.engine.deliver(msg({ timestamp: Date.now() - 60_000 }))).status).toBe('dead-lettered');
+      await tick();
+      await tick();
+      expect(unhandled).toEqual([]); // releasing the key line of a batcher never made is no error
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { getEventListeners } from 'node:events';
 import { memoryLogger } from '@connector/testing';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { DeadLetter } from '../src/dead-letters.js';
 import { DEFAULT_RETRY, DeliveryEngine, type Discovery, type EngineOptions } from '../src/engine.js';
 import { InvokeError, isShutdownError } from '../src/errors.js';
@@ -774,7 +774,11 @@ describe('DeliveryEngine (unit): policies and stopping', () => {
     expect(out).toMatchObject({ status: 'dead-lettered', ack: true });
     expect(old.calls).toEqual([]);
     expect(old.letters.map((l) => l.result.error?.code)).toEqual(['ERR_MESSAGE_EXPIRED']);
-    expect(old.letters[0]?.reason).toMatch(/^message is \d+ ms old, over max-age 150 ms$/);
+    const age = Number(
+      /^message is (\d+) ms old, over max-age 150 ms$/.exec(old.letters[0]?.reason ?? '')?.[1],
+    );
+    expect(age).toBeGreaterThanOrEqual(10_000); // from the message's timestamp
+    expect(age).toBeLessThan(70_000);
 
     const fresh = setup();
     fresh.map.set('t', [aged]);
@@ -1001,6 +1005,71 @@ describe('DeliveryEngine (unit): what operators see, and edges of the rules', ()
       await tick();
       await tick();
       expect(unhandled).toEqual([]); // releasing the key line of a batcher never made is no error
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});
+
+describe('DeliveryEngine (unit): back-off and stopping, precisely', () => {
+  const tick = () => new Promise((r) => setImmediate(r));
+
+  it('the back-off grows with the attempt (full jitter, its upper end here)', async () => {
+    const log = memoryLogger();
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0.999);
+    try {
+      const s = setup(
+        { retry: { ...DEFAULT_RETRY, maxRetries: 3, minDelay: 10, maxDelay: 1000 } },
+        () => ({ status: 503 }),
+        { log },
+      );
+      await s.engine.deliver(msg());
+      expect(
+        log.lines.filter((l) => l.msg === 'retrying invocation').map((l) => (l.obj as { wait: number }).wait),
+      ).toEqual([9, 19, 39]);
+    } finally {
+      random.mockRestore();
+    }
+  });
+
+  it('abort during a back-off: nothing more is invoked; holding a function slot it still ends in ShutdownError', async () => {
+    const s = setup({ retry: { ...DEFAULT_RETRY, minDelay: 60_000, maxDelay: 60_000 } }, () => ({
+      status: 503,
+    }));
+    const p = s.engine.deliver(msg());
+    await waitFor(() => s.published.length === 1);
+    s.engine.abort();
+    await expect(p).rejects.toSatisfy(isShutdownError);
+    await tick();
+    expect(s.calls).toHaveLength(1);
+
+    const f = setup(
+      { maxInFlightPerFunction: 1, retry: { ...DEFAULT_RETRY, minDelay: 60_000, maxDelay: 60_000 } },
+      () => ({ status: 503 }),
+    );
+    const q = f.engine.deliver(msg());
+    await waitFor(() => f.published.length === 1);
+    f.engine.abort();
+    await expect(q).rejects.toSatisfy(isShutdownError);
+  });
+
+  it('after a drain resolved, the next deliveries settle without error and a new drain resolves', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (err: unknown) => unhandled.push(err);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const hold = gate();
+      const s = setup({}, () => ({ status: 200, hold: hold.promise }));
+      const p = s.engine.deliver(msg());
+      const d = s.engine.drain(5000);
+      hold.open();
+      expect(await d).toBe(true);
+      await p;
+      expect((await s.engine.deliver(msg())).status).toBe('delivered');
+      expect(await s.engine.drain(5000)).toBe(true);
+      await tick();
+      await tick();
+      expect(unhandled).toEqual([]);
     } finally {
       process.off('unhandledRejection', onUnhandled);
     }

@@ -507,3 +507,44 @@ describe('batch delivery and ordering keys', () => {
     expect(b.slice(2).flat()).toEqual(['a2', 'a3']); // after a1 is final
   });
 });
+
+describe('batch delivery: what operators see', () => {
+  it('retries of batch items are counted by reason: failed, or held behind a failed item of their key', async () => {
+    const seen = new Set<string>();
+    const g = await gateway(
+      { 'connector.dev/batch-size': '10', 'connector.dev/batch-window': '30ms' },
+      failing((body) => {
+        const first = !seen.has(body);
+        seen.add(body);
+        return body === 'a1' && first; // a1 fails once; a2 behind it is held back
+      }),
+    );
+    const { mem, connector } = await setup(g);
+    mem.push(msg('a1', { orderingKey: 'A' }), msg('a2', { orderingKey: 'A' }));
+    await waitFor(() => mem.acked.length === 2);
+    const text = await connector.metrics.metrics();
+    expect(text).toMatch(
+      /connector_retries_total\{function="f.openfaas-fn",reason="ERR_BATCH_ITEM_FAILED"\} 1\n/,
+    );
+    expect(text).toMatch(
+      /connector_retries_total\{function="f.openfaas-fn",reason="ERR_BATCH_ITEM_HELD"\} 1\n/,
+    );
+  });
+
+  it('a batch-size at max_inflight is not warned about; one over it is, naming the function and both numbers', async () => {
+    const at = await gateway({ 'connector.dev/batch-size': '4', 'connector.dev/batch-window': '10ms' });
+    const a = await setup(at, { maxInFlight: 4 });
+    a.mem.push(...many(2));
+    await waitFor(() => a.mem.acked.length === 2);
+    const warning = (l: { msg?: string }) =>
+      l.msg?.startsWith('connector.dev/batch-size is over max_inflight');
+    expect(a.log.lines.filter(warning)).toEqual([]);
+    const over = await gateway({ 'connector.dev/batch-size': '5', 'connector.dev/batch-window': '10ms' });
+    const o = await setup(over, { maxInFlight: 4 });
+    o.mem.push(...many(2));
+    await waitFor(() => o.mem.acked.length === 2);
+    expect(o.log.lines.filter(warning).map((l) => l.obj)).toEqual([
+      { function: 'f.openfaas-fn', batchSize: 5, maxInFlight: 4 },
+    ]);
+  });
+});

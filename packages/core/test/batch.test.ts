@@ -548,3 +548,41 @@ describe('batch delivery: what operators see', () => {
     ]);
   });
 });
+
+describe('batch delivery and stopping, a batcher made late', () => {
+  it('a batched function’s first message routed only after stop (behind its key) is sent at once, not after the window', async () => {
+    let release!: () => void;
+    const busy = new Promise<void>((r) => {
+      release = r;
+    });
+    cleanups.push(async () => release());
+    const g = await startGateway({
+      functions: [
+        {
+          name: 'f',
+          annotations: { topic: 't', 'connector.dev/batch-size': '10', 'connector.dev/batch-window': '1h' },
+        },
+        {
+          name: 'slow',
+          annotations: { topic: 's' },
+          handler: async () => {
+            await busy;
+            return { status: 200 };
+          },
+        },
+      ],
+    });
+    cleanups.push(() => g.close());
+    const { mem, connector } = await setup(g);
+    // 'a' waits behind 'first' of its key: f has no batcher yet when the connector stops
+    mem.push(msg('first', { topic: 's', orderingKey: 'K' }), msg('a', { orderingKey: 'K' }));
+    await waitFor(() => connector.pending() === 2 && g.invocations('slow.openfaas-fn').length === 1);
+    const started = Date.now();
+    const stopped = connector.stop();
+    release();
+    await stopped;
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(mem.acked).toHaveLength(2);
+    expect(g.invocations('f.openfaas-fn')).toHaveLength(1);
+  });
+});

@@ -536,7 +536,7 @@ describe('batch delivery: what operators see', () => {
     const a = await setup(at, { maxInFlight: 4 });
     a.mem.push(...many(2));
     await waitFor(() => a.mem.acked.length === 2);
-    const warning = (l: { msg?: string }) =>
+    const warning = (l: { msg?: string | undefined }) =>
       l.msg?.startsWith('connector.dev/batch-size is over max_inflight');
     expect(a.log.lines.filter(warning)).toEqual([]);
     const over = await gateway({ 'connector.dev/batch-size': '5', 'connector.dev/batch-window': '10ms' });

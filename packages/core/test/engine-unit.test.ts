@@ -1075,3 +1075,19 @@ describe('DeliveryEngine (unit): back-off and stopping, precisely', () => {
     }
   });
 });
+
+describe('DeliveryEngine (unit): abort while throttled', () => {
+  it('abort during a throttled answer’s Retry-After: ShutdownError, nothing more is invoked', async () => {
+    const s = setup({ adaptive: true }, () => ({
+      status: 429,
+      error: statusError(429, true),
+      headers: { 'retry-after': '60' },
+    }));
+    const p = s.engine.deliver(msg());
+    await waitFor(() => s.published.length === 1);
+    s.engine.abort();
+    await expect(p).rejects.toSatisfy(isShutdownError);
+    await new Promise((r) => setImmediate(r));
+    expect(s.calls).toHaveLength(1);
+  });
+});

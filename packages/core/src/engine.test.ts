@@ -19,6 +19,7 @@ describe('retryAfterMs', () => {
     expect(retryAfterMs(new Date(10_000).toUTCString(), 5_000)).toBe(5000);
     expect(retryAfterMs('99999')).toBe(600_000);
     expect(retryAfterMs(undefined)).toBeUndefined();
+    expect(retryAfterMs('')).toBeUndefined(); // an empty header is none, not 0
     expect(retryAfterMs('soon')).toBeUndefined();
   });
 });

@@ -549,3 +549,82 @@ describe('batch delivery and ordering keys', () => {
     expect(b.slice(2).flat()).toEqual(['a2', 'a3']); // after a1 is final
   });
 });
+
+describe('batch delivery: what operators see', () => {
+  it('retries of batch items are counted by reason: failed, or held behind a failed item of their key', async () => {
+    const seen = new Set<string>();
+    const g = await gateway(
+      { 'connector.dev/batch-size': '10', 'connector.dev/batch-window': '30ms' },
+      failing((body) => {
+        const first = !seen.has(body);
+        seen.add(body);
+        return body === 'a1' && first; // a1 fails once; a2 behind it is held back
+      }),
+    );
+    const { mem, connector } = await setup(g);
+    mem.push(msg('a1', { orderingKey: 'A' }), msg('a2', { orderingKey: 'A' }));
+    await waitFor(() => mem.acked.length === 2);
+    const text = await connector.metrics.metrics();
+    expect(text).toMatch(
+      /connector_retries_total\{function="f.openfaas-fn",reason="ERR_BATCH_ITEM_FAILED"\} 1\n/,
+    );
+    expect(text).toMatch(
+      /connector_retries_total\{function="f.openfaas-fn",reason="ERR_BATCH_ITEM_HELD"\} 1\n/,
+    );
+  });
+
+  it('a batch-size at max_inflight is not warned about; one over it is, naming the function and both numbers', async () => {
+    const at = await gateway({ 'connector.dev/batch-size': '4', 'connector.dev/batch-window': '10ms' });
+    const a = await setup(at, { maxInFlight: 4 });
+    a.mem.push(...many(2));
+    await waitFor(() => a.mem.acked.length === 2);
+    const warning = (l: { msg?: string | undefined }) =>
+      l.msg?.startsWith('connector.dev/batch-size is over max_inflight');
+    expect(a.log.lines.filter(warning)).toEqual([]);
+    const over = await gateway({ 'connector.dev/batch-size': '5', 'connector.dev/batch-window': '10ms' });
+    const o = await setup(over, { maxInFlight: 4 });
+    o.mem.push(...many(2));
+    await waitFor(() => o.mem.acked.length === 2);
+    expect(o.log.lines.filter(warning).map((l) => l.obj)).toEqual([
+      { function: 'f.openfaas-fn', batchSize: 5, maxInFlight: 4 },
+    ]);
+  });
+});
+
+describe('batch delivery and stopping, a batcher made late', () => {
+  it('a batched function’s first message routed only after stop (behind its key) is sent at once, not after the window', async () => {
+    let release!: () => void;
+    const busy = new Promise<void>((r) => {
+      release = r;
+    });
+    cleanups.push(async () => release());
+    const g = await startGateway({
+      functions: [
+        {
+          name: 'f',
+          annotations: { topic: 't', 'connector.dev/batch-size': '10', 'connector.dev/batch-window': '1h' },
+        },
+        {
+          name: 'slow',
+          annotations: { topic: 's' },
+          handler: async () => {
+            await busy;
+            return { status: 200 };
+          },
+        },
+      ],
+    });
+    cleanups.push(() => g.close());
+    const { mem, connector } = await setup(g);
+    // 'a' waits behind 'first' of its key: f has no batcher yet when the connector stops
+    mem.push(msg('first', { topic: 's', orderingKey: 'K' }), msg('a', { orderingKey: 'K' }));
+    await waitFor(() => connector.pending() === 2 && g.invocations('slow.openfaas-fn').length === 1);
+    const started = Date.now();
+    const stopped = connector.stop();
+    release();
+    await stopped;
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(mem.acked).toHaveLength(2);
+    expect(g.invocations('f.openfaas-fn')).toHaveLength(1);
+  });
+});

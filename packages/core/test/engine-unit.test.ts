@@ -1,4 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { getEventListeners } from 'node:events';
+import { memoryLogger } from '@connector/testing';
+import { describe, expect, it, vi } from 'vitest';
 import type { DeadLetter } from '../src/dead-letters.js';
 import { DEFAULT_RETRY, DeliveryEngine, type Discovery, type EngineOptions } from '../src/engine.js';
 import { InvokeError, isShutdownError } from '../src/errors.js';
@@ -7,7 +9,7 @@ import { noopLogger } from '../src/logger.js';
 import type { ConnectorMetrics } from '../src/metrics.js';
 import { ResponseHub } from '../src/responses.js';
 import type { SourceMessage } from '../src/source.js';
-import type { FunctionInfo, InvokeOptions, InvokeResult } from '../src/types.js';
+import type { FunctionInfo, InvokeOptions, InvokeResult, Logger } from '../src/types.js';
 import { gate, waitFor } from './helpers.js';
 
 // The delivery engine on its own, with an in-memory discovery and invoker (core's own interfaces, no client
@@ -30,7 +32,12 @@ type Reply = {
   hold?: Promise<void> | undefined;
 };
 
-function setup(o: Partial<EngineOptions> = {}, replies: (call: Call) => Reply = () => ({ status: 200 })) {
+/** `observe`: the engine's logger, and no metrics at all (as when the connector has none). */
+function setup(
+  o: Partial<EngineOptions> = {},
+  replies: (call: Call) => Reply = () => ({ status: 200 }),
+  observe: { log?: Logger; metrics?: false } = {},
+) {
   const map = new Map<string, FunctionInfo[]>([['t', [fn('a')]]]);
   const known = new Map<string, FunctionInfo>([
     ['a', fn('a')],
@@ -132,8 +139,8 @@ function setup(o: Partial<EngineOptions> = {}, replies: (call: Call) => Reply = 
       source: 'mem',
       ...o,
     },
-    metrics,
-    noopLogger,
+    observe.metrics === false ? undefined : metrics,
+    observe.log ?? noopLogger,
   );
   return {
     engine,
@@ -553,5 +560,534 @@ describe('DeliveryEngine (unit)', () => {
     h3.open();
     await expect(c).rejects.toSatisfy(isShutdownError);
     expect(r.calls).toHaveLength(1);
+  });
+});
+
+describe('DeliveryEngine (unit): bookkeeping a source relies on', () => {
+  const text = (b: Uint8Array | string) => Buffer.from(b as Uint8Array).toString();
+  const body = (x: string) => new TextEncoder().encode(x);
+  const tick = () => new Promise((r) => setImmediate(r));
+
+  it('oldestPendingMs: the age of the oldest unsettled message; 0 when none', async () => {
+    const h1 = gate();
+    const h2 = gate();
+    const s = setup({}, (c) => ({ status: 200, hold: text(c.body) === '1' ? h1.promise : h2.promise }));
+    expect(s.engine.oldestPendingMs()).toBe(0);
+    const started = Date.now();
+    const p1 = s.engine.deliver(msg({ body: body('1') }));
+    await waitFor(() => s.engine.oldestPendingMs() >= 50);
+    expect(s.engine.oldestPendingMs()).toBeLessThanOrEqual(Date.now() - started);
+    const p2 = s.engine.deliver(msg({ body: body('2') })); // at least 50 ms younger than the first
+    expect(s.engine.oldestPendingMs()).toBeGreaterThanOrEqual(50); // still the first one's age
+    h1.open();
+    await p1;
+    expect(s.engine.oldestPendingMs()).toBeLessThanOrEqual(Date.now() - started - 50); // now the second's
+    h2.open();
+    await p2;
+    expect(s.engine.oldestPendingMs()).toBe(0);
+  });
+
+  it('an ordering key stays ordered after its first message settles: a new message waits for the one in flight', async () => {
+    const h2 = gate();
+    const s = setup({}, (c) => ({ status: 200, hold: text(c.body) === '2' ? h2.promise : undefined }));
+    const p1 = s.engine.deliver(msg({ body: body('1'), orderingKey: 'k' }));
+    const p2 = s.engine.deliver(msg({ body: body('2'), orderingKey: 'k' }));
+    await p1;
+    await waitFor(() => s.calls.length === 2); // '2' in flight
+    const p3 = s.engine.deliver(msg({ body: body('3'), orderingKey: 'k' }));
+    await tick();
+    await tick();
+    expect(s.calls.map((c) => text(c.body))).toEqual(['1', '2']); // '3' waits for '2'
+    h2.open();
+    await Promise.all([p2, p3]);
+    expect(s.calls.map((c) => text(c.body))).toEqual(['1', '2', '3']);
+  });
+
+  it('drain resolves once every pending message is settled, not at the first; a drain that timed out drops only itself', async () => {
+    const h1 = gate();
+    const h2 = gate();
+    const s = setup({}, (c) => ({ status: 200, hold: text(c.body) === '1' ? h1.promise : h2.promise }));
+    const p1 = s.engine.deliver(msg({ body: body('1') }));
+    const p2 = s.engine.deliver(msg({ body: body('2') }));
+    let drained: boolean | undefined;
+    const long = s.engine.drain(5_000).then((v) => {
+      drained = v;
+    });
+    expect(await s.engine.drain(20)).toBe(false); // times out while the long one waits on
+    h1.open();
+    await p1;
+    await tick();
+    expect(drained).toBe(undefined);
+    expect(s.engine.pending()).toBe(1);
+    h2.open();
+    await p2;
+    await long;
+    expect(drained).toBe(true);
+    expect(s.engine.pending()).toBe(0);
+  });
+});
+
+describe('DeliveryEngine (unit): adaptive concurrency', () => {
+  const withAnnotations = (name: string, annotations: Record<string, string>): FunctionInfo =>
+    ({ ...fn(name), annotations }) as FunctionInfo;
+  const noRetries = { ...DEFAULT_RETRY, maxRetries: 0, minDelay: 1, maxDelay: 1 };
+
+  it('a throttled answer (429, 503, a deadline) spends no attempt: the message queues for its function again', async () => {
+    const replies: Reply[] = [
+      { status: 429, error: statusError(429, true) },
+      { status: 503 },
+      { status: 0, error: new InvokeError('ERR_TIMEOUT', 'deadline') },
+      { status: 200 },
+    ];
+    let i = 0;
+    const s = setup({ adaptive: true, retry: noRetries }, () => replies[i++] as Reply);
+    const out = await s.engine.deliver(msg());
+    expect(out.status).toBe('delivered');
+    expect(s.calls.map((c) => c.options?.attempt)).toEqual([1, 1, 1, 1]);
+    expect(s.published.map((r) => r.final)).toEqual([false, false, false, true]);
+    expect(s.counted.filter((c) => c.startsWith('retry('))).toEqual([
+      'retry(a.ns,throttled)',
+      'retry(a.ns,throttled)',
+      'retry(a.ns,throttled)',
+    ]);
+    expect([...s.engine.adaptiveLimits().keys()]).toEqual(['a.ns']);
+  });
+
+  it('a throttled answer waits for its Retry-After before it queues again', async () => {
+    let i = 0;
+    const s = setup({ adaptive: true, retry: noRetries }, () =>
+      i++ === 0
+        ? { status: 429, error: statusError(429, true), headers: { 'retry-after': '0.2' } }
+        : { status: 200 },
+    );
+    const started = Date.now();
+    expect((await s.engine.deliver(msg())).status).toBe('delivered');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+  });
+
+  it('other failures under adaptive concurrency, and throttling without it, spend attempts as usual', async () => {
+    const a = setup({ adaptive: true, retry: noRetries }, () => ({
+      status: 500,
+      error: statusError(500, true),
+    }));
+    expect((await a.engine.deliver(msg())).status).toBe('failed');
+    expect(a.calls).toHaveLength(1);
+    const b = setup({ adaptive: false, retry: noRetries }, () => ({
+      status: 429,
+      error: statusError(429, true),
+    }));
+    expect((await b.engine.deliver(msg())).status).toBe('failed');
+    expect(b.calls).toHaveLength(1);
+    expect(b.engine.adaptiveLimits().size).toBe(0);
+  });
+
+  it('a function throttling without end: after 50 throttled tries the answer counts as a failure', async () => {
+    const s = setup({ adaptive: true, retry: noRetries }, () => ({
+      status: 429,
+      error: statusError(429, true),
+    }));
+    const out = await s.engine.deliver(msg());
+    expect(out.status).toBe('failed');
+    expect(s.calls).toHaveLength(51);
+    expect(s.published.filter((r) => r.final)).toHaveLength(1);
+  });
+
+  it('the adaptive limit starts at 2 and never exceeds max-inflight (or max_inflight without it)', async () => {
+    const hold = gate();
+    const s = setup({ adaptive: true }, () => ({ status: 200, hold: hold.promise }));
+    const ps = [1, 2, 3, 4].map(() => s.engine.deliver(msg()));
+    await waitFor(() => s.calls.length >= 2);
+    await new Promise((r) => setImmediate(r));
+    expect(s.calls).toHaveLength(2); // starts at 2
+    hold.open();
+    await Promise.all(ps);
+
+    const h2 = gate();
+    const one = setup({ adaptive: true }, () => ({ status: 200, hold: h2.promise }));
+    one.map.set('t', [withAnnotations('a', { 'connector.dev/max-inflight': '1' })]);
+    const qs = [1, 2, 3].map(() => one.engine.deliver(msg()));
+    await waitFor(() => one.calls.length >= 1);
+    await new Promise((r) => setImmediate(r));
+    expect(one.calls).toHaveLength(1); // max-inflight 1 under the start of 2
+    h2.open();
+    await Promise.all(qs);
+    expect(one.maxActive).toBe(1);
+    expect(one.engine.adaptiveLimits().get('a.ns')).toBe(1);
+
+    const cap = setup({ adaptive: true, maxInFlight: 3 });
+    for (let k = 0; k < 30; k++) await cap.engine.deliver(msg());
+    expect(cap.engine.adaptiveLimits().get('a.ns')).toBe(3); // grew with successes, up to max_inflight
+  });
+});
+
+describe('DeliveryEngine (unit): policies and stopping', () => {
+  const withAnnotations = (name: string, annotations: Record<string, string>): FunctionInfo =>
+    ({ ...fn(name), annotations }) as FunctionInfo;
+  const text = (b: Uint8Array | string) => Buffer.from(b as Uint8Array).toString();
+  const body = (x: string) => new TextEncoder().encode(x);
+
+  it('abort: a message waiting behind its key, and one waiting for its function slot, end with ShutdownError uninvoked', async () => {
+    const hold = gate();
+    const s = setup({}, () => ({ status: 200, hold: hold.promise }));
+    const first = s.engine.deliver(msg({ body: body('1'), orderingKey: 'k' }));
+    const behind = s.engine.deliver(msg({ body: body('2'), orderingKey: 'k' }));
+    await waitFor(() => s.calls.length === 1);
+    s.engine.abort();
+    hold.open();
+    await first;
+    await expect(behind).rejects.toSatisfy(isShutdownError);
+    expect(s.calls.map((c) => text(c.body))).toEqual(['1']);
+
+    const h2 = gate();
+    const f = setup({ maxInFlightPerFunction: 1 }, () => ({ status: 200, hold: h2.promise }));
+    const a = f.engine.deliver(msg());
+    const b = f.engine.deliver(msg()); // waits for a.ns's only slot
+    await waitFor(() => f.calls.length === 1);
+    f.engine.abort();
+    await expect(b).rejects.toSatisfy(isShutdownError);
+    h2.open();
+    await a;
+    expect(f.calls).toHaveLength(1);
+  });
+
+  it('a network error (no status) is retried and counted by its code', async () => {
+    let i = 0;
+    const s = setup({}, () =>
+      i++ === 0 ? { status: 0, error: new InvokeError('ERR_NETWORK', 'reset') } : { status: 200 },
+    );
+    expect((await s.engine.deliver(msg())).status).toBe('delivered');
+    expect(s.counted.filter((c) => c.startsWith('retry('))).toEqual(['retry(a.ns,ERR_NETWORK)']);
+  });
+
+  it('connector.dev/timeout is the deadline each attempt gets', async () => {
+    const s = setup();
+    s.map.set('t', [withAnnotations('a', { 'connector.dev/timeout': '5s' })]);
+    await s.engine.deliver(msg());
+    expect(s.calls[0]?.options?.timeout).toBe(5000);
+  });
+
+  it('connector.dev/max-age: from the message timestamp, or from its first attempt; expired is dead-lettered uninvoked', async () => {
+    const aged = withAnnotations('a', { 'connector.dev/max-age': '150ms' });
+    const old = setup({ onFailure: 'redeliver' });
+    old.map.set('t', [aged]);
+    const out = await old.engine.deliver(msg({ timestamp: Date.now() - 10_000 }));
+    expect(out).toMatchObject({ status: 'dead-lettered', ack: true });
+    expect(old.calls).toEqual([]);
+    expect(old.letters.map((l) => l.result.error?.code)).toEqual(['ERR_MESSAGE_EXPIRED']);
+    const age = Number(
+      /^message is (\d+) ms old, over max-age 150 ms$/.exec(old.letters[0]?.reason ?? '')?.[1],
+    );
+    expect(age).toBeGreaterThanOrEqual(10_000); // from the message's timestamp
+    expect(age).toBeLessThan(70_000);
+
+    const fresh = setup();
+    fresh.map.set('t', [aged]);
+    expect((await fresh.engine.deliver(msg({ timestamp: Date.now() }))).status).toBe('delivered');
+    expect((await fresh.engine.deliver(msg())).status).toBe('delivered');
+
+    // No timestamp: its age counts from the first attempt; a retry after max-age is not sent.
+    const slow = setup({ retry: { ...DEFAULT_RETRY, minDelay: 400, maxDelay: 400 } }, () => ({
+      status: 503,
+      headers: { 'retry-after': '0.4' },
+    }));
+    slow.map.set('t', [aged]);
+    const o2 = await slow.engine.deliver(msg());
+    expect(o2.status).toBe('dead-lettered');
+    expect(slow.calls).toHaveLength(1);
+    expect(o2.results[0]?.attempt).toBe(2);
+  });
+
+  it('dead-letter or redeliver is decided per function: any failure that may not be dead-lettered keeps the message', async () => {
+    const dl = withAnnotations('a', { 'connector.dev/on-failure': 'dead-letter' });
+    const both = setup({ onFailure: 'redeliver' }, () => ({ status: 400 }));
+    both.map.set('t', [dl, fn('b')]);
+    expect(await both.engine.deliver(msg())).toMatchObject({ status: 'failed', ack: false });
+    expect(both.letters).toEqual([]);
+
+    const one = setup({ onFailure: 'redeliver' }, (c) => ({ status: c.fn === 'a.ns' ? 400 : 200 }));
+    one.map.set('t', [dl, fn('b')]);
+    expect(await one.engine.deliver(msg())).toMatchObject({ status: 'dead-lettered', ack: true });
+    expect(one.letters.map((l) => l.function)).toEqual(['a.ns']);
+
+    // The function asked for it: dead-lettered whatever the policy, unless another failure must be redelivered.
+    const rejected = new InvokeError('ERR_FUNCTION_REJECTED', 'rejected by the function');
+    const asked = setup({ onFailure: 'redeliver' }, () => ({ status: 200, error: rejected }));
+    expect(await asked.engine.deliver(msg())).toMatchObject({ status: 'dead-lettered', ack: true });
+    const mixed = setup({ onFailure: 'redeliver' }, (c) =>
+      c.fn === 'a.ns' ? { status: 200, error: rejected } : { status: 400 },
+    );
+    mixed.map.set('t', [fn('a'), fn('b')]);
+    expect(await mixed.engine.deliver(msg())).toMatchObject({ status: 'failed', ack: false });
+  });
+});
+
+describe('DeliveryEngine (unit): waiting for capacity', () => {
+  it('waitForCapacity woken by capacity leaves no listener on the caller’s signal', async () => {
+    const hold = gate();
+    const s = setup({ maxInFlight: 1 }, () => ({ status: 200, hold: hold.promise }));
+    const p = s.engine.deliver(msg());
+    const ac = new AbortController();
+    const w = s.engine.waitForCapacity(ac.signal);
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(1);
+    hold.open();
+    await p;
+    await w;
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+  });
+});
+
+describe('DeliveryEngine (unit): what operators see, and edges of the rules', () => {
+  const withAnnotations = (name: string, annotations: Record<string, string>): FunctionInfo =>
+    ({ ...fn(name), annotations }) as FunctionInfo;
+  const noRetries = { ...DEFAULT_RETRY, maxRetries: 0, minDelay: 1, maxDelay: 1 };
+  const tick = () => new Promise((r) => setImmediate(r));
+
+  it('without metrics every outcome still settles (unrouted, retried, throttled, dead-lettered, failed)', async () => {
+    let i = 0;
+    const s = setup(
+      {
+        adaptive: true,
+        onFailure: 'dead-letter',
+        retry: { ...DEFAULT_RETRY, maxRetries: 1, minDelay: 1, maxDelay: 1 },
+      },
+      () =>
+        [
+          { status: 429, error: statusError(429, true) },
+          { status: 500, error: statusError(500, true) },
+        ][i++] ?? { status: 400 },
+      { metrics: false },
+    );
+    expect((await s.engine.deliver(msg({ topic: 'none' }))).status).toBe('unrouted');
+    expect((await s.engine.deliver(msg())).status).toBe('dead-lettered');
+    expect(s.calls).toHaveLength(3); // throttled, retried, final
+    const r = setup({}, () => ({ status: 400 }), { metrics: false });
+    expect((await r.engine.deliver(msg())).status).toBe('failed');
+    expect((await r.engine.deliver(msg({ body: new Uint8Array(0) }))).status).toBe('failed');
+    r.map.set('t', []);
+    const ok = setup({}, undefined, { metrics: false });
+    expect((await ok.engine.deliver(msg())).status).toBe('delivered');
+  });
+
+  it('logs: a failed delivery (warn, with each failure), a failing dead-letter handler (error), retries and unrouted (debug)', async () => {
+    const log = memoryLogger();
+    let i = 0;
+    const s = setup(
+      { retry: { ...DEFAULT_RETRY, maxRetries: 1, minDelay: 1, maxDelay: 1 } },
+      () => (i++ === 0 ? { status: 503 } : { status: 400 }),
+      { log },
+    );
+    await s.engine.deliver(msg({ id: 'm1' }));
+    await s.engine.deliver(msg({ topic: 'none', id: 'm2' }));
+    expect(log.lines).toEqual([
+      {
+        level: 'debug',
+        obj: { function: 'a.ns', status: 503, attempt: 1, wait: expect.any(Number), reason: 'status_503' },
+        msg: 'retrying invocation',
+      },
+      {
+        level: 'warn',
+        obj: { topic: 't', id: 'm1', failed: [{ function: 'a.ns', status: 400, err: 'answered 400' }] },
+        msg: 'delivery failed; message left for redelivery',
+      },
+      { level: 'debug', obj: { topic: 'none', id: 'm2' }, msg: 'no function subscribed to topic' },
+    ]);
+    const bad = memoryLogger();
+    const failure = new Error('disk full');
+    const d = setup(
+      {
+        onFailure: 'dead-letter',
+        deadLetter: () => {
+          throw failure;
+        },
+      },
+      () => ({ status: 400 }),
+      { log: bad },
+    );
+    await d.engine.deliver(msg({ id: 'm3' }));
+    expect(bad.lines[0]).toEqual({
+      level: 'error',
+      obj: { err: failure, topic: 't', id: 'm3' },
+      msg: 'dead-letter handler failed; message left un-acked',
+    });
+  });
+
+  it('waitForCapacity does not wake while a queued message takes the slot that was freed', async () => {
+    const h1 = gate();
+    const h2 = gate();
+    let n = 0;
+    const s = setup({ maxInFlight: 1 }, () => ({ status: 200, hold: n++ === 0 ? h1.promise : h2.promise }));
+    const p1 = s.engine.deliver(msg());
+    const p2 = s.engine.deliver(msg()); // queued for the only slot
+    let woke = false;
+    const w = s.engine.waitForCapacity().then(() => {
+      woke = true;
+    });
+    h1.open();
+    await p1;
+    await waitFor(() => s.calls.length === 2);
+    await tick();
+    expect(woke).toBe(false); // the slot went to the queued message
+    h2.open();
+    await p2;
+    await w;
+    expect(woke).toBe(true);
+  });
+
+  it('max-inflight without adaptive is a fixed limit; a changed annotation applies without a restart', async () => {
+    const hold = gate();
+    const s = setup({}, () => ({ status: 200, hold: hold.promise }));
+    s.map.set('t', [withAnnotations('a', { 'connector.dev/max-inflight': '1' })]);
+    const first = [1, 2].map(() => s.engine.deliver(msg()));
+    await waitFor(() => s.calls.length >= 1);
+    await tick();
+    expect(s.calls).toHaveLength(1); // one at a time
+    s.map.set('t', [withAnnotations('a', { 'connector.dev/max-inflight': '3' })]); // a rebuild changed it
+    const next = [1, 2, 3].map(() => s.engine.deliver(msg()));
+    await waitFor(() => s.calls.length >= 3);
+    await tick();
+    expect(s.calls).toHaveLength(3); // three at once now
+    hold.open();
+    await Promise.all([...first, ...next]);
+    expect(s.engine.adaptiveLimits().size).toBe(0);
+  });
+
+  it('adaptive: the limit falls on overload only, and follows a changed max-inflight', async () => {
+    const replies: Reply[] = [];
+    const s = setup(
+      { adaptive: true, maxInFlight: 4, retry: noRetries },
+      () => replies.shift() ?? { status: 200 },
+    );
+    for (let k = 0; k < 20; k++) await s.engine.deliver(msg());
+    expect(s.engine.adaptiveLimits().get('a.ns')).toBe(4);
+    replies.push({ status: 500, error: statusError(500, true) });
+    await s.engine.deliver(msg());
+    expect(s.engine.adaptiveLimits().get('a.ns')).toBe(4); // a plain failure is no overload signal
+    replies.push({ status: 429, error: statusError(429, true) });
+    await s.engine.deliver(msg());
+    expect(s.engine.adaptiveLimits().get('a.ns')).toBe(3); // three quarters
+    s.map.set('t', [withAnnotations('a', { 'connector.dev/max-inflight': '6' })]);
+    for (let k = 0; k < 40; k++) await s.engine.deliver(msg());
+    expect(s.engine.adaptiveLimits().get('a.ns')).toBe(6);
+  });
+
+  it('a 404: retried under maxRetries when the function is still one of the topic’s, counted as not_found', async () => {
+    let i = 0;
+    const s = setup({ retry: { ...DEFAULT_RETRY, maxRetries: 1, minDelay: 1, maxDelay: 1 } }, (c) =>
+      c.fn === 'a.ns' && i++ === 0 ? { status: 404 } : { status: 200 },
+    );
+    s.map.set('t', [fn('a'), fn('b')]);
+    expect((await s.engine.deliver(msg())).status).toBe('delivered');
+    expect(s.calls.filter((c) => c.fn === 'a.ns')).toHaveLength(2);
+    expect(s.counted.filter((c) => c.startsWith('retry('))).toEqual(['retry(a.ns,not_found)']);
+  });
+
+  it('names the map does not know: the result and dead letters carry the name', async () => {
+    const s = setup();
+    await s.engine.deliver(msg({ topic: 'none', functions: ['zzz'] }));
+    expect(s.counted).toContain('invocation(zzz,0)');
+    const big = setup({ maxMessageBytes: 1 });
+    await big.engine.deliver(msg({ topic: 'none', functions: ['zzz'] }));
+    expect(big.letters.map((l) => l.function)).toEqual(['zzz']);
+  });
+
+  it('a batched function’s expired message is dead-lettered before any batch exists', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (err: unknown) => unhandled.push(err);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const s = setup({ onFailure: 'redeliver' });
+      s.map.set('t', [
+        withAnnotations('a', { 'connector.dev/batch-size': '2', 'connector.dev/max-age': '1s' }),
+      ]);
+      const out = await s.engine.deliver(msg({ timestamp: Date.now() - 60_000, orderingKey: 'k' }));
+      expect(out.status).toBe('dead-lettered');
+      expect((await s.engine.deliver(msg({ timestamp: Date.now() - 60_000 }))).status).toBe('dead-lettered');
+      await tick();
+      await tick();
+      expect(unhandled).toEqual([]); // releasing the key line of a batcher never made is no error
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});
+
+describe('DeliveryEngine (unit): back-off and stopping, precisely', () => {
+  const tick = () => new Promise((r) => setImmediate(r));
+
+  it('the back-off grows with the attempt (full jitter, its upper end here)', async () => {
+    const log = memoryLogger();
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0.999);
+    try {
+      const s = setup(
+        { retry: { ...DEFAULT_RETRY, maxRetries: 3, minDelay: 10, maxDelay: 1000 } },
+        () => ({ status: 503 }),
+        { log },
+      );
+      await s.engine.deliver(msg());
+      expect(
+        log.lines.filter((l) => l.msg === 'retrying invocation').map((l) => (l.obj as { wait: number }).wait),
+      ).toEqual([9, 19, 39]);
+    } finally {
+      random.mockRestore();
+    }
+  });
+
+  it('abort during a back-off: nothing more is invoked; holding a function slot it still ends in ShutdownError', async () => {
+    const s = setup({ retry: { ...DEFAULT_RETRY, minDelay: 60_000, maxDelay: 60_000 } }, () => ({
+      status: 503,
+    }));
+    const p = s.engine.deliver(msg());
+    await waitFor(() => s.published.length === 1);
+    s.engine.abort();
+    await expect(p).rejects.toSatisfy(isShutdownError);
+    await tick();
+    expect(s.calls).toHaveLength(1);
+
+    const f = setup(
+      { maxInFlightPerFunction: 1, retry: { ...DEFAULT_RETRY, minDelay: 60_000, maxDelay: 60_000 } },
+      () => ({ status: 503 }),
+    );
+    const q = f.engine.deliver(msg());
+    await waitFor(() => f.published.length === 1);
+    f.engine.abort();
+    await expect(q).rejects.toSatisfy(isShutdownError);
+  });
+
+  it('after a drain resolved, the next deliveries settle without error and a new drain resolves', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (err: unknown) => unhandled.push(err);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const hold = gate();
+      const s = setup({}, () => ({ status: 200, hold: hold.promise }));
+      const p = s.engine.deliver(msg());
+      const d = s.engine.drain(5000);
+      hold.open();
+      expect(await d).toBe(true);
+      await p;
+      expect((await s.engine.deliver(msg())).status).toBe('delivered');
+      expect(await s.engine.drain(5000)).toBe(true);
+      await tick();
+      await tick();
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});
+
+describe('DeliveryEngine (unit): abort while throttled', () => {
+  it('abort during a throttled answer’s Retry-After: ShutdownError, nothing more is invoked', async () => {
+    const s = setup({ adaptive: true }, () => ({
+      status: 429,
+      error: statusError(429, true),
+      headers: { 'retry-after': '60' },
+    }));
+    const p = s.engine.deliver(msg());
+    await waitFor(() => s.published.length === 1);
+    s.engine.abort();
+    await expect(p).rejects.toSatisfy(isShutdownError);
+    await new Promise((r) => setImmediate(r));
+    expect(s.calls).toHaveLength(1);
   });
 });

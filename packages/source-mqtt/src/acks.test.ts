@@ -11,7 +11,7 @@ describe('the mqtt.js internals acks.ts relies on', () => {
   it('are named in the error when one is missing or changed shape', () => {
     const withoutSend = { handleMessage: MqttClient.prototype.handleMessage };
     expect(() => assertMqttInternals(withoutSend)).toThrow(
-      /^mqtt\.js \S+ no longer has MqttClient\.prototype\._sendPacket\(packet\), used to send PUBACK after delivery: .*install that version$/,
+      /^mqtt\.js \d+\.\d+\.\d+ no longer has MqttClient\.prototype\._sendPacket\(packet\), used to send PUBACK after delivery: .*install that version$/,
     );
     expect(() =>
       assertMqttInternals({

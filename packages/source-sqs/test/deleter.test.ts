@@ -49,7 +49,7 @@ type Fault = (
  * A deleter on a client that records each DeleteMessageBatch call's queue and receipt handles; `fault` may make a
  * call throw or report some of its entries as failed (after sending the others), as SQS can.
  */
-function deleter(fault: Fault = () => undefined) {
+function deleter(fault: Fault = () => undefined, omitEmptyLists = false) {
   const { client } = sqs.countingClient();
   const calls: { queue: string; receipts: string[] }[] = [];
   client.middlewareStack.add(
@@ -60,15 +60,17 @@ function deleter(fault: Fault = () => undefined) {
       calls.push({ queue: input.QueueUrl ?? '', receipts: entries.map((e) => e.ReceiptHandle ?? '') });
       const f = fault(input, calls.length);
       if (f === 'throw') throw Object.assign(new Error('injected outage'), { name: 'InternalError' });
-      if (f === undefined) return next(args);
-      const failedIds = new Set(f.map((x) => x.Id));
+      const failedIds = new Set((f ?? []).map((x) => x.Id));
       const rest = entries.filter((e) => !failedIds.has(e.Id));
       const res =
         rest.length > 0
           ? await next({ ...args, input: { ...input, Entries: rest } })
           : { output: { Successful: [], $metadata: {} }, response: {} };
       const output = res.output as DeleteMessageBatchCommandOutput;
-      output.Failed = [...(output.Failed ?? []), ...f];
+      output.Failed = [...(output.Failed ?? []), ...(f ?? [])];
+      // An answer may leave out an empty list (SQS's JSON protocol omits empty members).
+      if (omitEmptyLists && output.Failed.length === 0) delete output.Failed;
+      if (omitEmptyLists && output.Successful?.length === 0) delete output.Successful;
       return res;
     },
     { step: 'initialize', name: 'deleteFaults', priority: 'low' },
@@ -125,7 +127,7 @@ describe('Deleter: DeleteMessageBatch of acked messages', () => {
     ]);
     expect(await sqs.counts(a.queue.url)).toEqual({ visible: 0, invisible: 0 });
     expect(await sqs.counts(b.queue.url)).toEqual({ visible: 0, invisible: 0 });
-    // More than 10 queued at once (a queue's list fills past 10 only when flushed late): split at 10.
+    // 12 at once: the tenth sends a full call, the other two wait for the gather window.
     const c = await receivedMessages(12);
     const late = deleter();
     for (const m of c.received) late.d.delete(m);
@@ -140,7 +142,7 @@ describe('Deleter: DeleteMessageBatch of acked messages', () => {
       call === 1
         ? [
             { Id: input.Entries?.[1]?.Id, Code: 'InternalError', SenderFault: false, Message: 'injected' },
-            { Id: input.Entries?.[3]?.Id, Code: 'ServiceUnavailable', SenderFault: false },
+            { Id: input.Entries?.[3]?.Id, SenderFault: false, Message: 'no code' },
           ]
         : undefined,
     );
@@ -158,7 +160,7 @@ describe('Deleter: DeleteMessageBatch of acked messages', () => {
           queue: queue.name,
           count: 2,
           attempt: 1,
-          reason: ['InternalError: injected', 'ServiceUnavailable:'],
+          reason: ['InternalError: injected', 'error: no code'],
         },
         msg: 'delete failed; retrying',
       },
@@ -194,7 +196,7 @@ describe('Deleter: DeleteMessageBatch of acked messages', () => {
     ]);
     const warned = log.lines.at(-1)?.obj as { queue: string; count: number; reason: unknown };
     expect(warned).toMatchObject({ queue: queue.name, count: 2 });
-    expect(String(warned.reason)).toContain('injected outage');
+    expect(String(warned.reason)).toMatch(new RegExp(`DeleteMessageBatch on ${queue.name}.*injected outage`));
     expect(health.lastError).toMatch(new RegExp(`^DeleteMessageBatch on ${queue.name}: .*injected outage`));
     // Not deleted: both are still at SQS (invisible until their visibility timeout ends, then redelivered).
     expect(await sqs.counts(queue.url)).toEqual({ visible: 0, invisible: 2 });
@@ -208,6 +210,26 @@ describe('Deleter: DeleteMessageBatch of acked messages', () => {
     expect(calls.map((c) => c.receipts)).toEqual(Array(2).fill(received.map((m) => m.receipt)));
     expect(stats).toMatchObject({ deleted: 3, deleteRetries: 3, deleteFailures: 0 });
     expect(health.lastError).toBeUndefined();
+    expect(await sqs.counts(queue.url)).toEqual({ visible: 0, invisible: 0 });
+  });
+
+  it('reads answers that leave out an empty Successful or Failed list', async () => {
+    const { queue, received } = await receivedMessages(3);
+    const { d, calls, stats, log } = deleter(
+      (input, call) =>
+        call === 1
+          ? (input.Entries ?? []).map((e) => ({ Id: e.Id, Code: 'InternalError', SenderFault: false }))
+          : undefined,
+      true,
+    );
+    for (const m of received) d.delete(m);
+    await d.idle();
+    // The first answer has only Failed (all three), the second only Successful: one retry, all deleted.
+    expect(calls).toHaveLength(2);
+    expect(stats).toMatchObject({ deleted: 3, deleteRetries: 3, deleteFailures: 0 });
+    expect(log.lines.map((l) => (l.obj as { reason: unknown }).reason)).toEqual([
+      ['InternalError:', 'InternalError:', 'InternalError:'],
+    ]);
     expect(await sqs.counts(queue.url)).toEqual({ visible: 0, invisible: 0 });
   });
 });

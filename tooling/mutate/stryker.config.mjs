@@ -27,7 +27,12 @@ const targets = {
 const sourceTests = {
   'source-mqtt': ['src/acks.test.ts', 'test/source.test.ts'],
   'source-sqs': ['test/deleter.test.ts', 'test/settle.test.ts', 'test/source.test.ts'],
-  'source-kafka': ['src/offsets.test.ts', 'test/source.test.ts', 'test/ordering.test.ts'],
+  'source-kafka': [
+    'src/offsets.test.ts',
+    'test/commit.test.ts',
+    'test/source.test.ts',
+    'test/ordering.test.ts',
+  ],
 };
 const only = process.env.MUTATE_ONLY?.split(',').filter(Boolean);
 for (const o of only ?? [])

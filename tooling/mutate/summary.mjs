@@ -13,6 +13,7 @@ const NEW_TEST_FILES = [
   'invoker.test.ts',
   'test/deleter.test.ts', // source-sqs
   'test/acks.test.ts', // source-mqtt (src/acks.test.ts is older)
+  'test/commit.test.ts', // source-kafka
 ];
 
 function reports(dir) {

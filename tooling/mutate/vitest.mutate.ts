@@ -36,6 +36,7 @@ const FIRST = [
   'src/acks.test.ts',
   'test/acks.test.ts',
   'src/offsets.test.ts',
+  'test/commit.test.ts',
   'test/deleter.test.ts',
 ];
 

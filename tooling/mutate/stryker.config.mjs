@@ -25,7 +25,7 @@ const targets = {
 };
 /** The test files each source's run uses by default (paths from the package; MUTATE_TESTS overrides). */
 const sourceTests = {
-  'source-mqtt': ['src/acks.test.ts', 'test/source.test.ts'],
+  'source-mqtt': ['src/acks.test.ts', 'test/acks.test.ts', 'test/source.test.ts'],
   'source-sqs': ['test/deleter.test.ts', 'test/settle.test.ts', 'test/source.test.ts'],
   'source-kafka': [
     'src/offsets.test.ts',

@@ -13,6 +13,8 @@ export interface MqttTap {
   readonly pubrecs: number[];
   /** Packet ids of PUBCOMP packets from the client (QoS 2, last answer). */
   readonly pubcomps: number[];
+  /** Types of every packet from the client (3 PUBLISH, 4 PUBACK, 8 SUBSCRIBE, 12 PINGREQ, ...), in order. */
+  readonly upstream: number[];
   /** Cut the connections open now (the client sees its connection drop and reconnects); keep listening. */
   drop(): void;
   close(): Promise<void>;
@@ -51,6 +53,7 @@ export async function startMqttTap(brokerUrl: string): Promise<MqttTap> {
   const pubacks: number[] = [];
   const pubrecs: number[] = [];
   const pubcomps: number[] = [];
+  const upstream: number[] = [];
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
     const broker = createConnection({ host: target.hostname, port: Number(target.port) });
@@ -63,6 +66,7 @@ export async function startMqttTap(brokerUrl: string): Promise<MqttTap> {
       });
     }
     const up = framer((type, _flags, body) => {
+      upstream.push(type);
       if (type === 4) pubacks.push(body.readUInt16BE(0));
       if (type === 5) pubrecs.push(body.readUInt16BE(0));
       if (type === 7) pubcomps.push(body.readUInt16BE(0));
@@ -87,6 +91,7 @@ export async function startMqttTap(brokerUrl: string): Promise<MqttTap> {
     pubacks,
     pubrecs,
     pubcomps,
+    upstream,
     drop: () => {
       for (const s of sockets) s.destroy();
       sockets.clear();

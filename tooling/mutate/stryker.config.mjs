@@ -6,7 +6,7 @@ const require = createRequire(import.meta.url);
 /**
  * The targets, by the name MUTATE_ONLY takes (MUTATE_ONLY=engine,headers limits a run to some; results go to a
  * subfolder). A run mutates one package (its vitest config runs the tests): core's files by default, a source's
- * ack/commit/delete path by its name alone. `file:from-to` mutates those lines only.
+ * ack/commit/delete path by its name alone. `file:from-to` mutates those lines only; a list names several files.
  */
 const targets = {
   engine: 'packages/core/src/engine.ts',
@@ -19,21 +19,29 @@ const targets = {
   acks: 'packages/source-mqtt/src/acks.ts',
   // source-sqs: DeleteMessageBatch of acked messages, retries of failed entries
   deleter: 'packages/source-sqs/src/deleter.ts',
-  // source-kafka: reply, commit watermark, redeliver/seek, the per-partition batch loop (`reply` to `onBatch`'s end)
-  'kafka-commit': 'packages/source-kafka/src/source.ts:191-323',
+  // source-kafka: the commit rule (offsets.ts), and in source.ts reply, commit, redeliver/seek and the per-partition
+  // batch loop (`reply` to `onBatch`'s end: keep the range in step with the file)
+  'kafka-commit': ['packages/source-kafka/src/offsets.ts', 'packages/source-kafka/src/source.ts:197-350'],
 };
 /** The test files each source's run uses by default (paths from the package; MUTATE_TESTS overrides). */
 const sourceTests = {
-  'source-mqtt': ['src/acks.test.ts', 'test/source.test.ts'],
-  'source-sqs': ['test/settle.test.ts', 'test/source.test.ts'],
-  'source-kafka': ['test/source.test.ts'],
+  'source-mqtt': ['src/acks.test.ts', 'test/acks.test.ts', 'test/source.test.ts'],
+  'source-sqs': ['test/deleter.test.ts', 'test/settle.test.ts', 'test/source.test.ts'],
+  'source-kafka': [
+    'src/offsets.test.ts',
+    'test/commit.test.ts',
+    'test/source.test.ts',
+    'test/ordering.test.ts',
+  ],
 };
 const only = process.env.MUTATE_ONLY?.split(',').filter(Boolean);
 for (const o of only ?? [])
   if (!(o in targets)) throw new Error(`MUTATE_ONLY=${o}: not one of ${Object.keys(targets).join(', ')}`);
 const mutate = only
-  ? only.map((o) => targets[o])
-  : Object.values(targets).filter((f) => f.startsWith('packages/core/'));
+  ? only.flatMap((o) => targets[o])
+  : Object.values(targets)
+      .flat()
+      .filter((f) => f.startsWith('packages/core/'));
 const pkgs = [...new Set(mutate.map((f) => f.split('/')[1]))];
 if (pkgs.length !== 1) throw new Error(`MUTATE_ONLY: one package per run, got ${pkgs.join(', ')}`);
 const pkg = pkgs[0];

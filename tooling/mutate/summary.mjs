@@ -11,6 +11,9 @@ const NEW_TEST_FILES = [
   'dead-letters.test.ts',
   'engine-unit.test.ts',
   'invoker.test.ts',
+  'test/deleter.test.ts', // source-sqs
+  'test/acks.test.ts', // source-mqtt (src/acks.test.ts is older)
+  'test/commit.test.ts', // source-kafka
 ];
 
 function reports(dir) {

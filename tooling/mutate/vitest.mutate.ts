@@ -32,6 +32,12 @@ const FIRST = [
   'test/invoker.test.ts',
   'test/connector-lifecycle.test.ts',
   'test/delivery-rules.test.ts',
+  // sources: their unit files before the broker integration tests
+  'src/acks.test.ts',
+  'test/acks.test.ts',
+  'src/offsets.test.ts',
+  'test/commit.test.ts',
+  'test/deleter.test.ts',
 ];
 
 class FastFirst extends BaseSequencer {

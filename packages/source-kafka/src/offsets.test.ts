@@ -38,4 +38,26 @@ describe('PartitionOffsets: the commit point of a partition', () => {
     expect(o.committable()).toBe('9');
     expect(o.firstFailed()).toBeUndefined();
   });
+
+  it('names the failed record as where to consume again even while an earlier one is still open', () => {
+    const o = new PartitionOffsets();
+    for (const off of ['0', '1', '2']) o.start(off);
+    o.settle('2', false);
+    o.settle('1', false);
+    expect(o.firstFailed()).toBe('1');
+    expect(o.committable()).toBeUndefined();
+    expect(o.open()).toBe(1);
+  });
+
+  it('ignores a settle of a record never started', () => {
+    const o = new PartitionOffsets();
+    o.start('0');
+    o.settle('7', true);
+    o.settle('7', false);
+    expect(o.committable()).toBeUndefined();
+    expect(o.firstFailed()).toBeUndefined();
+    expect(o.open()).toBe(1);
+    o.settle('0', true);
+    expect(o.committable()).toBe('0');
+  });
 });

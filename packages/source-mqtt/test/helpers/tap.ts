@@ -9,6 +9,14 @@ export interface MqttTap {
   readonly publishes: number[];
   /** Packet ids of PUBACK packets from the client to the broker, in the order the client sent them. */
   readonly pubacks: number[];
+  /** Packet ids of PUBREC packets from the client (QoS 2, first answer). */
+  readonly pubrecs: number[];
+  /** Packet ids of PUBCOMP packets from the client (QoS 2, last answer). */
+  readonly pubcomps: number[];
+  /** Types of every packet from the client (3 PUBLISH, 4 PUBACK, 8 SUBSCRIBE, 12 PINGREQ, ...), in order. */
+  readonly upstream: number[];
+  /** Cut the connections open now (the client sees its connection drop and reconnects); keep listening. */
+  drop(): void;
   close(): Promise<void>;
 }
 
@@ -43,6 +51,9 @@ export async function startMqttTap(brokerUrl: string): Promise<MqttTap> {
   const target = new URL(brokerUrl);
   const publishes: number[] = [];
   const pubacks: number[] = [];
+  const pubrecs: number[] = [];
+  const pubcomps: number[] = [];
+  const upstream: number[] = [];
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
     const broker = createConnection({ host: target.hostname, port: Number(target.port) });
@@ -55,7 +66,10 @@ export async function startMqttTap(brokerUrl: string): Promise<MqttTap> {
       });
     }
     const up = framer((type, _flags, body) => {
+      upstream.push(type);
       if (type === 4) pubacks.push(body.readUInt16BE(0));
+      if (type === 5) pubrecs.push(body.readUInt16BE(0));
+      if (type === 7) pubcomps.push(body.readUInt16BE(0));
     });
     const down = framer((type, flags, body) => {
       if (type === 3 && ((flags >> 1) & 3) > 0) publishes.push(body.readUInt16BE(2 + body.readUInt16BE(0)));
@@ -75,6 +89,13 @@ export async function startMqttTap(brokerUrl: string): Promise<MqttTap> {
     url: `mqtt://127.0.0.1:${port}`,
     publishes,
     pubacks,
+    pubrecs,
+    pubcomps,
+    upstream,
+    drop: () => {
+      for (const s of sockets) s.destroy();
+      sockets.clear();
+    },
     close: () =>
       new Promise((r) => {
         for (const s of sockets) s.destroy();

@@ -1,0 +1,170 @@
+import { BrokerError } from '@connector/core';
+import { memoryLogger, startGateway, type TestGateway } from '@connector/testing';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type KafkaClient, kafkajsClient } from '../src/index.js';
+import { connect, deferred, startKafka, waitFor } from './helpers.js';
+
+// When the source commits (and what it produces as a reply) against the test broker with the real kafkajs client.
+let k: Awaited<ReturnType<typeof startKafka>>;
+const cleanups: (() => Promise<unknown>)[] = [];
+beforeAll(async () => {
+  k = await startKafka();
+});
+afterAll(async () => k.close());
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+});
+
+/** Committed offset per partition of `topic` for `group`. */
+const committed = (group: string, topic: string): Record<number, number> =>
+  k.broker.committed(group)[topic] ?? {};
+
+async function gateway(topic: string, handler: (body: string) => Promise<number> | number = () => 200) {
+  const g: TestGateway = await startGateway({
+    functions: [
+      {
+        name: 'fn',
+        annotations: { topic },
+        handler: async (req) => {
+          const body = req.body.toString();
+          return { status: await handler(body), body: body.toUpperCase() };
+        },
+      },
+    ],
+  });
+  cleanups.push(() => g.close());
+  return g;
+}
+
+describe('Kafka source commits (test broker, real kafkajs)', () => {
+  it('a commit the broker refuses is reported, and the same offset is committed next time: nothing skipped', async () => {
+    const topic = 'commit-refused';
+    await k.produce(
+      topic,
+      Array.from({ length: 5 }, (_, i) => ({ partition: 0, value: `c-${i}` })),
+    );
+    // c-4 is held: the batch stays open, so the periodic commits of c-0..c-3 happen within it.
+    const hold = deferred();
+    cleanups.push(async () => hold.resolve());
+    const g = await gateway(topic, async (body) => {
+      if (body === 'c-4') await hold.promise;
+      return 200;
+    });
+    const options = {
+      brokers: k.broker.brokers,
+      topics: [topic],
+      group: 'g-commit-refused',
+      commitInterval: 50,
+    };
+    // The real client; its first commit is refused as a broker would (a BrokerError), the rest go through.
+    const real = kafkajsClient(options);
+    let refused = 0;
+    const client: KafkaClient = {
+      ...real,
+      consume: (topics, onBatch, onCrash, onStatus) =>
+        real.consume(
+          topics,
+          (records, control) =>
+            onBatch(records, {
+              active: () => control.active(),
+              revoked: control.revoked,
+              pause: () => control.pause(),
+              seek: (offset) => control.seek(offset),
+              commit: (offset) => {
+                if (refused++ === 0)
+                  return Promise.reject(new BrokerError('ERR_BROKER', 'commit refused by the test'));
+                return control.commit(offset);
+              },
+            }),
+          onCrash,
+          onStatus,
+        ),
+    };
+    const logger = memoryLogger();
+    const { connector, source } = await connect(g, { ...options, client }, { logger });
+    cleanups.push(() => connector.stop());
+    // The first periodic commit (of c-3) is refused; the next one commits the same offset.
+    await waitFor(() => committed('g-commit-refused', topic)[0] === 4, 'c-0..c-3 committed');
+    expect(g.pending()).toBe(1);
+    expect(refused).toBeGreaterThanOrEqual(2);
+    expect(source.health?.().lastError).toMatch(/commit refused by the test/);
+    const warned = logger.lines.filter(
+      (l) => l.level === 'warn' && l.msg?.startsWith('offset commit failed'),
+    );
+    expect(warned).toHaveLength(1);
+    expect(warned[0]?.obj).toMatchObject({ topic, partition: 0 });
+    hold.resolve();
+    await waitFor(() => committed('g-commit-refused', topic)[0] === 5, 'all five committed');
+    expect(source.stats()).toMatchObject({ delivered: 5, redelivered: 0 });
+    expect(source.stats().committed).toBeGreaterThanOrEqual(2); // counted when the broker took it
+    expect(g.invocations('fn')).toHaveLength(5); // a refused commit redelivers nothing while the batch runs
+  });
+
+  it('commits every 100 settled records during a long batch, whatever the commit interval', async () => {
+    const topic = 'commit-count';
+    const n = 150;
+    await k.produce(
+      topic,
+      Array.from({ length: n }, (_, i) => ({ partition: 0, value: `r-${i}` })),
+    );
+    const hold = deferred();
+    cleanups.push(async () => hold.resolve());
+    const g = await gateway(topic, async (body) => {
+      if (body === 'r-120') await hold.promise;
+      return 200;
+    });
+    const { connector, source } = await connect(g, {
+      brokers: k.broker.brokers,
+      topics: [topic],
+      group: 'g-commit-count',
+      commitInterval: 600_000,
+    });
+    cleanups.push(() => connector.stop());
+    await waitFor(() => g.pending() === 1, 'r-120 held');
+    await waitFor(() => committed('g-commit-count', topic)[0] === 100, 'the first 100 committed');
+    expect(source.stats().committed).toBe(1);
+    hold.resolve();
+    await waitFor(() => committed('g-commit-count', topic)[0] === n, 'the rest committed at the batch end');
+    // One commit at 100, one at the end of the batch (the interval never fired): not one per record.
+    expect(source.stats().committed).toBeLessThanOrEqual(3);
+    expect(source.stats().delivered).toBe(n);
+  });
+
+  it('replies only for a delivered record: a dead-lettered one gets no reply, and both are committed', async () => {
+    const topic = 'commit-reply-dlq';
+    const replyTopic = 'commit-reply-dlq-replies';
+    await k.produce(topic, [
+      { partition: 0, key: 'a', value: 'poison' },
+      { partition: 0, key: 'b', value: 'fine' },
+    ]);
+    const g = await gateway(topic, (body) => (body === 'poison' ? 500 : 200));
+    const { kafkaSource } = await import('../src/index.js');
+    const { createConnector, createController } = await import('@connector/core');
+    const source = kafkaSource({
+      brokers: k.broker.brokers,
+      topics: [topic],
+      group: 'g-reply-dlq',
+      replyTopic,
+      deadLetterTopic: 'commit-reply-dlq-dead',
+      sessionTimeout: 6000,
+    });
+    const connector = createConnector({
+      controller: createController({ gatewayUrl: g.url }),
+      source,
+      onFailure: 'dead-letter',
+      ...(source.deadLetter ? { deadLetter: source.deadLetter } : {}),
+      retry: { maxRetries: 1, minDelay: 1, maxDelay: 5 },
+    });
+    cleanups.push(() => connector.stop());
+    await connector.start();
+    await waitFor(() => committed('g-reply-dlq', topic)[0] === 2, 'both committed');
+    expect(k.broker.produced('commit-reply-dlq-dead').map((r) => r.value?.toString())).toEqual(['poison']);
+    const replies = k.broker.produced(replyTopic);
+    expect(replies.map((r) => `${r.key?.toString()}=${r.value?.toString()}`)).toEqual(['b=FINE']);
+    const header = (name: string) => replies[0]?.headers.find((h) => h.key === name)?.value?.toString();
+    expect(header('X-Function')).toBe('fn.openfaas-fn');
+    expect(header('X-Function-Status')).toBe('200');
+    expect(header('X-Kafka-Request-Offset')).toBe(`${topic}/0/1`);
+    expect(source.stats()).toMatchObject({ replies: 1, deadLettered: 1 });
+  });
+});

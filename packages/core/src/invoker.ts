@@ -257,6 +257,19 @@ class Call implements Exchange, Dispatcher.DispatchHandler {
   }
 }
 
+/**
+ * The dispatch options of an invocation: undici's own idle timeouts follow the call's deadline, so a
+ * `connector.dev/timeout` over `upstream_timeout` is not cut off at the pool's.
+ */
+function postOptions(
+  path: string,
+  headers: Record<string, string>,
+  body: Uint8Array,
+  deadline: number,
+): Dispatcher.DispatchOptions {
+  return { path, method: 'POST', headers, body, headersTimeout: deadline, bodyTimeout: deadline };
+}
+
 /** One request on `pool.dispatch`; `settle` is called once, with the answer or an InvokeError. */
 function request(
   pool: Pool,
@@ -705,14 +718,7 @@ export function createInvoker(o: InvokerOptions): Invoker {
         exchange(
           pool,
           url.origin,
-          {
-            path: requestPath,
-            method: 'POST',
-            headers: { ...headers, authorization },
-            body: payload,
-            headersTimeout: deadline,
-            bodyTimeout: deadline,
-          },
+          postOptions(requestPath, { ...headers, authorization }, payload, deadline),
           deadline,
           maxResponseBytes,
           !async,
@@ -725,16 +731,7 @@ export function createInvoker(o: InvokerOptions): Invoker {
       request(
         pool,
         url.origin,
-        // undici's own idle timeouts follow this call's deadline: a `connector.dev/timeout` over `upstream_timeout`
-        // must not be cut off at the pool's.
-        {
-          path: requestPath,
-          method: 'POST',
-          headers,
-          body: payload,
-          headersTimeout: deadline,
-          bodyTimeout: deadline,
-        },
+        postOptions(requestPath, headers, payload, deadline),
         deadline,
         maxResponseBytes,
         !async,

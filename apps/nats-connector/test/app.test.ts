@@ -1,5 +1,5 @@
 import type { Connector } from '@connector/core';
-import { freePort, startGateway, type TestGateway, waitFor } from '@connector/testing';
+import { cleanups, freePort, startGateway, type TestGateway, waitFor } from '@connector/testing';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -8,26 +8,24 @@ import { envWithAliases, startNatsConnector } from '../src/index.js';
 // Runs against the machine's shared NATS server (127.0.0.1:4222; `.ci/run` starts it), with unique stream names.
 const NATS_URL = process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222';
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-});
+const cleanup = cleanups();
+afterEach(() => cleanup.run());
 
 async function gateway(...args: Parameters<typeof startGateway>): Promise<TestGateway> {
   const g = await startGateway(...args);
-  cleanups.push(() => g.close());
+  cleanup.add(() => g.close());
   return g;
 }
 
 async function nats(): Promise<NatsConnection> {
   const nc = await connect({ servers: NATS_URL });
-  cleanups.push(() => nc.close());
+  cleanup.add(() => nc.close());
   return nc;
 }
 
 async function app(...args: Parameters<typeof startNatsConnector>): Promise<Connector> {
   const c = await startNatsConnector(...args);
-  cleanups.push(() => c.stop());
+  cleanup.add(() => c.stop());
   return c;
 }
 
@@ -63,7 +61,7 @@ describe('nats-connector app', () => {
     });
     const nc = await nats();
     const jsm = await jetstreamManager(nc);
-    cleanups.push(() => jsm.streams.delete(id));
+    cleanup.add(() => jsm.streams.delete(id));
     const port = await freePort();
     const c = await app({
       env: {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Connector } from '@connector/core';
-import { freePort, startGateway, type TestGateway, waitFor } from '@connector/testing';
+import { cleanups, freePort, startGateway, type TestGateway, waitFor } from '@connector/testing';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import {
   type Admin,
@@ -12,26 +12,24 @@ import {
 } from '../../../packages/source-rabbitmq/test/helpers/rabbit.js';
 import { startRabbitmqConnector } from '../src/index.js';
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-});
+const cleanup = cleanups();
+afterEach(() => cleanup.run());
 
 async function gateway(...args: Parameters<typeof startGateway>): Promise<TestGateway> {
   const g = await startGateway(...args);
-  cleanups.push(() => g.close());
+  cleanup.add(() => g.close());
   return g;
 }
 
 async function client(): Promise<Admin> {
   const a = await admin();
-  cleanups.push(() => a.close());
+  cleanup.add(() => a.close());
   return a;
 }
 
 async function app(...args: Parameters<typeof startRabbitmqConnector>): Promise<Connector> {
   const c = await startRabbitmqConnector(...args);
-  cleanups.push(() => c.stop());
+  cleanup.add(() => c.stop());
   return c;
 }
 

@@ -1,17 +1,15 @@
 import type { Connector } from '@connector/core';
-import { startGateway } from '@connector/testing';
+import { cleanups, startGateway } from '@connector/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, deferred, startKafka, waitFor } from './helpers.js';
 
 let k: Awaited<ReturnType<typeof startKafka>>;
-const cleanups: (() => Promise<unknown>)[] = [];
+const cleanup = cleanups();
 beforeAll(async () => {
   k = await startKafka();
 });
 afterAll(async () => k.close());
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-});
+afterEach(() => cleanup.run());
 
 /** `connector_backlog_messages` by partition, as the registry serves it. */
 async function lagByPartition(
@@ -53,14 +51,14 @@ describe('Kafka consumer lag (connector_backlog_messages)', () => {
         },
       ],
     });
-    cleanups.push(() => g.close());
-    cleanups.push(async () => hold.resolve());
+    cleanup.add(() => g.close());
+    cleanup.add(async () => hold.resolve());
     const { connector } = await connect(
       g,
       { brokers: k.broker.brokers, group: 'g-lag', topics: [topic], commitInterval: 20 },
       { backlogInterval: 20 },
     );
-    cleanups.push(() => connector.stop());
+    cleanup.add(() => connector.stop());
 
     await waitFor(
       () => k.broker.committed('g-lag')[topic]?.[3] === 2 && k.broker.committed('g-lag')[topic]?.[0] === 3,

@@ -1,4 +1,4 @@
-import { startGateway, type TestGateway } from '@connector/testing';
+import { cleanups, startGateway, type TestGateway } from '@connector/testing';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { kafkaSource } from '../src/index.js';
@@ -8,7 +8,7 @@ import { connect, deferred, startKafka, waitFor } from './helpers.js';
 // one request per batch -> per-item outcome (`batchItemFailures`) -> commit per record.
 let k: Awaited<ReturnType<typeof startKafka>>;
 let admin: ReturnType<Kafka['admin']>;
-const cleanups: (() => Promise<unknown>)[] = [];
+const cleanup = cleanups();
 beforeAll(async () => {
   k = await startKafka();
   admin = new Kafka({
@@ -22,9 +22,7 @@ afterAll(async () => {
   await admin.disconnect();
   await k.close();
 });
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-});
+afterEach(() => cleanup.run());
 
 /** One item of a batch request as the function reads it. */
 interface Item {
@@ -74,7 +72,7 @@ async function batchGateway(topic: string, annotations: Record<string, string>, 
       },
     ],
   });
-  cleanups.push(() => g.close());
+  cleanup.add(() => g.close());
   /** How often the function got `body`. */
   const calls = (body: string) => requests.flat().filter((i) => i.body === body).length;
   return { g, requests, calls };
@@ -91,7 +89,7 @@ function watchCommits<T>(group: string, topic: string, when: () => T) {
       seen.push({ partition: Number(p), offset, at: when() });
     }
   }, 2);
-  cleanups.push(async () => clearInterval(sample));
+  cleanup.add(async () => clearInterval(sample));
   return seen;
 }
 
@@ -126,7 +124,7 @@ describe('Kafka with batch delivery (connector.dev/batch-size) against the test 
       ordering: 'none',
       commitInterval: 20,
     });
-    cleanups.push(() => connector.stop());
+    cleanup.add(() => connector.stop());
     await waitFor(() => source.stats().delivered === 20, 'all 20 delivered');
     expect(requests.map((r) => r.length)).toEqual([5, 5, 5, 5]);
     expect(
@@ -153,7 +151,7 @@ describe('Kafka with batch delivery (connector.dev/batch-size) against the test 
       group,
       commitInterval: 20,
     });
-    cleanups.push(() => connector.stop());
+    cleanup.add(() => connector.stop());
     await waitFor(() => source.stats().delivered === 16, 'all 16 delivered');
     // 16 records, batch size 4, no window: four full requests, whichever partitions fill them.
     expect(requests.map((r) => r.length)).toEqual([4, 4, 4, 4]);
@@ -190,7 +188,7 @@ describe('Kafka with batch delivery (connector.dev/batch-size) against the test 
       group,
       commitInterval: 10,
     });
-    cleanups.push(() => connector.stop());
+    cleanup.add(() => connector.stop());
     const commits = watchCommits(group, topic, () => ({ p0: b.calls('p0-2'), p2: b.calls('p2-1') }));
     await waitFor(() => b.calls('p0-2') === 2 && b.calls('p2-1') === 2, 'both failed records consumed again');
     await waitFor(
@@ -233,7 +231,7 @@ describe('Kafka with batch delivery (connector.dev/batch-size) against the test 
         return { fail: b.calls('r-4') === 1 ? ['r-4'] : [] };
       },
     );
-    cleanups.push(async () => retryHeld.resolve());
+    cleanup.add(async () => retryHeld.resolve());
     const sent = Array.from({ length: 10 }, (_, i) => ({ partition: 0, value: `r-${i}` }));
     await k.produce(topic, sent);
     const { connector, source } = await connect(b.g, {
@@ -243,7 +241,7 @@ describe('Kafka with batch delivery (connector.dev/batch-size) against the test 
       ordering: 'none',
       commitInterval: 10,
     });
-    cleanups.push(() => connector.stop());
+    cleanup.add(() => connector.stop());
     let released = false;
     const commits = watchCommits(group, topic, () => released);
     await waitFor(() => b.calls('r-4') === 2, 'r-4 retried');
@@ -290,7 +288,7 @@ describe('Kafka with batch delivery (connector.dev/batch-size) against the test 
       ...(source.deadLetter ? { deadLetter: source.deadLetter } : {}),
       retry: { minDelay: 1, maxDelay: 5 },
     });
-    cleanups.push(() => connector.stop());
+    cleanup.add(() => connector.stop());
     await connector.start();
     await waitFor(() => k.broker.produced('batch-dead').length === 1, 'the dead letter');
     await waitFor(async () => (await committed(group, topic))[0] === 6, 'all committed');
@@ -326,7 +324,7 @@ describe('Kafka with batch delivery (connector.dev/batch-size) against the test 
       group,
       commitInterval: 10,
     });
-    cleanups.push(() => connector.stop());
+    cleanup.add(() => connector.stop());
     await waitFor(() => source.stats().delivered === 10, 'all 10 delivered');
     await waitFor(async () => (await committed(group, topic))[0] === 10, 'all committed');
     // o-3 three times. From its first call to its last, a later record reached the function only behind it in the

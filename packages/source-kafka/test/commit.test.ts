@@ -1,19 +1,17 @@
 import { BrokerError } from '@connector/core';
-import { memoryLogger, startGateway, type TestGateway } from '@connector/testing';
+import { cleanups, memoryLogger, startGateway, type TestGateway } from '@connector/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type KafkaClient, kafkajsClient } from '../src/index.js';
 import { connect, deferred, startKafka, waitFor } from './helpers.js';
 
 // When the source commits (and what it produces as a reply) against the test broker with the real kafkajs client.
 let k: Awaited<ReturnType<typeof startKafka>>;
-const cleanups: (() => Promise<unknown>)[] = [];
+const cleanup = cleanups();
 beforeAll(async () => {
   k = await startKafka();
 });
 afterAll(async () => k.close());
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-});
+afterEach(() => cleanup.run());
 
 /** Committed offset per partition of `topic` for `group`. */
 const committed = (group: string, topic: string): Record<number, number> =>
@@ -32,7 +30,7 @@ async function gateway(topic: string, handler: (body: string) => Promise<number>
       },
     ],
   });
-  cleanups.push(() => g.close());
+  cleanup.add(() => g.close());
   return g;
 }
 
@@ -45,7 +43,7 @@ describe('Kafka source commits (test broker, real kafkajs)', () => {
     );
     // c-4 is held: the batch stays open, so the periodic commits of c-0..c-3 happen within it.
     const hold = deferred();
-    cleanups.push(async () => hold.resolve());
+    cleanup.add(async () => hold.resolve());
     const g = await gateway(topic, async (body) => {
       if (body === 'c-4') await hold.promise;
       return 200;
@@ -82,7 +80,7 @@ describe('Kafka source commits (test broker, real kafkajs)', () => {
     };
     const logger = memoryLogger();
     const { connector, source } = await connect(g, { ...options, client }, { logger });
-    cleanups.push(() => connector.stop());
+    cleanup.add(() => connector.stop());
     // The first periodic commit (of c-3) is refused; the next one commits the same offset.
     await waitFor(() => committed('g-commit-refused', topic)[0] === 4, 'c-0..c-3 committed');
     expect(g.pending()).toBe(1);
@@ -108,7 +106,7 @@ describe('Kafka source commits (test broker, real kafkajs)', () => {
       Array.from({ length: n }, (_, i) => ({ partition: 0, value: `r-${i}` })),
     );
     const hold = deferred();
-    cleanups.push(async () => hold.resolve());
+    cleanup.add(async () => hold.resolve());
     const g = await gateway(topic, async (body) => {
       if (body === 'r-120') await hold.promise;
       return 200;
@@ -119,7 +117,7 @@ describe('Kafka source commits (test broker, real kafkajs)', () => {
       group: 'g-commit-count',
       commitInterval: 600_000,
     });
-    cleanups.push(() => connector.stop());
+    cleanup.add(() => connector.stop());
     await waitFor(() => g.pending() === 1, 'r-120 held');
     await waitFor(() => committed('g-commit-count', topic)[0] === 100, 'the first 100 committed');
     expect(source.stats().committed).toBe(1);
@@ -155,7 +153,7 @@ describe('Kafka source commits (test broker, real kafkajs)', () => {
       ...(source.deadLetter ? { deadLetter: source.deadLetter } : {}),
       retry: { maxRetries: 1, minDelay: 1, maxDelay: 5 },
     });
-    cleanups.push(() => connector.stop());
+    cleanup.add(() => connector.stop());
     await connector.start();
     await waitFor(() => committed('g-reply-dlq', topic)[0] === 2, 'both committed');
     expect(k.broker.produced('commit-reply-dlq-dead').map((r) => r.value?.toString())).toEqual(['poison']);

@@ -1,4 +1,4 @@
-import { startGateway, type TestGateway } from '@connector/testing';
+import { cleanups, startGateway, type TestGateway } from '@connector/testing';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, deferred, startKafka, waitFor } from './helpers.js';
@@ -6,7 +6,7 @@ import { connect, deferred, startKafka, waitFor } from './helpers.js';
 // ordering=none: records of one partition run concurrently; commits never pass an unsettled or failed record.
 let k: Awaited<ReturnType<typeof startKafka>>;
 let admin: ReturnType<Kafka['admin']>;
-const cleanups: (() => Promise<unknown>)[] = [];
+const cleanup = cleanups();
 beforeAll(async () => {
   k = await startKafka();
   admin = new Kafka({
@@ -20,9 +20,7 @@ afterAll(async () => {
   await admin.disconnect();
   await k.close();
 });
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-});
+afterEach(() => cleanup.run());
 
 /** The group's committed offset (the next record to consume) of partition 0, through kafkajs admin; -1: none. */
 async function committedAt(group: string, topic: string): Promise<number> {
@@ -40,7 +38,7 @@ function watchCommits<T>(group: string, topic: string, when: () => T): { offset:
     const offset = k.broker.committed(group)[topic]?.[0];
     if (offset !== undefined && offset !== seen.at(-1)?.offset) seen.push({ offset, at: when() });
   }, 2);
-  cleanups.push(async () => clearInterval(sample));
+  cleanup.add(async () => clearInterval(sample));
   return seen;
 }
 
@@ -75,7 +73,7 @@ async function holdingGateway(topic: string, answer: (body: string, call: number
       },
     ],
   });
-  cleanups.push(async () => {
+  cleanup.add(async () => {
     for (const d of gates.values()) d.resolve();
     await g.close();
   });
@@ -108,7 +106,7 @@ describe('Kafka ordering=none against the test broker (real kafkajs)', () => {
       { brokers: k.broker.brokers, topics: [topic], group, ordering: 'none', commitInterval: 20 },
       { retry: { maxRetries: 0 } },
     );
-    cleanups.push(() => connector.stop());
+    cleanup.add(() => connector.stop());
     let released4 = false;
     const commits = watchCommits(group, topic, () => released4);
     // one partition, yet every record is in the function at once
@@ -143,7 +141,7 @@ describe('Kafka ordering=none against the test broker (real kafkajs)', () => {
       { brokers: k.broker.brokers, topics: [topic], group, ordering: 'none', commitInterval: 20 },
       { retry: { maxRetries: 0 } },
     );
-    cleanups.push(() => connector.stop());
+    cleanup.add(() => connector.stop());
     const commits = watchCommits(group, topic, () => h.calls.get(body(4)) ?? 0);
     await waitFor(() => h.open() === N, `${N} calls held at once (${h.open()})`);
     h.release(...range(0, 4), ...range(5, N));

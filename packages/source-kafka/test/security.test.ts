@@ -8,6 +8,7 @@ import {
   startKafkaBroker,
 } from '@connector/kafka-test-broker';
 import {
+  cleanups,
   memoryLogger,
   startGateway,
   type TestCertificates,
@@ -32,7 +33,7 @@ const MECHANISMS: SaslMechanism[] = ['plain', 'scram-sha-256', 'scram-sha-512'];
 let dir: string;
 let certs: TestCertificates;
 let pem: Record<keyof TestCertificates, string>;
-const cleanups: (() => Promise<unknown>)[] = [];
+const cleanup = cleanups();
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'source-kafka-tls-'));
@@ -42,9 +43,7 @@ beforeAll(() => {
   ) as typeof pem;
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-});
+afterEach(() => cleanup.run());
 
 /**
  * A TLS broker (mutual TLS with `mtls`, plain TCP with `tls: false`) with SASL user `app` when `sasl` is set, and a
@@ -71,7 +70,7 @@ async function secureKafka(options: { tls?: boolean; mtls?: boolean; sasl?: bool
     ...(options.sasl ? { sasl: { users: [{ username: 'app', password: PASSWORD }] } } : {}),
   };
   const broker = await startKafkaBroker(brokerOptions);
-  cleanups.push(() => broker.close());
+  cleanup.add(() => broker.close());
   const client: KafkaConfig = {
     clientId: 'test-producer',
     brokers: broker.brokers,
@@ -85,7 +84,7 @@ async function secureKafka(options: { tls?: boolean; mtls?: boolean; sasl?: bool
   };
   const producer = new Kafka(client).producer({ allowAutoTopicCreation: true });
   await producer.connect();
-  cleanups.push(() => producer.disconnect());
+  cleanup.add(() => producer.disconnect());
   return {
     broker,
     log,
@@ -98,7 +97,7 @@ async function secureKafka(options: { tls?: boolean; mtls?: boolean; sasl?: bool
 
 async function gateway(topic: string): Promise<TestGateway> {
   const g = await startGateway({ functions: [{ name: 'fn', annotations: { topic } }] });
-  cleanups.push(() => g.close());
+  cleanup.add(() => g.close());
   return g;
 }
 
@@ -116,7 +115,7 @@ async function deliversEndToEnd(
     { brokers: k.broker.brokers, topics: [topic], group: `g-${topic}`, ...source },
     { logger },
   );
-  cleanups.push(() => connector.stop());
+  cleanup.add(() => connector.stop());
   await waitFor(() => g.invocations('fn').some((r) => r.status === 200), {
     timeout: 20_000,
     message: `the record of ${topic} delivered`,
@@ -197,7 +196,7 @@ describe('Kafka source over TLS and SASL (real kafkajs, test broker)', () => {
         },
         { logger, restartDelay: { min: 60_000, max: 60_000 } },
       );
-      cleanups.push(() => connector.stop());
+      cleanup.add(() => connector.stop());
       expect(connector.ready()).toBe(false);
       const reasons = connector.readiness();
       const reason = reasons.find((r) => r.startsWith('source kafka not connected'));
@@ -231,7 +230,7 @@ describe('Kafka source over TLS and SASL (real kafkajs, test broker)', () => {
       tls: { ca: pem.ca },
       sasl: { mechanism: 'scram-sha-256', username: 'app', password: WRONG },
     });
-    cleanups.push(() => client.close());
+    cleanup.add(() => client.close());
     const err = await client
       .consume(
         ['t'],

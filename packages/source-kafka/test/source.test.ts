@@ -1,21 +1,19 @@
-import { startGateway, type TestGateway } from '@connector/testing';
+import { cleanups, startGateway, type TestGateway } from '@connector/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type KafkaClient, kafkajsClient } from '../src/index.js';
 import { connect, deferred, perPartition, startKafka, waitFor } from './helpers.js';
 
 let k: Awaited<ReturnType<typeof startKafka>>;
-const cleanups: (() => Promise<unknown>)[] = [];
+const cleanup = cleanups();
 beforeAll(async () => {
   k = await startKafka();
 });
 afterAll(async () => k.close());
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-});
+afterEach(() => cleanup.run());
 
 async function gateway(topic: string, extra: Parameters<typeof startGateway>[0] = {}): Promise<TestGateway> {
   const g = await startGateway({ functions: [{ name: 'fn', annotations: { topic } }], ...extra });
-  cleanups.push(() => g.close());
+  cleanup.add(() => g.close());
   return g;
 }
 const ok = (g: TestGateway) => g.invocations('fn').filter((r) => r.status === 200);
@@ -49,7 +47,7 @@ async function holdingGateway(topic: string, holds: (body: string) => boolean) {
       },
     ],
   });
-  cleanups.push(async () => hold.resolve()); // runs before the gateway closes
+  cleanup.add(async () => hold.resolve()); // runs before the gateway closes
   return { g, hold };
 }
 
@@ -68,7 +66,7 @@ describe('Kafka source against the test broker (real kafkajs)', () => {
       topics: [topic],
       group: 'g-all',
     });
-    cleanups.push(() => connector.stop());
+    cleanup.add(() => connector.stop());
     await waitFor(() => values(g).size === 200, '200 deliveries');
     expect(ok(g)).toHaveLength(200);
     const byPartition = new Map<string, number[]>();
@@ -119,7 +117,7 @@ describe('Kafka source against the test broker (real kafkajs)', () => {
       group: 'g-kill',
       clientId: 'survivor',
     });
-    cleanups.push(() => second.connector.stop());
+    cleanup.add(() => second.connector.stop());
     await waitFor(
       () => [0, 1, 2, 3].every((p) => committed('g-kill', topic)[p] === 10),
       'every partition committed to the end after the restart',
@@ -146,7 +144,7 @@ describe('Kafka source against the test broker (real kafkajs)', () => {
     expect(k.broker.members('g-stop')).toHaveLength(0);
     hold.resolve();
     const second = await connect(g, source);
-    cleanups.push(() => second.connector.stop());
+    cleanup.add(() => second.connector.stop());
     await waitFor(() => committed('g-stop', topic)[0] === 10, 'the rest committed after the restart');
     const n = calls(g);
     expect(sent.map((m) => n.get(m.value))).toEqual([1, 1, 1, 1, 1, 2, 1, 1, 1, 1]);
@@ -177,7 +175,7 @@ describe('Kafka source against the test broker (real kafkajs)', () => {
       { brokers: k.broker.brokers, topics: [topic], group: 'g-redeliver' },
       { retry: { maxRetries: 0 } },
     );
-    cleanups.push(() => connector.stop());
+    cleanup.add(() => connector.stop());
     await waitFor(() => committed('g-redeliver', topic)[1] === 6, 'all six committed');
     expect(g.invocations('fn').map((r) => `${r.body.toString()}:${r.status}`)).toEqual([
       'r-0:200',
@@ -207,10 +205,8 @@ describe('Kafka source against the test broker (real kafkajs)', () => {
       group: 'g-split',
       clientId: 'b',
     });
-    cleanups.push(
-      () => a.connector.stop(),
-      () => b.connector.stop(),
-    );
+    cleanup.add(() => a.connector.stop());
+    cleanup.add(() => b.connector.stop());
     await waitFor(
       () => k.broker.group('g-split')?.state === 'Stable' && k.broker.members('g-split').length === 2,
       'a stable group of 2',
@@ -235,11 +231,11 @@ describe('Kafka source against the test broker (real kafkajs)', () => {
     const { g, hold } = await holdingGateway(topic, (body) => body.endsWith('-0'));
     const options = { brokers: k.broker.brokers, topics: [topic], group: 'g-rebalance', revokeTimeout: 300 };
     const a = await connect(g, { ...options, clientId: 'a' });
-    cleanups.push(() => a.connector.stop());
+    cleanup.add(() => a.connector.stop());
     await waitFor(() => g.pending() === 4, 'offset 0 of each partition held by a');
     // b's join needs a to rejoin: a gives its held records revokeTimeout, then abandons them.
     const b = await connect(g, { ...options, clientId: 'b' });
-    cleanups.push(() => b.connector.stop());
+    cleanup.add(() => b.connector.stop());
     await waitFor(
       () => [0, 1, 2, 3].every((p) => committed('g-rebalance', topic)[p] === 2),
       'every partition committed to the end',
@@ -278,7 +274,7 @@ describe('Kafka source against the test broker (real kafkajs)', () => {
       ...(source.deadLetter ? { deadLetter: source.deadLetter } : {}),
       retry: { maxRetries: 1, minDelay: 1, maxDelay: 5 },
     });
-    cleanups.push(() => connector.stop());
+    cleanup.add(() => connector.stop());
     await connector.start();
     await waitFor(() => k.broker.produced('orders-dead').length === 1, 'the dead letter');
     const dead = k.broker.produced('orders-dead')[0];
@@ -308,7 +304,7 @@ describe('Kafka source against the test broker (real kafkajs)', () => {
       { brokers: k.broker.brokers, topics: [topic], group: 'g-stall' },
       { maxInFlight: 2 },
     );
-    cleanups.push(() => connector.stop());
+    cleanup.add(() => connector.stop());
     await waitFor(() => g.pending() === 2, 'two held invocations');
     await waitFor(() => source.stats().paused >= 1, 'a paused partition');
     expect(g.pending()).toBeLessThanOrEqual(2);
@@ -326,7 +322,7 @@ describe('Kafka source against the test broker (real kafkajs)', () => {
       topics: [topic],
       group: 'g-restart',
     });
-    cleanups.push(() => connector.stop());
+    cleanup.add(() => connector.stop());
     await waitFor(
       () => [0, 1, 2, 3].every((p) => committed('g-restart', topic)[p] === 5),
       'first 20 committed',
@@ -365,7 +361,7 @@ describe('Kafka source against the test broker (real kafkajs)', () => {
       group: 'g-reply',
       replyTopic: 'orders-replies',
     });
-    cleanups.push(() => connector.stop());
+    cleanup.add(() => connector.stop());
     await waitFor(() => committed('g-reply', topic)[2] === 3, 'three committed');
     const replies = k.broker.produced('orders-replies');
     const pairs = replies.map((r) => [r.key?.toString(), r.value?.toString()]);
@@ -398,8 +394,8 @@ describe('Kafka source against the test broker (real kafkajs)', () => {
         },
       ],
     });
-    cleanups.push(() => g.close());
-    cleanups.push(async () => hold.resolve());
+    cleanup.add(() => g.close());
+    cleanup.add(async () => hold.resolve());
     // One partition for both records of events-a: old-topic is consumed only after held was redelivered.
     await k.produce('events-a', [{ partition: 0, value: 'held' }]);
     const { connector, source, controller } = await connect(g, {
@@ -407,7 +403,7 @@ describe('Kafka source against the test broker (real kafkajs)', () => {
       group: 'g-follow',
       revokeTimeout: 300,
     });
-    cleanups.push(() => connector.stop());
+    cleanup.add(() => connector.stop());
     expect(source.subscribed()).toEqual(['events-a']);
     await waitFor(() => g.pending() === 1, 'the held record in flight');
     g.addFunction({ name: 'fb', annotations: { topic: 'events-b' } });
@@ -448,7 +444,7 @@ describe('Kafka source against the test broker (real kafkajs)', () => {
       topics: [topic],
       group: 'g-headers',
     });
-    cleanups.push(() => connector.stop());
+    cleanup.add(() => connector.stop());
     await waitFor(() => calls(g).get('normal') === 1, 'the normal record after 200 hostile ones');
     await waitFor(() => committed('g-headers', topic)[0] === 201, 'the partition committed to the end');
     const n = calls(g);
@@ -499,7 +495,7 @@ describe('Kafka source against the test broker (real kafkajs)', () => {
       expect(committed(group, topic)).toEqual({ 0: 2 });
       failing = false;
       const second = await connect(g, { ...source, clientId: `${how}-survivor` });
-      cleanups.push(() => second.connector.stop());
+      cleanup.add(() => second.connector.stop());
       await waitFor(() => committed(group, topic)[0] === 6, 'all six committed after the restart');
       // The next consumer got the failed record (and what followed it), in order.
       expect(second.source.stats().delivered).toBe(4);
@@ -544,7 +540,7 @@ describe('Kafka source against the test broker (real kafkajs)', () => {
       },
     };
     const { connector, source } = await connect(g, { ...options, client });
-    cleanups.push(() => connector.stop());
+    cleanup.add(() => connector.stop());
     await waitFor(() => {
       expect(committed('g-reply-fail', topic)[0] ?? 0).toBeLessThanOrEqual(1); // never past ask-1
       return source.stats().redelivered >= 2;

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MANAGED_STREAM } from '../src/index.js';
 import { jetStreamMessage } from '../src/message.js';
 import {
-  cleanups,
+  cleanup,
   connector,
   consumerInfo,
   gateway,
@@ -309,7 +309,7 @@ describe('JetStream source', () => {
     const nc = await nats(server.url);
     const jsm = await jetstreamManager(nc);
     await jsm.streams.add({ name: p, subjects: [`${p}.x`] });
-    cleanups.push(() => jsm.streams.delete(p));
+    cleanup.add(() => jsm.streams.delete(p));
     const g = await gateway({ functions: [{ name: 'fn', annotations: { topic: `${p}.x` } }] });
     await connector(g, { servers: server.url, stream: p, consumer: 'c', subjects: [`${p}.x`, `${p}.y`] });
     expect((await jsm.streams.info(p)).config.subjects).toEqual([`${p}.x`]);

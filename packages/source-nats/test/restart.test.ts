@@ -1,12 +1,12 @@
 import { waitFor } from '@connector/testing';
 import { expect, it } from 'vitest';
-import { cleanups, connector, consumerInfo, gateway, nats, okBodies, publish } from './helpers/connector.js';
+import { cleanup, connector, consumerInfo, gateway, nats, okBodies, publish } from './helpers/connector.js';
 import { type NatsServer, startNatsServer } from './helpers/nats.js';
 
 // A server restart needs its own nats-server: same port, same store dir.
 it('reconnects after a server restart and continues: nothing lost, before or after', async () => {
   const s: NatsServer = await startNatsServer();
-  cleanups.push(() => s.stop());
+  cleanup.add(() => s.stop());
   const g = await gateway({ functions: [{ name: 'fn', annotations: { topic: 'rs.*' } }] });
   const { source } = await connector(g, {
     servers: s.url,

@@ -1,7 +1,7 @@
 import { GATEWAY_TEST_SECRET, refusedConnectorTexts } from '@connector/testing';
 import { describe, expect, it } from 'vitest';
 import { natsOptionsFromEnv, natsSource } from '../src/index.js';
-import { cleanups } from './helpers/connector.js';
+import { cleanup } from './helpers/connector.js';
 import { startNatsServer } from './helpers/nats.js';
 
 // A known secret through every path the connector reads one (password or token from a file, user:password in
@@ -24,7 +24,7 @@ describe('secrets never reach a log line or a readiness text (NATS)', () => {
     const s = await startNatsServer({
       config: 'authorization { users = [ { user: u, password: "right-one" } ] }',
     });
-    cleanups.push(() => s.stop());
+    cleanup.add(() => s.stop());
     const { text, connector } = await refusedConnectorTexts(
       {
         name: 'nats-connector',
@@ -33,7 +33,7 @@ describe('secrets never reach a log line or a readiness text (NATS)', () => {
         source: (env) => natsSource(natsOptionsFromEnv(env)),
         refused: /authorization violation/i,
       },
-      (undo) => cleanups.push(async () => undo()),
+      (undo) => cleanup.add(async () => undo()),
     );
     expect(text).toMatch(/"level":(10|20)/); // trace and debug lines were written too
     for (const secret of [SECRET, GATEWAY_TEST_SECRET]) expect(text).not.toContain(secret);

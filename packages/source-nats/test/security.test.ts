@@ -5,7 +5,7 @@ import { createTestContext, testCertificates, waitFor } from '@connector/testing
 import { nkeys } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
 import { natsOptionsFromEnv, natsSource } from '../src/index.js';
-import { cleanups, connector, gateway, okBodies } from './helpers/connector.js';
+import { cleanup, connector, gateway, okBodies } from './helpers/connector.js';
 import { client, startNatsServer } from './helpers/nats.js';
 
 const user = nkeys.createUser();
@@ -17,7 +17,7 @@ describe('credentials', () => {
     const s = await startNatsServer({
       config: `authorization { users = [ { user: u, password: "pw d" }, { nkey: ${pub} } ] }`,
     });
-    cleanups.push(() => s.stop());
+    cleanup.add(() => s.stop());
     const g = await gateway({ functions: [{ name: 'fn', annotations: { topic: 'sec.x' } }] });
     await connector(g, {
       servers: s.url,
@@ -27,7 +27,7 @@ describe('credentials', () => {
     });
     await connector(g, { servers: s.url, mode: 'core', subjects: ['sec.x'], auth: { nkeySeed: seed } });
     const nc = await client(s.url, { user: 'u', pass: 'pw d' });
-    cleanups.push(() => nc.close());
+    cleanup.add(() => nc.close());
     nc.publish('sec.x', 'secret-ok');
     await waitFor(() => g.invocations('fn').length === 2 && okBodies(g).has('secret-ok'));
 
@@ -40,7 +40,7 @@ describe('credentials', () => {
 
   it('connects with a token', async () => {
     const s = await startNatsServer({ config: 'authorization { token: "t0ken" }' });
-    cleanups.push(() => s.stop());
+    cleanup.add(() => s.stop());
     const src = natsSource({ servers: s.url, mode: 'core', auth: { token: 't0ken' } });
     await src.start(createTestContext());
     expect(src.health?.().connected).toBe(true);
@@ -52,12 +52,12 @@ describe('credentials', () => {
 describe('TLS', () => {
   it('connects with mutual TLS from ca_file/cert_file/key_file, and refuses without a client certificate', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nats-tls-'));
-    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    cleanup.add(async () => rmSync(dir, { recursive: true, force: true }));
     const c = testCertificates(dir);
     const s = await startNatsServer({
       config: `tls { cert_file: "${c.serverCert}", key_file: "${c.serverKey}", ca_file: "${c.ca}", verify: true }`,
     });
-    cleanups.push(() => s.stop());
+    cleanup.add(() => s.stop());
     const url = `tls://127.0.0.1:${s.port}`;
     const ok = natsSource(
       natsOptionsFromEnv({

@@ -1,14 +1,12 @@
 import type { Connector } from '@connector/core';
 import { createConnector, createController } from '@connector/core';
-import { startGateway, waitFor } from '@connector/testing';
+import { cleanups, startGateway, waitFor } from '@connector/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rabbitmqSource } from '../src/index.js';
 import { AMQP_URL, admin, unique } from './helpers/rabbit.js';
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-});
+const cleanup = cleanups();
+afterEach(() => cleanup.run());
 
 /** `connector_backlog_messages` of `queue` by state, as the registry serves it. */
 async function backlog(c: Connector, queue: string): Promise<Record<string, number>> {
@@ -24,7 +22,7 @@ const same = (a: object, b: object) => JSON.stringify(a) === JSON.stringify(b);
 describe('RabbitMQ queue depth (connector_backlog_messages)', () => {
   it("is the queue's ready messages (checkQueue messageCount): those past the prefetch window, 0 once all are acked", async () => {
     const a = await admin();
-    cleanups.push(() => a.close());
+    cleanup.add(() => a.close());
     const queue = a.queue(unique('depth'));
     let release = () => {};
     const held = new Promise<void>((r) => {
@@ -42,15 +40,15 @@ describe('RabbitMQ queue depth (connector_backlog_messages)', () => {
         },
       ],
     });
-    cleanups.push(() => g.close());
-    cleanups.push(async () => release());
+    cleanup.add(() => g.close());
+    cleanup.add(async () => release());
     const c = createConnector({
       controller: createController({ gatewayUrl: g.url, rebuildInterval: 60_000 }),
       source: rabbitmqSource({ url: AMQP_URL, queues: [queue], prefetch: 2 }),
       drainTimeout: 5000,
       backlogInterval: 20,
     });
-    cleanups.push(() => c.stop());
+    cleanup.add(() => c.stop());
     await c.start();
     // Straight into the queue (default exchange); the broker hands out at most prefetch = 2, which the function
     // holds: 5 stay ready.

@@ -1,24 +1,22 @@
 import { type Connector, type ConnectorOptions, createConnector, createController } from '@connector/core';
-import { startGateway, type TestGateway, waitFor } from '@connector/testing';
+import { cleanups, startGateway, type TestGateway, waitFor } from '@connector/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { amqpMatch, type RabbitmqSource, type RabbitmqSourceOptions, rabbitmqSource } from '../src/index.js';
 import { type Admin, AMQP_URL, admin, rabbitmqctl, unacked, unique } from './helpers/rabbit.js';
 
 // End to end: RabbitMQ -> source -> delivery engine -> @connector/testing gateway -> functions.
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-});
+const cleanup = cleanups();
+afterEach(() => cleanup.run());
 
 async function gateway(...args: Parameters<typeof startGateway>): Promise<TestGateway> {
   const g = await startGateway(...args);
-  cleanups.push(() => g.close());
+  cleanup.add(() => g.close());
   return g;
 }
 
 async function client(): Promise<Admin> {
   const a = await admin();
-  cleanups.push(() => a.close());
+  cleanup.add(() => a.close());
   return a;
 }
 
@@ -45,7 +43,7 @@ async function connector(
     ...opts,
     retry: { minDelay: 1, maxDelay: 5, ...opts.retry },
   });
-  cleanups.push(() => c.stop());
+  cleanup.add(() => c.stop());
   await c.start();
   return { connector: c, source: s };
 }

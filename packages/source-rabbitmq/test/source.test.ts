@@ -1,18 +1,23 @@
 import type { DeliveryOutcome } from '@connector/core';
-import { createTestContext, deferred, outcomes, type TestContext, waitFor } from '@connector/testing';
+import {
+  cleanups,
+  createTestContext,
+  deferred,
+  outcomes,
+  type TestContext,
+  waitFor,
+} from '@connector/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type RabbitmqSourceOptions, rabbitmqSource } from '../src/index.js';
 import { type Admin, AMQP_URL, admin, unique } from './helpers/rabbit.js';
 
 // The source on its own against the real RabbitMQ, driven by a hand-written context (the connector's side).
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-});
+const cleanup = cleanups();
+afterEach(() => cleanup.run());
 
 async function client(): Promise<Admin> {
   const a = await admin();
-  cleanups.push(() => a.close());
+  cleanup.add(() => a.close());
   return a;
 }
 
@@ -32,7 +37,7 @@ async function setup(
     reconnectDelay: { min: 20, max: 100 },
     ...opts,
   });
-  cleanups.push(() => source.stop());
+  cleanup.add(() => source.stop());
   await source.start(ctx);
   return { source, ctx, queue, exchange };
 }
@@ -72,7 +77,7 @@ describe('RabbitMQ source', () => {
 
     const next = createTestContext({ topics: ['jobs'] });
     const again = rabbitmqSource({ url: AMQP_URL, queue, exchange });
-    cleanups.push(() => again.stop());
+    cleanup.add(() => again.stop());
     await again.start(next);
     await waitFor(() => next.acked.length === 1);
     expect(next.messages[0]?.headers?.['X-Rabbitmq-Redelivered']).toBe('true');
@@ -101,7 +106,7 @@ describe('RabbitMQ source', () => {
       answer: () => (++n === 1 ? outcomes.failed() : outcomes.delivered()),
     });
     const again = rabbitmqSource({ url: AMQP_URL, queue, exchange, redeliveryDelay: { min: 10, max: 20 } });
-    cleanups.push(() => again.stop());
+    cleanup.add(() => again.stop());
     await again.start(retry);
     await waitFor(() => retry.acked.length === 1);
     expect(retry.messages.map((m) => m.headers?.['X-Rabbitmq-Redelivered'])).toEqual(['true', 'true']);
@@ -223,7 +228,7 @@ describe('RabbitMQ source', () => {
     const q2 = a.queue(unique('pro2'));
     const ctx = createTestContext();
     const source = rabbitmqSource({ url: AMQP_URL, queues: [q1, { name: q2, durable: false }] });
-    cleanups.push(() => source.stop());
+    cleanup.add(() => source.stop());
     await source.start(ctx);
     await a.publish('', q1, 'one');
     await a.publish('', q2, 'two');

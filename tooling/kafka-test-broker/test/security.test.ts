@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type TestCertificates, testCertificates } from '@connector/testing';
+import { cleanups, type TestCertificates, testCertificates } from '@connector/testing';
 import type { KafkaConfig, SASLOptions } from 'kafkajs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -18,7 +18,7 @@ let dir: string;
 let certs: TestCertificates;
 let pem: Record<keyof TestCertificates, string>;
 const brokers: KafkaTestBroker[] = [];
-const cleanups: (() => Promise<unknown>)[] = [];
+const cleanup = cleanups();
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'kafka-test-broker-tls-'));
@@ -29,8 +29,11 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-  for (const b of brokers.splice(0)) await b.close();
+  try {
+    await cleanup.run();
+  } finally {
+    for (const b of brokers.splice(0)) await b.close();
+  }
 });
 
 async function start(options: KafkaBrokerOptions): Promise<{ broker: KafkaTestBroker; log: string[] }> {
@@ -46,7 +49,7 @@ async function roundTrip(broker: KafkaTestBroker, extra: Partial<KafkaConfig>, t
   const client = kafka(broker.brokers, `c-${topic}`, extra);
   const producer = client.producer();
   await producer.connect();
-  cleanups.push(() => producer.disconnect());
+  cleanup.add(() => producer.disconnect());
   await producer.send({ topic, messages: [{ key: 'k', value: `hello ${topic}` }] });
   expect(broker.produced(topic).map((r) => r.value?.toString())).toEqual([`hello ${topic}`]);
   const consumer = client.consumer({
@@ -55,7 +58,7 @@ async function roundTrip(broker: KafkaTestBroker, extra: Partial<KafkaConfig>, t
     heartbeatInterval: 300,
     maxWaitTimeInMs: 100,
   });
-  cleanups.push(() => consumer.disconnect());
+  cleanup.add(() => consumer.disconnect());
   const seen: string[] = [];
   await consumer.connect();
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
@@ -74,7 +77,7 @@ async function connectError(broker: KafkaTestBroker, extra: Partial<KafkaConfig>
     ...extra,
     retry: { retries: 0, initialRetryTime: 50 },
   }).producer();
-  cleanups.push(() => producer.disconnect());
+  cleanup.add(() => producer.disconnect());
   return producer.connect().then(
     () => {
       throw new Error('connected, but should have been refused');
@@ -169,7 +172,7 @@ describe('SASL', () => {
   it('on the wire: a wrong PLAIN password gets SASL_AUTHENTICATION_FAILED (58) and the connection is closed', async () => {
     const { broker } = await start({ sasl: { users } });
     const raw = await RawClient.open(broker.port);
-    cleanups.push(async () => raw.close());
+    cleanup.add(async () => raw.close());
     const handshake = new Reader(
       await raw.send(ApiKey.SaslHandshake, 1, new Writer().string('PLAIN').toBuffer()),
     );
@@ -187,7 +190,7 @@ describe('SASL', () => {
   it('on the wire: the right PLAIN password opens every other API', async () => {
     const { broker } = await start({ sasl: { users } });
     const raw = await RawClient.open(broker.port);
-    cleanups.push(async () => raw.close());
+    cleanup.add(async () => raw.close());
     await raw.send(ApiKey.SaslHandshake, 1, new Writer().string('PLAIN').toBuffer());
     const token = Buffer.from('\u0000alice\u0000alice-secret');
     const auth = new Reader(await raw.send(ApiKey.SaslAuthenticate, 0, new Writer().bytes(token).toBuffer()));
@@ -223,7 +226,7 @@ describe('SASL', () => {
   it('a client without SASL is cut off at its first request other than ApiVersions', async () => {
     const { broker, log } = await start({ sasl: { users } });
     const raw = await RawClient.open(broker.port);
-    cleanups.push(async () => raw.close());
+    cleanup.add(async () => raw.close());
     const versions = new Reader(await raw.send(ApiKey.ApiVersions, 0, Buffer.alloc(0)));
     expect(versions.int16()).toBe(ErrorCode.NONE);
     // Metadata v0 for every topic: no answer, the connection is closed.
@@ -236,7 +239,7 @@ describe('SASL', () => {
     expect(log).toContain('closing connection: API key 3 before SASL authentication');
     // A kafkajs client without sasl settings gets no further than ApiVersions.
     const producer = kafka(broker.brokers, 'no-sasl', { retry: { retries: 0 } }).producer();
-    cleanups.push(() => producer.disconnect());
+    cleanup.add(() => producer.disconnect());
     await producer.connect();
     await expect(producer.send({ topic: 't', messages: [{ value: 'v' }] })).rejects.toThrow();
     expect(broker.produced('t')).toEqual([]);

@@ -5,7 +5,7 @@ import {
   createConnector,
   createController,
 } from '@connector/core';
-import { startGateway, type TestGateway } from '@connector/testing';
+import { cleanups, startGateway, type TestGateway } from '@connector/testing';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection, headers as natsHeaders } from '@nats-io/transport-node';
 import { afterEach } from 'vitest';
@@ -13,22 +13,20 @@ import { type NatsSource, type NatsSourceOptions, natsMatch, natsSource } from '
 import { client } from './nats.js';
 
 /** Cleanups run after each test, last first. */
-export const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-});
+export const cleanup = cleanups();
+afterEach(() => cleanup.run());
 
 /** A test gateway closed after the test. */
 export async function gateway(...args: Parameters<typeof startGateway>): Promise<TestGateway> {
   const g = await startGateway(...args);
-  cleanups.push(() => g.close());
+  cleanup.add(() => g.close());
   return g;
 }
 
 /** A NATS client closed after the test. */
 export async function nats(url: string): Promise<NatsConnection> {
   const nc = await client(url);
-  cleanups.push(() => nc.close());
+  cleanup.add(() => nc.close());
   return nc;
 }
 
@@ -55,7 +53,7 @@ export async function connector(
     ...opts,
     retry: { maxRetries: 0, minDelay: 1, maxDelay: 5, ...opts.retry },
   });
-  cleanups.push(() => c.stop());
+  cleanup.add(() => c.stop());
   await c.start();
   return { connector: c, source };
 }

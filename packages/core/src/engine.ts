@@ -473,19 +473,24 @@ export class DeliveryEngine {
 
   /** A batched attempt's answer, straight from its batcher (the context of each item is its job). */
   private readonly answeredItem = (job: unknown, item: BatchItem, r: InvokeResult) =>
-    this.attempted(job as Job, item.attempt as number, r);
+    this.attempted(job as Job, item.attempt ?? 1, r);
 
   /** One attempt of a batched function's message: into the function's batcher, which sends it with others. */
   private batched(target: FunctionInfo, job: Job, attempt: number): Promise<InvokeResult> {
     const { msg } = job;
-    const item: BatchItem = {
-      topic: msg.topic,
-      body: msg.body,
-      key: msg.key,
-      headers: msg.headers,
-      contentType: msg.contentType,
-      attempt,
-    };
+    // A first attempt's item is the message itself (it has every field of an item; no attempt means 1), so a message
+    // costs no copy on its way into a batch; a retry carries its attempt number.
+    const item: BatchItem =
+      attempt === 1 && !('attempt' in msg)
+        ? msg
+        : {
+            topic: msg.topic,
+            body: msg.body,
+            key: msg.key,
+            headers: msg.headers,
+            contentType: msg.contentType,
+            attempt,
+          };
     let b = this.batchers.get(job.address);
     if (b === undefined) {
       b = new Batcher(

@@ -17,18 +17,22 @@ interface Entry {
   waiting: Waiting | undefined;
 }
 
-/** An item waiting for its batch, with the attempt's promise to settle. */
+/** An item waiting for its batch, with the attempt's promise to settle (and what the caller passed along with it). */
 interface Waiting {
   readonly item: BatchItem;
   readonly entry: Entry | undefined;
-  resolve(r: InvokeResult): void;
+  readonly context: unknown;
+  resolve(r: InvokeResult | PromiseLike<InvokeResult>): void;
   reject(err: unknown): void;
 }
 
 /** The settle functions of the promise just made with `capture`: one executor for every item, not a closure each
  * (the executor runs synchronously inside `new Promise`, so they are read right after). */
 const captured: Pick<Waiting, 'resolve' | 'reject'> = { resolve: () => undefined, reject: () => undefined };
-function capture(resolve: (r: InvokeResult) => void, reject: (err: unknown) => void): void {
+function capture(
+  resolve: (r: InvokeResult | PromiseLike<InvokeResult>) => void,
+  reject: (err: unknown) => void,
+): void {
   captured.resolve = resolve;
   captured.reject = reject;
 }
@@ -38,6 +42,15 @@ export interface BatchOrder {
   readonly key: string;
   readonly token: object;
 }
+
+/** What becomes of an item's result: the value (or promise) its attempt settles with; a throw rejects it. */
+export type OnResult = (
+  context: unknown,
+  item: BatchItem,
+  result: InvokeResult,
+) => InvokeResult | PromiseLike<InvokeResult>;
+
+const asIs: OnResult = (_context, _item, r) => r;
 
 /**
  * The batches of one function (`connector.dev/batch-size` > 1): the engine's attempt step hands it one item per
@@ -69,14 +82,19 @@ export class Batcher {
     private readonly invoker: Pick<Invoker, 'invokeBatch'>,
     /** The function's own slots (its `max-inflight`), when it has a limit. */
     private readonly slots: (policy: FunctionPolicy) => Semaphore | undefined,
+    /** Called with each item's result once its batch is answered (the engine's attempt step: one promise step per
+     * item less than a `then` on the attempt's promise). */
+    private readonly onResult: OnResult = asIs,
   ) {}
 
-  /** Add one message attempt; resolves with its result when its batch has been answered. */
+  /** Add one message attempt; settles as `onResult` says (by default: with the item's result) once its batch has
+   * been answered. `context` is handed to `onResult`. */
   add(
     target: FunctionInfo,
     item: BatchItem,
     policy: FunctionPolicy,
     order?: BatchOrder,
+    context?: unknown,
   ): Promise<InvokeResult> {
     // A rebuild may bring a new entry (and policy) for the same function: the latest one applies.
     this.target = target;
@@ -84,7 +102,7 @@ export class Batcher {
     const result = new Promise<InvokeResult>(capture);
     const { resolve, reject } = captured;
     try {
-      this.place(item, resolve, reject, order);
+      this.place(item, context, resolve, reject, order);
     } catch (err) {
       reject(err); // as a throw inside the promise's executor would
     }
@@ -94,12 +112,13 @@ export class Batcher {
   /** Into the forming batch, or (with an ordering key) into its key's line, from where `advance` moves it. */
   private place(
     item: BatchItem,
+    context: unknown,
     resolve: Waiting['resolve'],
     reject: Waiting['reject'],
     order: BatchOrder | undefined,
   ): void {
     if (order === undefined) {
-      this.enqueue({ item, entry: undefined, resolve, reject });
+      this.enqueue({ item, entry: undefined, context, resolve, reject });
       return;
     }
     let entry = this.entries.get(order.token);
@@ -111,7 +130,7 @@ export class Batcher {
       this.entries.set(order.token, entry);
     }
     entry.state = 'parked';
-    entry.waiting = { item, entry, resolve, reject };
+    entry.waiting = { item, entry, context, resolve, reject };
     this.advance(entry.line);
   }
 
@@ -252,7 +271,8 @@ export class Batcher {
     else slots.acquire().then(run, fail);
   }
 
-  /** Settle each attempt of an answered batch; behind a failed item, the later items of its key are held back. */
+  /** Settle each attempt of an answered batch; behind a failed item, the later items of its key are held back. Each
+   * goes through `onResult` once the lines are up to date (so a held item added again finds its line as it is). */
   private answered(batch: Waiting[], results: InvokeResult[]): void {
     const failedKeys = new Map<string, number>();
     const lines = new Set<Entry[]>();
@@ -277,9 +297,18 @@ export class Batcher {
           entry.state = 'away';
         }
         lines.add(entry.line);
+        results[i] = r;
       }
-      w.resolve(r);
     }
     for (const line of lines) this.advance(line);
+    const onResult = this.onResult;
+    for (let i = 0; i < batch.length; i++) {
+      const w = batch[i] as Waiting;
+      try {
+        w.resolve(onResult(w.context, w.item, results[i] as InvokeResult));
+      } catch (err) {
+        w.reject(err);
+      }
+    }
   }
 }

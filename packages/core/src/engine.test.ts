@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { retryAfterMs } from './engine.js';
+import { Arrivals, retryAfterMs } from './engine.js';
 import { backoff } from './kit/backoff.js';
 import { Semaphore } from './semaphore.js';
 
@@ -48,5 +48,39 @@ describe('Semaphore', () => {
     s.release();
     expect(s.active).toBe(0);
     expect(s.tryAcquire()).toBe(true);
+  });
+});
+
+describe('Arrivals (the age of the oldest pending message)', () => {
+  it('gives the oldest unsettled arrival whatever the order of settlement, across wrap-arounds and growth', () => {
+    const a = new Arrivals();
+    const open = new Map<number, number>(); // number -> arrival time, the model
+    let t = 0;
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 16) % n;
+    };
+    const check = () => expect(a.oldest()).toBe(open.size === 0 ? undefined : Math.min(...open.values()));
+    check();
+    for (let i = 0; i < 100; i++) a.settle(a.add(t++)); // the head past the ring's first lap before it grows
+    check();
+    for (let round = 0; round < 2000; round++) {
+      // More arrivals than settlements early on (the ring grows past 64 with its head mid-ring), fewer later.
+      const adds = round < 1000 ? rand(4) : rand(2);
+      for (let i = 0; i < adds; i++) open.set(a.add(t), t++);
+      const keys = [...open.keys()];
+      if (keys.length > 0) {
+        const n = keys[rand(keys.length)] as number;
+        a.settle(n);
+        open.delete(n);
+      }
+      check();
+    }
+    for (const n of [...open.keys()]) {
+      a.settle(n);
+      open.delete(n);
+      check();
+    }
   });
 });

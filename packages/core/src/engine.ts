@@ -90,8 +90,8 @@ export class DeliveryEngine {
   private firstSync: Promise<void> | undefined;
   private pendingCount = 0;
   private pendingBytes = 0;
-  /** Accepted, unsettled messages in arrival order: the first is the oldest (a Set keeps insertion order). */
-  private readonly pendingSince = new Set<{ at: number }>();
+  /** When each accepted, unsettled message arrived, oldest first. */
+  private readonly arrivals = new Arrivals();
   private drainWaiters: (() => void)[] = [];
   private capacityWaiters: (() => void)[] = [];
 
@@ -137,8 +137,8 @@ export class DeliveryEngine {
 
   /** Age in ms of the oldest message accepted and not yet settled (0 when none). */
   oldestPendingMs(): number {
-    for (const e of this.pendingSince) return Date.now() - e.at;
-    return 0;
+    const at = this.arrivals.oldest();
+    return at === undefined ? 0 : Date.now() - at;
   }
 
   /** Bytes of message bodies accepted and not yet settled. */
@@ -166,8 +166,7 @@ export class DeliveryEngine {
     this.pendingCount++;
     const size = msg.body.byteLength;
     this.pendingBytes += size;
-    const entry = { at: Date.now() };
-    this.pendingSince.add(entry);
+    const arrival = this.arrivals.add(Date.now());
     this.metrics?.receivedMessage(this.opts.source, msg);
     const tr = deliveryTrace(msg, this.opts.source); // undefined unless an OpenTelemetry SDK is registered
     const key = msg.orderingKey;
@@ -181,7 +180,7 @@ export class DeliveryEngine {
       } else run = new Promise((resolve, reject) => lane.push({ msg, tr, resolve, reject }));
     }
     const done = () => {
-      this.pendingSince.delete(entry);
+      this.arrivals.settle(arrival);
       this.settled(size);
     };
     run.then(done, done);
@@ -426,37 +425,41 @@ export class DeliveryEngine {
       );
       call = Promise.resolve(this.invoker.failed(job.address, msg.topic, err, attempt));
     } else if (policy.batch !== undefined && typeof target !== 'string')
-      call = this.batched(target, job, attempt);
+      return this.batched(target, job, attempt); // its batcher hands the answer to `attempted`
     else call = this.invoker.invoke(target, msg.topic, msg.body, this.optionsFor(job, attempt));
-    return call.then((r) => {
-      this.metrics?.invocation(job.address, r.status, r.duration);
-      const error = r.error;
-      if (job.adaptive !== undefined) {
-        if (error === undefined) job.adaptive.success();
-        else if (overloaded(r)) job.adaptive.overload();
-      }
-      if (error === undefined) {
-        this.responses.publish(r);
-        return r;
-      }
-      if (this.hard.signal.aborted) throw new ShutdownError();
-      if (error.code === 'ERR_BATCH_ITEM_HELD') return this.held(job, r, attempt);
-      if (error.code === 'ERR_FUNCTION_NOT_FOUND' && r.status === 404 && !job.refreshed)
-        return this.afterNotFound(job, r, attempt);
-      // Adaptive: an overloaded function lowered its limit; this message queues for the function's slots again,
-      // without spending an attempt.
-      if (job.adaptive !== undefined && overloaded(r) && job.throttled < MAX_THROTTLED) {
-        job.throttled++;
-        return this.requeue(job, r, attempt);
-      }
-      if (!error.canRetry || attempt > policy.maxRetries) {
-        this.responses.publish(r);
-        return r;
-      }
-      const reason =
-        r.status === 0 || error.code === 'ERR_BATCH_ITEM_FAILED' ? error.code : `status_${r.status}`;
-      return this.retry(job, r, attempt, reason);
-    });
+    return call.then((r) => this.attempted(job, attempt, r));
+  }
+
+  /** An attempt's result: published and final, or the next step (a retry, a requeue, a refresh after a 404). */
+  private attempted(job: Job, attempt: number, r: InvokeResult): InvokeResult | Promise<InvokeResult> {
+    const { policy } = job;
+    this.metrics?.invocation(job.address, r.status, r.duration);
+    const error = r.error;
+    if (job.adaptive !== undefined) {
+      if (error === undefined) job.adaptive.success();
+      else if (overloaded(r)) job.adaptive.overload();
+    }
+    if (error === undefined) {
+      this.responses.publish(r);
+      return r;
+    }
+    if (this.hard.signal.aborted) throw new ShutdownError();
+    if (error.code === 'ERR_BATCH_ITEM_HELD') return this.held(job, r, attempt);
+    if (error.code === 'ERR_FUNCTION_NOT_FOUND' && r.status === 404 && !job.refreshed)
+      return this.afterNotFound(job, r, attempt);
+    // Adaptive: an overloaded function lowered its limit; this message queues for the function's slots again,
+    // without spending an attempt.
+    if (job.adaptive !== undefined && overloaded(r) && job.throttled < MAX_THROTTLED) {
+      job.throttled++;
+      return this.requeue(job, r, attempt);
+    }
+    if (!error.canRetry || attempt > policy.maxRetries) {
+      this.responses.publish(r);
+      return r;
+    }
+    const reason =
+      r.status === 0 || error.code === 'ERR_BATCH_ITEM_FAILED' ? error.code : `status_${r.status}`;
+    return this.retry(job, r, attempt, reason);
   }
 
   /** Held back behind a failed message of its key in the same batch: it goes again behind that one, at once and
@@ -468,20 +471,34 @@ export class DeliveryEngine {
     return this.attempt(job, attempt);
   }
 
+  /** A batched attempt's answer, straight from its batcher (the context of each item is its job). */
+  private readonly answeredItem = (job: unknown, item: BatchItem, r: InvokeResult) =>
+    this.attempted(job as Job, item.attempt ?? 1, r);
+
   /** One attempt of a batched function's message: into the function's batcher, which sends it with others. */
   private batched(target: FunctionInfo, job: Job, attempt: number): Promise<InvokeResult> {
     const { msg } = job;
-    const item: BatchItem = {
-      topic: msg.topic,
-      body: msg.body,
-      key: msg.key,
-      headers: msg.headers,
-      contentType: msg.contentType,
-      attempt,
-    };
+    // A first attempt's item is the message itself (it has every field of an item; no attempt means 1), so a message
+    // costs no copy on its way into a batch; a retry carries its attempt number.
+    const item: BatchItem =
+      attempt === 1 && !('attempt' in msg)
+        ? msg
+        : {
+            topic: msg.topic,
+            body: msg.body,
+            key: msg.key,
+            headers: msg.headers,
+            contentType: msg.contentType,
+            attempt,
+          };
     let b = this.batchers.get(job.address);
     if (b === undefined) {
-      b = new Batcher(target, this.invoker, (p) => this.limitOf(job.address, p.maxInFlight));
+      b = new Batcher(
+        target,
+        this.invoker,
+        (p) => this.limitOf(job.address, p.maxInFlight),
+        this.answeredItem,
+      );
       if (this.closed) b.drain();
       const size = job.policy.batch?.size ?? 1;
       if (size > this.opts.maxInFlight)
@@ -492,7 +509,7 @@ export class DeliveryEngine {
       this.batchers.set(job.address, b);
     }
     const key = msg.orderingKey;
-    const result = b.add(target, item, job.policy, key === undefined ? undefined : { key, token: job });
+    const result = b.add(target, item, job.policy, key === undefined ? undefined : { key, token: job }, job);
     if (job.inBatch !== undefined) {
       job.inBatch();
       job.inBatch = undefined;
@@ -710,6 +727,55 @@ export class DeliveryEngine {
     if (msg.headers !== undefined) options.headers = msg.headers;
     if (msg.contentType !== undefined) options.contentType = msg.contentType;
     return options;
+  }
+}
+
+/**
+ * Arrival times of accepted messages, in arrival order, each until it is settled (in any order): a ring of numbers
+ * (message `n` at index `n & mask`), a settled one marked and dropped once it reaches the head — no object or hash
+ * entry per message.
+ */
+export class Arrivals {
+  private at = new Float64Array(64);
+  private settled = new Uint8Array(64);
+  private mask = 63;
+  /** The number of the oldest unsettled message, and of the next one to arrive. */
+  private head = 0;
+  private tail = 0;
+
+  /** Record one arrival; returns its number for `settle`. */
+  add(at: number): number {
+    if (this.tail - this.head > this.mask) this.grow();
+    const n = this.tail++;
+    this.at[n & this.mask] = at;
+    return n;
+  }
+
+  /** The message numbered `n` is settled. */
+  settle(n: number): void {
+    const { settled, mask } = this;
+    settled[n & mask] = 1;
+    let head = this.head;
+    while (head < this.tail && settled[head & mask] === 1) settled[head++ & mask] = 0;
+    this.head = head;
+  }
+
+  /** The arrival time of the oldest unsettled message; undefined when none is. */
+  oldest(): number | undefined {
+    return this.head < this.tail ? this.at[this.head & this.mask] : undefined;
+  }
+
+  private grow(): void {
+    const mask = this.mask * 2 + 1;
+    const at = new Float64Array(mask + 1);
+    const settled = new Uint8Array(mask + 1);
+    for (let n = this.head; n < this.tail; n++) {
+      at[n & mask] = this.at[n & this.mask] as number;
+      settled[n & mask] = this.settled[n & this.mask] as number;
+    }
+    this.at = at;
+    this.settled = settled;
+    this.mask = mask;
   }
 }
 

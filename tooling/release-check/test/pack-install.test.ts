@@ -25,11 +25,15 @@ beforeAll(async () => {
     JSON.stringify({ name: 'consumer', private: true, type: 'module' }),
   );
   // --prefer-offline: dependencies already in npm's cache are not revalidated one registry request at a time.
+  // --fetch-timeout: a registry request that stalls is retried after 30 s, not after npm's default 5 minutes (one
+  // stalled request once took this hook past its budget in CI).
   await run(
     'npm',
     [
       'install',
       '--prefer-offline',
+      '--fetch-timeout=30000',
+      '--fetch-retries=4',
       '--no-audit',
       '--no-fund',
       '--loglevel=error',

@@ -21,7 +21,7 @@ const targets = {
   deleter: 'packages/source-sqs/src/deleter.ts',
   // source-kafka: the commit rule (offsets.ts), and in source.ts reply, commit, redeliver/seek and the per-partition
   // batch loop (`reply` to `onBatch`'s end: keep the range in step with the file)
-  'kafka-commit': ['packages/source-kafka/src/offsets.ts', 'packages/source-kafka/src/source.ts:197-350'],
+  'kafka-commit': ['packages/source-kafka/src/offsets.ts', 'packages/source-kafka/src/source.ts:205-359'],
 };
 /** The test files each source's run uses by default (paths from the package; MUTATE_TESTS overrides). */
 const sourceTests = {

@@ -17,24 +17,11 @@ interface Entry {
   waiting: Waiting | undefined;
 }
 
-/** An item waiting for its batch, with the attempt's promise to settle (and what the caller passed along with it). */
+/** An item waiting for its batch, with what the caller passed along with it (handed back with its result). */
 interface Waiting {
   readonly item: BatchItem;
   readonly entry: Entry | undefined;
   readonly context: unknown;
-  resolve(r: InvokeResult | PromiseLike<InvokeResult>): void;
-  reject(err: unknown): void;
-}
-
-/** The settle functions of the promise just made with `capture`: one executor for every item, not a closure each
- * (the executor runs synchronously inside `new Promise`, so they are read right after). */
-const captured: Pick<Waiting, 'resolve' | 'reject'> = { resolve: () => undefined, reject: () => undefined };
-function capture(
-  resolve: (r: InvokeResult | PromiseLike<InvokeResult>) => void,
-  reject: (err: unknown) => void,
-): void {
-  captured.resolve = resolve;
-  captured.reject = reject;
 }
 
 /** The order of an attempt: its message's ordering key, and a token that stays the same across its attempts. */
@@ -43,18 +30,16 @@ export interface BatchOrder {
   readonly token: object;
 }
 
-/** What becomes of an item's result: the value (or promise) its attempt settles with; a throw rejects it. */
-export type OnResult = (
-  context: unknown,
-  item: BatchItem,
-  result: InvokeResult,
-) => InvokeResult | PromiseLike<InvokeResult>;
-
-const asIs: OnResult = (_context, _item, r) => r;
+/** Where each item's outcome goes: its result once its batch is answered, or the error that ended it (the batch
+ * request threw, or a hard stop); with the `context` it was added with. Called once per `add`. */
+export interface BatchCallbacks {
+  result(context: unknown, item: BatchItem, result: InvokeResult): void;
+  error(context: unknown, err: unknown): void;
+}
 
 /**
  * The batches of one function (`connector.dev/batch-size` > 1): the engine's attempt step hands it one item per
- * message attempt; it sends them together when the batch is full (`batch-size`), when the next item would take it
+ * message attempt (no promise each: the outcome comes back through `BatchCallbacks`); it sends them together when the batch is full (`batch-size`), when the next item would take it
  * over `batch-bytes` (sum of the bodies; a larger item goes alone), or when the first item has waited
  * `batch-window`. Each attempt then settles with its own result, and retries come back through `add` like first
  * attempts (so they join a later batch). A batch takes one of the function's own slots while it is in flight.
@@ -82,43 +67,33 @@ export class Batcher {
     private readonly invoker: Pick<Invoker, 'invokeBatch'>,
     /** The function's own slots (its `max-inflight`), when it has a limit. */
     private readonly slots: (policy: FunctionPolicy) => Semaphore | undefined,
-    /** Called with each item's result once its batch is answered (the engine's attempt step: one promise step per
-     * item less than a `then` on the attempt's promise). */
-    private readonly onResult: OnResult = asIs,
+    /** Where each item's result (or error) goes, with its context (the engine's attempt step). */
+    private readonly on: BatchCallbacks,
   ) {}
 
-  /** Add one message attempt; settles as `onResult` says (by default: with the item's result) once its batch has
-   * been answered. `context` is handed to `onResult`. */
+  /** Add one message attempt; once its batch has been answered, `on.result` gets its result (or `on.error` the
+   * error that ended it), with `context`. */
   add(
     target: FunctionInfo,
     item: BatchItem,
     policy: FunctionPolicy,
     order?: BatchOrder,
     context?: unknown,
-  ): Promise<InvokeResult> {
+  ): void {
     // A rebuild may bring a new entry (and policy) for the same function: the latest one applies.
     this.target = target;
     this.policy = policy;
-    const result = new Promise<InvokeResult>(capture);
-    const { resolve, reject } = captured;
     try {
-      this.place(item, context, resolve, reject, order);
+      this.place(item, context, order);
     } catch (err) {
-      reject(err); // as a throw inside the promise's executor would
+      this.on.error(context, err);
     }
-    return result;
   }
 
   /** Into the forming batch, or (with an ordering key) into its key's line, from where `advance` moves it. */
-  private place(
-    item: BatchItem,
-    context: unknown,
-    resolve: Waiting['resolve'],
-    reject: Waiting['reject'],
-    order: BatchOrder | undefined,
-  ): void {
+  private place(item: BatchItem, context: unknown, order: BatchOrder | undefined): void {
     if (order === undefined) {
-      this.enqueue({ item, entry: undefined, context, resolve, reject });
+      this.enqueue({ item, entry: undefined, context });
       return;
     }
     let entry = this.entries.get(order.token);
@@ -130,7 +105,7 @@ export class Batcher {
       this.entries.set(order.token, entry);
     }
     entry.state = 'parked';
-    entry.waiting = { item, entry, context, resolve, reject };
+    entry.waiting = { item, entry, context };
     this.advance(entry.line);
   }
 
@@ -166,8 +141,9 @@ export class Batcher {
     const batch = this.waiting;
     this.waiting = [];
     this.bytes = 0;
-    for (const w of batch) w.reject(err);
-    for (const e of this.entries.values()) if (e.state === 'parked') e.waiting?.reject(err);
+    for (const w of batch) this.on.error(w.context, err);
+    for (const e of this.entries.values())
+      if (e.state === 'parked' && e.waiting !== undefined) this.on.error(e.waiting.context, err);
     this.entries.clear();
     this.lines.clear();
   }
@@ -247,7 +223,7 @@ export class Batcher {
     const fail = (err: unknown) => {
       for (const w of batch) {
         if (w.entry !== undefined) w.entry.state = 'away';
-        w.reject(err);
+        this.on.error(w.context, err);
       }
     };
     const run = () =>
@@ -272,7 +248,7 @@ export class Batcher {
   }
 
   /** Settle each attempt of an answered batch; behind a failed item, the later items of its key are held back. Each
-   * goes through `onResult` once the lines are up to date (so a held item added again finds its line as it is). */
+   * goes to `on.result` once the lines are up to date (so a held item added again finds its line as it is). */
   private answered(batch: Waiting[], results: InvokeResult[]): void {
     const failedKeys = new Map<string, number>();
     const lines = new Set<Entry[]>();
@@ -301,13 +277,13 @@ export class Batcher {
       }
     }
     for (const line of lines) this.advance(line);
-    const onResult = this.onResult;
+    const on = this.on;
     for (let i = 0; i < batch.length; i++) {
       const w = batch[i] as Waiting;
       try {
-        w.resolve(onResult(w.context, w.item, results[i] as InvokeResult));
+        on.result(w.context, w.item, results[i] as InvokeResult);
       } catch (err) {
-        w.reject(err);
+        on.error(w.context, err);
       }
     }
   }

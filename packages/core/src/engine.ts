@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { ADAPTIVE_START, AdaptiveLimit } from './adaptive.js';
-import { Batcher } from './batcher.js';
+import { type BatchCallbacks, Batcher } from './batcher.js';
 import type { RetryOptions } from './config.js';
 import type { Controller } from './controller.js';
 import type { DeadLetter, DeadLetterHandler } from './dead-letters.js';
@@ -84,7 +84,7 @@ export class DeliveryEngine {
   private readonly batchers = new Map<string, Batcher>();
   private readonly policies: Policies;
   /** Ordering keys with a message under way: the messages of the key waiting behind it, oldest first. */
-  private readonly lanes = new Map<string, Waiting[]>();
+  private readonly lanes = new Map<string, Delivery[]>();
   private readonly hard = new AbortController();
   private closed = false;
   private firstSync: Promise<void> | undefined;
@@ -160,7 +160,8 @@ export class DeliveryEngine {
   }
 
   /** Step 1 — accept: route one message; settles when every matched function has a final result. Messages with
-   * the same `orderingKey` run one after another, in call order. */
+   * the same `orderingKey` run one after another, in call order. One promise per message: the steps below hand
+   * each other the `Delivery` and its `Job`s instead of chaining a promise per step. */
   deliver(msg: SourceMessage): Promise<DeliveryOutcome> {
     if (this.closed) return Promise.reject(new ShutdownError());
     this.pendingCount++;
@@ -169,72 +170,65 @@ export class DeliveryEngine {
     const arrival = this.arrivals.add(Date.now());
     this.metrics?.receivedMessage(this.opts.source, msg);
     const tr = deliveryTrace(msg, this.opts.source); // undefined unless an OpenTelemetry SDK is registered
+    const outcome = new Promise<DeliveryOutcome>(capture);
+    const d = new Delivery(msg, tr, arrival, size, captured.resolve, captured.reject);
     const key = msg.orderingKey;
-    let run: Promise<DeliveryOutcome>;
-    if (key === undefined) run = this.route(msg, tr);
+    if (key === undefined) this.route(d);
     else {
       const lane = this.lanes.get(key);
       if (lane === undefined) {
         this.lanes.set(key, []);
-        run = this.routeInLane(key, msg, tr);
-      } else run = new Promise((resolve, reject) => lane.push({ msg, tr, resolve, reject }));
+        this.route(d);
+      } else lane.push(d);
     }
-    const done = () => {
-      this.arrivals.settle(arrival);
-      this.settled(size);
-    };
-    run.then(done, done);
-    if (tr !== undefined)
-      run.then(
-        (o) => endDeliveryTrace(tr, o),
-        (err: unknown) => endDeliveryTrace(tr, undefined, err),
-      );
-    return run;
+    return outcome;
   }
 
   /**
-   * Route a message of ordering key `key` (its lane exists). The key's next message starts once this one is
-   * settled — or, when every function of this one takes batches, once it is in a batch: the batchers keep the
-   * key's order from there (see `Batcher`). The next one is started right there, not through a promise chain per
-   * key, so it is on its way to its function in the same turn.
+   * The next message of `d`'s ordering key may start: `d` is settled — or, when every function of it takes
+   * batches, it is in their batches, whose lines keep the key's order from there (see `Batcher`). Once per message,
+   * a microtask later (so a long line does not go one stack frame deeper per message).
    */
-  private routeInLane(
-    key: string,
-    msg: SourceMessage,
-    tr: DeliveryTrace | undefined,
-  ): Promise<DeliveryOutcome> {
-    let done = false;
-    const settled = () => {
-      if (done) return;
-      done = true;
-      this.nextInLane(key);
-    };
-    // In a batch: called from inside `route`, so the next one starts a microtask later (not one stack frame deeper
-    // per waiting message while slots are free).
-    const inBatch = () => {
-      if (done) return;
-      done = true;
-      queueMicrotask(() => this.nextInLane(key));
-    };
-    let run: Promise<DeliveryOutcome>;
-    try {
-      run = this.route(msg, tr, inBatch);
-    } catch (err) {
-      run = Promise.reject(err);
-    }
-    run.then(settled, settled);
-    return run;
+  private leaveLane(d: Delivery): void {
+    const key = d.msg.orderingKey;
+    if (key === undefined || d.leftLane) return;
+    d.leftLane = true;
+    queueMicrotask(() => this.nextInLane(key));
   }
 
   /** Start the oldest message waiting behind key `key`, or close the lane when none is. */
   private nextInLane(key: string): void {
-    const lane = this.lanes.get(key) as Waiting[];
-    const w = lane.shift();
-    if (w === undefined) {
-      this.lanes.delete(key);
-      return;
+    const lane = this.lanes.get(key) as Delivery[];
+    const d = lane.shift();
+    if (d === undefined) this.lanes.delete(key);
+    else this.route(d);
+  }
+
+  /** A delivery's outcome, or its promise while dead-letter handlers run. */
+  private complete(d: Delivery, outcome: DeliveryOutcome | Promise<DeliveryOutcome>): void {
+    if (outcome instanceof Promise)
+      outcome.then(
+        (o) => this.finished(d, o, undefined),
+        (err: unknown) => this.finished(d, undefined, err),
+      );
+    else this.finished(d, outcome, undefined);
+  }
+
+  /** The end of a delivery (an outcome, or the error that ended it): counted as settled, its key's next message may
+   * go, then its promise settles. Only the first end counts. */
+  private finished(d: Delivery, outcome: DeliveryOutcome | undefined, err: unknown): void {
+    if (d.done) return;
+    d.done = true;
+    this.arrivals.settle(d.arrival);
+    this.settled(d.size);
+    this.leaveLane(d);
+    if (outcome !== undefined) {
+      if (d.tr !== undefined) endDeliveryTrace(d.tr, outcome);
+      d.resolve(outcome);
+    } else {
+      if (d.tr !== undefined) endDeliveryTrace(d.tr, undefined, err);
+      d.reject(err);
     }
-    this.routeInLane(key, w.msg, w.tr).then(w.resolve, w.reject);
   }
 
   private settled(size: number): void {
@@ -284,199 +278,246 @@ export class DeliveryEngine {
   }
 
   /** Step 2 — match: the message's functions (by topic, or by name), then one invocation each. */
-  private route(msg: SourceMessage, tr?: DeliveryTrace, placed?: () => void): Promise<DeliveryOutcome> {
-    if (this.hard.signal.aborted) return Promise.reject(new ShutdownError());
-    let targets: readonly (FunctionInfo | string)[];
-    if (msg.functions !== undefined) targets = msg.functions.map((n) => this.discovery.resolve(n) ?? n);
-    else targets = this.discovery.match(msg.topic);
-    if (targets.length === 0) {
-      if (!this.discovery.synced()) return this.unsynced(msg, tr);
-      this.metrics?.unroutedMessage(this.opts.source);
-      this.metrics?.delivery('unrouted');
-      this.log.debug({ topic: msg.topic, id: msg.id }, 'no function subscribed to topic');
-      return Promise.resolve(UNROUTED);
+  private route(d: Delivery): void {
+    try {
+      if (this.hard.signal.aborted) throw new ShutdownError();
+      const { msg } = d;
+      let targets: readonly (FunctionInfo | string)[];
+      if (msg.functions !== undefined) targets = msg.functions.map((n) => this.discovery.resolve(n) ?? n);
+      else targets = this.discovery.match(msg.topic);
+      if (targets.length === 0) {
+        if (!this.discovery.synced()) {
+          this.unsynced(d);
+          return;
+        }
+        this.metrics?.unroutedMessage(this.opts.source);
+        this.metrics?.delivery('unrouted');
+        this.log.debug({ topic: msg.topic, id: msg.id }, 'no function subscribed to topic');
+        this.complete(d, UNROUTED);
+        return;
+      }
+      if (msg.body.byteLength > this.opts.maxMessageBytes) {
+        this.complete(d, this.tooLarge(msg, targets));
+        return;
+      }
+      d.targets = targets;
+      d.results = new Array<InvokeResult>(targets.length);
+      d.left = targets.length;
+      // A keyed message whose functions all take batches leaves its lane once it is in each of their batches.
+      if (
+        msg.orderingKey !== undefined &&
+        targets.every((t) => typeof t !== 'string' && this.policies.of(t).batch)
+      )
+        d.unplaced = targets.length;
+      for (let i = 0; i < targets.length; i++) this.invoke(d, i);
+    } catch (err) {
+      this.finished(d, undefined, err);
     }
-    if (msg.body.byteLength > this.opts.maxMessageBytes) return this.tooLarge(msg, targets);
-    let inBatch: (() => void) | undefined;
-    if (placed !== undefined && targets.every((t) => typeof t !== 'string' && this.policies.of(t).batch)) {
-      let left = targets.length;
-      inBatch = () => {
-        if (--left === 0) placed();
-      };
-    }
-    if (targets.length === 1)
-      return this.invoke(targets[0] as FunctionInfo | string, msg, tr, inBatch).then((r) =>
-        this.settle(msg, targets, [r]),
-      );
-    return Promise.all(targets.map((t) => this.invoke(t, msg, tr, inBatch))).then((rs) =>
-      this.settle(msg, targets, rs),
-    );
   }
 
   /**
    * Before the first topic-map sync an empty match proves nothing. The message waits (holding a slot, so a source
    * is held back) up to a second for the first sync, then is routed — or left un-acked for the broker to redeliver.
    */
-  private unsynced(msg: SourceMessage, tr: DeliveryTrace | undefined): Promise<DeliveryOutcome> {
+  private unsynced(d: Delivery): void {
     this.firstSync ??= this.discovery.ready(this.hard.signal).catch(noop);
     const firstSync = this.firstSync;
-    const wait = (): Promise<DeliveryOutcome> =>
-      Promise.race([firstSync, sleep(1000, this.hard.signal)]).then(
+    const failed = (err: unknown) => this.finished(d, undefined, err);
+    const wait = () =>
+      void Promise.race([firstSync, sleep(1000, this.hard.signal)]).then(
         () => {
           this.releaseGlobal();
-          return this.discovery.synced() ? this.route(msg, tr) : NOT_SYNCED;
+          if (this.discovery.synced()) this.route(d);
+          else this.complete(d, NOT_SYNCED);
         },
         (err: unknown) => {
           this.releaseGlobal();
-          throw err;
+          failed(err);
         },
       );
-    return this.global.tryAcquire() ? wait() : this.global.acquire().then(wait);
+    if (this.global.tryAcquire()) wait();
+    else this.global.acquire().then(wait, failed);
   }
 
   /** Step 3 — slots: a per-function slot (its `max-inflight`, or the adaptive limit), then a global one, held
    * until the final result (a throttled attempt gives its function slot back and queues for it again). A batched
    * function's message holds its global slot only: its batch takes one per-function slot per request. */
-  private invoke(
-    target: FunctionInfo | string,
-    msg: SourceMessage,
-    trace: DeliveryTrace | undefined,
-    inBatch?: () => void,
-  ): Promise<InvokeResult> {
+  private invoke(d: Delivery, index: number): void {
+    const target = d.targets[index] as FunctionInfo | string;
     const policy = this.policies.of(target);
-    const job: Job = {
-      target,
-      address: typeof target === 'string' ? target : target.address,
-      msg,
-      policy,
-      started: 0,
-      refreshed: false,
-      throttled: 0,
-      adaptive: undefined,
-      slots: undefined,
-      holding: false,
-      trace,
-      inBatch,
-    };
+    const job = new Job(d, index, target, policy);
     if (policy.batch !== undefined && typeof target !== 'string') {
-      const run = this.withGlobalSlot(job);
-      // Its key's next message may go (only a message with a key has a place in its batcher's lines).
-      if (msg.orderingKey !== undefined) {
-        const release = () => this.batchers.get(job.address)?.release(job);
-        run.then(release, release);
-      }
-      return run;
+      this.withGlobalSlot(job);
+      return;
     }
     const fnSem = this.functionSlots(job);
-    if (fnSem === undefined) return this.withGlobalSlot(job);
+    if (fnSem === undefined) {
+      this.withGlobalSlot(job);
+      return;
+    }
     job.slots = fnSem;
-    const release = () => {
-      if (job.holding) fnSem.release();
-      job.holding = false;
-    };
-    const run = () => {
+    if (fnSem.tryAcquire()) {
       job.holding = true;
-      return this.withGlobalSlot(job).then(
-        (r) => {
-          release();
-          return r;
-        },
-        (err: unknown) => {
-          release();
-          throw err;
-        },
-      );
-    };
-    return fnSem.tryAcquire() ? run() : fnSem.acquire().then(run);
+      this.withGlobalSlot(job);
+      return;
+    }
+    fnSem.acquire().then(
+      () => {
+        job.holding = true;
+        this.withGlobalSlot(job);
+      },
+      (err: unknown) => this.jobFailed(job, err),
+    );
   }
 
-  private withGlobalSlot(job: Job): Promise<InvokeResult> {
-    if (this.global.tryAcquire()) return this.attempt(job, 1).then(this.releasedOk, this.releasedErr);
-    return this.global.acquire().then(() => this.attempt(job, 1).then(this.releasedOk, this.releasedErr));
+  private withGlobalSlot(job: Job): void {
+    if (this.global.tryAcquire()) {
+      job.global = true;
+      this.attempt(job, 1);
+      return;
+    }
+    this.global.acquire().then(
+      () => {
+        job.global = true;
+        this.attempt(job, 1);
+      },
+      (err: unknown) => this.jobFailed(job, err),
+    );
   }
 
-  /** After the final result: the global slot back (one pair of handlers for every message, not two closures each). */
-  private readonly releasedOk = (r: InvokeResult): InvokeResult => {
-    this.releaseGlobal();
-    return r;
-  };
-  private readonly releasedErr = (err: unknown): never => {
-    this.releaseGlobal();
-    throw err;
-  };
+  /** A job's final result: its slots back, then its message settles once every function of it has one. */
+  private jobDone(job: Job, r: InvokeResult): void {
+    if (!this.jobEnded(job)) return;
+    const d = job.delivery;
+    d.results[job.index] = r;
+    if (--d.left > 0) return;
+    try {
+      this.complete(d, this.settle(d.msg, d.targets, d.results));
+    } catch (err) {
+      this.finished(d, undefined, err);
+    }
+  }
+
+  /** A job ended by an error (a shutdown, or a bug): its slots back, and its message's delivery rejects with it. */
+  private jobFailed(job: Job, err: unknown): void {
+    if (this.jobEnded(job)) this.finished(job.delivery, undefined, err);
+  }
+
+  /** Give back what a job holds (the global slot, then its function's), once; false when it had already ended. */
+  private jobEnded(job: Job): boolean {
+    if (job.ended) return false;
+    job.ended = true;
+    if (job.global) {
+      job.global = false;
+      this.releaseGlobal();
+    }
+    if (job.holding) {
+      job.holding = false;
+      job.slots?.release();
+    }
+    // In its batcher's line: the later messages of its key may go.
+    if (job.policy.batch !== undefined && job.msg.orderingKey !== undefined && typeof job.target !== 'string')
+      this.batchers.get(job.address)?.release(job);
+    return true;
+  }
 
   /** Step 4 — attempts: invoke, then retry what the result says a retry can help with (its error's `canRetry`,
    * the function's policy, Retry-After honoured), refreshing the map once on a 404. Every attempt is published. */
-  private attempt(job: Job, attempt: number): Promise<InvokeResult> {
-    const { target, msg, policy } = job;
-    if (job.started === 0 && policy.maxAge !== undefined) job.started = Date.now(); // only max-age reads it
-    let call: Promise<InvokeResult>;
-    if (typeof target === 'string' && this.discovery.resolve(target) === undefined) {
-      const err = new InvokeError(
-        'ERR_FUNCTION_NOT_FOUND',
-        `function ${target} is outside the configured namespace`,
+  private attempt(job: Job, attempt: number): void {
+    try {
+      const { target, msg, policy } = job;
+      if (job.started === 0 && policy.maxAge !== undefined) job.started = Date.now(); // only max-age reads it
+      if (typeof target === 'string' && this.discovery.resolve(target) === undefined) {
+        const err = new InvokeError(
+          'ERR_FUNCTION_NOT_FOUND',
+          `function ${target} is outside the configured namespace`,
+        );
+        this.attempted(job, attempt, this.invoker.failed(target, msg.topic, err, attempt));
+        return;
+      }
+      if (policy.maxAge !== undefined && Date.now() - (msg.timestamp ?? job.started) > policy.maxAge) {
+        const age = Date.now() - (msg.timestamp ?? job.started);
+        const err = new InvokeError(
+          'ERR_MESSAGE_EXPIRED',
+          `message is ${age} ms old, over max-age ${policy.maxAge} ms`,
+        );
+        this.attempted(job, attempt, this.invoker.failed(job.address, msg.topic, err, attempt));
+        return;
+      }
+      if (policy.batch !== undefined && typeof target !== 'string') {
+        this.batched(target, job, attempt); // its batcher hands the answer to `attempted`
+        return;
+      }
+      this.invoker.invoke(target, msg.topic, msg.body, this.optionsFor(job, attempt)).then(
+        (r) => this.attempted(job, attempt, r),
+        (err: unknown) => this.jobFailed(job, err),
       );
-      call = Promise.resolve(this.invoker.failed(target, msg.topic, err, attempt));
-    } else if (policy.maxAge !== undefined && Date.now() - (msg.timestamp ?? job.started) > policy.maxAge) {
-      const age = Date.now() - (msg.timestamp ?? job.started);
-      const err = new InvokeError(
-        'ERR_MESSAGE_EXPIRED',
-        `message is ${age} ms old, over max-age ${policy.maxAge} ms`,
-      );
-      call = Promise.resolve(this.invoker.failed(job.address, msg.topic, err, attempt));
-    } else if (policy.batch !== undefined && typeof target !== 'string')
-      return this.batched(target, job, attempt); // its batcher hands the answer to `attempted`
-    else call = this.invoker.invoke(target, msg.topic, msg.body, this.optionsFor(job, attempt));
-    return call.then((r) => this.attempted(job, attempt, r));
+    } catch (err) {
+      this.jobFailed(job, err);
+    }
   }
 
   /** An attempt's result: published and final, or the next step (a retry, a requeue, a refresh after a 404). */
-  private attempted(job: Job, attempt: number, r: InvokeResult): InvokeResult | Promise<InvokeResult> {
-    const { policy } = job;
-    this.metrics?.invocation(job.address, r.status, r.duration);
-    const error = r.error;
-    if (job.adaptive !== undefined) {
-      if (error === undefined) job.adaptive.success();
-      else if (overloaded(r)) job.adaptive.overload();
+  private attempted(job: Job, attempt: number, r: InvokeResult): void {
+    try {
+      const { policy } = job;
+      this.metrics?.invocation(job.address, r.status, r.duration);
+      const error = r.error;
+      if (job.adaptive !== undefined) {
+        if (error === undefined) job.adaptive.success();
+        else if (overloaded(r)) job.adaptive.overload();
+      }
+      if (error === undefined) {
+        this.responses.publish(r);
+        this.jobDone(job, r);
+        return;
+      }
+      if (this.hard.signal.aborted) throw new ShutdownError();
+      if (error.code === 'ERR_BATCH_ITEM_HELD') {
+        this.held(job, r, attempt);
+        return;
+      }
+      if (error.code === 'ERR_FUNCTION_NOT_FOUND' && r.status === 404 && !job.refreshed) {
+        this.afterNotFound(job, r, attempt);
+        return;
+      }
+      // Adaptive: an overloaded function lowered its limit; this message queues for the function's slots again,
+      // without spending an attempt.
+      if (job.adaptive !== undefined && overloaded(r) && job.throttled < MAX_THROTTLED) {
+        job.throttled++;
+        this.requeue(job, r, attempt);
+        return;
+      }
+      if (!error.canRetry || attempt > policy.maxRetries) {
+        this.responses.publish(r);
+        this.jobDone(job, r);
+        return;
+      }
+      const reason =
+        r.status === 0 || error.code === 'ERR_BATCH_ITEM_FAILED' ? error.code : `status_${r.status}`;
+      this.retry(job, r, attempt, reason);
+    } catch (err) {
+      this.jobFailed(job, err);
     }
-    if (error === undefined) {
-      this.responses.publish(r);
-      return r;
-    }
-    if (this.hard.signal.aborted) throw new ShutdownError();
-    if (error.code === 'ERR_BATCH_ITEM_HELD') return this.held(job, r, attempt);
-    if (error.code === 'ERR_FUNCTION_NOT_FOUND' && r.status === 404 && !job.refreshed)
-      return this.afterNotFound(job, r, attempt);
-    // Adaptive: an overloaded function lowered its limit; this message queues for the function's slots again,
-    // without spending an attempt.
-    if (job.adaptive !== undefined && overloaded(r) && job.throttled < MAX_THROTTLED) {
-      job.throttled++;
-      return this.requeue(job, r, attempt);
-    }
-    if (!error.canRetry || attempt > policy.maxRetries) {
-      this.responses.publish(r);
-      return r;
-    }
-    const reason =
-      r.status === 0 || error.code === 'ERR_BATCH_ITEM_FAILED' ? error.code : `status_${r.status}`;
-    return this.retry(job, r, attempt, reason);
   }
 
   /** Held back behind a failed message of its key in the same batch: it goes again behind that one, at once and
    * without spending an attempt (the batcher parks it until the failed one is retried or final). */
-  private held(job: Job, r: InvokeResult, attempt: number): Promise<InvokeResult> {
+  private held(job: Job, r: InvokeResult, attempt: number): void {
     this.responses.publish({ ...r, final: false });
     this.metrics?.retry(job.address, 'ERR_BATCH_ITEM_HELD');
     if (job.trace !== undefined) traceRetry(job.trace, r, 'ERR_BATCH_ITEM_HELD');
-    return this.attempt(job, attempt);
+    this.attempt(job, attempt);
   }
 
-  /** A batched attempt's answer, straight from its batcher (the context of each item is its job). */
-  private readonly answeredItem = (job: unknown, item: BatchItem, r: InvokeResult) =>
-    this.attempted(job as Job, item.attempt ?? 1, r);
+  /** A batched attempt's outcome, straight from its batcher (the context of each item is its job). */
+  private readonly batchOutcomes: BatchCallbacks = {
+    result: (job, item, r) => this.attempted(job as Job, item.attempt ?? 1, r),
+    error: (job, err) => this.jobFailed(job as Job, err),
+  };
 
   /** One attempt of a batched function's message: into the function's batcher, which sends it with others. */
-  private batched(target: FunctionInfo, job: Job, attempt: number): Promise<InvokeResult> {
+  private batched(target: FunctionInfo, job: Job, attempt: number): void {
     const { msg } = job;
     // A first attempt's item is the message itself (it has every field of an item; no attempt means 1), so a message
     // costs no copy on its way into a batch; a retry carries its attempt number.
@@ -497,7 +538,7 @@ export class DeliveryEngine {
         target,
         this.invoker,
         (p) => this.limitOf(job.address, p.maxInFlight),
-        this.answeredItem,
+        this.batchOutcomes,
       );
       if (this.closed) b.drain();
       const size = job.policy.batch?.size ?? 1;
@@ -509,18 +550,18 @@ export class DeliveryEngine {
       this.batchers.set(job.address, b);
     }
     const key = msg.orderingKey;
-    const result = b.add(target, item, job.policy, key === undefined ? undefined : { key, token: job }, job);
-    if (job.inBatch !== undefined) {
-      job.inBatch();
-      job.inBatch = undefined;
+    b.add(target, item, job.policy, key === undefined ? undefined : { key, token: job }, job);
+    if (!job.placed) {
+      job.placed = true;
+      const d = job.delivery;
+      if (d.unplaced > 0 && --d.unplaced === 0) this.leaveLane(d);
     }
-    return result;
   }
 
   /** A 404: the map may be stale. Refresh once; retry only if the function is still a target of the message. */
-  private afterNotFound(job: Job, r: InvokeResult, attempt: number): Promise<InvokeResult> {
+  private afterNotFound(job: Job, r: InvokeResult, attempt: number): void {
     job.refreshed = true;
-    return this.discovery
+    this.discovery
       .refresh()
       .catch(noop)
       .then(() => {
@@ -530,16 +571,17 @@ export class DeliveryEngine {
           this.discovery.match(msg.topic).some((f) => f.address === job.address);
         if (!still || attempt > job.policy.maxRetries) {
           this.responses.publish(r);
-          return r;
+          return this.jobDone(job, r);
         }
-        return this.retry(job, r, attempt, 'not_found');
-      });
+        this.retry(job, r, attempt, 'not_found');
+      })
+      .catch((err: unknown) => this.jobFailed(job, err));
   }
 
   /** A throttled attempt under adaptive concurrency: give the function's slot back and wait for one again (after
    * the function's Retry-After, if it sent one). The message waits for the function's limit, not in a back-off
    * loop holding a slot the limit no longer has. */
-  private requeue(job: Job, r: InvokeResult, attempt: number): Promise<InvokeResult> {
+  private requeue(job: Job, r: InvokeResult, attempt: number): void {
     const slots = job.slots as Semaphore;
     this.responses.publish({ ...r, final: false });
     this.metrics?.retry(job.address, 'throttled');
@@ -549,17 +591,20 @@ export class DeliveryEngine {
     const again = () =>
       slots.acquire().then(() => {
         job.holding = true;
-        return this.attempt(job, attempt);
+        this.attempt(job, attempt);
       });
     const wait = retryAfterMs(r.headers['retry-after']);
-    if (wait === undefined || wait === 0) return again();
-    return sleep(wait, this.hard.signal).then((slept) => {
-      if (!slept) throw new ShutdownError();
-      return again();
-    });
+    const next =
+      wait === undefined || wait === 0
+        ? again()
+        : sleep(wait, this.hard.signal).then((slept) => {
+            if (!slept) throw new ShutdownError();
+            return again();
+          });
+    next.catch((err: unknown) => this.jobFailed(job, err));
   }
 
-  private retry(job: Job, r: InvokeResult, attempt: number, reason: string): Promise<InvokeResult> {
+  private retry(job: Job, r: InvokeResult, attempt: number, reason: string): void {
     const { minDelay, maxDelay } = job.policy;
     this.responses.publish({ ...r, final: false });
     this.metrics?.retry(job.address, reason);
@@ -569,10 +614,12 @@ export class DeliveryEngine {
     );
     this.log.debug({ function: job.address, status: r.status, attempt, wait, reason }, 'retrying invocation');
     if (job.trace !== undefined) traceRetry(job.trace, r, reason, wait);
-    return sleep(wait, this.hard.signal).then((slept) => {
-      if (!slept) throw new ShutdownError();
-      return this.attempt(job, attempt + 1);
-    });
+    sleep(wait, this.hard.signal)
+      .then((slept) => {
+        if (!slept) throw new ShutdownError();
+        this.attempt(job, attempt + 1);
+      })
+      .catch((err: unknown) => this.jobFailed(job, err));
   }
 
   /** Step 5 — settle: final results → the outcome (delivered, dead-lettered after the handlers ran, or failed). A
@@ -779,32 +826,71 @@ export class Arrivals {
   }
 }
 
-/** A message waiting behind an earlier one of its ordering key. */
-interface Waiting {
-  readonly msg: SourceMessage;
-  readonly tr: DeliveryTrace | undefined;
-  readonly resolve: (outcome: DeliveryOutcome) => void;
-  readonly reject: (err: unknown) => void;
+/** The settle functions of the promise just made with `capture`: one executor for every delivery, not a closure
+ * each (the executor runs synchronously inside `new Promise`, so they are read right after). */
+const captured: { resolve: (o: DeliveryOutcome) => void; reject: (err: unknown) => void } = {
+  resolve: noop,
+  reject: noop,
+};
+function capture(resolve: (o: DeliveryOutcome) => void, reject: (err: unknown) => void): void {
+  captured.resolve = resolve;
+  captured.reject = reject;
 }
 
-/** One message on its way to one function. */
-interface Job {
-  readonly target: FunctionInfo | string;
+const NO_TARGETS: readonly (FunctionInfo | string)[] = Object.freeze([]);
+
+/** One message from `deliver` to its outcome: its functions' results as they come in, and its promise to settle. */
+class Delivery {
+  /** The functions it goes to (set by `route`), and their final results, `left` of them still to come. */
+  targets: readonly (FunctionInfo | string)[] = NO_TARGETS;
+  results: InvokeResult[] = [];
+  left = 0;
+  /** Functions still to take it into a batch before its key's next message may start (see `leaveLane`). */
+  unplaced = 0;
+  leftLane = false;
+  done = false;
+  constructor(
+    readonly msg: SourceMessage,
+    /** The message's consumer span, when tracing is on. */
+    readonly tr: DeliveryTrace | undefined,
+    /** Its number in `Arrivals`, and its body's size in bytes (both given back when it settles). */
+    readonly arrival: number,
+    readonly size: number,
+    readonly resolve: (o: DeliveryOutcome) => void,
+    readonly reject: (err: unknown) => void,
+  ) {}
+}
+
+/** One message on its way to one function (`delivery.targets[index]`). */
+class Job {
   readonly address: string;
   readonly msg: SourceMessage;
-  readonly policy: FunctionPolicy;
-  /** When the first attempt began (ms since epoch); kept only under a max-age, the one rule that reads it. */
-  started: number;
-  refreshed: boolean;
-  throttled: number;
-  adaptive: AdaptiveLimit | undefined;
-  /** The function's own slots, when it has a limit; `holding` while this job has one of them. */
-  slots: Semaphore | undefined;
-  holding: boolean;
   /** The message's consumer span, when tracing is on. */
   readonly trace: DeliveryTrace | undefined;
-  /** Called once when a batched function's first attempt is in its batcher (its key's next message may start). */
-  inBatch: (() => void) | undefined;
+  /** When the first attempt began (ms since epoch); kept only under a max-age, the one rule that reads it. */
+  started = 0;
+  refreshed = false;
+  throttled = 0;
+  adaptive: AdaptiveLimit | undefined = undefined;
+  /** The function's own slots, when it has a limit; `holding` while this job has one of them. */
+  slots: Semaphore | undefined = undefined;
+  holding = false;
+  /** While it holds a global slot. */
+  global = false;
+  /** Its first attempt is in its function's batcher. */
+  placed = false;
+  /** It has its final result (or failed): its slots are back. */
+  ended = false;
+  constructor(
+    readonly delivery: Delivery,
+    readonly index: number,
+    readonly target: FunctionInfo | string,
+    readonly policy: FunctionPolicy,
+  ) {
+    this.address = typeof target === 'string' ? target : target.address;
+    this.msg = delivery.msg;
+    this.trace = delivery.tr;
+  }
 }
 
 /** Tries an overloaded function may answer with under adaptive concurrency before they count as failures. */

@@ -26,6 +26,7 @@ function recording() {
       },
     },
     () => undefined,
+    { result: () => undefined, error: () => undefined },
   );
   const add = (topic: string, window = 100) =>
     void b.add(fn, { topic, body: new Uint8Array(1) }, policy(window));

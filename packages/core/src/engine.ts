@@ -74,8 +74,10 @@ export type Discovery = Pick<Controller, 'match' | 'resolve' | 'refresh' | 'sync
  * `deliver` (order per key) → `route` (match) → `invoke` (slots) → `attempt` (invoker, retries) → `settle` (outcome).
  * A function that takes batches (`connector.dev/batch-size`) gets its attempts through its `Batcher` instead of one
  * request each; everything else (retries, dead letters, outcomes, acks) stays per message.
- * Written without async frames on the common path (functions return promises; slots are taken synchronously when
- * free), so there is no second "fast" copy of these rules.
+ * The steps call each other with the message's `Delivery` and one `Job` per function (no promise per step: the
+ * one promise is `deliver`'s, settled by `finished`); slots are taken synchronously when free, and a step that
+ * throws ends its job with that error (`jobFailed`). So the common path is fast without a second "fast" copy of
+ * these rules.
  */
 export class DeliveryEngine {
   private readonly global: Semaphore;

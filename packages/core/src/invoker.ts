@@ -395,13 +395,21 @@ function parseJson(body: Uint8Array): unknown {
   }
 }
 
-/** True when JSON needs no escape in `b` (no `"`, `\\` or control byte): valid UTF-8 of that kind goes in as is. */
-function plainJsonText(b: Uint8Array): boolean {
+/** What `jsonText` found: no byte needs a JSON escape and all are ASCII (so the bytes are valid UTF-8 too); none
+ * needs an escape but some are not ASCII (valid UTF-8 only if `isUtf8` says so); some need an escape. */
+const PLAIN_ASCII = 0;
+const PLAIN = 1;
+const ESCAPED = 2;
+
+/** Whether JSON needs an escape in `b` (a `"`, `\\` or control byte), and whether `b` is all ASCII, in one pass. */
+function jsonText(b: Uint8Array): number {
+  let high = 0;
   for (let i = 0; i < b.length; i++) {
     const c = b[i] as number;
-    if (c < 0x20 || c === 0x22 || c === 0x5c) return false;
+    if (c < 0x20 || c === 0x22 || c === 0x5c) return ESCAPED;
+    high |= c;
   }
-  return true;
+  return high < 0x80 ? PLAIN_ASCII : PLAIN;
 }
 
 /** The fixed pieces of a batch body, encoded once. */
@@ -474,19 +482,20 @@ function batchBody(
     putIndex(i);
     put(rest);
     const b = it.body;
-    if (!isUtf8(b)) {
+    const kind = jsonText(b);
+    if (kind === PLAIN_ASCII || (kind === PLAIN && isUtf8(b))) {
+      put(BODY_START);
+      put(b);
+      put(STRING_ITEM_END);
+    } else if (kind === ESCAPED && isUtf8(b)) {
+      const text = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
+      put(Buffer.from(`,"body":${JSON.stringify(text)}}`));
+    } else {
       put(
         Buffer.from(
           `,"bodyBase64":"${Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64')}"}`,
         ),
       );
-    } else if (plainJsonText(b)) {
-      put(BODY_START);
-      put(b);
-      put(STRING_ITEM_END);
-    } else {
-      const text = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
-      put(Buffer.from(`,"body":${JSON.stringify(text)}}`));
     }
   }
   put(BATCH_END);

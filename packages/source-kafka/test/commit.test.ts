@@ -1,7 +1,15 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { BrokerError } from '@connector/core';
-import { cleanups, memoryLogger, startGateway, type TestGateway } from '@connector/testing';
+import {
+  cleanups,
+  createTestContext,
+  memoryLogger,
+  outcomes,
+  startGateway,
+  type TestGateway,
+} from '@connector/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type KafkaClient, kafkajsClient } from '../src/index.js';
+import { type KafkaClient, kafkaSource, kafkajsClient } from '../src/index.js';
 import { connect, deferred, startKafka, waitFor } from './helpers.js';
 
 // When the source commits (and what it produces as a reply) against the test broker with the real kafkajs client.
@@ -170,5 +178,93 @@ describe('Kafka source commits (test broker, real kafkajs)', () => {
     expect(header('X-Function-Status')).toBe('200');
     expect(header('X-Kafka-Request-Offset')).toBe(`${topic}/0/1`);
     expect(source.stats()).toMatchObject({ replies: 1, deadLettered: 1 });
+  });
+
+  it('commits on its interval (1 s by default), not once per settled record', async () => {
+    const topic = 'commit-default-interval';
+    const n = 30;
+    await k.produce(
+      topic,
+      Array.from({ length: n }, (_, i) => ({ partition: 0, value: `d-${i}` })),
+    );
+    // Each call takes the function 5 ms: the 30 records settle one by one over at least 150 ms.
+    const g = await gateway(topic, async () => {
+      await delay(5);
+      return 200;
+    });
+    const { connector, source } = await connect(g, {
+      brokers: k.broker.brokers,
+      topics: [topic],
+      group: 'g-commit-default',
+    });
+    cleanup.add(() => connector.stop());
+    await waitFor(
+      () => committed('g-commit-default', topic)[0] === n && source.stats().committed >= 1,
+      'all committed, and counted once the broker answered',
+    );
+    expect(source.stats().delivered).toBe(n);
+    // The end of each batch and the odd interval tick, not one commit per record.
+    expect(source.stats().committed).toBeLessThanOrEqual(4);
+  });
+
+  it('a record cut off by a hard stop (drain timeout) stays uncommitted for the next owner, not retried here', async () => {
+    const topic = 'commit-hard-stop';
+    await k.produce(topic, [
+      { partition: 0, value: 'h-0' },
+      { partition: 0, value: 'h-1' },
+    ]);
+    const hold = deferred();
+    cleanup.add(async () => hold.resolve());
+    const g = await gateway(topic, async (body) => {
+      if (body === 'h-1') await hold.promise;
+      return 200;
+    });
+    const { connector, source } = await connect(
+      g,
+      { brokers: k.broker.brokers, topics: [topic], group: 'g-hard-stop', commitInterval: 20 },
+      { drainTimeout: 100 },
+    );
+    await waitFor(
+      () => g.pending() === 1 && committed('g-hard-stop', topic)[0] === 1,
+      'h-0 committed, h-1 held',
+    );
+    await connector.stop(); // the drain times out: h-1's delivery ends with a ShutdownError
+    expect(committed('g-hard-stop', topic)).toEqual({ 0: 1 });
+    // Not settled, so not failed either: no redelivery of it in this session, no back-off.
+    expect(source.stats()).toMatchObject({ delivered: 1, redelivered: 0 });
+  });
+
+  it('a delivery that rejects unexpectedly is logged and its record consumed again, nothing committed past it', async () => {
+    const topic = 'commit-unexpected';
+    await k.produce(
+      topic,
+      Array.from({ length: 3 }, (_, i) => ({ partition: 0, value: `u-${i}` })),
+    );
+    const logger = memoryLogger();
+    let failures = 0;
+    // Not an outcome the engine gives: an error that is not a ShutdownError, once, for u-1.
+    const test = createTestContext({
+      topics: [topic],
+      logger,
+      answer: (m) =>
+        Buffer.from(m.body).toString() === 'u-1' && failures++ === 0
+          ? Promise.reject(new TypeError('unexpected'))
+          : outcomes.delivered(),
+    });
+    const source = kafkaSource({
+      brokers: k.broker.brokers,
+      topics: [topic],
+      group: 'g-unexpected',
+      commitInterval: 20,
+      sessionTimeout: 6000,
+    });
+    await source.start(test);
+    cleanup.add(() => source.stop());
+    await waitFor(() => committed('g-unexpected', topic)[0] === 3, 'all three committed after the retry');
+    expect(test.bodies()).toEqual(['u-0', 'u-1', 'u-1', 'u-2']);
+    expect(source.stats()).toMatchObject({ delivered: 3, redelivered: 1 });
+    const logged = logger.lines.filter((l) => l.msg === 'delivery failed unexpectedly; record not committed');
+    expect(logged).toHaveLength(1);
+    expect(logged[0]?.obj).toMatchObject({ topic, partition: 0, offset: '1', err: 'unexpected' });
   });
 });

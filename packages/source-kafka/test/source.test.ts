@@ -1,4 +1,4 @@
-import { cleanups, startGateway, type TestGateway } from '@connector/testing';
+import { cleanups, memoryLogger, startGateway, type TestGateway } from '@connector/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type KafkaClient, kafkajsClient } from '../src/index.js';
 import { connect, deferred, perPartition, startKafka, waitFor } from './helpers.js';
@@ -230,7 +230,8 @@ describe('Kafka source against the test broker (real kafkajs)', () => {
     // The first call of offset 0 of every partition hangs (until the end); its redelivery succeeds.
     const { g, hold } = await holdingGateway(topic, (body) => body.endsWith('-0'));
     const options = { brokers: k.broker.brokers, topics: [topic], group: 'g-rebalance', revokeTimeout: 300 };
-    const a = await connect(g, { ...options, clientId: 'a' });
+    const logA = memoryLogger();
+    const a = await connect(g, { ...options, clientId: 'a' }, { logger: logA });
     cleanup.add(() => a.connector.stop());
     await waitFor(() => g.pending() === 4, 'offset 0 of each partition held by a');
     // b's join needs a to rejoin: a gives its held records revokeTimeout, then abandons them.
@@ -243,6 +244,10 @@ describe('Kafka source against the test broker (real kafkajs)', () => {
     expect(k.broker.members('g-rebalance')).toHaveLength(2);
     expect(g.pending()).toBe(4); // the abandoned first calls still hang: nothing waited for them
     expect(a.source.stats().abandoned).toBe(4);
+    const handedOver = logA.lines.filter((l) => l.msg?.startsWith('partition handed over with a record in flight'));
+    expect(handedOver).toHaveLength(4);
+    for (const l of handedOver) expect(l).toMatchObject({ level: 'info', obj: { topic, offset: '0' } });
+    expect(handedOver.map((l) => (l.obj as { partition: number }).partition).sort()).toEqual([0, 1, 2, 3]);
     expect(b.source.stats().delivered).toBeGreaterThan(0);
     const n = calls(g);
     for (const m of sent)
@@ -539,7 +544,8 @@ describe('Kafka source against the test broker (real kafkajs)', () => {
         return real.produce('refused topic!', record);
       },
     };
-    const { connector, source } = await connect(g, { ...options, client });
+    const logger = memoryLogger();
+    const { connector, source } = await connect(g, { ...options, client }, { logger });
     cleanup.add(() => connector.stop());
     await waitFor(() => {
       expect(committed('g-reply-fail', topic)[0] ?? 0).toBeLessThanOrEqual(1); // never past ask-1
@@ -548,6 +554,9 @@ describe('Kafka source against the test broker (real kafkajs)', () => {
     expect(committed('g-reply-fail', topic)).toEqual({ 0: 1 }); // ask-0 only
     expect(calls(g).get('ask-2')).toBeUndefined(); // order: nothing after ask-1 was delivered
     expect(source.health?.().lastError).toMatch(/^produce to refused topic!: /);
+    const notProduced = logger.lines.filter((l) => l.msg === 'reply not produced; record not committed');
+    expect(notProduced.length).toBeGreaterThanOrEqual(2);
+    expect(notProduced[0]).toMatchObject({ level: 'error', obj: { topic, partition: 0, offset: '1' } });
     fixed = true;
     await waitFor(
       () => committed('g-reply-fail', topic)[0] === 3,

@@ -9,7 +9,7 @@ import {
   type TestGateway,
 } from '@connector/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type KafkaClient, kafkaSource, kafkajsClient } from '../src/index.js';
+import { type KafkaClient, kafkajsClient, kafkaSource } from '../src/index.js';
 import { connect, deferred, startKafka, waitFor } from './helpers.js';
 
 // When the source commits (and what it produces as a reply) against the test broker with the real kafkajs client.

@@ -244,7 +244,9 @@ describe('Kafka source against the test broker (real kafkajs)', () => {
     expect(k.broker.members('g-rebalance')).toHaveLength(2);
     expect(g.pending()).toBe(4); // the abandoned first calls still hang: nothing waited for them
     expect(a.source.stats().abandoned).toBe(4);
-    const handedOver = logA.lines.filter((l) => l.msg?.startsWith('partition handed over with a record in flight'));
+    const handedOver = logA.lines.filter((l) =>
+      l.msg?.startsWith('partition handed over with a record in flight'),
+    );
     expect(handedOver).toHaveLength(4);
     for (const l of handedOver) expect(l).toMatchObject({ level: 'info', obj: { topic, offset: '0' } });
     expect(handedOver.map((l) => (l.obj as { partition: number }).partition).sort()).toEqual([0, 1, 2, 3]);

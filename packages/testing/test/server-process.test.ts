@@ -97,7 +97,8 @@ describe('startServerProcess', () => {
 
   it('gives up after startTimeout when it never becomes ready, kills it and leaves no dir', async () => {
     const never = await freePort();
-    const error = await nodeServer('term', { ready: () => canConnect(never), startTimeout: 500 }).catch(
+    // Long enough for node to start and print its line on a loaded machine (CI saw more than 500 ms).
+    const error = await nodeServer('term', { ready: () => canConnect(never), startTimeout: 3000 }).catch(
       (e) => e,
     );
     expect(String(error)).toMatch(/to be ready on 127\.0\.0\.1:\d+; its output: listening on/);

@@ -39,8 +39,9 @@ export interface BatchCallbacks {
 
 /**
  * The batches of one function (`connector.dev/batch-size` > 1): the engine's attempt step hands it one item per
- * message attempt (no promise each: the outcome comes back through `BatchCallbacks`); it sends them together when the batch is full (`batch-size`), when the next item would take it
- * over `batch-bytes` (sum of the bodies; a larger item goes alone), or when the first item has waited
+ * message attempt (no promise each: the outcome comes back through `BatchCallbacks`); it sends them together when
+ * the batch is full (`batch-size`), when the next item would take it over `batch-bytes` (sum of the bodies; a
+ * larger item goes alone), or when the first item has waited
  * `batch-window`. Each attempt then settles with its own result, and retries come back through `add` like first
  * attempts (so they join a later batch). A batch takes one of the function's own slots while it is in flight.
  *
@@ -138,14 +139,15 @@ export class Batcher {
   abort(err: Error): void {
     this.due = false;
     this.stopTimer();
-    const batch = this.waiting;
+    const failed = this.waiting.map((w) => w.context);
+    for (const e of this.entries.values())
+      if (e.state === 'parked' && e.waiting !== undefined) failed.push(e.waiting.context);
     this.waiting = [];
     this.bytes = 0;
-    for (const w of batch) this.on.error(w.context, err);
-    for (const e of this.entries.values())
-      if (e.state === 'parked' && e.waiting !== undefined) this.on.error(e.waiting.context, err);
     this.entries.clear();
     this.lines.clear();
+    // Only now: an error handler that releases its message finds no line left to move on (nothing is sent).
+    for (const context of failed) this.on.error(context, err);
   }
 
   /** The forming batch waits `window` ms from now at most (its first item has just come). */

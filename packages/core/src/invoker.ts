@@ -82,6 +82,14 @@ const UNDICI_CODES: Readonly<Record<string, InvokeErrorCode>> = {
   UND_ERR_RES_EXCEEDED_MAX_SIZE: 'ERR_RESPONSE_TOO_LARGE',
 };
 
+/** A request failed because its connection was dropped under it (reset, or closed by the peer before an answer):
+ * what a pooled keep-alive connection that the server closed while idle looks like. */
+function droppedConnection(err: unknown): boolean {
+  if (!(err instanceof InvokeError) || err.code !== 'ERR_NETWORK') return false;
+  const code = (err.cause as { code?: unknown } | undefined)?.code;
+  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET';
+}
+
 /** Normalise an error of one request into an InvokeError (through the table above; TLS failures in one line). */
 function invokeErrorOf(err: unknown, what: string, origin: string): InvokeError {
   if (err instanceof InvokeError) return err;
@@ -944,9 +952,16 @@ export function createInvoker(o: InvokerOptions): Invoker {
     return send(await token());
   };
 
-  /** GET a `/system` path with the gateway's authentication; after a 401 with a token, once more with a fresh one. */
+  /** GET a `/system` path with the gateway's authentication; after a 401 with a token, once more with a fresh one.
+   * A GET on a pooled connection that the gateway closed as it went out (reset, or closed before any answer) is
+   * sent once more on a new connection, as Go's http.Transport does for idempotent requests. */
   const systemGet = async (path: string): Promise<Exchange> => {
-    const get = async () => {
+    const get = async (): Promise<{ res: Exchange; authorization: string | undefined }> =>
+      getOnce().catch((err: unknown) => {
+        if (!droppedConnection(err)) throw err;
+        return getOnce();
+      });
+    const getOnce = async () => {
       const authorization = await auth.system();
       const res = await exchange(
         pool,

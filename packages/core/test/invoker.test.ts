@@ -357,6 +357,37 @@ describe('invoker: /system', () => {
     expect(p.seen[4]?.headers.authorization).toBeUndefined();
   });
 
+  it('a pooled connection the gateway drops as the GET goes out is retried once on a new one; twice fails', async () => {
+    // The first request that comes on a connection already used once is reset (as when the gateway closed it idle
+    // just then). undici may open a second connection before it reuses one: GET until a reuse has happened.
+    let resets = 1;
+    const served = new Map<object, number>();
+    const p = await peer((req, _b, res) => {
+      const n = (served.get(req.socket) ?? 0) + 1;
+      served.set(req.socket, n);
+      if (n === 2 && resets > 0) {
+        resets--;
+        return void req.socket.resetAndDestroy();
+      }
+      res.writeHead(200).end('[]');
+    });
+    const inv = invoker(p.url);
+    let calls = 0;
+    while (resets > 0 && calls < 20) {
+      expect(await inv.system('/system/functions')).toEqual({ status: 200, json: [] });
+      calls++;
+    }
+    expect(resets).toBe(0);
+    expect(p.seen).toHaveLength(calls + 1); // every GET answered; the reset one was sent once more
+    // A gateway that drops every try: one retry only, then the error.
+    const dropping = await peer((req) => void req.socket.resetAndDestroy());
+    await expect(invoker(dropping.url).system('/s')).rejects.toMatchObject({
+      code: 'ERR_GATEWAY_UNREACHABLE',
+      message: expect.stringMatching(/^gateway: GET \/s failed: /),
+    });
+    expect(dropping.seen).toHaveLength(2);
+  });
+
   it('failures become GatewayErrors (retryable): unreachable, timeout, too large', async () => {
     const slow = await peer(() => undefined);
     await expect(invoker(slow.url, { systemTimeout: 200 }).system('/s')).rejects.toMatchObject({

@@ -3,6 +3,7 @@ import { BrokerError } from '@connector/core';
 import {
   cleanups,
   createTestContext,
+  hold,
   memoryLogger,
   outcomes,
   startGateway,
@@ -267,5 +268,32 @@ describe('Kafka source commits (test broker, real kafkajs)', () => {
     const logged = logger.lines.filter((l) => l.msg === 'delivery failed unexpectedly; record not committed');
     expect(logged).toHaveLength(1);
     expect(logged[0]?.obj).toMatchObject({ topic, partition: 0, offset: '1', err: 'unexpected' });
+  });
+
+  it('once a stop begins, the record in flight settles and is committed; the rest of its batch is not offered', async () => {
+    const topic = 'commit-stop-batch';
+    await k.produce(
+      topic,
+      Array.from({ length: 4 }, (_, i) => ({ partition: 0, value: `s-${i}` })),
+    );
+    const test = createTestContext({
+      topics: [topic],
+      answer: (m) => (Buffer.from(m.body).toString() === 's-1' ? hold(m, 1) : outcomes.delivered()),
+    });
+    const source = kafkaSource({
+      brokers: k.broker.brokers,
+      topics: [topic],
+      group: 'g-stop-batch',
+      commitInterval: 600_000,
+      sessionTimeout: 6000,
+    });
+    await source.start(test);
+    cleanup.add(() => source.stop());
+    await waitFor(() => test.open() === 1 && test.bodies().length === 2, 's-1 in flight');
+    test.close(); // what a graceful connector stop does first: the signal aborts, new deliveries are refused
+    expect(test.settle(outcomes.delivered())).toBe(1);
+    await source.stop();
+    expect(test.bodies()).toEqual(['s-0', 's-1']); // s-2 and s-3 stay at the broker for the next consumer
+    expect(committed('g-stop-batch', topic)).toEqual({ 0: 2 });
   });
 });

@@ -39,9 +39,11 @@ beforeAll(async () => {
       '--loglevel=error',
       ...Object.values(tarballs),
     ],
-    { cwd: work, timeout: 330_000 },
+    // Up to 9 minutes: in CI this runs beside the whole suite on 2 cores, and once (Node 24, 1 Dec 2026) took more
+    // than 6 minutes while the same install alone took 5 s: a slow registry plus a loaded machine, not a hang.
+    { cwd: work, timeout: 540_000 },
   );
-}, 360_000);
+}, 570_000);
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 

@@ -7,6 +7,7 @@ import {
   memoryLogger,
   outcomes,
   startGateway,
+  type TestContext,
   type TestGateway,
 } from '@connector/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -25,6 +26,27 @@ afterEach(() => cleanup.run());
 /** Committed offset per partition of `topic` for `group`. */
 const committed = (group: string, topic: string): Record<number, number> =>
   k.broker.committed(group)[topic] ?? {};
+
+/** Records `<prefix>-0` … `<prefix>-<n-1>` on partition 0 of `topic`, in that order. */
+const produceSeries = (topic: string, prefix: string, n: number) =>
+  k.produce(
+    topic,
+    Array.from({ length: n }, (_, i) => ({ partition: 0, value: `${prefix}-${i}` })),
+  );
+
+/** The Kafka source alone (no connector) against a test context, on `topic` as `group`; stopped after the test. */
+async function startAlone(test: TestContext, topic: string, group: string, commitInterval: number) {
+  const source = kafkaSource({
+    brokers: k.broker.brokers,
+    topics: [topic],
+    group,
+    commitInterval,
+    sessionTimeout: 6000,
+  });
+  await source.start(test);
+  cleanup.add(() => source.stop());
+  return source;
+}
 
 async function gateway(topic: string, handler: (body: string) => Promise<number> | number = () => 200) {
   const g: TestGateway = await startGateway({
@@ -46,10 +68,7 @@ async function gateway(topic: string, handler: (body: string) => Promise<number>
 describe('Kafka source commits (test broker, real kafkajs)', () => {
   it('a commit the broker refuses is reported, and the same offset is committed next time: nothing skipped', async () => {
     const topic = 'commit-refused';
-    await k.produce(
-      topic,
-      Array.from({ length: 5 }, (_, i) => ({ partition: 0, value: `c-${i}` })),
-    );
+    await produceSeries(topic, 'c', 5);
     // c-4 is held: the batch stays open, so the periodic commits of c-0..c-3 happen within it.
     const hold = deferred();
     cleanup.add(async () => hold.resolve());
@@ -113,10 +132,7 @@ describe('Kafka source commits (test broker, real kafkajs)', () => {
   it('commits every 100 settled records during a long batch, whatever the commit interval', async () => {
     const topic = 'commit-count';
     const n = 150;
-    await k.produce(
-      topic,
-      Array.from({ length: n }, (_, i) => ({ partition: 0, value: `r-${i}` })),
-    );
+    await produceSeries(topic, 'r', n);
     const hold = deferred();
     cleanup.add(async () => hold.resolve());
     const g = await gateway(topic, async (body) => {
@@ -184,10 +200,7 @@ describe('Kafka source commits (test broker, real kafkajs)', () => {
   it('commits on its interval (1 s by default), not once per settled record', async () => {
     const topic = 'commit-default-interval';
     const n = 30;
-    await k.produce(
-      topic,
-      Array.from({ length: n }, (_, i) => ({ partition: 0, value: `d-${i}` })),
-    );
+    await produceSeries(topic, 'd', n);
     // Each call takes the function 5 ms: the 30 records settle one by one over at least 150 ms.
     const g = await gateway(topic, async () => {
       await delay(5);
@@ -238,10 +251,7 @@ describe('Kafka source commits (test broker, real kafkajs)', () => {
 
   it('a delivery that rejects unexpectedly is logged and its record consumed again, nothing committed past it', async () => {
     const topic = 'commit-unexpected';
-    await k.produce(
-      topic,
-      Array.from({ length: 3 }, (_, i) => ({ partition: 0, value: `u-${i}` })),
-    );
+    await produceSeries(topic, 'u', 3);
     const logger = memoryLogger();
     let failures = 0;
     // Not an outcome the engine gives: an error that is not a ShutdownError, once, for u-1.
@@ -253,15 +263,7 @@ describe('Kafka source commits (test broker, real kafkajs)', () => {
           ? Promise.reject(new TypeError('unexpected'))
           : outcomes.delivered(),
     });
-    const source = kafkaSource({
-      brokers: k.broker.brokers,
-      topics: [topic],
-      group: 'g-unexpected',
-      commitInterval: 20,
-      sessionTimeout: 6000,
-    });
-    await source.start(test);
-    cleanup.add(() => source.stop());
+    const source = await startAlone(test, topic, 'g-unexpected', 20);
     await waitFor(() => committed('g-unexpected', topic)[0] === 3, 'all three committed after the retry');
     expect(test.bodies()).toEqual(['u-0', 'u-1', 'u-1', 'u-2']);
     expect(source.stats()).toMatchObject({ delivered: 3, redelivered: 1 });
@@ -272,23 +274,12 @@ describe('Kafka source commits (test broker, real kafkajs)', () => {
 
   it('once a stop begins, the record in flight settles and is committed; the rest of its batch is not offered', async () => {
     const topic = 'commit-stop-batch';
-    await k.produce(
-      topic,
-      Array.from({ length: 4 }, (_, i) => ({ partition: 0, value: `s-${i}` })),
-    );
+    await produceSeries(topic, 's', 4);
     const test = createTestContext({
       topics: [topic],
       answer: (m) => (Buffer.from(m.body).toString() === 's-1' ? hold(m, 1) : outcomes.delivered()),
     });
-    const source = kafkaSource({
-      brokers: k.broker.brokers,
-      topics: [topic],
-      group: 'g-stop-batch',
-      commitInterval: 600_000,
-      sessionTimeout: 6000,
-    });
-    await source.start(test);
-    cleanup.add(() => source.stop());
+    const source = await startAlone(test, topic, 'g-stop-batch', 600_000);
     await waitFor(() => test.open() === 1 && test.bodies().length === 2, 's-1 in flight');
     test.close(); // what a graceful connector stop does first: the signal aborts, new deliveries are refused
     expect(test.settle(outcomes.delivered())).toBe(1);

@@ -348,7 +348,7 @@ export class DeliveryEngine {
     const target = d.targets[index] as FunctionInfo | string;
     const policy = this.policies.of(target);
     const job = new Job(d, index, target, policy);
-    if (policy.batch !== undefined && typeof target !== 'string') {
+    if (job.batchedTo !== undefined) {
       this.withGlobalSlot(job);
       return;
     }
@@ -418,7 +418,7 @@ export class DeliveryEngine {
       job.slots?.release();
     }
     // In its batcher's line: the later messages of its key may go.
-    if (job.policy.batch !== undefined && job.msg.orderingKey !== undefined && typeof job.target !== 'string')
+    if (job.batchedTo !== undefined && job.msg.orderingKey !== undefined)
       this.batchers.get(job.address)?.release(job);
     return true;
   }
@@ -446,8 +446,8 @@ export class DeliveryEngine {
         this.attempted(job, attempt, this.invoker.failed(job.address, msg.topic, err, attempt));
         return;
       }
-      if (policy.batch !== undefined && typeof target !== 'string') {
-        this.batched(target, job, attempt); // its batcher hands the answer to `attempted`
+      if (job.batchedTo !== undefined) {
+        this.batched(job.batchedTo, job, attempt); // its batcher hands the answer to `attempted`
         return;
       }
       this.invoker.invoke(target, msg.topic, msg.body, this.optionsFor(job, attempt)).then(
@@ -883,6 +883,9 @@ class Job {
   placed = false;
   /** It has its final result (or failed): its slots are back. */
   ended = false;
+  /** The function its attempts go to in batches: set when the function's policy batches (an address given by
+   * name is never batched). The one test of "is this job batched". */
+  readonly batchedTo: FunctionInfo | undefined;
   constructor(
     readonly delivery: Delivery,
     readonly index: number,
@@ -892,6 +895,7 @@ class Job {
     this.address = typeof target === 'string' ? target : target.address;
     this.msg = delivery.msg;
     this.trace = delivery.tr;
+    this.batchedTo = policy.batch !== undefined && typeof target !== 'string' ? target : undefined;
   }
 }
 

@@ -1,15 +1,9 @@
 import type { Connector } from '@connector/core';
-import { cleanups, startGateway } from '@connector/testing';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connect, deferred, startKafka, waitFor } from './helpers.js';
+import { deferred, startGateway } from '@connector/testing';
+import { describe, expect, it } from 'vitest';
+import { kafkaSuite, waitFor } from './helpers.js';
 
-let k: Awaited<ReturnType<typeof startKafka>>;
-const cleanup = cleanups();
-beforeAll(async () => {
-  k = await startKafka();
-});
-afterAll(async () => k.close());
-afterEach(() => cleanup.run());
+const { k, cleanup, consume } = kafkaSuite();
 
 /** `connector_backlog_messages` by partition, as the registry serves it. */
 async function lagByPartition(
@@ -37,7 +31,7 @@ describe('Kafka consumer lag (connector_backlog_messages)', () => {
     );
     // Held: every record of partition 1 (its first one never settles: nothing committed there) and the third of
     // partition 3 (two settle before it: committed offset 2).
-    const hold = deferred();
+    const hold = deferred<void>();
     const g = await startGateway({
       functions: [
         {
@@ -53,12 +47,11 @@ describe('Kafka consumer lag (connector_backlog_messages)', () => {
     });
     cleanup.add(() => g.close());
     cleanup.add(async () => hold.resolve());
-    const { connector } = await connect(
+    const { connector } = await consume(
       g,
-      { brokers: k.broker.brokers, group: 'g-lag', topics: [topic], commitInterval: 20 },
+      { group: 'g-lag', topics: [topic], commitInterval: 20 },
       { backlogInterval: 20 },
     );
-    cleanup.add(() => connector.stop());
 
     await waitFor(
       () => k.broker.committed('g-lag')[topic]?.[3] === 2 && k.broker.committed('g-lag')[topic]?.[0] === 3,

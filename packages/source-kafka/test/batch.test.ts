@@ -1,28 +1,10 @@
-import { cleanups, startGateway, type TestGateway } from '@connector/testing';
-import { Kafka, logLevel } from 'kafkajs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { kafkaSource } from '../src/index.js';
-import { connect, deferred, startKafka, waitFor } from './helpers.js';
+import { deferred, startGateway, type TestGateway } from '@connector/testing';
+import { describe, expect, it } from 'vitest';
+import { kafkaSuite, waitFor } from './helpers.js';
 
 // Batch delivery (connector.dev/batch-size) end to end: test broker -> kafkajs -> Kafka source -> engine's batcher ->
 // one request per batch -> per-item outcome (`batchItemFailures`) -> commit per record.
-let k: Awaited<ReturnType<typeof startKafka>>;
-let admin: ReturnType<Kafka['admin']>;
-const cleanup = cleanups();
-beforeAll(async () => {
-  k = await startKafka();
-  admin = new Kafka({
-    clientId: 'test-admin',
-    brokers: k.broker.brokers,
-    logLevel: logLevel.NOTHING,
-  }).admin();
-  await admin.connect();
-});
-afterAll(async () => {
-  await admin.disconnect();
-  await k.close();
-});
-afterEach(() => cleanup.run());
+const { k, cleanup, consume, committedByAdmin: committed } = kafkaSuite({ admin: true });
 
 /** One item of a batch request as the function reads it. */
 interface Item {
@@ -93,12 +75,6 @@ function watchCommits<T>(group: string, topic: string, when: () => T) {
   return seen;
 }
 
-/** The group's committed offsets of `topic` through kafkajs admin (partition -> next offset to consume). */
-async function committed(group: string, topic: string): Promise<Record<number, number>> {
-  const [t] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
-  return Object.fromEntries((t?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
-}
-
 /** `count` records on each of `partitions` partitions, valued `p<partition>-<index>`. */
 const records = (partitions: number, count: number) =>
   Array.from({ length: partitions * count }, (_, i) => {
@@ -117,14 +93,12 @@ describe('Kafka with batch delivery (connector.dev/batch-size) against the test 
     });
     const sent = Array.from({ length: 20 }, (_, i) => ({ partition: 0, value: `r-${i}` }));
     await k.produce(topic, sent);
-    const { connector, source } = await connect(g, {
-      brokers: k.broker.brokers,
+    const { source } = await consume(g, {
       topics: [topic],
       group,
       ordering: 'none',
       commitInterval: 20,
     });
-    cleanup.add(() => connector.stop());
     await waitFor(() => source.stats().delivered === 20, 'all 20 delivered');
     expect(requests.map((r) => r.length)).toEqual([5, 5, 5, 5]);
     expect(
@@ -145,13 +119,11 @@ describe('Kafka with batch delivery (connector.dev/batch-size) against the test 
     });
     const sent = records(4, 4);
     await k.produce(topic, sent);
-    const { connector, source } = await connect(g, {
-      brokers: k.broker.brokers,
+    const { source } = await consume(g, {
       topics: [topic],
       group,
       commitInterval: 20,
     });
-    cleanup.add(() => connector.stop());
     await waitFor(() => source.stats().delivered === 16, 'all 16 delivered');
     // 16 records, batch size 4, no window: four full requests, whichever partitions fill them.
     expect(requests.map((r) => r.length)).toEqual([4, 4, 4, 4]);
@@ -182,13 +154,11 @@ describe('Kafka with batch delivery (connector.dev/batch-size) against the test 
     );
     const sent = records(4, 3);
     await k.produce(topic, sent);
-    const { connector, source } = await connect(b.g, {
-      brokers: k.broker.brokers,
+    const { source } = await consume(b.g, {
       topics: [topic],
       group,
       commitInterval: 10,
     });
-    cleanup.add(() => connector.stop());
     const commits = watchCommits(group, topic, () => ({ p0: b.calls('p0-2'), p2: b.calls('p2-1') }));
     await waitFor(() => b.calls('p0-2') === 2 && b.calls('p2-1') === 2, 'both failed records consumed again');
     await waitFor(
@@ -218,7 +188,7 @@ describe('Kafka with batch delivery (connector.dev/batch-size) against the test 
   it('partial failure (ordering=none): only the failed item is retried in a later batch; the commit waits for it', async () => {
     const topic = 'batch-retry';
     const group = 'g-batch-retry';
-    const retryHeld = deferred();
+    const retryHeld = deferred<void>();
     const b = await batchGateway(
       topic,
       {
@@ -234,14 +204,12 @@ describe('Kafka with batch delivery (connector.dev/batch-size) against the test 
     cleanup.add(async () => retryHeld.resolve());
     const sent = Array.from({ length: 10 }, (_, i) => ({ partition: 0, value: `r-${i}` }));
     await k.produce(topic, sent);
-    const { connector, source } = await connect(b.g, {
-      brokers: k.broker.brokers,
+    const { source } = await consume(b.g, {
       topics: [topic],
       group,
       ordering: 'none',
       commitInterval: 10,
     });
-    cleanup.add(() => connector.stop());
     let released = false;
     const commits = watchCommits(group, topic, () => released);
     await waitFor(() => b.calls('r-4') === 2, 'r-4 retried');
@@ -272,24 +240,11 @@ describe('Kafka with batch delivery (connector.dev/batch-size) against the test 
     );
     const sent = Array.from({ length: 6 }, (_, i) => ({ partition: 0, value: `r-${i}` }));
     await k.produce(topic, sent);
-    const { createConnector, createController } = await import('@connector/core');
-    const source = kafkaSource({
-      brokers: k.broker.brokers,
-      topics: [topic],
-      group,
-      sessionTimeout: 6000,
-      commitInterval: 10,
-      deadLetterTopic: 'batch-dead',
-    });
-    const connector = createConnector({
-      controller: createController({ gatewayUrl: b.g.url }),
-      source,
-      onFailure: 'dead-letter',
-      ...(source.deadLetter ? { deadLetter: source.deadLetter } : {}),
-      retry: { minDelay: 1, maxDelay: 5 },
-    });
-    cleanup.add(() => connector.stop());
-    await connector.start();
+    const { source } = await consume(
+      b.g,
+      { topics: [topic], group, commitInterval: 10, deadLetterTopic: 'batch-dead' },
+      { onFailure: 'dead-letter' },
+    );
     await waitFor(() => k.broker.produced('batch-dead').length === 1, 'the dead letter');
     await waitFor(async () => (await committed(group, topic))[0] === 6, 'all committed');
     const dead = k.broker.produced('batch-dead')[0];
@@ -318,13 +273,11 @@ describe('Kafka with batch delivery (connector.dev/batch-size) against the test 
     );
     const sent = Array.from({ length: 10 }, (_, i) => ({ partition: 0, value: `o-${i}` }));
     await k.produce(topic, sent);
-    const { connector, source } = await connect(b.g, {
-      brokers: k.broker.brokers,
+    const { source } = await consume(b.g, {
       topics: [topic],
       group,
       commitInterval: 10,
     });
-    cleanup.add(() => connector.stop());
     await waitFor(() => source.stats().delivered === 10, 'all 10 delivered');
     await waitFor(async () => (await committed(group, topic))[0] === 10, 'all committed');
     // o-3 three times. From its first call to its last, a later record reached the function only behind it in the

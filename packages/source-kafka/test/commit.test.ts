@@ -1,8 +1,8 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { BrokerError } from '@connector/core';
 import {
-  cleanups,
   createTestContext,
+  deferred,
   hold,
   memoryLogger,
   outcomes,
@@ -10,18 +10,12 @@ import {
   type TestContext,
   type TestGateway,
 } from '@connector/testing';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type KafkaClient, kafkajsClient, kafkaSource } from '../src/index.js';
-import { connect, deferred, startKafka, waitFor } from './helpers.js';
+import { connect, kafkaSuite, waitFor } from './helpers.js';
 
 // When the source commits (and what it produces as a reply) against the test broker with the real kafkajs client.
-let k: Awaited<ReturnType<typeof startKafka>>;
-const cleanup = cleanups();
-beforeAll(async () => {
-  k = await startKafka();
-});
-afterAll(async () => k.close());
-afterEach(() => cleanup.run());
+const { k, cleanup, consume } = kafkaSuite();
 
 /** Committed offset per partition of `topic` for `group`. */
 const committed = (group: string, topic: string): Record<number, number> =>
@@ -70,7 +64,7 @@ describe('Kafka source commits (test broker, real kafkajs)', () => {
     const topic = 'commit-refused';
     await produceSeries(topic, 'c', 5);
     // c-4 is held: the batch stays open, so the periodic commits of c-0..c-3 happen within it.
-    const hold = deferred();
+    const hold = deferred<void>();
     cleanup.add(async () => hold.resolve());
     const g = await gateway(topic, async (body) => {
       if (body === 'c-4') await hold.promise;
@@ -133,19 +127,17 @@ describe('Kafka source commits (test broker, real kafkajs)', () => {
     const topic = 'commit-count';
     const n = 150;
     await produceSeries(topic, 'r', n);
-    const hold = deferred();
+    const hold = deferred<void>();
     cleanup.add(async () => hold.resolve());
     const g = await gateway(topic, async (body) => {
       if (body === 'r-120') await hold.promise;
       return 200;
     });
-    const { connector, source } = await connect(g, {
-      brokers: k.broker.brokers,
+    const { source } = await consume(g, {
       topics: [topic],
       group: 'g-commit-count',
       commitInterval: 600_000,
     });
-    cleanup.add(() => connector.stop());
     await waitFor(() => g.pending() === 1, 'r-120 held');
     await waitFor(
       () => committed('g-commit-count', topic)[0] === 100 && source.stats().committed >= 1,
@@ -167,25 +159,11 @@ describe('Kafka source commits (test broker, real kafkajs)', () => {
       { partition: 0, key: 'b', value: 'fine' },
     ]);
     const g = await gateway(topic, (body) => (body === 'poison' ? 500 : 200));
-    const { kafkaSource } = await import('../src/index.js');
-    const { createConnector, createController } = await import('@connector/core');
-    const source = kafkaSource({
-      brokers: k.broker.brokers,
-      topics: [topic],
-      group: 'g-reply-dlq',
-      replyTopic,
-      deadLetterTopic: 'commit-reply-dlq-dead',
-      sessionTimeout: 6000,
-    });
-    const connector = createConnector({
-      controller: createController({ gatewayUrl: g.url }),
-      source,
-      onFailure: 'dead-letter',
-      ...(source.deadLetter ? { deadLetter: source.deadLetter } : {}),
-      retry: { maxRetries: 1, minDelay: 1, maxDelay: 5 },
-    });
-    cleanup.add(() => connector.stop());
-    await connector.start();
+    const { source } = await consume(
+      g,
+      { topics: [topic], group: 'g-reply-dlq', replyTopic, deadLetterTopic: 'commit-reply-dlq-dead' },
+      { onFailure: 'dead-letter', retry: { maxRetries: 1 } },
+    );
     await waitFor(() => committed('g-reply-dlq', topic)[0] === 2, 'both committed');
     expect(k.broker.produced('commit-reply-dlq-dead').map((r) => r.value?.toString())).toEqual(['poison']);
     const replies = k.broker.produced(replyTopic);
@@ -206,12 +184,10 @@ describe('Kafka source commits (test broker, real kafkajs)', () => {
       await delay(5);
       return 200;
     });
-    const { connector, source } = await connect(g, {
-      brokers: k.broker.brokers,
+    const { source } = await consume(g, {
       topics: [topic],
       group: 'g-commit-default',
     });
-    cleanup.add(() => connector.stop());
     await waitFor(
       () => committed('g-commit-default', topic)[0] === n && source.stats().committed >= 1,
       'all committed, and counted once the broker answered',
@@ -227,7 +203,7 @@ describe('Kafka source commits (test broker, real kafkajs)', () => {
       { partition: 0, value: 'h-0' },
       { partition: 0, value: 'h-1' },
     ]);
-    const hold = deferred();
+    const hold = deferred<void>();
     cleanup.add(async () => hold.resolve());
     const g = await gateway(topic, async (body) => {
       if (body === 'h-1') await hold.promise;

@@ -6,8 +6,9 @@ import {
   createController,
 } from '@connector/core';
 import { startKafkaBroker } from '@connector/kafka-test-broker';
-import type { TestGateway } from '@connector/testing';
-import { Kafka, logLevel } from 'kafkajs';
+import { type Cleanups, cleanups, type TestGateway, waitFor as wait } from '@connector/testing';
+import { type Admin, Kafka, logLevel } from 'kafkajs';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { type KafkaClient, type KafkaSource, type KafkaSourceOptions, kafkaSource } from '../src/index.js';
 
 /** Start the wire-protocol test broker and a producer. */
@@ -37,20 +38,11 @@ export async function startKafka() {
   };
 }
 
-/** Poll until `cond` holds or fail after `timeout` ms. */
-export async function waitFor(
-  cond: () => boolean | Promise<boolean>,
-  what: string,
-  timeout = 30_000,
-): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+/** `waitFor` of @connector/testing with a 30 s default, failing with `what` (and the last value seen). */
+export const waitFor = <T>(cond: () => T | Promise<T>, what: string | (() => string), timeout = 30_000) =>
+  wait(cond, { message: what, timeout });
 
-/** A connector with a Kafka source against a test gateway. */
+/** A connector with a Kafka source against a test gateway (dead letters to the source's `deadLetterTopic`, if set). */
 export async function connect(
   gateway: TestGateway,
   source: KafkaSourceOptions & { client?: KafkaClient },
@@ -62,20 +54,12 @@ export async function connect(
     controller,
     source: s,
     drainTimeout: 5000,
+    ...(s.deadLetter ? { deadLetter: s.deadLetter } : {}),
     ...opts,
     retry: { minDelay: 1, maxDelay: 5, ...opts.retry },
   });
   await connector.start();
   return { connector, source: s, controller };
-}
-
-/** A promise with its resolve function, to hold a function's answer until the test says so. */
-export function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve = () => {};
-  const promise = new Promise<void>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
 }
 
 /** `count` records on each of `partitions` partitions, valued `<prefix>p<partition>-<index>`. */
@@ -84,4 +68,57 @@ export function perPartition(prefix: string, partitions: number, count: number) 
     const partition = Math.floor(i / count);
     return { partition, key: `k${i}`, value: `${prefix}p${partition}-${i % count}` };
   });
+}
+
+type TestKafka = Awaited<ReturnType<typeof startKafka>>;
+
+/**
+ * The test file's broker and producer `k` (started in `beforeAll`, closed in `afterAll`), a `cleanup` stack run after
+ * each test, `consume` (a connector on `k`, stopped after the test) and, with `admin`, `committedByAdmin`.
+ */
+export function kafkaSuite(options: { admin?: boolean } = {}) {
+  let started: TestKafka | undefined;
+  let admin: Admin | undefined;
+  const cleanup: Cleanups = cleanups();
+  beforeAll(async () => {
+    started = await startKafka();
+    if (!options.admin) return;
+    admin = new Kafka({
+      clientId: 'test-admin',
+      brokers: started.broker.brokers,
+      logLevel: logLevel.NOTHING,
+    }).admin();
+    await admin.connect();
+  });
+  afterAll(async () => {
+    await admin?.disconnect();
+    await started?.close();
+  });
+  afterEach(() => cleanup.run());
+  const k = new Proxy({} as TestKafka, {
+    get: (_, key) => {
+      if (!started) throw new Error('the test broker starts in beforeAll');
+      return Reflect.get(started, key);
+    },
+  });
+  return {
+    k,
+    cleanup,
+    /** `connect` with `brokers` of `k`; the connector is stopped after the test. */
+    async consume(
+      gateway: TestGateway,
+      source: Omit<KafkaSourceOptions, 'brokers'> & { client?: KafkaClient },
+      opts: Partial<ConnectorOptions> = {},
+    ) {
+      const c = await connect(gateway, { brokers: k.broker.brokers, ...source }, opts);
+      cleanup.add(() => c.connector.stop());
+      return c;
+    },
+    /** The group's committed offsets of `topic` through kafkajs admin (partition -> next offset to consume; -1: none). */
+    async committedByAdmin(group: string, topic: string): Promise<Record<number, number>> {
+      if (!admin) throw new Error('kafkaSuite({ admin: true }) connects the admin');
+      const [t] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+      return Object.fromEntries((t?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+    },
+  };
 }

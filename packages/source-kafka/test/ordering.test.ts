@@ -1,31 +1,13 @@
-import { cleanups, startGateway, type TestGateway } from '@connector/testing';
-import { Kafka, logLevel } from 'kafkajs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connect, deferred, startKafka, waitFor } from './helpers.js';
+import { deferred, startGateway, type TestGateway } from '@connector/testing';
+import { describe, expect, it } from 'vitest';
+import { kafkaSuite, waitFor } from './helpers.js';
 
 // ordering=none: records of one partition run concurrently; commits never pass an unsettled or failed record.
-let k: Awaited<ReturnType<typeof startKafka>>;
-let admin: ReturnType<Kafka['admin']>;
-const cleanup = cleanups();
-beforeAll(async () => {
-  k = await startKafka();
-  admin = new Kafka({
-    clientId: 'test-admin',
-    brokers: k.broker.brokers,
-    logLevel: logLevel.NOTHING,
-  }).admin();
-  await admin.connect();
-});
-afterAll(async () => {
-  await admin.disconnect();
-  await k.close();
-});
-afterEach(() => cleanup.run());
+const { k, cleanup, consume, committedByAdmin } = kafkaSuite({ admin: true });
 
 /** The group's committed offset (the next record to consume) of partition 0, through kafkajs admin; -1: none. */
 async function committedAt(group: string, topic: string): Promise<number> {
-  const [t] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
-  return Number(t?.partitions.find((p) => p.partition === 0)?.offset ?? -1);
+  return (await committedByAdmin(group, topic))[0] ?? -1;
 }
 
 /**
@@ -44,10 +26,10 @@ function watchCommits<T>(group: string, topic: string, when: () => T): { offset:
 
 /** A gateway whose `fn` holds each first call until `release(body)`; `answer` may fail one (status). */
 async function holdingGateway(topic: string, answer: (body: string, call: number) => number = () => 200) {
-  const gates = new Map<string, ReturnType<typeof deferred>>();
+  const gates = new Map<string, ReturnType<typeof deferred<void>>>();
   const gate = (body: string) => {
     let d = gates.get(body);
-    if (!d) gates.set(body, (d = deferred()));
+    if (!d) gates.set(body, (d = deferred<void>()));
     return d;
   };
   const calls = new Map<string, number>();
@@ -92,25 +74,33 @@ const N = 10;
 const body = (i: number) => `r-${i}`;
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => body(from + i));
 
+/** `N` records `r-<i>` on partition 0 of `topic`, consumed by `group` with ordering=none and no connector retries. */
+async function consumeN(g: TestGateway, topic: string, group: string) {
+  await k.produce(
+    topic,
+    Array.from({ length: N }, (_, i) => ({ partition: 0, value: body(i) })),
+  );
+  const { source } = await consume(
+    g,
+    { topics: [topic], group, ordering: 'none', commitInterval: 20 },
+    { retry: { maxRetries: 0 } },
+  );
+  return source;
+}
+
 describe('Kafka ordering=none against the test broker (real kafkajs)', () => {
   it('runs records of one partition at once; the commit stops before a held middle record until it settles', async () => {
     const topic = 'none-held';
     const group = 'g-none-held';
     const h = await holdingGateway(topic);
-    await k.produce(
-      topic,
-      Array.from({ length: N }, (_, i) => ({ partition: 0, value: body(i) })),
-    );
-    const { connector, source } = await connect(
-      h.g,
-      { brokers: k.broker.brokers, topics: [topic], group, ordering: 'none', commitInterval: 20 },
-      { retry: { maxRetries: 0 } },
-    );
-    cleanup.add(() => connector.stop());
+    const source = await consumeN(h.g, topic, group);
     let released4 = false;
     const commits = watchCommits(group, topic, () => released4);
     // one partition, yet every record is in the function at once
-    await waitFor(() => h.open() === N, `${N} calls held at once (${h.open()})`);
+    await waitFor(
+      () => h.open() === N,
+      () => `${N} calls held at once (${h.open()})`,
+    );
     // successors of the held r-4 first: nothing before them settled, so nothing may be committed
     h.release(...range(5, N));
     await waitFor(() => source.stats().delivered === N - 5, 'r-5..r-9 settled');
@@ -132,18 +122,12 @@ describe('Kafka ordering=none against the test broker (real kafkajs)', () => {
     const topic = 'none-failed';
     const group = 'g-none-failed';
     const h = await holdingGateway(topic, (b, call) => (b === body(4) && call === 1 ? 500 : 200));
-    await k.produce(
-      topic,
-      Array.from({ length: N }, (_, i) => ({ partition: 0, value: body(i) })),
-    );
-    const { connector, source } = await connect(
-      h.g,
-      { brokers: k.broker.brokers, topics: [topic], group, ordering: 'none', commitInterval: 20 },
-      { retry: { maxRetries: 0 } },
-    );
-    cleanup.add(() => connector.stop());
+    const source = await consumeN(h.g, topic, group);
     const commits = watchCommits(group, topic, () => h.calls.get(body(4)) ?? 0);
-    await waitFor(() => h.open() === N, `${N} calls held at once (${h.open()})`);
+    await waitFor(
+      () => h.open() === N,
+      () => `${N} calls held at once (${h.open()})`,
+    );
     h.release(...range(0, 4), ...range(5, N));
     await waitFor(() => source.stats().delivered === N - 1, 'all but r-4 succeeded');
     h.release(body(4)); // fails (500, no retry): nack

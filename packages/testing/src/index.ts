@@ -27,6 +27,7 @@ export {
   startGateway,
   type TestGateway,
 } from './gateway.js';
+export { lateBound } from './late.js';
 export { type LogLine, memoryLogger } from './logger.js';
 export {
   type CapturedLogger,

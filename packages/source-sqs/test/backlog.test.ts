@@ -1,16 +1,8 @@
 import type { Connector } from '@connector/core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connect, startGateway, startSqs, waitFor } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { sqsSuite, startGateway, waitFor } from './helpers.js';
 
-let sqs: Awaited<ReturnType<typeof startSqs>>;
-const cleanups: (() => Promise<unknown>)[] = [];
-beforeAll(async () => {
-  sqs = await startSqs();
-});
-afterAll(async () => sqs.close());
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const { sqs, cleanup, consume } = sqsSuite();
 
 /** `connector_backlog_messages` of `queue` by state, as the registry serves it. */
 async function depth(connector: Connector, queue: string): Promise<Record<string, number>> {
@@ -31,13 +23,8 @@ describe('SQS queue depth (connector_backlog_messages)', () => {
     );
     // No function subscribes: the source does not poll, the 7 messages wait.
     const g = await startGateway({ functions: [] });
-    cleanups.push(() => g.close());
-    const { connector } = await connect(
-      g,
-      { queues: ['depth-idle'], waitTime: 1, clientConfig: sqs.clientConfig },
-      { backlogInterval: 20 },
-    );
-    cleanups.push(() => connector.stop());
+    cleanup.add(() => g.close());
+    const { connector } = await consume(g, { queues: ['depth-idle'] }, { backlogInterval: 20 });
     await waitFor(
       async () => same(await depth(connector, 'depth-idle'), { ready: 7, unacked: 0 }),
       'depth 7/0',
@@ -66,14 +53,13 @@ describe('SQS queue depth (connector_backlog_messages)', () => {
         },
       ],
     });
-    cleanups.push(() => g.close());
-    cleanups.push(async () => release());
-    const { connector, source } = await connect(
+    cleanup.add(() => g.close());
+    cleanup.add(async () => release());
+    const { connector, source } = await consume(
       g,
-      { queues: ['depth-busy'], waitTime: 1, maxMessages: 2, clientConfig: sqs.clientConfig },
+      { queues: ['depth-busy'], maxMessages: 2 },
       { backlogInterval: 20, maxInFlight: 2 },
     );
-    cleanups.push(() => connector.stop());
     // Held: what the source received stays invisible, the rest ready; none is lost from the count.
     await waitFor(async () => {
       const d = await depth(connector, 'depth-busy');

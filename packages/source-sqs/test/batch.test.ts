@@ -1,15 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connect, startGateway, startSqs, waitFor } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { sqsSuite, startGateway, waitFor } from './helpers.js';
 
-let sqs: Awaited<ReturnType<typeof startSqs>>;
-const cleanups: (() => Promise<unknown>)[] = [];
-beforeAll(async () => {
-  sqs = await startSqs();
-});
-afterAll(async () => sqs.close());
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const { sqs, cleanup, consume } = sqsSuite();
 
 interface Item {
   id: string;
@@ -47,14 +39,9 @@ describe('SQS with batch delivery (connector.dev/batch-size)', () => {
         },
       ],
     });
-    cleanups.push(() => g.close());
+    cleanup.add(() => g.close());
     await sqs.send(url, bodies);
-    const { connector } = await connect(
-      g,
-      { queues: ['batch-partial'], waitTime: 1, maxMessages: 10, clientConfig: sqs.clientConfig },
-      { onFailure: 'redeliver' },
-    );
-    cleanups.push(() => connector.stop());
+    await consume(g, { queues: ['batch-partial'], maxMessages: 10 }, { onFailure: 'redeliver' });
     await waitFor(() => (seen.get('m-3') ?? 0) === 2 && seen.size === 10, 'm-3 redelivered');
     await waitFor(async () => {
       const c = await sqs.counts(url);

@@ -1,25 +1,17 @@
 import { createServer } from 'node:net';
 import type { SQSClientConfig } from '@aws-sdk/client-sqs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { UndiciRequestHandler } from '../src/http.js';
-import { connect, startGateway, startSqs, waitFor } from './helpers.js';
+import { sqsSuite, startGateway, waitFor } from './helpers.js';
 
-let sqs: Awaited<ReturnType<typeof startSqs>>;
-const cleanups: (() => Promise<unknown>)[] = [];
-beforeAll(async () => {
-  sqs = await startSqs();
-});
-afterAll(async () => sqs.close());
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const { sqs, cleanup, consume } = sqsSuite();
 
 describe("the source's own SDK client", () => {
   it("still hands the SDK's log lines to a logger given in clientConfig (its logger middleware stays then)", async () => {
     const url = await sqs.createQueue('client-logger');
     await sqs.send(url, ['a', 'b', 'c']);
     const g = await startGateway({ functions: [{ name: 'fn', annotations: { topic: 'client-logger' } }] });
-    cleanups.push(() => g.close());
+    cleanup.add(() => g.close());
     const commands: string[] = [];
     const logger = {
       debug: () => {},
@@ -27,12 +19,10 @@ describe("the source's own SDK client", () => {
       warn: () => {},
       error: () => {},
     };
-    const { connector, source } = await connect(g, {
+    const { source } = await consume(g, {
       queues: ['client-logger'],
-      waitTime: 1,
       clientConfig: { ...sqs.clientConfig, logger },
     });
-    cleanups.push(() => connector.stop());
     await waitFor(() => source.stats().deleted === 3, 'three messages delivered and deleted');
     expect(g.invocations('fn')).toHaveLength(3);
     expect(commands).toContain('ReceiveMessageCommand');
@@ -43,9 +33,9 @@ describe("the source's own SDK client", () => {
     const url = await sqs.createQueue('client-handler');
     await sqs.send(url, ['a', 'b']);
     const g = await startGateway({ functions: [{ name: 'fn', annotations: { topic: 'client-handler' } }] });
-    cleanups.push(() => g.close());
+    cleanup.add(() => g.close());
     const inner = new UndiciRequestHandler();
-    cleanups.push(async () => inner.destroy());
+    cleanup.add(async () => inner.destroy());
     const seen: string[] = [];
     const handler = {
       metadata: inner.metadata,
@@ -57,15 +47,13 @@ describe("the source's own SDK client", () => {
       httpHandlerConfigs: () => ({}),
       destroy: () => {},
     };
-    const { connector, source } = await connect(g, {
+    const { source } = await consume(g, {
       queues: ['client-handler'],
-      waitTime: 1,
       clientConfig: {
         ...sqs.clientConfig,
         requestHandler: handler as unknown as NonNullable<SQSClientConfig['requestHandler']>,
       },
     });
-    cleanups.push(() => connector.stop());
     await waitFor(() => source.stats().deleted === 2, 'two messages delivered and deleted');
     expect(seen).toContain('AmazonSQS.ReceiveMessage');
     expect(seen).toContain('AmazonSQS.DeleteMessageBatch');
@@ -76,10 +64,10 @@ describe('UndiciRequestHandler', () => {
   it("reports a connection the server drops mid-request as ECONNRESET (the code the SDK's retry knows)", async () => {
     const server = createServer((socket) => socket.once('data', () => socket.destroy()));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    cleanups.push(() => new Promise((r) => server.close(r)));
+    cleanup.add(() => new Promise((r) => server.close(r)));
     const { port } = server.address() as { port: number };
     const handler = new UndiciRequestHandler();
-    cleanups.push(async () => handler.destroy());
+    cleanup.add(async () => handler.destroy());
     const sent = handler.handle({
       protocol: 'http:',
       hostname: '127.0.0.1',

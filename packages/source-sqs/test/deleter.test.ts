@@ -6,20 +6,16 @@ import {
 } from '@aws-sdk/client-sqs';
 import { HealthState } from '@connector/core';
 import { memoryLogger } from '@connector/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Deleter } from '../src/deleter.js';
 import type { Queue, Received } from '../src/queue.js';
 import { newStats } from '../src/stats.js';
-import { startSqs, waitFor } from './helpers.js';
+import { sqsSuite, waitFor } from './helpers.js';
 
 // The deleter against fauxqs: which DeleteMessageBatch calls leave, with which entries, and what a failed call or
 // entry does (retried, then given up: SQS redelivers). fauxqs never fails an entry; a client middleware injects it.
 
-let sqs: Awaited<ReturnType<typeof startSqs>>;
-beforeAll(async () => {
-  sqs = await startSqs();
-});
-afterAll(async () => sqs.close());
+const { sqs } = sqsSuite();
 
 let queues = 0;
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { cleanups } from '@connector/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, credentials, startGateway, waitFor } from './helpers.js';
 
@@ -99,10 +100,8 @@ async function startBatchSqs(batch: Held[]) {
   };
 }
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanup = cleanups();
+afterEach(() => cleanup.run());
 
 describe('FIFO batch with several messages of one group (SQS JSON protocol endpoint)', () => {
   it('after a failed message the rest of its group is released undelivered; other groups go on', async () => {
@@ -111,7 +110,7 @@ describe('FIFO batch with several messages of one group (SQS JSON protocol endpo
       ...['b-0', 'b-1', 'b-2'].map((id) => ({ id, body: id, group: 'b' })),
     ];
     const sqs = await startBatchSqs(batch);
-    cleanups.push(() => sqs.close());
+    cleanup.add(() => sqs.close());
     const g = await startGateway({
       functions: [
         {
@@ -121,7 +120,7 @@ describe('FIFO batch with several messages of one group (SQS JSON protocol endpo
         },
       ],
     });
-    cleanups.push(() => g.close());
+    cleanup.add(() => g.close());
     const { connector, source } = await connect(
       g,
       {
@@ -133,7 +132,7 @@ describe('FIFO batch with several messages of one group (SQS JSON protocol endpo
       },
       { retry: { maxRetries: 0 }, onFailure: 'redeliver' },
     );
-    cleanups.push(() => connector.stop());
+    cleanup.add(() => connector.stop());
     // The endpoint records a call when its request arrives; the source counts it once the answer is back. Wait on
     // both: the assertions below read both.
     await waitFor(

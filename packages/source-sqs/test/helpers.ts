@@ -12,8 +12,16 @@ import {
   createConnector,
   createController,
 } from '@connector/core';
-import { startGateway, type TestGateway } from '@connector/testing';
+import {
+  type Cleanups,
+  cleanups,
+  lateBound,
+  startGateway,
+  type TestGateway,
+  waitFor as wait,
+} from '@connector/testing';
 import { startFauxqs } from 'fauxqs';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { type SqsSource, type SqsSourceOptions, sqsSource } from '../src/index.js';
 
 export const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
@@ -85,18 +93,9 @@ export async function startSqs() {
   };
 }
 
-/** Poll until `cond` holds or fail after `timeout` ms. */
-export async function waitFor(
-  cond: () => boolean | Promise<boolean>,
-  what: string,
-  timeout = 20_000,
-): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+/** `waitFor` of @connector/testing with a 20 s default, failing with `what` (and the last value seen). */
+export const waitFor = <T>(cond: () => T | Promise<T>, what: string | (() => string), timeout = 20_000) =>
+  wait(cond, { message: what, timeout });
 
 /** Start a connector with an SQS source against a gateway. */
 export async function connect(
@@ -127,3 +126,30 @@ export async function closedPort(): Promise<number> {
 }
 
 export { startGateway };
+
+type TestSqs = Awaited<ReturnType<typeof startSqs>>;
+
+/**
+ * The test file's fauxqs `sqs` (started in `beforeAll`, closed in `afterAll`), a `cleanup` stack run after each test,
+ * and `consume` (a connector on `sqs`, stopped after the test).
+ */
+export function sqsSuite() {
+  let started: TestSqs | undefined;
+  const cleanup: Cleanups = cleanups();
+  beforeAll(async () => {
+    started = await startSqs();
+  });
+  afterAll(async () => started?.close());
+  afterEach(() => cleanup.run());
+  const sqs = lateBound(() => started, 'fauxqs (started in beforeAll)');
+  return {
+    sqs,
+    cleanup,
+    /** `connect` with `sqs`'s client config and 1 s long polls unless `source` says otherwise; stopped after the test. */
+    async consume(gateway: TestGateway, source: SqsSourceOptions, opts: Partial<ConnectorOptions> = {}) {
+      const c = await connect(gateway, { waitTime: 1, clientConfig: sqs.clientConfig, ...source }, opts);
+      cleanup.add(() => c.connector.stop());
+      return c;
+    },
+  };
+}

@@ -1,4 +1,4 @@
-import { GATEWAY_TEST_SECRET, refusedConnectorTexts } from '@connector/testing';
+import { cleanups, GATEWAY_TEST_SECRET, refusedConnectorTexts } from '@connector/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sqsOptionsFromEnv, sqsSource } from '../src/index.js';
 import { startSqs } from './helpers.js';
@@ -9,15 +9,13 @@ import { startSqs } from './helpers.js';
 const SECRET = 'aws-Known-Secret-Key-0b7d';
 const TOKEN = 'aws-Known-Session-Token-e41c';
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanup = cleanups();
+afterEach(() => cleanup.run());
 
 describe('secrets never reach a log line or a readiness text (SQS)', () => {
   it('secret_access_key_file and session_token_file, with a missing queue and a refusing gateway', async () => {
     const sqs = await startSqs();
-    cleanups.push(() => sqs.server.stop());
+    cleanup.add(() => sqs.server.stop());
     const sqsEnv = (path: (n: string) => string) => ({
       endpoint: sqs.server.address,
       region: 'us-east-1',
@@ -42,7 +40,7 @@ describe('secrets never reach a log line or a readiness text (SQS)', () => {
         source: (env) => sqsSource(sqsOptionsFromEnv(env)),
         refused: /source sqs failed to start/,
       },
-      (undo) => cleanups.push(undo),
+      (undo) => cleanup.add(undo),
     );
     expect(text).toMatch(/"level":(10|20)/); // trace and debug lines were written too
     for (const secret of [SECRET, TOKEN, GATEWAY_TEST_SECRET]) expect(text).not.toContain(secret);

@@ -1,14 +1,10 @@
 import type { SourceContext } from '@connector/core';
 import { createTestContext, outcomes } from '@connector/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sqsSource } from '../src/index.js';
-import { startSqs, waitFor } from './helpers.js';
+import { sqsSuite, waitFor } from './helpers.js';
 
-let sqs: Awaited<ReturnType<typeof startSqs>>;
-beforeAll(async () => {
-  sqs = await startSqs();
-});
-afterAll(async () => sqs.close());
+const { sqs } = sqsSuite();
 
 describe('settling a delivery', () => {
   it.each([

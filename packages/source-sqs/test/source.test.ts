@@ -3,22 +3,14 @@ import {
   type DeleteMessageBatchCommandOutput,
   ReceiveMessageCommand,
 } from '@aws-sdk/client-sqs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connect, startGateway, startSqs, waitFor } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { connect, sqsSuite, startGateway, waitFor } from './helpers.js';
 
-let sqs: Awaited<ReturnType<typeof startSqs>>;
-const cleanups: (() => Promise<unknown>)[] = [];
-beforeAll(async () => {
-  sqs = await startSqs();
-});
-afterAll(async () => sqs.close());
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const { sqs, cleanup, consume } = sqsSuite();
 
 async function gateway(queue: string, handler?: Parameters<typeof startGateway>[0]) {
   const g = await startGateway(handler ?? { functions: [{ name: 'fn', annotations: { topic: queue } }] });
-  cleanups.push(() => g.close());
+  cleanup.add(() => g.close());
   return g;
 }
 const bodies = (g: Awaited<ReturnType<typeof gateway>>) => g.invocations('fn').map((r) => r.body.toString());
@@ -31,12 +23,9 @@ describe('SQS source against fauxqs', () => {
     await sqs.send(url, sent, (i) => ({
       MessageAttributes: { priority: { DataType: 'Number', StringValue: String(i % 3) } },
     }));
-    const { connector, source } = await connect(g, {
+    const { source } = await consume(g, {
       queues: ['orders'],
-      waitTime: 1,
-      clientConfig: sqs.clientConfig,
     });
-    cleanups.push(() => connector.stop());
     await waitFor(() => g.invocations('fn').length >= 50, '50 invocations');
     await waitFor(() => source.stats().deleted === 50, '50 deletes');
     expect(new Set(bodies(g))).toEqual(new Set(sent));
@@ -59,12 +48,9 @@ describe('SQS source against fauxqs', () => {
       ],
     });
     await sqs.send(url, ['old news']);
-    const { connector, source } = await connect(g, {
+    const { source } = await consume(g, {
       queues: ['aged'],
-      waitTime: 1,
-      clientConfig: sqs.clientConfig,
     });
-    cleanups.push(() => connector.stop());
     await waitFor(() => source.stats().deleted === 1, 'the expired message settled (deleted)');
     // Without the broker's timestamp the age would count from the first attempt (0 ms) and `fn` would be invoked.
     expect(g.invocations('fn')).toHaveLength(0);
@@ -82,12 +68,11 @@ describe('SQS source against fauxqs', () => {
       functions: [{ name: 'fn', annotations: { topic: 'payments' }, handler: () => ({ status: 500 }) }],
     });
     await sqs.send(url, ['poison']);
-    const { connector, source } = await connect(
+    const { source } = await consume(
       g,
-      { queues: [url], waitTime: 1, clientConfig: sqs.clientConfig },
+      { queues: [url] },
       { retry: { maxRetries: 0 }, onFailure: 'redeliver' },
     );
-    cleanups.push(() => connector.stop());
     await waitFor(async () => (await sqs.counts(dlq)).visible === 1, 'the message in the DLQ');
     expect(g.invocations('fn').map((r) => r.headers['x-sqs-approximatereceivecount'])).toEqual(['1', '2']);
     expect(source.stats().deleted).toBe(0);
@@ -101,12 +86,11 @@ describe('SQS source against fauxqs', () => {
     });
     const letters: string[] = [];
     await sqs.send(url, ['bad']);
-    const { connector, source } = await connect(
+    const { source } = await consume(
       g,
-      { queues: ['refunds'], waitTime: 1, clientConfig: sqs.clientConfig },
+      { queues: ['refunds'] },
       { onFailure: 'dead-letter', deadLetter: (l) => void letters.push(l.function) },
     );
-    cleanups.push(() => connector.stop());
     await waitFor(() => source.stats().deleted === 1, 'delete after dead-lettering');
     expect(letters).toEqual(['fn.openfaas-fn']);
     expect(g.invocations('fn')).toHaveLength(1);
@@ -117,12 +101,9 @@ describe('SQS source against fauxqs', () => {
     const g = await gateway('reports');
     g.fault('fn', { delay: 5000, times: 1 });
     await sqs.send(url, ['slow-report']);
-    const { connector, source } = await connect(g, {
+    const { source } = await consume(g, {
       queues: ['reports'],
-      waitTime: 1,
-      clientConfig: sqs.clientConfig,
     });
-    cleanups.push(() => connector.stop());
     await waitFor(() => source.stats().deleted === 1, 'the delete after the slow invocation');
     expect(g.invocations('fn')).toHaveLength(1);
     expect(source.stats().extended).toBeGreaterThanOrEqual(2);
@@ -137,12 +118,9 @@ describe('SQS source against fauxqs', () => {
     const sent: string[] = [];
     for (let i = 0; i < 10; i++) for (const grp of ['a', 'b', 'c']) sent.push(`${grp}-${i}`);
     await sqs.send(url, sent, (i) => ({ MessageGroupId: (sent[i] as string).slice(0, 1) }));
-    const { connector } = await connect(g, {
+    await consume(g, {
       queues: ['events.fifo'],
-      waitTime: 1,
-      clientConfig: sqs.clientConfig,
     });
-    cleanups.push(() => connector.stop());
     await waitFor(() => g.invocations('fn').length === 30, '30 invocations');
     for (const grp of ['a', 'b', 'c']) {
       expect(bodies(g).filter((b) => b.startsWith(grp))).toEqual(
@@ -155,22 +133,8 @@ describe('SQS source against fauxqs', () => {
     const url = await sqs.createQueue('shared', { VisibilityTimeout: '30' });
     const g = await gateway('shared');
     const sent = Array.from({ length: 60 }, (_, i) => `m-${i}`);
-    const a = await connect(g, {
-      queues: ['shared'],
-      waitTime: 1,
-      maxMessages: 5,
-      clientConfig: sqs.clientConfig,
-    });
-    const b = await connect(g, {
-      queues: ['shared'],
-      waitTime: 1,
-      maxMessages: 5,
-      clientConfig: sqs.clientConfig,
-    });
-    cleanups.push(
-      () => a.connector.stop(),
-      () => b.connector.stop(),
-    );
+    const a = await consume(g, { queues: ['shared'], maxMessages: 5 });
+    const b = await consume(g, { queues: ['shared'], maxMessages: 5 });
     await sqs.send(url, sent);
     await waitFor(() => a.source.stats().deleted + b.source.stats().deleted === 60, '60 deletes');
     expect(g.invocations('fn')).toHaveLength(60);
@@ -195,8 +159,7 @@ describe('SQS source against fauxqs', () => {
     await first.connector.kill();
     g.fault('fn', null);
     const before = g.invocations('fn').length;
-    const second = await connect(g, { queues: ['jobs'], waitTime: 1, clientConfig: sqs.clientConfig });
-    cleanups.push(() => second.connector.stop());
+    const second = await consume(g, { queues: ['jobs'] });
     await waitFor(() => second.source.stats().deleted === 5, 'all 5 after the visibility timeout');
     expect(new Set(bodies(g).slice(before))).toEqual(new Set(sent));
     expect(await sqs.counts(url)).toEqual({ visible: 0, invisible: 0 });
@@ -226,13 +189,11 @@ describe('SQS source against fauxqs', () => {
     await sqs.createQueue('idle');
     const g = await gateway('idle');
     const counted = sqs.countingClient();
-    const { connector, source } = await connect(g, {
+    const { source } = await consume(g, {
       queues: ['idle'],
-      waitTime: 1,
       pollers: 2,
       client: counted.client,
     });
-    cleanups.push(() => connector.stop());
     await waitFor(() => counted.count('ReceiveMessage') >= 2, 'both pollers polling');
     const start = counted.count('ReceiveMessage');
     const t0 = Date.now();
@@ -273,12 +234,11 @@ describe('SQS source against fauxqs', () => {
     const sent: string[] = [];
     for (let i = 0; i < 5; i++) for (const grp of ['a', 'b']) sent.push(`${grp}-${i}`);
     await sqs.send(url, sent, (i) => ({ MessageGroupId: (sent[i] as string).slice(0, 1) }));
-    const { connector, source } = await connect(
+    const { source } = await consume(
       g,
-      { queues: ['ordered.fifo'], waitTime: 1, clientConfig: sqs.clientConfig },
+      { queues: ['ordered.fifo'] },
       { retry: { maxRetries: 0 }, onFailure: 'redeliver' },
     );
-    cleanups.push(() => connector.stop());
     await waitFor(() => source.stats().deleted === 10, '10 deletes');
     const ok = (grp: string) =>
       g
@@ -323,12 +283,10 @@ describe('SQS source against fauxqs', () => {
     );
     const sent = Array.from({ length: 12 }, (_, i) => `p-${i}`);
     await sqs.send(url, sent);
-    const { connector, source } = await connect(g, {
+    const { source } = await consume(g, {
       queues: ['partial'],
-      waitTime: 1,
       client: counted.client,
     });
-    cleanups.push(() => connector.stop());
     await waitFor(() => source.stats().deleted === 12, '12 deletes');
     expect(injected).toBe(1);
     expect(source.stats()).toMatchObject({ deleteRetries: 1, deleteFailures: 0, received: 12 });
@@ -347,12 +305,9 @@ describe('SQS source against fauxqs', () => {
         blob: { DataType: 'Binary', BinaryValue: new Uint8Array([1, 2, 255]) },
       },
     }));
-    const { connector, source } = await connect(g, {
+    const { source } = await consume(g, {
       queues: ['labels'],
-      waitTime: 1,
-      clientConfig: sqs.clientConfig,
     });
-    cleanups.push(() => connector.stop());
     await waitFor(() => source.stats().deleted === 1, 'the delete');
     const h = g.invocations('fn')[0]?.headers ?? {};
     expect(h).toMatchObject({
@@ -405,12 +360,10 @@ describe('SQS source against fauxqs', () => {
     g.fault('system', { status: 500 });
     await sqs.send(url, ['e-0', 'e-1', 'e-2']);
     const counted = sqs.countingClient();
-    const { connector, source, controller } = await connect(g, {
+    const { source, controller } = await consume(g, {
       queues: ['early'],
-      waitTime: 1,
       client: counted.client,
     });
-    cleanups.push(() => connector.stop());
     // Started with an empty topic map (the first sync failed): the queue is resolved, but never polled.
     expect(controller.synced()).toBe(false);
     expect(g.requests.some((r) => r.path.startsWith('/system/'))).toBe(true);
@@ -442,12 +395,11 @@ describe('SQS source against fauxqs', () => {
     );
     await sqs.send(url, ['d-0']);
     // backlogInterval 0: the backlog sampler (GetQueueAttributes too) would add its own calls to the count.
-    const { connector, source } = await connect(
+    const { source } = await consume(
       g,
-      { queues: ['denied'], waitTime: 1, client: counted.client },
+      { queues: ['denied'], client: counted.client },
       { backlogInterval: 0 },
     );
-    cleanups.push(() => connector.stop());
     await waitFor(() => source.stats().deleted === 1, 'the delete');
     expect(counted.count('GetQueueAttributes')).toBe(1);
     expect(source.stats().extended).toBe(0);

@@ -6,7 +6,7 @@ import {
   createController,
 } from '@connector/core';
 import { startKafkaBroker } from '@connector/kafka-test-broker';
-import { type Cleanups, cleanups, type TestGateway, waitFor as wait } from '@connector/testing';
+import { type Cleanups, cleanups, lateBound, type TestGateway, waitFor as wait } from '@connector/testing';
 import { type Admin, Kafka, logLevel } from 'kafkajs';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { type KafkaClient, type KafkaSource, type KafkaSourceOptions, kafkaSource } from '../src/index.js';
@@ -95,12 +95,7 @@ export function kafkaSuite(options: { admin?: boolean } = {}) {
     await started?.close();
   });
   afterEach(() => cleanup.run());
-  const k = new Proxy({} as TestKafka, {
-    get: (_, key) => {
-      if (!started) throw new Error('the test broker starts in beforeAll');
-      return Reflect.get(started, key);
-    },
-  });
+  const k = lateBound(() => started, 'the test broker (started in beforeAll)');
   return {
     k,
     cleanup,

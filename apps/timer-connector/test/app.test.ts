@@ -1,9 +1,8 @@
 import { createServer, type Server } from 'node:net';
 import { ConfigError, noopLogger } from '@connector/core';
-import { startGateway, type TestGateway } from '@connector/testing';
+import { memoryLogger, startGateway, type TestGateway, waitFor } from '@connector/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { main, startDemo, startupFailure } from '../src/index.js';
-import { memoryLogger, waitFor } from './helpers.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -151,7 +150,7 @@ describe('pnpm start demo', () => {
     expect(call?.status).toBe(200);
     const result = () =>
       logger.lines.find((l) => l.msg === 'invocation result' && (l.obj as { body?: string }).body);
-    await waitFor(() => result() !== undefined, 'a printed response');
+    await waitFor(() => result() !== undefined, { message: 'a printed response' });
     expect(result()?.obj).toMatchObject({
       function: 'hello.openfaas-fn',
       status: 200,

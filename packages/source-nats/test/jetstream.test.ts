@@ -2,7 +2,7 @@ import { createTestContext, waitFor } from '@connector/testing';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { Msg } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MANAGED_STREAM } from '../src/index.js';
+import { MANAGED_STREAM, type NatsSourceOptions } from '../src/index.js';
 import { jetStreamMessage } from '../src/message.js';
 import {
   cleanup,
@@ -23,6 +23,17 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await server.stop();
+});
+
+/** A gateway with one function, `fn`, on topic `p`. */
+const fnGateway = (p: string) => gateway({ functions: [{ name: 'fn', annotations: { topic: p } }] });
+/** Durable consumer `c` of stream `p` on subject `p` at the test server, with `extra` options. */
+const consumerOf = (p: string, extra: Partial<NatsSourceOptions> = {}): NatsSourceOptions => ({
+  servers: server.url,
+  stream: p,
+  consumer: 'c',
+  subjects: [p],
+  ...extra,
 });
 
 describe('JetStream source', () => {
@@ -83,17 +94,16 @@ describe('JetStream source', () => {
 
   it('acks only after the delivery settled: a failed delivery is nak-ed with a back-off delay and redelivered', async () => {
     const p = unique('ack');
-    const g = await gateway({ functions: [{ name: 'fn', annotations: { topic: p } }] });
+    const g = await fnGateway(p);
     g.fault('fn', { status: 500, times: 2 });
     const nc = await nats(server.url);
-    await connector(g, {
-      servers: server.url,
-      stream: p,
-      consumer: 'c',
-      subjects: [p],
-      ackWait: 30_000, // far longer than the test: only the nak brings it back
-      nakDelay: { min: 700, max: 5000 },
-    });
+    await connector(
+      g,
+      consumerOf(p, {
+        ackWait: 30_000, // far longer than the test: only the nak brings it back
+        nakDelay: { min: 700, max: 5000 },
+      }),
+    );
     await publish(nc, p, 'retry-me');
     await waitFor(() => okBodies(g).has('retry-me'), { timeout: 20_000 });
     const calls = g.invocations('fn');
@@ -111,7 +121,7 @@ describe('JetStream source', () => {
 
   it('terms a poison message the connector dead-lettered: no redelivery, a MSG_TERMINATED advisory', async () => {
     const p = unique('poison');
-    const g = await gateway({ functions: [{ name: 'fn', annotations: { topic: p } }] });
+    const g = await fnGateway(p);
     g.fault('fn', { status: 500 });
     const nc = await nats(server.url);
     const advisories: Msg[] = [];
@@ -123,14 +133,7 @@ describe('JetStream source', () => {
     await nc.flush();
     const { connector: c } = await connector(
       g,
-      {
-        servers: server.url,
-        stream: p,
-        consumer: 'c',
-        subjects: [p],
-        ackWait: 1000,
-        nakDelay: { min: 10, max: 20 },
-      },
+      consumerOf(p, { ackWait: 1000, nakDelay: { min: 10, max: 20 } }),
       { onFailure: 'dead-letter' },
     );
     await publish(nc, p, 'poison');
@@ -151,7 +154,7 @@ describe('JetStream source', () => {
 
   it('keeps num_ack_pending at the capacity while the function stalls, with working() progress acks past ack_wait', async () => {
     const p = unique('bp');
-    const g = await gateway({ functions: [{ name: 'fn', annotations: { topic: p } }] });
+    const g = await fnGateway(p);
     g.fault('fn', { hang: true });
     const nc = await nats(server.url);
     const progress: string[] = [];
@@ -159,15 +162,7 @@ describe('JetStream source', () => {
     await nc.flush();
     const { connector: c } = await connector(
       g,
-      {
-        servers: server.url,
-        stream: p,
-        consumer: 'c',
-        subjects: [p],
-        maxAckPending: 3,
-        ackWait: 900,
-        fetchExpires: 1000,
-      },
+      consumerOf(p, { maxAckPending: 3, ackWait: 900, fetchExpires: 1000 }),
       { maxInFlight: 3 },
     );
     for (let i = 0; i < 20; i++) await publish(nc, p, `bp-${i}`);
@@ -188,18 +183,11 @@ describe('JetStream source', () => {
 
   it('sends working() while a function runs longer than ack_wait: the server does not redeliver it meanwhile', async () => {
     const p = unique('wip');
-    const g = await gateway({ functions: [{ name: 'fn', annotations: { topic: p } }] });
+    const g = await fnGateway(p);
     g.fault('fn', { delay: 2500, times: 1 });
     const nc = await nats(server.url);
     // capacity to spare, so the source keeps pulling: a redelivery would reach it at once
-    await connector(g, {
-      servers: server.url,
-      stream: p,
-      consumer: 'c',
-      subjects: [p],
-      ackWait: 800,
-      fetchExpires: 1000,
-    });
+    await connector(g, consumerOf(p, { ackWait: 800, fetchExpires: 1000 }));
     await publish(nc, p, 'slow');
     await waitFor(() => okBodies(g).has('slow'));
     await waitFor(async () => (await consumerInfo(nc, p, 'c')).num_ack_pending === 0);
@@ -209,16 +197,9 @@ describe('JetStream source', () => {
 
   it('redelivers what was in flight when the connector is killed: every id arrives after a restart', async () => {
     const p = unique('crash');
-    const g = await gateway({ functions: [{ name: 'fn', annotations: { topic: p } }] });
+    const g = await fnGateway(p);
     const nc = await nats(server.url);
-    const opts = {
-      servers: server.url,
-      stream: p,
-      consumer: 'c',
-      subjects: [p],
-      maxAckPending: 8,
-      ackWait: 2000,
-    };
+    const opts = consumerOf(p, { maxAckPending: 8, ackWait: 2000 });
     g.fault('fn', { hang: true });
     const first = await connector(g, opts, { maxInFlight: 8 });
     const ids = Array.from({ length: 30 }, (_, i) => `id-${i}`);
@@ -238,7 +219,7 @@ describe('JetStream source', () => {
 
   it('stops cleanly: settled deliveries are acked before the connection closes, the rest handed back', async () => {
     const p = unique('stop');
-    const g = await gateway({ functions: [{ name: 'fn', annotations: { topic: p } }] });
+    const g = await fnGateway(p);
     g.fault('fn', { delay: 300 });
     const nc = await nats(server.url);
     const acks = new Map<number, string>(); // stream sequence -> ack payload
@@ -246,12 +227,7 @@ describe('JetStream source', () => {
       callback: (_e, m) => void acks.set(Number(m.subject.split('.')[5]), m.string()),
     });
     await nc.flush();
-    const { connector: c, source } = await connector(g, {
-      servers: server.url,
-      stream: p,
-      consumer: 'c',
-      subjects: [p],
-    });
+    const { connector: c, source } = await connector(g, consumerOf(p));
     for (let i = 0; i < 5; i++) await publish(nc, p, `s-${i}`);
     await waitFor(() => g.pending() >= 1);
     await c.stop();
@@ -271,13 +247,9 @@ describe('JetStream source', () => {
 
   it('recovers when the consumer is deleted under it: the source fails, restarts and creates it again', async () => {
     const p = unique('gone');
-    const g = await gateway({ functions: [{ name: 'fn', annotations: { topic: p } }] });
+    const g = await fnGateway(p);
     const nc = await nats(server.url);
-    await connector(
-      g,
-      { servers: server.url, stream: p, consumer: 'c', subjects: [p], fetchExpires: 1000 },
-      { restartDelay: { min: 50, max: 200 } },
-    );
+    await connector(g, consumerOf(p, { fetchExpires: 1000 }), { restartDelay: { min: 50, max: 200 } });
     await publish(nc, p, 'first');
     await waitFor(() => okBodies(g).has('first'));
     const jsm = await jetstreamManager(nc);

@@ -9,10 +9,9 @@ import {
   createConnector,
   createController,
   type DeadLetter,
-  type InvokeResult,
   runConnector,
 } from '../src/index.js';
-import { freePort, gate, memorySource, parseMetrics, waitFor } from './helpers.js';
+import { freePort, gate, memorySource, parseMetrics, recordingConnector, waitFor } from './helpers.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -25,35 +24,40 @@ async function gateway(...args: Parameters<typeof startGateway>): Promise<TestGa
   return g;
 }
 
-const fast = { minDelay: 1, maxDelay: 5 };
+/** A gateway whose function `f` (topic `t`) answers each call once `hold` opens. */
+const heldGateway = (hold: { promise: Promise<void> }) =>
+  gateway({
+    functions: [
+      {
+        name: 'f',
+        annotations: { topic: 't' },
+        handler: async () => {
+          await hold.promise;
+          return {};
+        },
+      },
+    ],
+  });
 const msg = (body: string, extra: Record<string, unknown> = {}) => ({
   topic: 't',
   body: Buffer.from(body),
   ...extra,
 });
 
-async function setup(
+/** `recordingConnector` on `g` (or `gatewayUrl`), draining for up to 5 s on stop; stopped after the test. */
+const setup = (
   g: TestGateway,
-  opts: Partial<ConnectorOptions> & { gatewayUrl?: string; rebuildInterval?: number } = {},
-) {
-  const controller = createController({
-    gatewayUrl: opts.gatewayUrl ?? g.url,
-    rebuildInterval: opts.rebuildInterval ?? 60_000,
-  });
-  const mem = memorySource();
-  const results: InvokeResult[] = [];
-  controller.subscribe((r) => results.push(r));
-  const connector = createConnector({
-    controller,
-    source: mem.source,
-    drainTimeout: 5000,
-    ...opts,
-    retry: { ...fast, ...opts.retry },
-  });
-  cleanups.push(() => connector.stop());
-  await connector.start();
-  return { controller, mem, connector, results };
-}
+  {
+    gatewayUrl = g.url,
+    rebuildInterval = 60_000,
+    ...connector
+  }: Partial<ConnectorOptions> & { gatewayUrl?: string; rebuildInterval?: number } = {},
+) =>
+  recordingConnector(
+    gatewayUrl,
+    { controller: { rebuildInterval }, connector: { drainTimeout: 5000, ...connector } },
+    (fn) => cleanups.push(fn),
+  );
 
 describe('delivery with retries', () => {
   it('a function failing twice then succeeding is delivered once, in 3 attempts', async () => {
@@ -311,18 +315,7 @@ describe('flow control', () => {
 describe('shutdown', () => {
   it('stop() lets in-flight work finish and acks it; later messages are refused and not acked', async () => {
     const hold = gate();
-    const g = await gateway({
-      functions: [
-        {
-          name: 'f',
-          annotations: { topic: 't' },
-          handler: async () => {
-            await hold.promise;
-            return {};
-          },
-        },
-      ],
-    });
+    const g = await heldGateway(hold);
     const { mem, connector } = await setup(g, { maxInFlight: 2 });
     mem.push(msg('1'), msg('2'), msg('3'));
     await waitFor(() => g.pending() === 2);
@@ -363,18 +356,7 @@ describe('shutdown', () => {
 
   it('SIGTERM drains and exits 0; a second signal exits 1 at once', async () => {
     const hold = gate();
-    const g = await gateway({
-      functions: [
-        {
-          name: 'f',
-          annotations: { topic: 't' },
-          handler: async () => {
-            await hold.promise;
-            return {};
-          },
-        },
-      ],
-    });
+    const g = await heldGateway(hold);
     const controller = createController({ gatewayUrl: g.url });
     const mem = memorySource();
     const exits: number[] = [];

@@ -1,14 +1,7 @@
 import { startGateway, type TestGateway } from '@connector/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  type ConnectorOptions,
-  createConnector,
-  createController,
-  type DeadLetter,
-  type InvokeResult,
-  isShutdownError,
-} from '../src/index.js';
-import { memorySource, waitFor } from './helpers.js';
+import { type ConnectorOptions, isShutdownError } from '../src/index.js';
+import { recordingConnector, waitFor } from './helpers.js';
 
 // One table of delivery rules, run with and without an ordering key: the engine has one pipeline, and these
 // cases are what it must do whichever way a message enters it.
@@ -18,35 +11,26 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function setup(
+/** `recordingConnector` on `g`, draining for up to 5 s on stop; stopped after the test. */
+const setup = (
   g: TestGateway,
-  opts: Partial<ConnectorOptions> & { namespace?: string; asyncInvocation?: boolean } = {},
-) {
-  const { namespace, asyncInvocation, ...connectorOpts } = opts;
-  const controller = createController({
-    gatewayUrl: g.url,
-    rebuildInterval: 60_000,
-    ...(namespace === undefined ? {} : { namespace }),
-    ...(asyncInvocation === undefined ? {} : { asyncInvocation }),
-  });
-  const mem = memorySource();
-  const results: InvokeResult[] = [];
-  const letters: DeadLetter[] = [];
-  controller.subscribe((r) => results.push(r));
-  const connector = createConnector({
-    controller,
-    source: mem.source,
-    drainTimeout: 5000,
-    deadLetter: (l) => {
-      letters.push(l);
+  {
+    namespace,
+    asyncInvocation,
+    ...connector
+  }: Partial<ConnectorOptions> & { namespace?: string; asyncInvocation?: boolean } = {},
+) =>
+  recordingConnector(
+    g.url,
+    {
+      controller: {
+        ...(namespace === undefined ? {} : { namespace }),
+        ...(asyncInvocation === undefined ? {} : { asyncInvocation }),
+      },
+      connector: { drainTimeout: 5000, ...connector },
     },
-    ...connectorOpts,
-    retry: { minDelay: 1, maxDelay: 5, ...connectorOpts.retry },
-  });
-  cleanups.push(() => connector.stop());
-  await connector.start();
-  return { controller, mem, connector, results, letters };
-}
+    (fn) => cleanups.push(fn),
+  );
 
 async function gateway(...args: Parameters<typeof startGateway>): Promise<TestGateway> {
   const g = await startGateway(...args);

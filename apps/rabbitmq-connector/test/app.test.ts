@@ -46,7 +46,7 @@ describe('rabbitmq-connector app', () => {
     await expect(bad).rejects.toThrow('invalid prefetch="lots": expected an integer from 1 to 65535');
     await expect(
       startRabbitmqConnector({ env: { rabbitmq_url: 'http://bob:hunter2@h' }, signals: false }),
-    ).rejects.toThrow('invalid rabbitmq_url="http://bob:***@h/": expected an amqp:// or amqps:// URL');
+    ).rejects.toThrow('invalid rabbitmq_url="http://bob:[redacted]@h/": expected an amqp:// or amqps:// URL');
   });
 
   it('runs from env: AMQP wildcard routing, gateway credentials, queue named after the connector, /readyz', async () => {

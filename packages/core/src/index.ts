@@ -89,7 +89,7 @@ export {
 } from './policy.js';
 export { createResponsePrinter } from './printer.js';
 export { ResponseHub } from './responses.js';
-export { forgetSecret, REDACTED, readSecret, redactSecrets, registerSecret } from './secrets.js';
+export { forgetSecret, REDACTED, readSecret, redactSecrets, redactUrl, registerSecret } from './secrets.js';
 export * from './source.js';
 export { mqttMatch, parseTopics, TopicMap } from './topic-map.js';
 export { TRACER_NAME, tracingEnabled } from './tracing.js';

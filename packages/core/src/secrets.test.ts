@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { EnvReader } from './config.js';
 import { ConfigError } from './errors.js';
 import { createLogger } from './logger.js';
-import { forgetSecret, REDACTED, redactSecrets, registerSecret } from './secrets.js';
+import { forgetSecret, REDACTED, redactSecrets, redactUrl, registerSecret } from './secrets.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'secrets-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -110,5 +110,27 @@ describe('redaction by value', () => {
     expect(text).not.toContain(secret);
     expect(text).not.toContain('other-pass');
     expect(text).toContain(REDACTED);
+  });
+});
+
+describe('redactUrl', () => {
+  it('hides the password of a URL and keeps the user name, host, port and path', () => {
+    expect(redactUrl('mqtt://u:hunter2@h:1883')).toBe(`mqtt://u:${REDACTED}@h:1883`);
+    expect(redactUrl(new URL('amqp://bob:s%40cret@h:5672/v'))).toBe(`amqp://bob:${REDACTED}@h:5672/v`);
+    expect(redactUrl('nats://:tok3n@h:4222')).toBe(`nats://:${REDACTED}@h:4222`);
+  });
+
+  it('hides the password of an address written without a scheme', () => {
+    expect(redactUrl('u:hunter2@h:4222')).toBe(`u:${REDACTED}@h:4222`);
+    expect(redactUrl('h:4222')).toBe('h:4222');
+  });
+
+  it('leaves an address without a password as it is', () => {
+    expect(redactUrl('mqtt://h:1883')).toBe('mqtt://h:1883');
+    expect(redactUrl('amqp://bob@h/')).toBe('amqp://bob@h/');
+  });
+
+  it('never shows a URL it cannot parse (its password could not be found)', () => {
+    expect(redactUrl('amqp://bob:hunter2@h:99999')).toBe('<unparseable URL>'); // port out of range
   });
 });

@@ -54,6 +54,28 @@ export function redactSecrets(text: string): string {
   return out;
 }
 
+/** `user:password@` at the start of an address written without a scheme (`user:pass@host:4222`). */
+const BARE_USERINFO = /^([^\s:@/"'<>]*):([^\s@/"'<>]+)@/;
+const HAS_SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
+
+/**
+ * A broker or gateway address for logs and error messages: its password replaced by `[redacted]` (the user name
+ * kept), with or without a scheme (`nats://u:p@h`, `u:p@h:4222`); without a password it is shown as written; a URL
+ * that does not parse is `<unparseable URL>` (its password could not be found reliably). The one rule every source uses to show where it connects.
+ */
+export function redactUrl(url: URL | string): string {
+  const text = String(url).trim();
+  if (!HAS_SCHEME.test(text)) return redactSecrets(text.replace(BARE_USERINFO, `$1:${REDACTED}@`));
+  let u: URL;
+  try {
+    u = new URL(text);
+  } catch {
+    return '<unparseable URL>';
+  }
+  // As written when there is no password; else in the URL's own form, where the password is one encoded run.
+  return redactSecrets(u.password === '' ? text : u.toString());
+}
+
 /**
  * Read one secret setting the one way every connector does: env `name`, or the file named by env `<name>_file`
  * (Kubernetes secret mounts). Both set is a ConfigError naming both; an unreadable or empty file is one line naming

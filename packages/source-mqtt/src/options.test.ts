@@ -68,7 +68,7 @@ describe('resolveMqttOptions', () => {
   it('never shows a password from the broker URL in an error', () => {
     const e = configError(() => resolveMqttOptions({ broker: 'http://u:hunter2@h:1' }));
     expect(e.message).not.toContain('hunter2');
-    expect(redactUrl('mqtt://u:hunter2@h:1883')).toBe('mqtt://h:1883');
+    expect(redactUrl('mqtt://u:hunter2@h:1883')).toBe('mqtt://u:[redacted]@h:1883');
   });
 
   it('validates topic filters like a broker', () => {

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError, type Env, EnvReader, parseDuration, registerSecret } from '@connector/core';
+import { ConfigError, type Env, EnvReader, parseDuration, redactUrl, registerSecret } from '@connector/core';
 
 /** MQTT protocol level: 3 = MQTT 3.1, 4 = MQTT 3.1.1, 5 = MQTT 5. */
 export type MqttProtocolVersion = 3 | 4 | 5;
@@ -109,15 +109,8 @@ function fail(setting: string, value: unknown, expected: string): never {
   throw ConfigError.invalid(setting, value, expected);
 }
 
-/** Remove user info from a broker URL so it can be logged. */
-export function redactUrl(url: URL | string): string {
-  const u = new URL(String(url));
-  if (u.username !== '' || u.password !== '') {
-    u.username = '';
-    u.password = '';
-  }
-  return u.toString();
-}
+/** A broker URL for logs and errors: core's `redactUrl` (the password hidden, the user name kept). */
+export { redactUrl };
 
 /** Parse one broker URL, or throw a ConfigError naming `setting`. */
 export function parseBroker(setting: string, value: string): URL {

@@ -135,7 +135,9 @@ describe('resolveNatsOptions', () => {
     });
   });
   it('never shows credentials of a server URL', () => {
-    expect(redactServer('nats://u:p@h:4222')).toBe('nats://h:4222');
-    expect(() => parseServer('nats_url', 'http://u:secret@h')).toThrow(/^invalid nats_url="http:\/\/h\/?"/);
+    expect(redactServer('nats://u:p@h:4222')).toBe('nats://u:[redacted]@h:4222');
+    expect(() => parseServer('nats_url', 'http://u:secret@h')).toThrow(
+      /^invalid nats_url="http:\/\/u:\[redacted\]@h\/?"/,
+    );
   });
 });

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError, type Env, EnvReader, registerSecret } from '@connector/core';
+import { ConfigError, type Env, EnvReader, redactUrl, registerSecret } from '@connector/core';
 import { subjectProblem } from './subjects.js';
 
 /** `jetstream`: durable pull consumer, acked after delivery (at-least-once); `core`: plain subscription (at-most-once). */
@@ -122,18 +122,8 @@ export function parseServer(setting: string, value: string): string {
   return withScheme;
 }
 
-/** A server URL without user info, for logs. */
-export function redactServer(server: string): string {
-  try {
-    const u = new URL(/^[a-z]+:\/\//i.test(server) ? server : `nats://${server}`);
-    if (u.username === '' && u.password === '') return server;
-    u.username = '';
-    u.password = '';
-    return u.toString();
-  } catch {
-    return '<invalid>';
-  }
-}
+/** A server address for logs and errors (`nats://…` or `host[:port]`): core's `redactUrl` (the password hidden). */
+export const redactServer = (server: string): string => redactUrl(server);
 
 function checkSubjects(setting: string, list: readonly string[]): void {
   if (!Array.isArray(list)) throw ConfigError.invalid(setting, list, 'a list of subjects');

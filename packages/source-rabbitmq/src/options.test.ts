@@ -114,7 +114,7 @@ describe('resolveRabbitmqOptions', () => {
 
   it('never shows the password', () => {
     expect(message(() => resolveRabbitmqOptions({ url: 'http://bob:hunter2@h' }))).not.toContain('hunter2');
-    expect(redactUrl('amqp://bob:hunter2@h:5672/v')).toBe('amqp://bob:***@h:5672/v');
+    expect(redactUrl('amqp://bob:hunter2@h:5672/v')).toBe('amqp://bob:[redacted]@h:5672/v');
   });
 });
 
@@ -189,7 +189,7 @@ describe('rabbitmqOptionsFromEnv', () => {
     ],
     [
       { rabbitmq_url: 'nats://u:hunter2@h' },
-      'invalid rabbitmq_url="nats://u:***@h": expected an amqp:// or amqps:// URL',
+      'invalid rabbitmq_url="nats://u:[redacted]@h": expected an amqp:// or amqps:// URL',
     ],
     [
       { rabbitmq_url: url, queues: '[{"durable":true}]' },

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError, type Env, EnvReader, parseDuration, registerSecret } from '@connector/core';
+import { ConfigError, type Env, EnvReader, parseDuration, redactUrl, registerSecret } from '@connector/core';
 import { bindingKeyProblem } from './routing.js';
 
 /** TLS settings for `amqps://` (PEM contents, not paths; `rabbitmqOptionsFromEnv` reads the files). */
@@ -125,17 +125,8 @@ const invalid = (name: string, value: unknown, expected: string): never => {
   throw ConfigError.invalid(name, value, expected);
 };
 
-/** The URL without its password, for logs and error messages. */
-export function redactUrl(url: URL | string): string {
-  let u: URL;
-  try {
-    u = new URL(String(url));
-  } catch {
-    return '<unparseable URL>';
-  }
-  if (u.password !== '') u.password = '***';
-  return u.toString();
-}
+/** The URL for logs and error messages: core's `redactUrl` (the password hidden, the user name kept). */
+export { redactUrl };
 
 /** Parse a broker URL, or throw a ConfigError naming `setting` (the password is never shown). */
 export function parseRabbitmqUrl(setting: string, value: string): URL {

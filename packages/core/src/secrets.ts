@@ -10,8 +10,18 @@ const MIN_SCRUBBED_LENGTH = 4;
 /** Every secret value this process has read (settings, credentials): what `redactSecrets` hides. */
 const secrets = new Set<string>();
 
+/** A URL scheme with its `//`, a user name and a password as they appear in `user:password@` (pieces of the patterns
+ * below, so the three agree on what a URL and its credentials look like). */
+const SCHEME = String.raw`[a-z][a-z0-9+.-]*:\/\/`;
+const USER = String.raw`[^\s:@/"'<>]*`;
+const PASSWORD = String.raw`[^\s@/"'<>]+`;
+
 /** `user:password@` in any `scheme://` URL: the password part is hidden wherever such a URL is written. */
-const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/"'<>]*):([^\s@/"'<>]+)@/gi;
+const URL_USERINFO = new RegExp(String.raw`\b(${SCHEME}${USER}):(${PASSWORD})@`, 'gi');
+/** `user:password@` at the start of an address written without a scheme (`user:pass@host:4222`). */
+const BARE_USERINFO = new RegExp(`^(${USER}):(${PASSWORD})@`);
+/** Text that starts with a URL scheme. */
+const HAS_SCHEME = new RegExp(`^${SCHEME}`, 'i');
 
 /**
  * Remember a secret so every log line and readiness text the connector writes hides it (`redactSecrets`). Of a URL
@@ -25,7 +35,7 @@ export function registerSecret(value: string | undefined): void {
     const json = JSON.stringify(v).slice(1, -1); // as it appears inside a JSON log line
     if (json !== v) secrets.add(json);
   };
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
+  if (HAS_SCHEME.test(value)) {
     // A URL: only its password is secret (the rest is logged, redacted, to say where the connector connects).
     try {
       const u = new URL(value);
@@ -54,14 +64,11 @@ export function redactSecrets(text: string): string {
   return out;
 }
 
-/** `user:password@` at the start of an address written without a scheme (`user:pass@host:4222`). */
-const BARE_USERINFO = /^([^\s:@/"'<>]*):([^\s@/"'<>]+)@/;
-const HAS_SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
-
 /**
  * A broker or gateway address for logs and error messages: its password replaced by `[redacted]` (the user name
  * kept), with or without a scheme (`nats://u:p@h`, `u:p@h:4222`); without a password it is shown as written; a URL
- * that does not parse is `<unparseable URL>` (its password could not be found reliably). The one rule every source uses to show where it connects.
+ * that does not parse is `<unparseable URL>` (its password could not be found reliably). The one rule every source
+ * uses to show where it connects.
  */
 export function redactUrl(url: URL | string): string {
   const text = String(url).trim();

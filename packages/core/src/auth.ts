@@ -32,7 +32,7 @@ export interface GatewayAuthOptions {
   gatewayFunctionAuth?: boolean | undefined;
 }
 
-/** undici `connect` options for TLS to the gateway. */
+/** TLS options of the connections to the gateway (Node `tls.connect` options). */
 export interface TlsConnectOptions {
   ca?: string;
   cert?: string;
@@ -50,7 +50,7 @@ function readSetting(setting: string, path: string): string {
   }
 }
 
-/** The TLS part: undici connect options (undefined when nothing is set). Throws ConfigError on a bad combination. */
+/** The TLS part: `tls.connect` options (undefined when nothing is set). Throws ConfigError on a bad combination. */
 export function gatewayTls(o: GatewayAuthOptions, gateway: URL): TlsConnectOptions | undefined {
   const { gatewayCaFile: ca, gatewayCertFile: cert, gatewayKeyFile: key, gatewayTlsInsecure: insecure } = o;
   if (cert !== undefined && key === undefined)
@@ -116,8 +116,8 @@ export function tlsFailure(err: unknown, origin: string): string | undefined {
   }
   // A gateway that verifies client certificates after a TLS 1.3 handshake (Node, some proxies) just closes a new
   // connection without an alert: nothing was ever read on it.
-  const socket = (err as { socket?: { bytesRead?: unknown } } | undefined)?.socket;
-  if (code === 'UND_ERR_SOCKET' && origin.startsWith('https:') && socket?.bytesRead === 0)
+  const bytesRead = (err as { bytesRead?: unknown } | undefined)?.bytesRead;
+  if (code === 'HTTP_SOCKET_CLOSED' && origin.startsWith('https:') && bytesRead === 0)
     return `TLS to ${origin}: the gateway closed the connection before answering (${message}); it may require a client certificate or refuse the one presented: check gateway_cert_file and gateway_key_file`;
   return undefined;
 }

@@ -1,12 +1,12 @@
 import { isUtf8 } from 'node:buffer';
 import { rootCertificates } from 'node:tls';
 import type { Context } from '@opentelemetry/api';
-import { type Dispatcher, Pool, util as undiciUtil } from 'undici';
 import { createGatewayAuth, type GatewayAuthOptions, gatewayTls, tlsFailure } from './auth.js';
 import { CLOUDEVENTS_MODES, type CloudEventsMode, createCloudEvents } from './cloudevents.js';
 import type { Credentials } from './config.js';
 import { ConfigError, GatewayError, InvokeError, type InvokeErrorCode } from './errors.js';
 import { copyMessageHeaders, encodeHeaderValue, functionPath, isPlainHeaderValue } from './headers.js';
+import { type HttpHandler, HttpPool, type HttpPoolOptions, type HttpRequest } from './http-pool.js';
 import { noopLogger } from './logger.js';
 import { registerSecret } from './secrets.js';
 import { endAttemptSpan, injectTraceHeaders, startAttemptSpan } from './tracing.js';
@@ -68,18 +68,11 @@ const encoder = new TextEncoder();
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-/** undici error codes → our codes; anything else is a network error (retryable). */
-const UNDICI_CODES: Readonly<Record<string, InvokeErrorCode>> = {
-  UND_ERR_ABORTED: 'ERR_ABORTED',
-  UND_ERR_DESTROYED: 'ERR_ABORTED',
-  UND_ERR_CLOSED: 'ERR_ABORTED',
-  UND_ERR_HEADERS_TIMEOUT: 'ERR_TIMEOUT',
-  UND_ERR_BODY_TIMEOUT: 'ERR_TIMEOUT',
-  UND_ERR_CONNECT_TIMEOUT: 'ERR_TIMEOUT',
-  UND_ERR_INVALID_ARG: 'ERR_INVALID_REQUEST',
-  UND_ERR_NOT_SUPPORTED: 'ERR_INVALID_REQUEST',
-  UND_ERR_REQ_CONTENT_LENGTH_MISMATCH: 'ERR_INVALID_REQUEST',
-  UND_ERR_RES_EXCEEDED_MAX_SIZE: 'ERR_RESPONSE_TOO_LARGE',
+/** HTTP client error codes → our codes; anything else (socket errors, a bad answer) is a network error (retryable). */
+const HTTP_CODES: Readonly<Record<string, InvokeErrorCode>> = {
+  HTTP_POOL_CLOSED: 'ERR_ABORTED',
+  HTTP_POOL_DESTROYED: 'ERR_ABORTED',
+  HTTP_INVALID_REQUEST: 'ERR_INVALID_REQUEST',
 };
 
 /** A request failed because its connection was dropped under it (reset, or closed by the peer before an answer):
@@ -87,13 +80,13 @@ const UNDICI_CODES: Readonly<Record<string, InvokeErrorCode>> = {
 function droppedConnection(err: unknown): boolean {
   if (!(err instanceof InvokeError) || err.code !== 'ERR_NETWORK') return false;
   const code = (err.cause as { code?: unknown } | undefined)?.code;
-  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET';
+  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'HTTP_SOCKET_CLOSED';
 }
 
 /** Normalise an error of one request into an InvokeError (through the table above; TLS failures in one line). */
 function invokeErrorOf(err: unknown, what: string, origin: string): InvokeError {
   if (err instanceof InvokeError) return err;
-  const code = UNDICI_CODES[(err as { code?: string })?.code ?? ''] ?? 'ERR_NETWORK';
+  const code = HTTP_CODES[(err as { code?: string })?.code ?? ''] ?? 'ERR_NETWORK';
   const reason = tlsFailure(err, origin) ?? (err as Error)?.message ?? String(err);
   const text =
     code === 'ERR_TIMEOUT'
@@ -102,25 +95,6 @@ function invokeErrorOf(err: unknown, what: string, origin: string): InvokeError 
         ? `${what} aborted`
         : `${what} failed: ${reason}`;
   return new InvokeError(code, text, undefined, { cause: err });
-}
-
-/**
- * Response headers from undici's raw list (name, value, name, value, ...): lower-cased names (undici's own table of
- * known names), latin1 values, a repeated header joined with `, ` into one string.
- */
-function headersOf(raw: readonly (Buffer | string)[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = undiciUtil.headerNameToString(raw[i] as Buffer | string);
-    const v = raw[i + 1] as Buffer | string;
-    const value = typeof v === 'string' ? v : v.toString('latin1');
-    const prev = out[name];
-    if (prev === undefined) out[name] = value;
-    else if (Object.hasOwn(out, name)) out[name] = `${prev}, ${value}`;
-    // A name on Object.prototype (`__proto__`, `constructor`): an own property, never the prototype.
-    else Object.defineProperty(out, name, { value, enumerable: true, configurable: true, writable: true });
-  }
-  return out;
 }
 
 /** What one HTTP exchange gave back. */
@@ -138,19 +112,15 @@ function onDeadline(call: Call): void {
 }
 
 /**
- * One request's handler, and its answer once settled: a whole-request deadline (not undici's per-chunk idle
- * timeouts), the body read into one buffer and cut off past `maxBytes`, never a stream object. It is undici's own
- * (v7) handler interface — `onConnect` / `onHeaders` / ... — which `Request` calls directly: the newer
- * `onRequestStart` one is adapted onto it per request (a wrapper, a controller and a header object each time).
- * Trade-off: undici 7's types mark these methods deprecated; undici 7 keeps them, and moving to `onRequestStart`
- * when undici 8 (Node 22+) is adopted costs about 0.3–1 µs per request.
+ * One request's handler, and its answer once settled: a whole-request deadline (connect, write, wait and body
+ * together), the body read into one buffer and cut off past `maxBytes`, never a stream object.
  */
-class Call implements Exchange, Dispatcher.DispatchHandler {
+class Call implements Exchange, HttpHandler {
   status = 0;
   body: Uint8Array = EMPTY;
   headers: Record<string, string> = NO_HEADERS;
   private buffer: Uint8Array | undefined = undefined;
-  private chunks: Buffer[] | undefined = undefined;
+  private chunks: Uint8Array[] | undefined = undefined;
   private length = 0;
   private abort: ((err: Error) => void) | undefined = undefined;
   private failure: InvokeError | undefined = undefined;
@@ -200,16 +170,15 @@ class Call implements Exchange, Dispatcher.DispatchHandler {
     return this.settled;
   }
 
-  onConnect(abort: (err?: Error) => void): void {
+  onConnect(abort: (err: Error) => void): void {
     this.abort = abort;
     if (this.failure) abort(this.failure);
   }
 
-  onHeaders(statusCode: number, raw: Buffer[]): boolean {
-    if (statusCode < 200) return true; // 1xx: informational, the real response follows
+  onHeaders(statusCode: number, headers: Record<string, string>): void {
     this.status = statusCode;
-    this.headers = headersOf(raw);
-    if (!this.keepBody) return true;
+    this.headers = headers;
+    if (!this.keepBody) return;
     const declared = Number(this.headers['content-length']);
     if (declared > this.maxBytes) {
       this.fail(
@@ -219,30 +188,29 @@ class Call implements Exchange, Dispatcher.DispatchHandler {
         ),
       );
     } else if (declared > 0) this.buffer = new Uint8Array(declared);
-    return true;
   }
 
-  onData(chunk: Buffer): boolean {
-    if (!this.keepBody) return true;
+  onData(chunk: Uint8Array): void {
+    if (!this.keepBody) return;
     const { length, buffer } = this;
     const end = length + chunk.length;
     if (end > this.maxBytes) {
       this.fail(
         new InvokeError('ERR_RESPONSE_TOO_LARGE', `${this.what}: response body over ${this.maxBytes} bytes`),
       );
-      return true;
+      return;
     }
     if (buffer !== undefined && end <= buffer.length) buffer.set(chunk, length);
     else {
       if (buffer !== undefined) {
         // More than content-length said: keep what came so far, go on in chunks.
-        this.chunks = [Buffer.from(buffer.buffer, buffer.byteOffset, length)];
+        this.chunks = [buffer.subarray(0, length)];
         this.buffer = undefined;
       }
-      (this.chunks ??= []).push(chunk);
+      // The chunk is a view into the connection's read buffer: keep a copy.
+      (this.chunks ??= []).push(new Uint8Array(chunk));
     }
     this.length = end;
-    return true;
   }
 
   onComplete(): void {
@@ -265,24 +233,11 @@ class Call implements Exchange, Dispatcher.DispatchHandler {
   }
 }
 
-/**
- * The dispatch options of an invocation: undici's own idle timeouts follow the call's deadline, so a
- * `connector.dev/timeout` over `upstream_timeout` is not cut off at the pool's.
- */
-function postOptions(
-  path: string,
-  headers: Record<string, string>,
-  body: Uint8Array,
-  deadline: number,
-): Dispatcher.DispatchOptions {
-  return { path, method: 'POST', headers, body, headersTimeout: deadline, bodyTimeout: deadline };
-}
-
 /** One request on `pool.dispatch`; `settle` is called once, with the answer or an InvokeError. */
 function request(
-  pool: Pool,
+  pool: HttpPool,
   origin: string,
-  opts: Dispatcher.DispatchOptions,
+  opts: HttpRequest,
   deadline: number,
   maxBytes: number,
   keepBody: boolean,
@@ -292,18 +247,14 @@ function request(
 ): void {
   const call = new Call(origin, deadline, maxBytes, keepBody, what, signal, settle);
   if (call.isSettled) return; // the signal was aborted already
-  try {
-    pool.dispatch(opts, call);
-  } catch (err) {
-    call.finish(err);
-  }
+  pool.dispatch(opts, call);
 }
 
 /** `request` as a promise (the `/system` and token calls). */
 function exchange(
-  pool: Pool,
+  pool: HttpPool,
   origin: string,
-  opts: Dispatcher.DispatchOptions,
+  opts: HttpRequest,
   deadline: number,
   maxBytes: number,
   keepBody: boolean,
@@ -583,25 +534,19 @@ export function createInvoker(o: InvokerOptions): Invoker {
       { gateway: url.origin, setting: 'gateway_tls_insecure' },
       'gateway TLS certificate NOT verified (gateway_tls_insecure=true): anyone on the path can impersonate the gateway; set gateway_ca_file instead',
     );
-  const poolOptions: Pool.Options = {
-    connections: o.connections ?? 128,
-    keepAliveTimeout: 30_000,
-    headersTimeout: Math.max(timeout, systemTimeout),
-    bodyTimeout: Math.max(timeout, systemTimeout),
-    ...(tls === undefined ? {} : { connect: tls }),
-  };
-  const pool = new Pool(url.origin, poolOptions);
+  const poolOptions: HttpPoolOptions = { connections: o.connections ?? 128, keepAliveTimeout: 30_000, tls };
+  const pool = new HttpPool(url.origin, poolOptions);
   /**
    * A token endpoint on another origin gets a small pool of its own with the same TLS settings, except that a
    * private CA is added to the public ones there (`ca` alone would replace them).
    */
-  const others = new Map<string, Pool>();
-  const poolFor = (origin: string): Pool => {
+  const others = new Map<string, HttpPool>();
+  const poolFor = (origin: string): HttpPool => {
     if (origin === url.origin) return pool;
     let p = others.get(origin);
     if (p === undefined) {
       const connect = tls?.ca === undefined ? tls : { ...tls, ca: [...rootCertificates, tls.ca] };
-      p = new Pool(origin, { ...poolOptions, connections: 4, ...(connect === undefined ? {} : { connect }) });
+      p = new HttpPool(origin, { ...poolOptions, connections: 4, tls: connect });
       others.set(origin, p);
     }
     return p;
@@ -735,7 +680,7 @@ export function createInvoker(o: InvokerOptions): Invoker {
         exchange(
           pool,
           url.origin,
-          postOptions(requestPath, { ...headers, authorization }, payload, deadline),
+          { path: requestPath, method: 'POST', headers: { ...headers, authorization }, body: payload },
           deadline,
           maxResponseBytes,
           !async,
@@ -748,7 +693,7 @@ export function createInvoker(o: InvokerOptions): Invoker {
       request(
         pool,
         url.origin,
-        postOptions(requestPath, headers, payload, deadline),
+        { path: requestPath, method: 'POST', headers, body: payload },
         deadline,
         maxResponseBytes,
         !async,
@@ -1011,10 +956,10 @@ export function createInvoker(o: InvokerOptions): Invoker {
       return { status: res.status, json: parseJson(res.body) };
     },
     async close() {
-      await Promise.all(pools().map((p) => (p.destroyed ? undefined : p.close().catch(() => p.destroy()))));
+      await Promise.all(pools().map((p) => p.close()));
     },
     destroy() {
-      for (const p of pools()) if (!p.destroyed) void p.destroy().catch(() => undefined);
+      for (const p of pools()) p.destroy();
     },
   };
 }

@@ -39,7 +39,7 @@ async function setup() {
   return { g, controller, mem, letters };
 }
 
-/** Messages each built to break a request: undici refuses them when they reach it as they are. */
+/** Messages each built to break a request: the HTTP client refuses them (HTTP_INVALID_REQUEST) as they are. */
 function poison(i: number): SourceMessage[] {
   return [
     { topic: 't', body: bytes(`bin-${i}`), headers: { 'X-Bin': bytes('€\u0000') } }, // Kafka header bytes

@@ -88,12 +88,8 @@ function invokeErrorOf(err: unknown, what: string, origin: string): InvokeError 
   if (err instanceof InvokeError) return err;
   const code = HTTP_CODES[(err as { code?: string })?.code ?? ''] ?? 'ERR_NETWORK';
   const reason = tlsFailure(err, origin) ?? (err as Error)?.message ?? String(err);
-  const text =
-    code === 'ERR_TIMEOUT'
-      ? `${what} timed out`
-      : code === 'ERR_ABORTED'
-        ? `${what} aborted`
-        : `${what} failed: ${reason}`;
+  // A deadline is the Call's own InvokeError (ERR_TIMEOUT); nothing in the table means one.
+  const text = code === 'ERR_ABORTED' ? `${what} aborted` : `${what} failed: ${reason}`;
   return new InvokeError(code, text, undefined, { cause: err });
 }
 

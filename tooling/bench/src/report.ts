@@ -186,15 +186,11 @@ export function throughputTargets(rows: readonly Row[]): Target[] {
   };
   ops('invoke-x64', 0.9, 'controller.invoke x64 throughput / undici x64');
   ops('invoke-x1', 0.9, 'controller.invoke x1 throughput / undici x1');
-  ops(
-    'deliver-x64',
-    1.15,
-    'deliver (engine, metrics on) throughput / undici request x64 (invoker on dispatch)',
-  );
+  ops('deliver-x64', 1.15, 'deliver (engine, metrics on) throughput / undici request x64');
   ops('deliver-push-x64', 0.85, 'deliver, push source, throughput / undici x64');
   cpu('invoke-x64', 1.15, 'controller.invoke x64 CPU per invocation / undici x64');
   cpu('invoke-x1', 1.15, 'controller.invoke x1 CPU per invocation / undici x1');
-  cpu('deliver-x64', 0.85, 'deliver CPU per invocation / undici request x64 (invoker on dispatch)');
+  cpu('deliver-x64', 0.85, 'deliver CPU per invocation / undici request x64');
   cpu('deliver-push-x64', 1.15, 'deliver, push source, CPU per invocation / undici x64');
   const x1 = get('invoke-x1');
   const ceiling = get('undici-x1');

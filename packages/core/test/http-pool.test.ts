@@ -522,15 +522,17 @@ describe('informational answers and bodiless statuses', () => {
 });
 
 describe('response headers', () => {
+  /** One GET against a peer that answers `body` with these extra header lines. */
+  const answeredWith = async (body: string, headerLines: string) => {
+    const s = await okServer(() => answer(body, headerLines));
+    return send(pool(s.origin), get());
+  };
+
   it('lower-cases names, trims values and joins repeated names with ", "', async () => {
-    const s = await okServer(() =>
-      answer(
-        '',
-        'Set-Cookie: a=1\r\nX-UPPER:   spaced value  \r\nset-cookie: b=2\r\nSET-COOKIE: c=3\r\nX-Empty:\r\n',
-      ),
+    const o = await answeredWith(
+      '',
+      'Set-Cookie: a=1\r\nX-UPPER:   spaced value  \r\nset-cookie: b=2\r\nSET-COOKIE: c=3\r\nX-Empty:\r\n',
     );
-    const p = pool(s.origin);
-    const o = await send(p, get());
     expect(o.headers).toEqual({
       'set-cookie': 'a=1, b=2, c=3',
       'x-upper': 'spaced value',
@@ -540,14 +542,10 @@ describe('response headers', () => {
   });
 
   it('keeps `__proto__` and `constructor` headers as own properties, never the prototype', async () => {
-    const s = await okServer(() =>
-      answer(
-        'x',
-        '__proto__: {"polluted":true}\r\nconstructor: c1\r\nConstructor: c2\r\n__PROTO__: again\r\n',
-      ),
+    const o = await answeredWith(
+      'x',
+      '__proto__: {"polluted":true}\r\nconstructor: c1\r\nConstructor: c2\r\n__PROTO__: again\r\n',
     );
-    const p = pool(s.origin);
-    const o = await send(p, get());
     expect(o.error).toBeUndefined();
     const h = o.headers as Record<string, string>;
     expect(Object.getPrototypeOf(h)).toBe(Object.prototype);

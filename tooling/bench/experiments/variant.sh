@@ -19,7 +19,13 @@ else
   cp -r "$repo/packages/core/src" "$dir/src"
 fi
 find "$dir/src" -name '*.test.ts' -delete
-ln -s "$repo/packages/core/node_modules" "$dir/node_modules"
+# core's dependencies; a core from before 1 Dec 2026 (CORE_REV) also imports undici, which core no longer depends on.
+mkdir "$dir/node_modules"
+for e in "$repo"/packages/core/node_modules/* "$repo"/packages/core/node_modules/.bin; do ln -s "$e" "$dir/node_modules/"; done
+if grep -rqs "from 'undici'" "$dir/src"; then
+  undici=$(ls -d "$repo"/node_modules/.pnpm/undici@7*/node_modules/undici | head -n 1)
+  ln -s "$undici" "$dir/node_modules/undici"
+fi
 printf '{ "type": "module" }\n' > "$dir/package.json"
 cat > "$dir/tsconfig.json" <<JSON
 {

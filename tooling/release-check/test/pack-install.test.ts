@@ -24,27 +24,48 @@ beforeAll(async () => {
     join(work, 'package.json'),
     JSON.stringify({ name: 'consumer', private: true, type: 'module' }),
   );
-  // First from npm's cache alone (--offline: no registry request at all; the second and third Node versions of a CI
-  // run find everything there), then, when something is missing, from the registry: --prefer-offline does not
-  // revalidate what is cached, and --fetch-timeout retries a stalled request after 30 s instead of npm's 5 minutes.
+  // First from npm's cache alone (--offline: no registry request at all), then, when something is missing, from the
+  // registry: --prefer-offline does not revalidate what is cached, --fetch-timeout gives up on a stalled request
+  // after 20 s instead of npm's 5 minutes. npm picks dependency versions by the running Node's `engines`, so a Node
+  // 22/24 pass can need a tarball the Node 20 pass never fetched (pino-pretty's strip-json-comments 5.1.0 needs Node
+  // 22): in CI that registry install stalled past 7 minutes twice, while it takes 7 s alone. So each registry attempt
+  // is a fresh npm process with its own deadline, three at most, and each failure is said on stderr.
   const install = (network: string[], timeout: number) =>
     run(
       'npm',
       ['install', ...network, '--no-audit', '--no-fund', '--loglevel=error', ...Object.values(tarballs)],
-      {
-        cwd: work,
-        timeout,
-      },
+      { cwd: work, timeout },
     );
   const started = Date.now();
+  const say = (what: string) =>
+    process.stderr.write(`pack-install: ${what} (${Math.round((Date.now() - started) / 1000)} s in)\n`);
+  /** How an npm run failed, in one line: killed at its deadline or not, and the first lines npm printed. */
+  const failure = (err: unknown) => {
+    const e = err as { killed?: boolean; stderr?: unknown };
+    const printed = String(e.stderr ?? err)
+      .trim()
+      .split('\n')
+      .slice(0, 3)
+      .join(' | ');
+    return `${e.killed ? 'killed at its deadline' : 'failed'}: ${printed}`;
+  };
+  let done = false;
   try {
-    await install(['--offline'], 120_000);
-  } catch {
-    await install(['--prefer-offline', '--fetch-timeout=30000', '--fetch-retries=4'], 420_000);
+    await install(['--offline'], 60_000);
+    done = true;
+  } catch (err) {
+    say(`install from the cache alone ${failure(err)}`);
   }
-  // Said on stderr so a slow CI run shows where its time went (the hook once ran past 9 minutes on Node 24 while
-  // the same install alone took 8 s).
-  process.stderr.write(`pack-install: npm install took ${Math.round((Date.now() - started) / 1000)} s\n`);
+  for (let attempt = 1; !done; attempt++) {
+    try {
+      await install(['--prefer-offline', '--fetch-timeout=20000', '--fetch-retries=2'], 150_000);
+      done = true;
+    } catch (err) {
+      say(`install from the registry, attempt ${attempt} of 3, ${failure(err)}`);
+      if (attempt === 3) throw err;
+    }
+  }
+  say('npm install done');
 }, 570_000);
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));

@@ -126,39 +126,72 @@ const CHUNK_DATA = 3;
 const CHUNK_END = 4;
 const TRAILERS = 5;
 
-/** A response head parsed from latin1 text: status, headers (lower-case names, repeats joined with `, `). */
+/** Lower-cased header names by the name as sent (a bounded cache: names repeat on every answer of a gateway). */
+const NAMES = new Map<string, string>();
+const MAX_NAMES = 512;
+
+/** A header name as sent → its lower-case form, or undefined when it is not an HTTP token. */
+function headerName(raw: string): string | undefined {
+  let name = NAMES.get(raw);
+  if (name !== undefined) return name;
+  if (!TOKEN.test(raw)) return undefined;
+  name = raw.toLowerCase();
+  if (NAMES.size < MAX_NAMES) NAMES.set(raw, name);
+  return name;
+}
+
+/** Whether a char code is optional whitespace (space or tab). */
+const ows = (c: number) => c === 0x20 || c === 0x09;
+/** Whether a char code is a decimal digit. */
+const digit = (c: number) => c >= 0x30 && c <= 0x39;
+
+/**
+ * A response head parsed from latin1 text: status, headers (lower-case names, values without surrounding
+ * whitespace, repeats joined with `, `, a name on Object.prototype as an own property). A string says what is wrong.
+ */
 function parseHead(
   text: string,
 ): { status: number; minor: number; headers: Record<string, string> } | string {
-  const eol = text.indexOf('\r\n');
-  const line = eol < 0 ? text : text.slice(0, eol);
-  if (!line.startsWith('HTTP/1.') || line.length < 12 || line[8] !== ' ')
-    return `bad status line ${JSON.stringify(line.slice(0, 64))}`;
-  const minor = line.charCodeAt(7) - 0x30;
-  const status = Number(line.slice(9, 12));
+  let eol = text.indexOf('\r\n');
+  if (eol < 0) eol = text.length;
+  // `HTTP/1.x DDD` and then the end of the line or a space and a reason.
   if (
-    !(minor === 0 || minor === 1) ||
-    !/^\d{3}$/.test(line.slice(9, 12)) || // three digits: Number() alone takes `2e2` for 200
-    status < 100 ||
-    (line.length > 12 && line[12] !== ' ')
+    eol < 12 ||
+    !text.startsWith('HTTP/1.') ||
+    (text.charCodeAt(7) !== 0x30 && text.charCodeAt(7) !== 0x31) ||
+    text.charCodeAt(8) !== 0x20 ||
+    !digit(text.charCodeAt(9)) ||
+    !digit(text.charCodeAt(10)) ||
+    !digit(text.charCodeAt(11)) ||
+    (eol > 12 && text.charCodeAt(12) !== 0x20)
   )
-    return `bad status line ${JSON.stringify(line.slice(0, 64))}`;
+    return `bad status line ${JSON.stringify(text.slice(0, Math.min(eol, 64)))}`;
+  const minor = text.charCodeAt(7) - 0x30;
+  const status =
+    (text.charCodeAt(9) - 0x30) * 100 + (text.charCodeAt(10) - 0x30) * 10 + (text.charCodeAt(11) - 0x30);
+  if (status < 100) return `bad status line ${JSON.stringify(text.slice(0, Math.min(eol, 64)))}`;
   const headers: Record<string, string> = {};
-  let at = eol < 0 ? text.length : eol + 2;
+  let at = eol + 2;
   while (at < text.length) {
     let end = text.indexOf('\r\n', at);
     if (end < 0) end = text.length;
     const colon = text.indexOf(':', at);
     if (colon < 0 || colon > end || colon === at)
       return `bad header line ${JSON.stringify(text.slice(at, Math.min(end, at + 64)))}`;
-    const name = text.slice(at, colon).toLowerCase();
-    if (!TOKEN.test(name)) return `bad header name ${JSON.stringify(name.slice(0, 64))}`;
-    const value = text.slice(colon + 1, end).trim();
-    if (Object.hasOwn(headers, name)) headers[name] = `${headers[name]}, ${value}`;
+    const name = headerName(text.slice(at, colon));
+    if (name === undefined)
+      return `bad header name ${JSON.stringify(text.slice(at, Math.min(colon, at + 64)))}`;
+    let from = colon + 1;
+    let to = end;
+    while (from < to && ows(text.charCodeAt(from))) from++;
+    while (to > from && ows(text.charCodeAt(to - 1))) to--;
+    const value = text.slice(from, to);
+    const prev = headers[name];
+    if (prev === undefined) headers[name] = value;
+    else if (typeof prev === 'string') headers[name] = `${prev}, ${value}`;
     // A name on Object.prototype (`__proto__`, `constructor`): an own property, never the prototype.
-    else if (name in headers)
+    else
       Object.defineProperty(headers, name, { value, enumerable: true, configurable: true, writable: true });
-    else headers[name] = value;
     at = end + 2;
   }
   return { status, minor, headers };
@@ -185,6 +218,9 @@ class Connection {
   /** Body bytes (LENGTH) or chunk bytes (CHUNK_DATA) still to come. */
   private left = 0;
   private keepAlive = true;
+  /** The last `Keep-Alive` header the server sent on this connection, and the idle limit it means (ms). */
+  private hint: string | undefined = undefined;
+  private hintLimit: number | undefined = undefined;
   /** Bytes of an unfinished head or line. */
   private partial: Buffer | undefined = undefined;
   private dead = false;
@@ -379,14 +415,16 @@ class Connection {
     this.keepAlive =
       minor === 1 ? !connection?.includes('close') : connection?.includes('keep-alive') === true;
     const hint = headers['keep-alive'];
-    if (hint !== undefined) {
-      // The server closes an idle connection after `timeout` s: stop using it a second before that.
+    if (hint !== undefined && hint !== this.hint) {
+      // The server closes an idle connection after `timeout` s: stop using it a second before that. (Read once per
+      // connection while the server sends the same hint.)
+      this.hint = hint;
       const m = /timeout\s*=\s*(\d+)/i.exec(hint);
-      if (m !== null) {
-        const limit = Number(m[1]) * 1000 - 1000;
-        if (limit < 1000) this.keepAlive = false;
-        else this.idleLimit = Math.min(this.pool.keepAliveTimeout, limit);
-      }
+      this.hintLimit = m === null ? undefined : Number(m[1]) * 1000 - 1000;
+    }
+    if (hint !== undefined && this.hintLimit !== undefined) {
+      if (this.hintLimit < 1000) this.keepAlive = false;
+      else this.idleLimit = Math.min(this.pool.keepAliveTimeout, this.hintLimit);
     }
     const te = headers['transfer-encoding'];
     const cl = headers['content-length'];
@@ -400,9 +438,9 @@ class Connection {
       if (cl !== undefined) this.keepAlive = false; // both framings: use neither connection again
     } else if (cl !== undefined) {
       // Repeated identical values (`5, 5`) are one length; anything else is not a length.
-      const values = cl.split(',');
+      const values = cl.includes(',') ? cl.split(',') : [cl];
       const first = (values[0] as string).trim();
-      if (!/^\d{1,15}$/.test(first) || values.some((v) => v.trim() !== first)) {
+      if (!/^\d{1,15}$/.test(first) || (values.length > 1 && values.some((v) => v.trim() !== first))) {
         this.bad(`bad content-length ${JSON.stringify(cl.slice(0, 32))}`);
         return false;
       }

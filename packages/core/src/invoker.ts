@@ -338,6 +338,9 @@ function validate(o: InvokerOptions): URL {
     if (v !== undefined && !(Number.isFinite(v) && v > 0))
       throw ConfigError.invalid(name, v, 'a positive number');
   }
+  // 0 would queue every request behind a connection that never opens.
+  if (o.connections !== undefined && !(Number.isInteger(o.connections) && o.connections > 0))
+    throw ConfigError.invalid('connections', o.connections, 'a whole number of at least 1');
   return url;
 }
 

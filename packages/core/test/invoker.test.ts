@@ -441,6 +441,9 @@ describe('invoker: options checked at start', () => {
     expect(bad({ timeout: Number.NaN })).toThrow('timeout');
     expect(bad({ systemTimeout: -1 })).toThrow('systemTimeout');
     expect(bad({ maxResponseBytes: Number.POSITIVE_INFINITY })).toThrow('maxResponseBytes');
+    expect(bad({ connections: 0 })).toThrow('invalid connections=0: expected a whole number of at least 1');
+    expect(bad({ connections: 1.5 })).toThrow('connections');
+    expect(bad({ connections: 1 })).not.toThrow();
     expect(bad({ gatewayUrl: 'https://g' })).not.toThrow();
     expect(bad({ contentType: undefined, systemTimeout: 1, maxResponseBytes: 1 })).not.toThrow();
   });

@@ -428,6 +428,17 @@ describe('connection: close and HTTP/1.0', () => {
   });
 });
 
+/** A pool of one connection to a server that holds its answers: `a` sent and waiting, `b` queued behind it. */
+async function twoOnOneConnection() {
+  const h = held();
+  const s = await rawServer(h.respond);
+  const p = pool(s.origin, { connections: 1 });
+  const a = start(p, get('/a'));
+  const b = start(p, get('/b'));
+  await waitFor(() => h.waiting.length === 1);
+  return { h, s, p, a, b };
+}
+
 describe('keep-alive reuse and the connection limit', () => {
   it('sends 20 sequential requests on one connection (node:http server)', async () => {
     const s = await httpServer((req, res) => res.end(`you asked ${req.url}`));
@@ -460,12 +471,7 @@ describe('keep-alive reuse and the connection limit', () => {
   });
 
   it('starts a queued request only when an answer completes', async () => {
-    const h = held();
-    const s = await rawServer(h.respond);
-    const p = pool(s.origin, { connections: 1 });
-    const a = start(p, get('/a'));
-    const b = start(p, get('/b'));
-    await waitFor(() => h.waiting.length === 1);
+    const { h, s, a, b } = await twoOnOneConnection();
     expect(b.outcome.events).toEqual(['connect']);
     h.waiting[0]?.conn.socket.write(answer('A'));
     expect((await a.done).body.toString()).toBe('A');
@@ -678,12 +684,7 @@ describe('request validation', () => {
 
 describe('abort', () => {
   it('never sends a queued request that was aborted', async () => {
-    const h = held();
-    const s = await rawServer(h.respond);
-    const p = pool(s.origin, { connections: 1 });
-    const a = start(p, get('/a'));
-    const b = start(p, get('/b'));
-    await waitFor(() => h.waiting.length === 1);
+    const { h, s, p, a, b } = await twoOnOneConnection();
     b.abort();
     h.waiting[0]?.conn.socket.write(answer('A'));
     expect((await a.done).body.toString()).toBe('A');
@@ -811,12 +812,7 @@ describe('close() and destroy()', () => {
   });
 
   it('destroy() fails the in-flight and the queued requests with HTTP_POOL_DESTROYED, and later ones too', async () => {
-    const h = held();
-    const s = await rawServer(h.respond);
-    const p = pool(s.origin, { connections: 1 });
-    const a = start(p, get('/a'));
-    const b = start(p, get('/b'));
-    await waitFor(() => h.waiting.length === 1);
+    const { s, p, a, b } = await twoOnOneConnection();
     const closing = p.close();
     p.destroy();
     for (const o of await Promise.all([a.done, b.done])) {

@@ -15,6 +15,8 @@ const targets = {
   headers: 'packages/core/src/headers.ts',
   ack: 'packages/core/src/kit/ack.ts',
   'dead-letters': 'packages/core/src/dead-letters.ts',
+  // core's HTTP/1.1 client: framing, keep-alive, the pool (run with MUTATE_TESTS=test/http-pool.test.ts)
+  'http-pool': 'packages/core/src/http-pool.ts',
   // source-mqtt: PUBACK after delivery, in receive order
   acks: 'packages/source-mqtt/src/acks.ts',
   // source-sqs: DeleteMessageBatch of acked messages, retries of failed entries

@@ -2,6 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Credentials } from './config.js';
 import { ConfigError, GatewayError } from './errors.js';
+import type { HttpTlsOptions } from './http-pool.js';
 import { forgetSecret, registerSecret } from './secrets.js';
 import type { Logger } from './types.js';
 
@@ -32,14 +33,6 @@ export interface GatewayAuthOptions {
   gatewayFunctionAuth?: boolean | undefined;
 }
 
-/** TLS options of the connections to the gateway (Node `tls.connect` options). */
-export interface TlsConnectOptions {
-  ca?: string;
-  cert?: string;
-  key?: string;
-  rejectUnauthorized?: boolean;
-}
-
 /** Read a PEM/token file at start; an unreadable one is a one-line ConfigError naming the setting and the path. */
 function readSetting(setting: string, path: string): string {
   try {
@@ -51,7 +44,7 @@ function readSetting(setting: string, path: string): string {
 }
 
 /** The TLS part: `tls.connect` options (undefined when nothing is set). Throws ConfigError on a bad combination. */
-export function gatewayTls(o: GatewayAuthOptions, gateway: URL): TlsConnectOptions | undefined {
+export function gatewayTls(o: GatewayAuthOptions, gateway: URL): HttpTlsOptions | undefined {
   const { gatewayCaFile: ca, gatewayCertFile: cert, gatewayKeyFile: key, gatewayTlsInsecure: insecure } = o;
   if (cert !== undefined && key === undefined)
     throw ConfigError.missing('gateway_key_file', 'the key of gateway_cert_file (mutual TLS needs both)');
@@ -73,7 +66,7 @@ export function gatewayTls(o: GatewayAuthOptions, gateway: URL): TlsConnectOptio
       `${name} is set but gateway_url is ${gateway.protocol}//${gateway.host}: expected an https gateway_url`,
     );
   }
-  const out: TlsConnectOptions = {};
+  const out: HttpTlsOptions = {};
   if (ca !== undefined) out.ca = readSetting('gateway_ca_file', ca);
   if (cert !== undefined && key !== undefined) {
     out.cert = readSetting('gateway_cert_file', cert);

@@ -1,5 +1,6 @@
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { isHeaderName } from './headers.js';
 
 /**
  * A small HTTP/1.1 client for one origin: keep-alive connections, at most `connections` of them, requests queued
@@ -63,19 +64,20 @@ export interface HttpRequest {
 
 /**
  * The callbacks of one exchange. `onConnect` comes first, synchronously, with a function that aborts the request
- * (queued or in flight); then `onHeaders` once, `onData` per body chunk (a view into the read buffer: copy what is
- * kept), and `onComplete` or `onError` once. After `abort` nothing more is called.
+ * (queued or in flight); then `onHeaders` once (with the body's length when the framing gives it: content-length,
+ * or 0 for an answer without a body; undefined for chunked or until-close), `onData` per body chunk (a view into
+ * the read buffer: copy what is kept), and `onComplete` or `onError` once. After `abort` nothing more is called.
  */
 export interface HttpHandler {
   onConnect(abort: (err: Error) => void): void;
-  onHeaders(status: number, headers: Record<string, string>): void;
+  onHeaders(status: number, headers: Record<string, string>, length: number | undefined): void;
   onData(chunk: Uint8Array): void;
   onComplete(): void;
   onError(err: Error): void;
 }
 
-/** Whether a header name is an HTTP token (RFC 9110), a value has no CR, LF or NUL, and a path no space or control. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Whether a header value holds a character HTTP cannot carry (CR, LF, NUL, ...), a path a space or control.
+ * (Header names: `isHeaderName`, headers.ts.) */
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 const BAD_PATH = /[^\x21-\x7e\x80-\xff]/;
 
@@ -87,7 +89,7 @@ function encodeRequest(host: string, req: HttpRequest): Buffer {
   const headers = req.headers;
   for (const name in headers) {
     const value = headers[name] as string;
-    if (!TOKEN.test(name))
+    if (!isHeaderName(name))
       throw new HttpError('HTTP_INVALID_REQUEST', `invalid header name ${JSON.stringify(name)}`);
     if (BAD_VALUE.test(value))
       throw new HttpError(
@@ -134,7 +136,7 @@ const MAX_NAMES = 512;
 function headerName(raw: string): string | undefined {
   let name = NAMES.get(raw);
   if (name !== undefined) return name;
-  if (!TOKEN.test(raw)) return undefined;
+  if (!isHeaderName(raw)) return undefined;
   name = raw.toLowerCase();
   if (NAMES.size < MAX_NAMES) NAMES.set(raw, name);
   return name;
@@ -201,7 +203,6 @@ function parseHead(
 interface Pending {
   readonly bytes: Buffer;
   readonly handler: HttpHandler;
-  readonly method: string;
   aborted: boolean;
   conn: Connection | undefined;
 }
@@ -428,7 +429,7 @@ class Connection {
     }
     const te = headers['transfer-encoding'];
     const cl = headers['content-length'];
-    if (p.method === 'HEAD' || status === 204 || status === 304) this.framing = NO_BODY;
+    if (status === 204 || status === 304) this.framing = NO_BODY;
     else if (te !== undefined) {
       if (/(?:^|,)\s*chunked\s*$/i.test(te)) this.framing = CHUNKED;
       else {
@@ -451,7 +452,8 @@ class Connection {
       this.framing = UNTIL_CLOSE;
       this.keepAlive = false;
     }
-    if (!p.aborted) p.handler.onHeaders(status, headers);
+    const length = this.framing === LENGTH ? this.left : this.framing === NO_BODY ? 0 : undefined;
+    if (!p.aborted) p.handler.onHeaders(status, headers, length);
     return this.current === p; // false: the handler aborted
   }
 
@@ -479,10 +481,6 @@ class Connection {
   idle(now: number): void {
     this.idleSince = now;
     this.socket.unref();
-  }
-
-  get closed(): boolean {
-    return this.dead;
   }
 }
 
@@ -542,7 +540,7 @@ export class HttpPool {
       handler.onError(err as Error);
       return;
     }
-    const p: Pending = { bytes, handler, method: req.method, aborted: false, conn: undefined };
+    const p: Pending = { bytes, handler, aborted: false, conn: undefined };
     handler.onConnect((err) => this.abort(p, err));
     if (p.aborted) return;
     const conn = this.takeIdle();
@@ -557,7 +555,7 @@ export class HttpPool {
     if (list.length === 0) return undefined;
     const now = performance.now();
     let c = list.pop();
-    while (c !== undefined && (c.closed || now - c.idleSince >= c.idleLimit)) {
+    while (c !== undefined && now - c.idleSince >= c.idleLimit) {
       c.kill(new HttpError('HTTP_SOCKET_CLOSED', 'idle too long'));
       c = list.pop();
     }

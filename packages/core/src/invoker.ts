@@ -171,11 +171,10 @@ class Call implements Exchange, HttpHandler {
     if (this.failure) abort(this.failure);
   }
 
-  onHeaders(statusCode: number, headers: Record<string, string>): void {
+  onHeaders(statusCode: number, headers: Record<string, string>, declared: number | undefined): void {
     this.status = statusCode;
     this.headers = headers;
-    if (!this.keepBody) return;
-    const declared = Number(this.headers['content-length']);
+    if (!this.keepBody || declared === undefined) return;
     if (declared > this.maxBytes) {
       this.fail(
         new InvokeError(
@@ -544,7 +543,7 @@ export function createInvoker(o: InvokerOptions): Invoker {
     if (origin === url.origin) return pool;
     let p = others.get(origin);
     if (p === undefined) {
-      const connect = tls?.ca === undefined ? tls : { ...tls, ca: [...rootCertificates, tls.ca] };
+      const connect = tls?.ca === undefined ? tls : { ...tls, ca: [...rootCertificates, tls.ca].flat() };
       p = new HttpPool(origin, { ...poolOptions, connections: 4, tls: connect });
       others.set(origin, p);
     }

@@ -8,6 +8,7 @@ import { registeredCases } from './cases.js';
 import { type ProfileSummary, profileMarkdown, summariseProfile } from './profile.js';
 import type { CaseParams, ReportCase, SourceCase, SourceRun, ThroughputCase } from './registry.js';
 import {
+  e2eCpuText,
   opsTarget,
   type Row,
   ratioInfo,
@@ -19,7 +20,7 @@ import {
   throughputTargets,
   variantsMarkdown,
 } from './report.js';
-import { type Repetition, spread } from './stats.js';
+import type { Repetition } from './stats.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../../..');
@@ -189,8 +190,9 @@ for (const c of selected) {
   runs.push({ c });
   if (c.usesCore) for (const v of variants) runs.push({ c, variant: v });
 }
-const paramsFor = (c: ThroughputCase, url: string): CaseParams => ({
-  url,
+const paramsFor = (c: ThroughputCase, gw: { url: string; child: ChildProcess }): CaseParams => ({
+  url: gw.url,
+  ...(gw.child.pid === undefined ? {} : { gatewayPid: gw.child.pid }),
   n: Math.max(50, Math.round(n * (c.scale ?? 1))),
   seconds,
   quick: flags.quick,
@@ -209,7 +211,7 @@ if (flags.profile) {
   try {
     for (const r of runs) {
       const file = join(dir, `${r.c.id}${r.variant ? `.${r.variant.name}` : ''}.cpuprofile`);
-      const p = { ...paramsFor(r.c, echo.url), profile: file };
+      const p = { ...paramsFor(r.c, echo), profile: file };
       const { result } = await worker(r.c.id, p, r.variant ? { core: r.variant.path } : {});
       const rep = result as Repetition;
       process.stdout.write(`${runLabel(r)}: ${Math.round(rep.opsPerSec)} ops/s (profiled) -> ${file}\n`);
@@ -247,7 +249,7 @@ try {
       for (const r of runs) {
         const { result, maxRssMb } = await worker(
           r.c.id,
-          paramsFor(r.c, echo.url),
+          paramsFor(r.c, echo),
           r.variant ? { core: r.variant.path } : {},
         );
         const entry = collected.get(r) ?? { reps: [], maxRssMb: 0 };
@@ -325,16 +327,8 @@ for (const c of selected) {
         ? ratioInfo(rows, c.id, what)
         : undefined;
   if (t) {
-    const r = rows.find((x) => x.id === c.id && x.variant === undefined) as Row;
-    const others = (k: 'broker' | 'publisher') => {
-      const v = r.repetitions.flatMap((x) =>
-        x.othersCpuPer10k?.[k] === undefined ? [] : [x.othersCpuPer10k[k]],
-      );
-      return v.length === 0 ? '' : `, ${k} ${spread(v).median.toFixed(3)}`;
-    };
-    t.measured +=
-      `; CPU s / 10k msg: connector ${r.cpuPer10k.median.toFixed(3)} (${r.ratio.cpu.median.toFixed(2)}× the ceiling's)` +
-      `${others('broker')}${others('publisher')}`;
+    // the machine bound only where there is a target: the batch rows' reference row is not an invoke ceiling
+    t.measured += e2eCpuText(rows, c.id, c.minRatio === undefined ? undefined : availableParallelism());
     targets.push(t);
   }
 }

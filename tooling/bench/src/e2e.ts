@@ -1,10 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Source, TopicMatcherOption } from '@connector/core';
 import { core } from './core.js';
-import { timed, warmUp } from './measure.js';
+import { procCpuMicros, timed, warmUp } from './measure.js';
 import { type CaseParams, registerCase } from './registry.js';
 import { anyCpu, has, startMosquitto } from './sources.js';
 
@@ -24,18 +23,6 @@ interface Publisher {
   /** The publisher process's user+sys CPU so far, µs (a Kafka / SQS test broker runs in it too). */
   cpuMicros(): Promise<number>;
   close(): Promise<void>;
-}
-
-/** user+sys CPU of process `pid` so far, µs, from /proc (undefined where there is none). */
-function procCpuMicros(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1e6) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-  } catch {
-    return undefined;
-  }
 }
 
 async function startPublisher(kind: 'mqtt' | 'kafka' | 'sqs', cfg: object): Promise<Publisher> {
@@ -121,7 +108,7 @@ async function e2e(
     await timed(warmUp(p), batch(warmUp(p)));
     const pub0 = await publisher.cpuMicros();
     const broker0 = procCpuMicros(brokerPid);
-    const rep = await timed(p.n, batch(p.n), p.profile);
+    const rep = await timed(p.n, batch(p.n), p);
     const per10k = (micros: number) => (micros / 1e6) * (10_000 / p.n);
     const broker1 = procCpuMicros(brokerPid);
     rep.othersCpuPer10k = {

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import type { CaseParams } from './registry.js';
 import { quantile, type Repetition } from './stats.js';
@@ -17,30 +17,47 @@ export async function startProfile(path: string): Promise<() => Promise<void>> {
   };
 }
 
+/** user+sys CPU of process `pid` so far, µs, from /proc (undefined where there is none). */
+export function procCpuMicros(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1e6) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * Time one batch of `n` operations: wall clock, user+sys CPU of this process, and the per-operation latencies that
- * `batch` writes into the array it gets (ms). Profiles the batch when `profile` is set.
+ * Time one batch of `n` operations: wall clock, user+sys CPU of this process (and of the gateway's, when
+ * `measured.gatewayPid` is given), and the per-operation latencies that `batch` writes into the array it gets (ms).
+ * Profiles the batch when `measured.profile` is set. A warm-up passes no `measured`.
  */
 export async function timed(
   n: number,
   batch: (latencies: Float64Array) => Promise<void>,
-  profile?: string,
+  measured: Pick<CaseParams, 'profile' | 'gatewayPid'> = {},
 ): Promise<Repetition> {
   const lat = new Float64Array(n);
-  const stop = profile === undefined ? undefined : await startProfile(profile);
+  const stop = measured.profile === undefined ? undefined : await startProfile(measured.profile);
+  const gw0 = procCpuMicros(measured.gatewayPid);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await batch(lat);
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  const gw1 = procCpuMicros(measured.gatewayPid);
   await stop?.();
+  const per10k = (micros: number) => (micros / 1e6) * (10_000 / n);
   return {
     ops: n,
     seconds,
     opsPerSec: n / seconds,
     p50Ms: quantile(lat, 0.5),
     p99Ms: quantile(lat, 0.99),
-    cpuPer10k: ((cpu.user + cpu.system) / 1e6) * (10_000 / n),
+    cpuPer10k: per10k(cpu.user + cpu.system),
+    ...(gw0 !== undefined && gw1 !== undefined ? { gatewayCpuPer10k: per10k(gw1 - gw0) } : {}),
   };
 }
 
@@ -75,5 +92,5 @@ export async function closedLoop(
   op: () => Promise<unknown>,
 ): Promise<Repetition> {
   await timed(warmUp(p), loops(warmUp(p), concurrency, op));
-  return timed(p.n, loops(p.n, concurrency, op), p.profile);
+  return timed(p.n, loops(p.n, concurrency, op), p);
 }

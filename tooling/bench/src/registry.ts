@@ -11,6 +11,8 @@ export interface CaseParams {
   seconds: number;
   /** `--quick`: tiny sizes, for the smoke test. */
   quick: boolean;
+  /** The gateway's process id, for its CPU per operation (`/proc`). */
+  gatewayPid?: number;
   /** Write a V8 CPU profile of the measured repetition (only) to this path. */
   profile?: string;
 }

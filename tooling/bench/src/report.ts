@@ -170,6 +170,57 @@ export function ratioInfo(rows: readonly Row[], id: string, what: string): Targe
   };
 }
 
+/**
+ * The CPU side of an end-to-end target line: the connector's CPU a message (and its ratio to the ceiling's), the
+ * gateway's, the broker's and the publisher's, then the **machine bound**: on `cpus` CPUs, a source that costs
+ * nothing beyond its invocations (the ceiling's connector and gateway CPU a message) still shares them with the
+ * broker and the publisher, so it can reach at most `cpus` / (ceiling connector + ceiling gateway + broker +
+ * publisher) messages a second, as a ratio of the ceiling's throughput (at most 1). Per repetition pair, median;
+ * not given without `cpus`.
+ */
+export function e2eCpuText(rows: readonly Row[], id: string, cpus?: number): string {
+  const get = (x: string | undefined) => rows.find((r) => r.id === x && r.variant === undefined);
+  const r = get(id);
+  const c = get(r?.ceiling);
+  if (!r || !c) return '';
+  const med = (v: number[]) => (v.length === 0 ? undefined : spread(v).median);
+  const others = {
+    gateway: med(
+      r.repetitions.flatMap((x) => (x.gatewayCpuPer10k === undefined ? [] : [x.gatewayCpuPer10k])),
+    ),
+    broker: med(
+      r.repetitions.flatMap((x) =>
+        x.othersCpuPer10k?.broker === undefined ? [] : [x.othersCpuPer10k.broker],
+      ),
+    ),
+    publisher: med(
+      r.repetitions.flatMap((x) => (x.othersCpuPer10k === undefined ? [] : [x.othersCpuPer10k.publisher])),
+    ),
+  };
+  let text = `; CPU s / 10k msg: connector ${fmt(r.cpuPer10k.median, 3)} (${fmt(r.ratio.cpu.median, 2)}× the ceiling's)`;
+  for (const [k, v] of Object.entries(others)) if (v !== undefined) text += `, ${k} ${fmt(v, 3)}`;
+  const bound: number[] = [];
+  const reached: number[] = [];
+  if (cpus !== undefined)
+    r.repetitions.forEach((x, i) => {
+      const ceil = c.repetitions[i];
+      if (!ceil || ceil.gatewayCpuPer10k === undefined || x.othersCpuPer10k === undefined) return;
+      const perMessage =
+        ceil.cpuPer10k +
+        ceil.gatewayCpuPer10k +
+        (x.othersCpuPer10k.broker ?? 0) +
+        x.othersCpuPer10k.publisher;
+      const b = Math.min(1, (cpus * 10_000) / perMessage / ceil.opsPerSec);
+      bound.push(b);
+      reached.push(x.opsPerSec / ceil.opsPerSec / b);
+    });
+  if (bound.length > 0)
+    text +=
+      `; machine bound ${range(spread(bound), 2)}× (${cpus} CPUs / CPU a message of the ceiling's connector and ` +
+      `gateway + broker + publisher), reached ${range(spread(reached), 2)} of it`;
+  return text;
+}
+
 /** Targets that follow from the throughput rows (main core only, not variants). */
 export function throughputTargets(rows: readonly Row[]): Target[] {
   const out: Target[] = [];

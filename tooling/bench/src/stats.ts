@@ -29,6 +29,8 @@ export interface Repetition {
   p99Ms: number;
   /** user+sys CPU seconds of the connector process per 10k operations. */
   cpuPer10k: number;
+  /** user+sys CPU seconds of the bench gateway's process per 10k operations (where the worker could read it). */
+  gatewayCpuPer10k?: number;
   /** End-to-end source cases: user+sys CPU seconds per 10k messages of the broker and of the publisher process. */
   othersCpuPer10k?: { broker?: number; publisher: number };
 }

@@ -82,7 +82,7 @@ async function run(p: CaseParams, batchSize: number): Promise<Repetition> {
   await timed(w, pump(w));
   const before = g.requests();
   const n = p.n * batchSize;
-  const rep = await timed(n, pump(n), p.profile);
+  const rep = await timed(n, pump(n), p);
   const requests = g.requests() - before;
   await connector.stop();
   await g.close();

@@ -178,7 +178,7 @@ async function deliverPush(p: CaseParams) {
     });
   try {
     await timed(warmUp(p), batch(warmUp(p)));
-    return await timed(p.n, batch(p.n), p.profile);
+    return await timed(p.n, batch(p.n), p);
   } finally {
     await connector.stop();
   }

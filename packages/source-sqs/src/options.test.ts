@@ -1,5 +1,7 @@
+import { ConfigError } from '@connector/core';
 import { describe, expect, it } from 'vitest';
 import { checkSqsOptions, sqsOptionsFromEnv } from './options.js';
+import { sqsSource } from './source.js';
 
 describe('sqsOptionsFromEnv', () => {
   it('reads queues, region, endpoint and polling settings', () => {
@@ -13,6 +15,7 @@ describe('sqsOptionsFromEnv', () => {
         max_messages: '5',
         visibility_timeout: '1m',
         pollers: '3',
+        ordering: 'none',
         topic_attribute: 'topic',
         visibility_heartbeat: 'false',
         release_on_stop: 'false',
@@ -26,6 +29,7 @@ describe('sqsOptionsFromEnv', () => {
       maxMessages: 5,
       visibilityTimeout: 60,
       pollers: 3,
+      ordering: 'none',
       topicAttribute: 'topic',
       heartbeat: false,
       releaseOnStop: false,
@@ -39,6 +43,7 @@ describe('sqsOptionsFromEnv', () => {
     [{ queue_name: 'q', wait_time: '1500ms' }, 'wait_time'],
     [{ queue_name: 'q', max_messages: '11' }, 'max_messages'],
     [{ queue_name: 'q', pollers: '0' }, 'pollers'],
+    [{ queue_name: 'q', ordering: 'fifo' }, 'ordering'],
     [{ queue_name: 'q', endpoint: 'nope' }, 'endpoint'],
     [{ queue_name: 'q', visibility_timeout: 'x' }, 'visibility_timeout'],
     [{ queue_name: 'q', abort_poll_on_stop: 'maybe' }, 'abort_poll_on_stop'],
@@ -68,5 +73,22 @@ describe('sqsOptionsFromEnv', () => {
     expect(() => checkSqsOptions({ queues: ['q'], maxMessages: 0 })).toThrow(
       'invalid maxMessages=0: expected an integer from 1 to 10',
     );
+  });
+
+  it('ordering: key or none, anything else a ConfigError naming ordering', () => {
+    for (const ordering of ['key', 'none'] as const)
+      expect(() => checkSqsOptions({ queues: ['q.fifo'], ordering })).not.toThrow();
+    const sideways = { queues: ['q.fifo'], ordering: 'sideways' as 'none' };
+    expect(() => checkSqsOptions(sideways)).toThrow(ConfigError);
+    expect(() => sqsSource(sideways)).toThrow('invalid ordering="sideways"');
+    expect(() => checkSqsOptions(sideways)).toThrow(
+      expect.objectContaining({
+        code: 'ERR_CONFIG',
+        setting: 'ordering',
+        message: 'invalid ordering="sideways": expected key or none',
+      }),
+    );
+    expect(sqsOptionsFromEnv({ queue_name: 'q.fifo' }).ordering).toBeUndefined(); // the default: key
+    expect(sqsOptionsFromEnv({ queue_name: 'q.fifo', ordering: 'key' }).ordering).toBe('key');
   });
 });

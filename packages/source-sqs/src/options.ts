@@ -17,6 +17,13 @@ export interface SqsSourceOptions {
   visibilityTimeout?: number;
   /** Concurrent long polls per queue (default 1). */
   pollers?: number;
+  /**
+   * FIFO queues: `key` (default) delivers the messages of one group one after another, in order; `none`
+   * concurrently, each settled on its own. Trade-off of `none`: a group's messages may run concurrently and
+   * out of order, and a failed one comes back after its visibility timeout, behind later ones already
+   * delivered and deleted. Standard queues: no effect.
+   */
+  ordering?: 'key' | 'none';
   /** Route on this message attribute's value instead of the queue name (falls back to the queue name). */
   topicAttribute?: string;
   /** Extend the visibility of messages whose invocation runs long (default true). */
@@ -58,6 +65,8 @@ export function checkSqsOptions(o: SqsSourceOptions): void {
   int('maxMessages', o.maxMessages, 1, 10);
   int('visibilityTimeout', o.visibilityTimeout, 0, 43_200);
   int('pollers', o.pollers, 1, 100);
+  if (o.ordering !== undefined && o.ordering !== 'key' && o.ordering !== 'none')
+    bad('ordering', o.ordering, 'key or none');
   const delay = o.receiveRetryDelay;
   if (delay !== undefined) {
     const ms = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
@@ -80,11 +89,12 @@ export function checkSqsOptions(o: SqsSourceOptions): void {
 }
 
 /**
- * Read the SQS connector's env: `queue_url` and/or `queue_name` (comma lists), `region`, `endpoint`, `wait_time`,
- * `max_messages`, `visibility_timeout`, `pollers`, `topic_attribute`, `visibility_heartbeat`, `release_on_stop`,
- * `abort_poll_on_stop`. Durations take Go syntax (`20s`) and are whole seconds. Credentials: `access_key_id` +
- * `secret_access_key` (+ `session_token`), each also from a file (`*_file`); unset, the AWS SDK's default provider
- * chain finds them (AWS_ACCESS_KEY_ID, web identity, instance roles).
+ * Read the SQS connector's env: `queue_url` and/or `queue_name` (comma lists), `region`, `endpoint`,
+ * `wait_time`, `max_messages`, `visibility_timeout`, `pollers`, `ordering`, `topic_attribute`,
+ * `visibility_heartbeat`, `release_on_stop`, `abort_poll_on_stop`. Durations take Go syntax (`20s`) and are
+ * whole seconds. Credentials: `access_key_id` + `secret_access_key` (+ `session_token`), each also from a
+ * file (`*_file`); unset, the AWS SDK's default provider chain finds them (AWS_ACCESS_KEY_ID, web identity,
+ * instance roles).
  */
 export function sqsOptionsFromEnv(env: Env = process.env): SqsSourceOptions {
   const r = new EnvReader(env);
@@ -106,6 +116,7 @@ export function sqsOptionsFromEnv(env: Env = process.env): SqsSourceOptions {
   set('maxMessages', r.int('max_messages', { min: 1, max: 10 }));
   set('visibilityTimeout', seconds('visibility_timeout', 43_200));
   set('pollers', r.int('pollers', { min: 1, max: 100 }));
+  set('ordering', r.string('ordering') as SqsSourceOptions['ordering']);
   set('topicAttribute', r.string('topic_attribute'));
   set('heartbeat', r.bool('visibility_heartbeat'));
   set('releaseOnStop', r.bool('release_on_stop'));

@@ -8,7 +8,7 @@ export interface Queue {
   readonly url: string;
   /** Queue name: the default topic. */
   readonly name: string;
-  /** A FIFO queue (name ends in `.fifo`): message groups are delivered in order. */
+  /** A FIFO queue (name ends in `.fifo`): message groups are delivered in order (with `ordering: 'key'`). */
   readonly fifo: boolean;
   /** Visibility timeout in seconds, when known (the option, else the queue's attribute): heartbeats need it. */
   readonly visibility: number | undefined;

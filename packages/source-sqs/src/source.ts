@@ -46,13 +46,16 @@ const encoder = new TextEncoder();
 
 /**
  * Long-poll one or more SQS queues; each message is deleted only after its delivery settled with `ack`, its
- * visibility extended while the invocation runs, FIFO groups delivered in order; polls only with engine capacity.
+ * visibility extended while the invocation runs, FIFO groups delivered in order (unless `ordering: 'none'`); polls
+ * only with engine capacity.
  */
 export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => {
   checkSqsOptions(options);
   const waitTime = options.waitTime ?? 20;
   const maxMessages = options.maxMessages ?? 10;
   const pollers = options.pollers ?? 1;
+  // `none`: a FIFO message is delivered and settled on its own, like a standard queue's (no group chain, no key).
+  const ordered = options.ordering !== 'none';
   const retryDelay = options.receiveRetryDelay ?? { min: 100, max: 30_000 };
   const stats = newStats();
   const health = new HealthState();
@@ -120,13 +123,14 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
     if (decision === 'ack') r.deleter.delete(m);
   };
 
-  /** A received message: tracked and kept invisible until it settled, delivered alone or after its FIFO group. */
+  /** A received message: tracked and kept invisible until it settled, delivered alone or after its FIFO group
+   * (with `ordering: 'key'`). */
   const handle = (r: Run, queue: Queue, msg: Message) => {
     if (!msg.ReceiptHandle) return;
     const m: Received = { queue, receipt: msg.ReceiptHandle, heartbeat: undefined };
     unsettled.set(m.receipt, m);
     r.visibility.watch(m);
-    const group = queue.fifo ? msg.Attributes?.['MessageGroupId'] : undefined;
+    const group = queue.fifo && ordered ? msg.Attributes?.['MessageGroupId'] : undefined;
     if (group === undefined) {
       deliveries.track(deliver(r, m, msg, undefined));
       return;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { cleanups } from '@connector/testing';
+import { cleanups, type FunctionHandler } from '@connector/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, credentials, startGateway, waitFor } from './helpers.js';
 
@@ -103,36 +103,73 @@ async function startBatchSqs(batch: Held[]) {
 const cleanup = cleanups();
 afterEach(() => cleanup.run());
 
+/** Messages `<group>-0` .. `<group>-<n-1>` of one group, as one receive hands them out. */
+const group = (name: string, n: number): Held[] =>
+  Array.from({ length: n }, (_, i) => ({ id: `${name}-${i}`, body: `${name}-${i}`, group: name }));
+
+/** `batch` handed out by the endpoint, a gateway with function `fn` (topic `batch.fifo`) doing `handler`, and a
+ * connector consuming `batch.fifo` (no retries, redeliver mode); all closed after the test. */
+async function consumeBatch(batch: Held[], handler: FunctionHandler, ordering?: 'key' | 'none') {
+  const sqs = await startBatchSqs(batch);
+  cleanup.add(() => sqs.close());
+  const g = await startGateway({
+    functions: [{ name: 'fn', annotations: { topic: 'batch.fifo' }, handler }],
+  });
+  cleanup.add(() => g.close());
+  const { connector, source } = await connect(
+    g,
+    {
+      queues: ['batch.fifo'],
+      waitTime: 1,
+      endpoint: sqs.url,
+      region: 'us-east-1',
+      clientConfig: { credentials },
+      ...(ordering === undefined ? {} : { ordering }),
+    },
+    { retry: { maxRetries: 0 }, onFailure: 'redeliver' },
+  );
+  cleanup.add(() => connector.stop());
+  const invoked = () => g.invocations('fn').map((r) => r.body.toString());
+  return { sqs, source, invoked };
+}
+
+/**
+ * A function that holds each call until it has seen `several` calls in flight at once, then lets every call go;
+ * `most()` is the most it saw at once. With `alone` (ms), a held call also goes after that long, so calls that come
+ * one at a time still finish (each having waited for company that did not come).
+ */
+function gathering(several: number, alone?: number) {
+  let now = 0;
+  let most = 0;
+  const held = new Set<() => void>();
+  const release = () => {
+    for (const go of [...held]) go();
+  };
+  const wait = () =>
+    new Promise<void>((resolve) => {
+      const go = () => {
+        clearTimeout(timer);
+        held.delete(go);
+        resolve();
+      };
+      const timer = alone === undefined ? undefined : setTimeout(go, alone);
+      held.add(go);
+    });
+  const handler: FunctionHandler = async (req) => {
+    most = Math.max(most, ++now);
+    if (most >= several) release();
+    else await wait();
+    now--;
+    return { status: 200, body: req.body };
+  };
+  return { handler, most: () => most, release };
+}
+
 describe('FIFO batch with several messages of one group (SQS JSON protocol endpoint)', () => {
   it('after a failed message the rest of its group is released undelivered; other groups go on', async () => {
-    const batch: Held[] = [
-      ...['a-0', 'a-1', 'a-2', 'a-3', 'a-4'].map((id) => ({ id, body: id, group: 'a' })),
-      ...['b-0', 'b-1', 'b-2'].map((id) => ({ id, body: id, group: 'b' })),
-    ];
-    const sqs = await startBatchSqs(batch);
-    cleanup.add(() => sqs.close());
-    const g = await startGateway({
-      functions: [
-        {
-          name: 'fn',
-          annotations: { topic: 'batch.fifo' },
-          handler: (req) => ({ status: req.body.toString() === 'a-1' ? 500 : 200 }),
-        },
-      ],
-    });
-    cleanup.add(() => g.close());
-    const { connector, source } = await connect(
-      g,
-      {
-        queues: ['batch.fifo'],
-        waitTime: 1,
-        endpoint: sqs.url,
-        region: 'us-east-1',
-        clientConfig: { credentials },
-      },
-      { retry: { maxRetries: 0 }, onFailure: 'redeliver' },
-    );
-    cleanup.add(() => connector.stop());
+    const { sqs, source, invoked } = await consumeBatch([...group('a', 5), ...group('b', 3)], (req) => ({
+      status: req.body.toString() === 'a-1' ? 500 : 200,
+    }));
     // The endpoint records a call when its request arrives; the source counts it once the answer is back. Wait on
     // both: the assertions below read both.
     await waitFor(
@@ -143,14 +180,70 @@ describe('FIFO batch with several messages of one group (SQS JSON protocol endpo
         source.stats().released === 3,
       'a-0 and the b group deleted, a-2..a-4 released (as sent, and as counted by the source)',
     );
-    const invoked = g.invocations('fn').map((r) => r.body.toString());
-    expect(invoked.filter((b) => b.startsWith('a'))).toEqual(['a-0', 'a-1']);
-    expect(invoked.filter((b) => b.startsWith('b'))).toEqual(['b-0', 'b-1', 'b-2']);
+    expect(invoked().filter((b) => b.startsWith('a'))).toEqual(['a-0', 'a-1']);
+    expect(invoked().filter((b) => b.startsWith('b'))).toEqual(['b-0', 'b-1', 'b-2']);
     expect(sqs.deleted().sort()).toEqual(['a-0', 'b-0', 'b-1', 'b-2']);
     expect(sqs.released()).toEqual(['a-2', 'a-3', 'a-4']);
     expect(source.stats()).toMatchObject({ received: 8, deleted: 4, released: 3 });
     // a-1 is neither deleted nor released: SQS redelivers it after its visibility timeout, then a-2..a-4.
     expect(sqs.deleted()).not.toContain('a-1');
     expect(sqs.released()).not.toContain('a-1');
+  });
+});
+
+describe("ordering: 'none' on a FIFO batch of one group (SQS JSON protocol endpoint)", () => {
+  const ids = group('a', 10).map((m) => m.id);
+
+  it("'none': the group's messages are invoked concurrently, every one delivered and deleted", async () => {
+    const fn = gathering(3);
+    const { sqs, source, invoked } = await consumeBatch(group('a', 10), fn.handler, 'none');
+    cleanup.add(() => fn.release()); // runs before the connector's stop: a failing test leaves nothing held
+    await waitFor(() => fn.most() >= 3, '3 calls of group a in flight at once', 10_000);
+    await waitFor(
+      () => sqs.deleted().length === 10 && source.stats().deleted === 10,
+      'all 10 deleted (as sent, and as counted by the source)',
+    );
+    expect(invoked().sort()).toEqual(ids);
+    expect(sqs.deleted().sort()).toEqual(ids);
+    expect(sqs.released()).toEqual([]);
+    expect(source.stats()).toMatchObject({ received: 10, deleted: 10, released: 0 });
+    expect(source.health?.()?.detail).toMatchObject({ inFlight: 0 });
+  });
+
+  it("'key' (the default), same batch: one call of the group at a time, in order", async () => {
+    // Each call waits up to 50 ms for company; under `none` the other nine would join it at once.
+    const fn = gathering(3, 50);
+    const { sqs, source, invoked } = await consumeBatch(group('a', 10), fn.handler);
+    await waitFor(
+      () => sqs.deleted().length === 10 && source.stats().deleted === 10,
+      'all 10 deleted (as sent, and as counted by the source)',
+    );
+    expect(fn.most()).toBe(1);
+    expect(invoked()).toEqual(ids);
+    expect(sqs.deleted().sort()).toEqual(ids);
+    expect(sqs.released()).toEqual([]);
+  });
+
+  it("'none', one message fails: the rest of its group is still delivered and deleted, the failed one kept at SQS", async () => {
+    const { sqs, source, invoked } = await consumeBatch(
+      group('a', 5),
+      (req) => ({ status: req.body.toString() === 'a-2' ? 500 : 200 }),
+      'none',
+    );
+    await waitFor(
+      () =>
+        invoked().length === 5 &&
+        sqs.deleted().length === 4 &&
+        source.stats().deleted === 4 &&
+        source.health?.()?.detail?.['inFlight'] === 0,
+      'a-0, a-1, a-3, a-4 deleted and a-2 settled (failed)',
+    );
+    expect(invoked().sort()).toEqual(['a-0', 'a-1', 'a-2', 'a-3', 'a-4']);
+    expect(sqs.deleted().sort()).toEqual(['a-0', 'a-1', 'a-3', 'a-4']);
+    // Nothing held back or released; a-2 is neither deleted nor released: it stays invisible at SQS and comes back
+    // after its visibility timeout (test/source.test.ts shows that on fauxqs). Nothing lost.
+    expect(sqs.released()).toEqual([]);
+    expect(sqs.deleted()).not.toContain('a-2');
+    expect(source.stats()).toMatchObject({ received: 5, deleted: 4, released: 0 });
   });
 });

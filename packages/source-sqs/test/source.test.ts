@@ -3,7 +3,9 @@ import {
   type DeleteMessageBatchCommandOutput,
   ReceiveMessageCommand,
 } from '@aws-sdk/client-sqs';
+import { createTestContext, outcomes } from '@connector/testing';
 import { describe, expect, it } from 'vitest';
+import { sqsSource } from '../src/index.js';
 import { connect, sqsSuite, startGateway, waitFor } from './helpers.js';
 
 const { sqs, cleanup, consume } = sqsSuite();
@@ -254,6 +256,42 @@ describe('SQS source against fauxqs', () => {
     expect(g.invocations('fn')).toHaveLength(11);
     expect(await sqs.counts(url)).toEqual({ visible: 0, invisible: 0 });
   });
+
+  it.each(['key', 'none'] as const)(
+    "FIFO with ordering '%s': the ordering key it sets; a failed message comes back, nothing lost",
+    async (ordering) => {
+      const queue = `loose-${ordering}.fifo`;
+      const url = await sqs.createQueue(queue, {
+        FifoQueue: 'true',
+        ContentBasedDeduplication: 'true',
+        VisibilityTimeout: '1',
+      });
+      const sent: string[] = [];
+      for (let i = 0; i < 3; i++) for (const grp of ['a', 'b']) sent.push(`${grp}-${i}`);
+      await sqs.send(url, sent, (i) => ({ MessageGroupId: (sent[i] as string).slice(0, 1) }));
+      let failed = false;
+      const test = createTestContext({
+        topics: [queue],
+        answer: (m) => {
+          if (new TextDecoder().decode(m.body) !== 'a-1' || failed) return outcomes.delivered();
+          failed = true;
+          return outcomes.failed(); // redeliver mode: not acked, left to SQS
+        },
+      });
+      const source = sqsSource({ queues: [queue], waitTime: 1, ordering, clientConfig: sqs.clientConfig });
+      await source.start(test);
+      cleanup.add(() => source.stop());
+      await waitFor(() => source.stats().deleted === 6, '6 deletes (a-1 after its visibility timeout)');
+      expect(test.nacked).toEqual(['a-1']);
+      expect(test.bodies().filter((b) => b === 'a-1')).toHaveLength(2);
+      expect([...test.acked].sort()).toEqual([...sent].sort());
+      expect(test.messages.map((m) => m.orderingKey)).toEqual(
+        test.bodies().map((b) => (ordering === 'key' ? `${url}#${b.slice(0, 1)}` : undefined)),
+      );
+      expect(source.stats().released).toBe(0);
+      expect(await sqs.counts(url)).toEqual({ visible: 0, invisible: 0 });
+    },
+  );
 
   it('retries a delete that partly failed (DeleteMessageBatch Failed entries) and deletes everything', async () => {
     const url = await sqs.createQueue('partial');

@@ -11,7 +11,7 @@ export const SQS_SETTINGS: readonly Setting[] = [
   { name: 'max_messages', default: '10', help: 'messages per receive, 1-10' },
   { name: 'visibility_timeout', help: "visibility timeout of received messages (default: the queue's)" },
   { name: 'pollers', default: '1', help: 'concurrent long polls per queue' },
-  { name: 'ordering', default: 'key', help: 'key: one FIFO message group in order; none: one group concurrently' },
+  { name: 'ordering', default: 'key', help: 'key: one FIFO group in order; none: one group concurrently' },
   { name: 'topic_attribute', help: 'message attribute holding the topic (default: the queue name)' },
   { name: 'visibility_heartbeat', default: 'true', help: 'extend visibility of long invocations' },
   { name: 'release_on_stop', default: 'true', help: 'make unsettled messages visible again on stop' },

@@ -1,11 +1,19 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Source, TopicMatcherOption } from '@connector/core';
 import { core } from './core.js';
 import { procCpuMicros, timed, warmUp } from './measure.js';
 import { type CaseParams, registerCase } from './registry.js';
-import { anyCpu, has, startMosquitto } from './sources.js';
+import {
+  anyCpu,
+  has,
+  natsMissing,
+  rabbitmqMissing,
+  rabbitmqUrl,
+  startMosquitto,
+  startNatsServer,
+} from './sources.js';
 
 // Each source end to end against its own ceiling: `controller.invoke` with the concurrency the source can reach,
 // measured in the same run (ratios per repetition, like the other throughput rows). The publisher (and the Kafka /
@@ -25,7 +33,10 @@ interface Publisher {
   close(): Promise<void>;
 }
 
-async function startPublisher(kind: 'mqtt' | 'kafka' | 'sqs', cfg: object): Promise<Publisher> {
+async function startPublisher(
+  kind: 'mqtt' | 'kafka' | 'sqs' | 'nats' | 'rabbitmq',
+  cfg: object,
+): Promise<Publisher> {
   const [cmd, args] = anyCpu(process.execPath, [join(here, 'publisher.js'), kind, JSON.stringify(cfg)]);
   const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const waiting: ((m: { published?: number; error?: string }) => void)[] = [];
@@ -164,6 +175,48 @@ async function sqsE2e(p: CaseParams) {
   return e2e(p, source, publisher);
 }
 
+/** NATS JetStream through a private nats-server (file store), durable pull consumer, max_ack_pending 64. */
+async function natsE2e(p: CaseParams) {
+  const { natsSource } = await import('@connector/source-nats');
+  const server = await startNatsServer();
+  try {
+    const publisher = await startPublisher('nats', { url: server.url, topic: 'bench' });
+    const source = natsSource({
+      servers: server.url,
+      stream: 'BENCH',
+      consumer: 'bench',
+      subjects: ['bench'],
+    });
+    return await e2e(p, source, publisher, 'exact', server.pid);
+  } finally {
+    await server.stop();
+  }
+}
+
+/**
+ * RabbitMQ through the system's broker (`RABBITMQ_URL`, default 127.0.0.1:5672): a queue of its own per run bound
+ * to amq.topic (deleted at the end), prefetch 64. The broker CPU is the shared broker's (beam.smp), whatever else
+ * uses it meanwhile.
+ */
+async function rabbitmqE2e(p: CaseParams) {
+  const { rabbitmqSource } = await import('@connector/source-rabbitmq');
+  const url = rabbitmqUrl();
+  const queue = `bench.e2e.${process.pid}.${Date.now()}`;
+  const publisher = await startPublisher('rabbitmq', { url, topic: queue });
+  const source = rabbitmqSource({ url, queue, topics: ['bench'], prefetch: 64 });
+  return e2e(p, source, publisher, 'exact', pidOf('beam.smp'));
+}
+
+/** The pid of the one process whose command line contains `name` (the oldest when several), or undefined. */
+function pidOf(name: string): number | undefined {
+  try {
+    const out = execFileSync('pgrep', ['-o', '-f', name], { encoding: 'utf8' }).trim();
+    return out === '' ? undefined : Number(out);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Batch delivery end to end: topic / queue `bench-batch` reaches the gateway's `echo-batch`
  * (`connector.dev/batch-size` 100), `bench` the plain `echo` (batch size 1). Both sizes run with the same
@@ -258,6 +311,29 @@ registerCase({
   scale: 0.25,
   minRatio: 0.8,
   run: (p) => sqsE2e(p),
+});
+
+registerCase({
+  kind: 'throughput',
+  id: 'e2e-nats',
+  label: 'NATS JetStream, end to end',
+  concurrency: 64,
+  ceiling: 'invoke-x64',
+  scale: 0.5,
+  minRatio: 0.8,
+  unavailable: natsMissing,
+  run: (p) => natsE2e(p),
+});
+registerCase({
+  kind: 'throughput',
+  id: 'e2e-rabbitmq',
+  label: 'RabbitMQ (prefetch 64), end to end',
+  concurrency: 64,
+  ceiling: 'invoke-x64',
+  scale: 0.5,
+  minRatio: 0.8,
+  unavailable: rabbitmqMissing,
+  run: (p) => rabbitmqE2e(p),
 });
 
 for (const [name, label, run, scale] of [

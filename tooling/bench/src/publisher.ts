@@ -1,10 +1,14 @@
 /**
  * The publisher of the end-to-end source cases (`src/e2e.ts`), in a process of its own so that the connector
- * process's CPU is the connector's alone: `node publisher.js <mqtt|kafka|sqs> <json config>`, with an IPC channel.
+ * process's CPU is the connector's alone: `node publisher.js <mqtt|kafka|sqs|nats|rabbitmq> <json config>`, with an
+ * IPC channel.
  *
  * - Kafka and SQS: the test broker (kafka-test-broker, fauxqs) runs here too; `{ ready: {...} }` says where. The
  *   config's `topic` names the Kafka topic / SQS queue (default `bench`).
  * - MQTT: connects to the Mosquitto the case started; `{ ready: {} }` once connected.
+ * - NATS: JetStream publishes (with acks) to subject `topic` on the nats-server at `url` the case started.
+ * - RabbitMQ: confirmed publishes to `amq.topic`, routing key `bench`, on the broker at `url`; at close it deletes
+ *   the case's queue (`topic`).
  * - On `{ cpu: true }` it answers `{ cpuMicros }`, its own user+sys CPU so far (broker included for Kafka / SQS).
  * - On `{ publish: n }` it publishes `n` messages (round robin over the topics / partitions) and answers
  *   `{ published: n }` once the broker has them; on `{ close: true }` it closes and exits.
@@ -146,6 +150,37 @@ if (kind === 'mqtt') {
     await server.stop();
   };
   ready = { clientConfig };
+} else if (kind === 'nats') {
+  // JetStream publishes with acks, up to 256 awaited at a time (the stream exists once the source has started).
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstream } = await import('@nats-io/jetstream');
+  const nc = await connect({ servers: cfg.url as string, reconnect: false });
+  const js = jetstream(nc);
+  publish = async (count) => {
+    const sends: Promise<unknown>[] = [];
+    for (let i = 0; i < count; i++) {
+      sends.push(js.publish(target, body));
+      if (sends.length === 256) await Promise.all(sends.splice(0));
+    }
+    await Promise.all(sends);
+  };
+  close = () => nc.close();
+} else if (kind === 'rabbitmq') {
+  // Confirmed publishes to amq.topic with routing key `bench`; `topic` names the case's queue, deleted at close.
+  const { default: amqp } = await import('amqplib');
+  const conn = await amqp.connect(cfg.url as string);
+  const ch = await conn.createConfirmChannel();
+  const content = Buffer.from(body);
+  publish = async (count) => {
+    for (let i = 0; i < count; i++)
+      if (!ch.publish('amq.topic', 'bench', content, { contentType: 'application/json' }))
+        await new Promise((r) => ch.once('drain', r));
+    await ch.waitForConfirms();
+  };
+  close = async () => {
+    await ch.deleteQueue(target).catch(() => undefined);
+    await conn.close();
+  };
 } else throw new Error(`publisher: unknown kind ${kind}`);
 
 process.on('message', (m: { publish?: number; close?: boolean; cpu?: boolean }) => {

@@ -77,6 +77,59 @@ export async function startMosquitto(): Promise<{ url: string; pid: number | und
   };
 }
 
+/**
+ * A private nats-server with JetStream (file store in a temporary folder) in its own process, not pinned to the
+ * worker's CPU; resolves once it accepts connections. `stop()` kills it and removes the store.
+ */
+export async function startNatsServer(): Promise<{
+  url: string;
+  pid: number | undefined;
+  stop(): Promise<void>;
+}> {
+  const { connect } = await import('@nats-io/transport-node');
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'bench-nats-'));
+  const [cmd, args] = anyCpu(process.env['NATS_SERVER_BIN'] ?? 'nats-server', [
+    '-a',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '-js',
+    '-sd',
+    dir,
+  ]);
+  const server = spawn(cmd, args, { stdio: 'ignore' });
+  const stop = async () => {
+    if (server.exitCode === null) {
+      server.kill('SIGTERM');
+      await new Promise((r) => server.once('exit', r));
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const url = `nats://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    const nc = await connect({ servers: url, reconnect: false }).catch(() => undefined);
+    if (nc) {
+      await nc.close();
+      return { url, pid: server.pid, stop }; // taskset execs nats-server: same pid
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await stop();
+  throw new Error(`nats-server did not accept connections on ${url} within 5 s`);
+}
+
+/** The RabbitMQ the bench uses: RABBITMQ_URL, or the broker on 127.0.0.1:5672 (guest/guest). */
+export const rabbitmqUrl = () => process.env['RABBITMQ_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
+
+/** Why the RabbitMQ cases cannot run here, or undefined. */
+export const rabbitmqMissing = () =>
+  has('rabbitmq-server') || process.env['RABBITMQ_URL'] ? undefined : 'RabbitMQ not installed';
+
+/** Why the NATS cases cannot run here, or undefined. */
+export const natsMissing = () =>
+  has(process.env['NATS_SERVER_BIN'] ?? 'nats-server') ? undefined : 'nats-server not installed';
+
 /** `cmd args` allowed on every CPU: the worker is pinned to CPU 0 and its children would inherit that. */
 export function anyCpu(cmd: string, args: string[]): [string, string[]] {
   const cpus = availableParallelism();
@@ -209,7 +262,7 @@ async function sqsCase(url: string, n: number): Promise<SourceRun> {
 async function rabbitmqCase(url: string, n: number): Promise<SourceRun> {
   const { default: amqp } = await import('amqplib');
   const { rabbitmqSource } = await import('@connector/source-rabbitmq');
-  const brokerUrl = process.env['RABBITMQ_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
+  const brokerUrl = rabbitmqUrl();
   const queue = `bench.${process.pid}.${Date.now()}`;
   const conn = await amqp.connect(brokerUrl);
   const ch = await conn.createConfirmChannel();
@@ -240,24 +293,15 @@ async function natsCase(url: string, n: number): Promise<SourceRun> {
   const { connect } = await import('@nats-io/transport-node');
   const { jetstream } = await import('@nats-io/jetstream');
   const { natsSource } = await import('@connector/source-nats');
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'bench-nats-'));
-  const server = spawn(
-    process.env['NATS_SERVER_BIN'] ?? 'nats-server',
-    ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir],
-    { stdio: 'ignore' },
-  );
+  const server = await startNatsServer();
   try {
-    const natsUrl = `nats://127.0.0.1:${port}`;
-    let nc: Awaited<ReturnType<typeof connect>> | undefined;
-    for (let i = 0; i < 100 && !nc; i++) {
-      nc = await connect({ servers: natsUrl, reconnect: false }).catch(async () => {
-        await new Promise((r) => setTimeout(r, 50));
-        return undefined;
-      });
-    }
-    if (!nc) throw new Error('nats-server did not start');
-    const source = natsSource({ servers: natsUrl, stream: 'BENCH', consumer: 'bench', subjects: ['bench'] });
+    const nc = await connect({ servers: server.url, reconnect: false });
+    const source = natsSource({
+      servers: server.url,
+      stream: 'BENCH',
+      consumer: 'bench',
+      subjects: ['bench'],
+    });
     const js = jetstream(nc);
     const run = await measure(
       url,
@@ -276,9 +320,7 @@ async function natsCase(url: string, n: number): Promise<SourceRun> {
     await nc.close();
     return run;
   } finally {
-    server.kill('SIGTERM');
-    await new Promise((r) => server.once('exit', r));
-    rmSync(dir, { recursive: true, force: true });
+    await server.stop();
   }
 }
 
@@ -319,8 +361,7 @@ registerCase({
   id: 'source-rabbitmq',
   label: 'RabbitMQ (amqplib, prefetch 64)',
   maxMessages: 20_000,
-  unavailable: () =>
-    has('rabbitmq-server') || process.env['RABBITMQ_URL'] ? undefined : 'RabbitMQ not installed',
+  unavailable: rabbitmqMissing,
   run: (p) => rabbitmqCase(p.url, p.n),
 });
 registerCase({
@@ -328,7 +369,6 @@ registerCase({
   id: 'source-nats',
   label: 'NATS JetStream (nats-server, pull consumer)',
   maxMessages: 20_000,
-  unavailable: () =>
-    has(process.env['NATS_SERVER_BIN'] ?? 'nats-server') ? undefined : 'nats-server not installed',
+  unavailable: natsMissing,
   run: (p) => natsCase(p.url, p.n),
 });

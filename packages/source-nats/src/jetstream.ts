@@ -21,6 +21,7 @@ import {
   jetstreamManager,
 } from '@nats-io/jetstream';
 import { type NatsConnection, nanos } from '@nats-io/transport-node';
+import { Acks } from './acks.js';
 import { natsError } from './errors.js';
 import { jetStreamMessage } from './message.js';
 import type { ResolvedNatsOptions } from './options.js';
@@ -130,6 +131,8 @@ export async function startJetStream(
     }
   };
 
+  const acks = new Acks();
+
   const handle = (m: JsMsg): void => {
     // Progress acks keep the message ours while the delivery waits for a slot or the function runs.
     const working = setInterval(() => m.working(), Math.max(50, Math.floor(o.ackWait / 3)));
@@ -143,21 +146,23 @@ export async function startJetStream(
       log.error({ err, subject: m.subject, seq: m.info.streamSequence }, 'delivery failed unexpectedly; nak'),
     ).then((decision) => {
       clearInterval(working);
-      try {
-        if (decision === 'ack') {
-          // A dead-lettered message is done with: term (not ack) so JetStream records it as terminated
-          // ($JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED) and never redelivers it.
-          if (outcome?.status === 'dead-lettered') m.term(termReason);
-          else m.ack();
-        } else if (decision === 'nack') {
-          m.nak(nakDelay(m.info.deliveryCount, o.nakDelay.min, o.nakDelay.max));
-        } else {
-          m.nak(); // the connector stopped before the delivery settled: hand it back at once
+      return acks.send(() => {
+        try {
+          if (decision === 'ack') {
+            // A dead-lettered message is done with: term (not ack) so JetStream records it as terminated
+            // ($JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED) and never redelivers it.
+            if (outcome?.status === 'dead-lettered') m.term(termReason);
+            else m.ack();
+          } else if (decision === 'nack') {
+            m.nak(nakDelay(m.info.deliveryCount, o.nakDelay.min, o.nakDelay.max));
+          } else {
+            m.nak(); // the connector stopped before the delivery settled: hand it back at once
+          }
+        } catch (err) {
+          // Closed connection: nothing sent, JetStream redelivers after ack_wait.
+          health.failed(natsError(err, `${decision} ${stream}:${m.info.streamSequence}`));
         }
-      } catch (err) {
-        // Closed connection: nothing sent, JetStream redelivers after ack_wait.
-        health.failed(natsError(err, `${decision} ${stream}:${m.info.streamSequence}`));
-      }
+      });
     });
     void inflight.track(settled);
   };

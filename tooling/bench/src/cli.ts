@@ -30,7 +30,8 @@ const usage = `pnpm bench [options]
   --only <prefix>       run only cases whose id starts with <prefix> (repeatable): undici, dispatch, invoke,
                         deliver, wrk, match, topics, adaptive, stalled, source-mqtt, source-kafka, source-sqs,
                         source-rabbitmq, source-nats, e2e (e2e-mqtt-one, e2e-mqtt-16, e2e-mqtt-none, e2e-kafka-3,
-                        e2e-sqs: each source end to end next to controller.invoke at its concurrency)
+                        e2e-sqs, e2e-nats, e2e-rabbitmq: each source end to end next to controller.invoke at its
+                        concurrency; e2e-batch: batch size 100 against 1 end to end)
   --messages <n>        operations per repetition of the x64 cases (default 30000; x1 cases: a quarter)
   --repetitions <n>     measured repetitions per throughput case (default 5, interleaved across cases)
   --duration <s>        seconds of the stalled-gateway case and of wrk (default 5)

@@ -10,6 +10,7 @@ import {
   has,
   natsMissing,
   rabbitmqMissing,
+  rabbitmqTopology,
   rabbitmqUrl,
   startMosquitto,
   startNatsServer,
@@ -114,8 +115,8 @@ async function e2e(
       more();
     });
   const connector = core.createConnector({ controller, source, maxInFlight });
-  await connector.start();
   try {
+    await connector.start();
     // A source runs more code per message than `invoke` (the broker client's decoding, the source, the engine's
     // ack path), and V8 takes longer to settle on it: kafkajs still got 25 % cheaper a record between 15k and 60k
     // records. So the warm-up is as long as the measured repetition (N, not the core rows' N/4): steady state is
@@ -133,8 +134,11 @@ async function e2e(
     };
     return rep;
   } finally {
-    await connector.stop();
-    await publisher.close();
+    try {
+      await connector.stop();
+    } finally {
+      await publisher.close(); // deletes the RabbitMQ case's queue and exchange
+    }
   }
 }
 
@@ -199,23 +203,31 @@ async function natsE2e(p: CaseParams) {
 }
 
 /**
- * RabbitMQ through the system's broker (`RABBITMQ_URL`, default 127.0.0.1:5672): a queue of its own per run bound
- * to amq.topic (deleted at the end), prefetch 64. The broker CPU is the shared broker's (beam.smp), whatever else
- * uses it meanwhile.
+ * RabbitMQ through the system's broker (`RABBITMQ_URL`, default 127.0.0.1:5672): a queue and a topic exchange of
+ * its own per run (deleted at the end, so runs side by side do not get each other's messages), prefetch 64. The
+ * broker CPU is the shared broker's (`beam.smp` on this machine), whatever else uses it meanwhile.
  */
 async function rabbitmqE2e(p: CaseParams) {
   const { rabbitmqSource } = await import('@connector/source-rabbitmq');
   const url = rabbitmqUrl();
-  const queue = `bench.e2e.${process.pid}.${Date.now()}`;
-  const publisher = await startPublisher('rabbitmq', { url, topic: queue });
-  const source = rabbitmqSource({ url, queue, topics: ['bench'], prefetch: 64 });
-  return e2e(p, source, publisher, 'exact', pidOf('beam.smp'));
+  const topology = rabbitmqTopology('e2e');
+  const publisher = await startPublisher('rabbitmq', {
+    url,
+    queue: topology.queue,
+    exchange: topology.exchange,
+  });
+  const source = rabbitmqSource({ url, ...topology, topics: ['bench'], prefetch: 64 });
+  return e2e(p, source, publisher, 'exact', localBrokerPid(url, 'beam\\.smp.*rabbit'));
 }
 
-/** The pid of the one process whose command line contains `name` (the oldest when several), or undefined. */
-function pidOf(name: string): number | undefined {
+/**
+ * The pid of a system broker on this machine: the oldest process whose command line matches `pattern` (`pgrep -f`),
+ * or undefined when there is none or the broker at `url` is not on the loopback (its CPU is not ours to read).
+ */
+function localBrokerPid(url: string, pattern: string): number | undefined {
+  if (!['127.0.0.1', 'localhost', '[::1]'].includes(new URL(url).hostname)) return undefined;
   try {
-    const out = execFileSync('pgrep', ['-o', '-f', name], { encoding: 'utf8' }).trim();
+    const out = execFileSync('pgrep', ['-o', '-f', pattern], { encoding: 'utf8' }).trim();
     return out === '' ? undefined : Number(out);
   } catch {
     return undefined;

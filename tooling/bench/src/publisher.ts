@@ -7,11 +7,13 @@
  *   config's `topic` names the Kafka topic / SQS queue (default `bench`).
  * - MQTT: connects to the Mosquitto the case started; `{ ready: {} }` once connected.
  * - NATS: JetStream publishes (with acks) to subject `topic` on the nats-server at `url` the case started.
- * - RabbitMQ: confirmed publishes to `amq.topic`, routing key `bench`, on the broker at `url`; at close it deletes
- *   the case's queue (`topic`).
+ * - RabbitMQ: confirmed publishes (a confirm channel) to the case's own topic exchange `exchange`, routing key
+ *   `bench`, on the broker at `url` (the exchange exists once the source has started); at close it deletes the
+ *   case's `queue` and `exchange`.
  * - On `{ cpu: true }` it answers `{ cpuMicros }`, its own user+sys CPU so far (broker included for Kafka / SQS).
  * - On `{ publish: n }` it publishes `n` messages (round robin over the topics / partitions) and answers
- *   `{ published: n }` once the broker has them; on `{ close: true }` it closes and exits.
+ *   `{ published: n }` once the broker has them; on `{ close: true }` it closes and exits, and so it does when the
+ *   IPC channel goes (the case's process died): nothing is left on a shared broker.
  */
 const [kind, raw] = process.argv.slice(2);
 const cfg = JSON.parse(raw ?? '{}') as {
@@ -19,6 +21,8 @@ const cfg = JSON.parse(raw ?? '{}') as {
   topics?: string[];
   partitions?: number;
   topic?: string;
+  exchange?: string;
+  queue?: string;
 };
 /** The Kafka topic / SQS queue published to. */
 const target = cfg.topic ?? 'bench';
@@ -26,6 +30,15 @@ const body = '{"reading":21.5,"sensor":"kitchen"}';
 const send = (m: unknown) => process.send?.(m);
 
 let publish: (count: number) => Promise<void>;
+let closing = false;
+function shutDown(): void {
+  if (closing) return;
+  closing = true;
+  setTimeout(() => process.exit(1), 10_000).unref(); // a broker that does not answer any more
+  void close()
+    .catch(() => undefined)
+    .then(() => process.exit(0));
+}
 let close: () => Promise<void>;
 let ready: unknown = {};
 
@@ -166,19 +179,21 @@ if (kind === 'mqtt') {
   };
   close = () => nc.close();
 } else if (kind === 'rabbitmq') {
-  // Confirmed publishes to amq.topic with routing key `bench`; `topic` names the case's queue, deleted at close.
+  // Confirmed publishes with routing key `bench` to the case's own exchange; its queue and exchange go at close.
   const { default: amqp } = await import('amqplib');
+  const exchange = cfg.exchange as string;
   const conn = await amqp.connect(cfg.url as string);
   const ch = await conn.createConfirmChannel();
   const content = Buffer.from(body);
   publish = async (count) => {
     for (let i = 0; i < count; i++)
-      if (!ch.publish('amq.topic', 'bench', content, { contentType: 'application/json' }))
+      if (!ch.publish(exchange, 'bench', content, { contentType: 'application/json' }))
         await new Promise((r) => ch.once('drain', r));
     await ch.waitForConfirms();
   };
   close = async () => {
-    await ch.deleteQueue(target).catch(() => undefined);
+    if (cfg.queue) await ch.deleteQueue(cfg.queue).catch(() => undefined);
+    await ch.deleteExchange(exchange).catch(() => undefined);
     await conn.close();
   };
 } else throw new Error(`publisher: unknown kind ${kind}`);
@@ -193,10 +208,8 @@ process.on('message', (m: { publish?: number; close?: boolean; cpu?: boolean }) 
       () => send({ published: count }),
       (err: unknown) => send({ error: String((err as Error)?.stack ?? err) }),
     );
-  } else if (m.close) {
-    void close()
-      .catch(() => undefined)
-      .then(() => process.exit(0));
-  }
+  } else if (m.close) shutDown();
 });
+// The case's process went without `close` (it failed or was killed): clean up all the same, then go.
+process.on('disconnect', shutDown);
 send({ ready });

@@ -122,9 +122,43 @@ export async function startNatsServer(): Promise<{
 /** The RabbitMQ the bench uses: RABBITMQ_URL, or the broker on 127.0.0.1:5672 (guest/guest). */
 export const rabbitmqUrl = () => process.env['RABBITMQ_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
 
-/** Why the RabbitMQ cases cannot run here, or undefined. */
-export const rabbitmqMissing = () =>
-  has('rabbitmq-server') || process.env['RABBITMQ_URL'] ? undefined : 'RabbitMQ not installed';
+/**
+ * Why the RabbitMQ cases cannot run here, or undefined: the broker (a system service, not started by the bench) must
+ * accept TCP connections at `rabbitmqUrl()`. Synchronous (the CLI asks before scheduling): a child `node` tries.
+ */
+export const rabbitmqMissing = () => {
+  const url = new URL(rabbitmqUrl());
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const port = Number(url.port || (url.protocol === 'amqps:' ? 5671 : 5672));
+  return reachable(host, port) ? undefined : `RabbitMQ not reachable at ${host}:${port}, see RABBITMQ_URL`;
+};
+
+/** Whether a TCP connection to `host:port` opens within a second. */
+function reachable(host: string, port: number): boolean {
+  const script =
+    `const s = require('node:net').connect(${port}, ${JSON.stringify(host)}, () => process.exit(0));` +
+    "s.on('error', () => process.exit(1)); setTimeout(() => process.exit(1), 1000);";
+  try {
+    execFileSync(process.execPath, ['-e', script], { stdio: 'ignore', timeout: 5000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A RabbitMQ case's own topology on the shared broker: a queue and a topic exchange named for this process and
+ * moment (publishing to `amq.topic` would reach every other run's queue bound with the same key). The publisher
+ * deletes both at the end; `x-expires` removes a queue left behind by a killed run after 10 idle minutes.
+ */
+export function rabbitmqTopology(what: string): {
+  queue: string;
+  exchange: string;
+  queueArguments: Record<string, unknown>;
+} {
+  const name = `bench.${what}.${process.pid}.${Date.now()}`;
+  return { queue: name, exchange: name, queueArguments: { 'x-expires': 600_000 } };
+}
 
 /** Why the NATS cases cannot run here, or undefined. */
 export const natsMissing = () =>
@@ -258,16 +292,16 @@ async function sqsCase(url: string, n: number): Promise<SourceRun> {
   }
 }
 
-/** RabbitMQ through the broker on 127.0.0.1:5672 (RABBITMQ_URL): a queue of its own bound to amq.topic. */
+/** RabbitMQ through the broker on 127.0.0.1:5672 (RABBITMQ_URL): a queue and a topic exchange of its own. */
 async function rabbitmqCase(url: string, n: number): Promise<SourceRun> {
   const { default: amqp } = await import('amqplib');
   const { rabbitmqSource } = await import('@connector/source-rabbitmq');
   const brokerUrl = rabbitmqUrl();
-  const queue = `bench.${process.pid}.${Date.now()}`;
+  const topology = rabbitmqTopology('source');
   const conn = await amqp.connect(brokerUrl);
   const ch = await conn.createConfirmChannel();
   try {
-    const source = rabbitmqSource({ url: brokerUrl, queue, topics: ['bench'], prefetch: 64 });
+    const source = rabbitmqSource({ url: brokerUrl, ...topology, topics: ['bench'], prefetch: 64 });
     return await measure(
       url,
       source,
@@ -275,7 +309,7 @@ async function rabbitmqCase(url: string, n: number): Promise<SourceRun> {
       async () => {
         const content = Buffer.from(body);
         for (let i = 0; i < n; i++) {
-          if (!ch.publish('amq.topic', 'bench', content, { contentType: 'application/json' }))
+          if (!ch.publish(topology.exchange, 'bench', content, { contentType: 'application/json' }))
             await new Promise((r) => ch.once('drain', r));
         }
         await ch.waitForConfirms();
@@ -283,7 +317,8 @@ async function rabbitmqCase(url: string, n: number): Promise<SourceRun> {
       'prefetch 64 = maxInFlight; transient messages on a durable queue; the publisher runs in the connector process',
     );
   } finally {
-    await ch.deleteQueue(queue).catch(() => undefined);
+    await ch.deleteQueue(topology.queue).catch(() => undefined);
+    await ch.deleteExchange(topology.exchange).catch(() => undefined);
     await conn.close().catch(() => undefined);
   }
 }

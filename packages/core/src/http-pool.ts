@@ -545,8 +545,21 @@ export class HttpPool {
     if (p.aborted) return;
     const conn = this.takeIdle();
     if (conn !== undefined) conn.send(p);
-    else if (this.all.size < this.max) this.all.add(new Connection(this, p));
+    else if (this.all.size < this.max) this.open(p);
     else this.queue.push(p);
+  }
+
+  /** A new connection carrying `p`. One that cannot even start (`tls.connect` throws synchronously on a key or
+   * certificate OpenSSL refuses) fails `p` with that error and is not counted. */
+  private open(p: Pending): void {
+    let conn: Connection;
+    try {
+      conn = new Connection(this, p);
+    } catch (err) {
+      p.handler.onError(err as Error);
+      return;
+    }
+    this.all.add(conn);
   }
 
   /** The most recently idle connection still worth using (LIFO keeps few connections warm). */
@@ -589,7 +602,7 @@ export class HttpPool {
     if (i >= 0) this.idleConns.splice(i, 1);
     if (this.state !== 'destroyed') {
       const next = this.nextQueued();
-      if (next !== undefined) this.all.add(new Connection(this, next));
+      if (next !== undefined) this.open(next);
     }
     this.maybeDrained();
   }

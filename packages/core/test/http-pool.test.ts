@@ -23,6 +23,8 @@ afterEach(() => cleanup.run());
 interface Outcome {
   status: number | undefined;
   headers: Record<string, string> | undefined;
+  /** The body length `onHeaders` was given (undefined when the framing does not tell it). */
+  length: number | undefined;
   body: Buffer;
   /** How many `onData` calls. */
   chunks: number;
@@ -49,6 +51,7 @@ function start(pool: HttpPool, req: HttpRequest, hooks: Hooks = {}): Call {
   const outcome: Outcome = {
     status: undefined,
     headers: undefined,
+    length: undefined,
     body: Buffer.alloc(0),
     chunks: 0,
     error: undefined,
@@ -68,10 +71,11 @@ function start(pool: HttpPool, req: HttpRequest, hooks: Hooks = {}): Call {
       abortFn = abort;
       hooks.onConnect?.(abort);
     },
-    onHeaders(status, headers) {
+    onHeaders(status, headers, length) {
       outcome.events.push('headers');
       outcome.status = status;
       outcome.headers = headers;
+      outcome.length = length;
       hooks.onHeaders?.(call);
     },
     onData(chunk) {
@@ -363,14 +367,44 @@ describe('chunked body', () => {
     expect(s.conns).toHaveLength(1);
   });
 
-  it('takes `gzip, chunked` as chunked framing (the body is left as it is)', async () => {
+  it.each([
+    ['`gzip, chunked` as chunked framing (the body is left as it is)', 'gzip, chunked'],
+    ['a coding name in any letter case', 'Chunked'],
+  ])('takes %s', async (_name, te) => {
     const s = await okServer(
-      () => 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nxyz\r\n0\r\n\r\n',
+      () => `HTTP/1.1 200 OK\r\nTransfer-Encoding: ${te}\r\n\r\n3\r\nxyz\r\n0\r\n\r\n`,
     );
     const p = pool(s.origin);
     expect((await send(p, get())).body.toString()).toBe('xyz');
     await send(p, get());
     expect(s.conns).toHaveLength(1);
+  });
+
+  it.each([
+    ['in lower-case hex', 'a\r\n0123456789\r\n0\r\n\r\n', '0123456789'],
+    ['with whitespace before an extension (BWS, RFC 9112)', '5 \t;name=value\r\nhello\r\n0\r\n\r\n', 'hello'],
+  ])('reads a chunk size %s', async (_name, chunks, body) => {
+    const s = await okServer(() => `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${chunks}`);
+    const p = pool(s.origin);
+    const o = await send(p, get());
+    expect(o.error).toBeUndefined();
+    expect(o.body.toString()).toBe(body);
+  });
+
+  it('takes an answer with both transfer-encoding: chunked and content-length as chunked, and does not reuse its connection', async () => {
+    const s = await okServer((req) =>
+      req.path === '/both'
+        ? 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n'
+        : answer('next'),
+    );
+    const p = pool(s.origin);
+    const o = await send(p, get('/both'));
+    expect(o.error).toBeUndefined();
+    expect(o.body.toString()).toBe('ok');
+    // a server that sends both framings is not trusted with another request: the client closes that connection
+    expect((await send(p, get('/next'))).body.toString()).toBe('next');
+    expect(s.requests.map((r) => `${r.path}@${r.conn.id}`)).toEqual(['/both@0', '/next@1']);
+    await s.conns[0]?.closed;
   });
 });
 
@@ -385,6 +419,7 @@ describe('body until close', () => {
     expect(o.error).toBeUndefined();
     expect(steps(o)).toBe('connect,headers,data,complete');
     expect(o.body.toString()).toBe('first part, second part');
+    expect(o.length).toBeUndefined(); // not known before the end
     const next = await send(p, get());
     expect(next.body.toString()).toBe('first part, second part');
     expect(s.requests.map((r) => r.conn.id)).toEqual([0, 1]);
@@ -520,10 +555,48 @@ describe('informational answers and bodiless statuses', () => {
     expect(s.conns).toHaveLength(1);
   });
 
+  it.each([
+    ['a content-length', answer('hello'), 5],
+    ['a content-length of 0', answer(''), 0],
+    ['a 204', 'HTTP/1.1 204 No Content\r\n\r\n', 0],
+    ['a 304 with a content-length', 'HTTP/1.1 304 Not Modified\r\ncontent-length: 10\r\n\r\n', 0],
+    [
+      'a chunked body',
+      'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n',
+      undefined,
+    ],
+  ])('hands onHeaders the body length of %s', async (_name, bytes, length) => {
+    const s = await okServer(() => bytes);
+    const o = await send(pool(s.origin), get());
+    expect(o.error).toBeUndefined();
+    expect(o.length).toBe(length);
+  });
+
   it('fails a 101 Switching Protocols (no upgrade was asked) with HTTP_BAD_RESPONSE', async () => {
     const s = await okServer(() => 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n');
     const p = pool(s.origin);
     expectHttpError(await send(p, get()), 'HTTP_BAD_RESPONSE');
+  });
+});
+
+describe('status line', () => {
+  it.each([
+    ['with headers after it', 'HTTP/1.1 200\r\ncontent-length: 2\r\n\r\nok', 200, 'ok'],
+    ['and nothing else in the head', 'HTTP/1.1 204\r\n\r\n', 204, ''],
+  ])('reads a status line without a reason phrase %s', async (_name, bytes, status, body) => {
+    const s = await okServer(() => bytes);
+    const p = pool(s.origin);
+    const o = await send(p, get());
+    expect(o.error).toBeUndefined();
+    expect(o.status).toBe(status);
+    expect(o.body.toString()).toBe(body);
+  });
+
+  it.each([599, 999])('hands over a final status of %i as it is', async (status) => {
+    const s = await okServer(() => `HTTP/1.1 ${status} Whatever\r\ncontent-length: 0\r\n\r\n`);
+    const o = await send(pool(s.origin), get());
+    expect(o.error).toBeUndefined();
+    expect(o.status).toBe(status);
   });
 });
 
@@ -534,17 +607,33 @@ describe('response headers', () => {
     return send(pool(s.origin), get());
   };
 
-  it('lower-cases names, trims values and joins repeated names with ", "', async () => {
+  it('lower-cases names, trims spaces and tabs around values and joins repeated names with ", "', async () => {
     const o = await answeredWith(
       '',
-      'Set-Cookie: a=1\r\nX-UPPER:   spaced value  \r\nset-cookie: b=2\r\nSET-COOKIE: c=3\r\nX-Empty:\r\n',
+      'Set-Cookie: a=1\r\nX-UPPER:   spaced value  \r\nset-cookie: b=2\r\nSET-COOKIE: c=3\r\nX-Empty:\r\n' +
+        'X-Tab:\t \ttabbed\tvalue\t \r\n',
     );
     expect(o.headers).toEqual({
       'set-cookie': 'a=1, b=2, c=3',
       'x-upper': 'spaced value',
       'x-empty': '',
+      'x-tab': 'tabbed\tvalue',
       'content-length': '0',
     });
+  });
+
+  it('lower-cases every name of answers with more distinct names than the name cache holds (1000, twice)', async () => {
+    // Names are lower-cased once and cached, up to a bound (512); names past it must come out the same.
+    const names = Array.from({ length: 1000 }, (_, i) => `X-Many-${i}-Name`);
+    const lines = names.map((n, i) => `${n}: ${i}\r\n`).join('');
+    const s = await okServer(() => answer('', lines));
+    const p = pool(s.origin);
+    const want = Object.fromEntries([
+      ['content-length', '0'],
+      ...names.map((n, i) => [n.toLowerCase(), String(i)]),
+    ]);
+    expect((await send(p, get())).headers).toEqual(want);
+    expect((await send(p, get())).headers).toEqual(want);
   });
 
   it('keeps `__proto__` and `constructor` headers as own properties, never the prototype', async () => {
@@ -564,44 +653,166 @@ describe('response headers', () => {
 });
 
 describe('malformed answers', () => {
+  const cl0 = 'content-length: 0\r\n\r\n';
+  const chunkedHead = 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n';
+  const longReason = 'R'.repeat(100);
+  const longLine = 'x '.repeat(50);
+  const longName = `${'n'.repeat(40)} ${'m'.repeat(40)}`;
   it.each([
-    ['a status line that is not HTTP', 'HTTP/2 200 OK\r\ncontent-length: 0\r\n\r\n'],
-    ['a status line without a status', 'HTTP/1.1 OK\r\ncontent-length: 0\r\n\r\n'],
-    ['a status code with letters', 'HTTP/1.1 2x0 OK\r\ncontent-length: 0\r\n\r\n'],
-    ['a status code in exponent notation', 'HTTP/1.1 2e2 OK\r\ncontent-length: 0\r\n\r\n'],
-    ['a four-digit status code', 'HTTP/1.1 2000 OK\r\ncontent-length: 0\r\n\r\n'],
-    ['an unknown HTTP minor version', 'HTTP/1.2 200 OK\r\ncontent-length: 0\r\n\r\n'],
-    ['a status under 100', 'HTTP/1.1 099 Odd\r\ncontent-length: 0\r\n\r\n'],
-    ['garbage', 'SSH-2.0-OpenSSH_9.6\r\n\r\n'],
-    ['a header line without a colon', 'HTTP/1.1 200 OK\r\nno colon here\r\ncontent-length: 0\r\n\r\n'],
-    ['a header with an empty name', 'HTTP/1.1 200 OK\r\n: value\r\ncontent-length: 0\r\n\r\n'],
-    ['a header name with a space', 'HTTP/1.1 200 OK\r\nbad name: v\r\ncontent-length: 0\r\n\r\n'],
-    ['a folded header line', 'HTTP/1.1 200 OK\r\nx-a: 1\r\n  folded: 2\r\ncontent-length: 0\r\n\r\n'],
-    ['a non-numeric content-length', 'HTTP/1.1 200 OK\r\ncontent-length: abc\r\n\r\n'],
-    ['a negative content-length', 'HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n'],
-    ['two different content-lengths', 'HTTP/1.1 200 OK\r\ncontent-length: 5, 6\r\n\r\nhello'],
-    ['a bad chunk size', 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n'],
-    ['a chunk size without CR', 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n'],
+    ['a status line that is not HTTP', `HTTP/2 200 OK\r\n${cl0}`, 'bad status line "HTTP/2 200 OK"'],
+    ['a status line of another protocol', `RTSP/1.0 200 OK\r\n${cl0}`, 'bad status line "RTSP/1.0 200 OK"'],
+    ['a status line without a status', `HTTP/1.1 OK\r\n${cl0}`, 'bad status line "HTTP/1.1 OK"'],
     [
-      'chunk data longer than its size',
-      'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nhello\r\n',
+      'a status line without a space after the version',
+      `HTTP/1.1_200 OK\r\n${cl0}`,
+      'bad status line "HTTP/1.1_200 OK"',
     ],
-  ])('fails %s with HTTP_BAD_RESPONSE, and the pool goes on on a new connection', async (_name, bad) => {
-    const s = await okServer((req) => (req.path === '/bad' ? bad : answer('fine')));
-    const p = pool(s.origin);
-    const o = await send(p, get('/bad'));
+    [
+      'a status code starting with a letter',
+      `HTTP/1.1 A00 OK\r\n${cl0}`,
+      'bad status line "HTTP/1.1 A00 OK"',
+    ],
+    ['a status code with letters', `HTTP/1.1 2x0 OK\r\n${cl0}`, 'bad status line "HTTP/1.1 2x0 OK"'],
+    ['a status code ending with a letter', `HTTP/1.1 20A OK\r\n${cl0}`, 'bad status line "HTTP/1.1 20A OK"'],
+    [
+      'a status code with "/" (just below "0")',
+      `HTTP/1.1 3/0 OK\r\n${cl0}`,
+      'bad status line "HTTP/1.1 3/0 OK"',
+    ],
+    [
+      'a status code with ":" (just above "9")',
+      `HTTP/1.1 2:0 OK\r\n${cl0}`,
+      'bad status line "HTTP/1.1 2:0 OK"',
+    ],
+    ['a status code in exponent notation', `HTTP/1.1 2e2 OK\r\n${cl0}`, 'bad status line "HTTP/1.1 2e2 OK"'],
+    ['a four-digit status code', `HTTP/1.1 2000 OK\r\n${cl0}`, 'bad status line "HTTP/1.1 2000 OK"'],
+    ['an unknown HTTP minor version', `HTTP/1.2 200 OK\r\n${cl0}`, 'bad status line "HTTP/1.2 200 OK"'],
+    ['a status under 100', `HTTP/1.1 099 Odd\r\n${cl0}`, 'bad status line "HTTP/1.1 099 Odd"'],
+    [
+      'a bad status line, quoted up to 64 characters',
+      `HTTP/1.1 2x0 ${longReason}\r\n${cl0}`,
+      `bad status line "${`HTTP/1.1 2x0 ${longReason}`.slice(0, 64)}"`,
+    ],
+    ['garbage', 'SSH-2.0-OpenSSH_9.6\r\n\r\n', 'bad status line "SSH-2.0-OpenSSH_9.6"'],
+    [
+      'a header line without a colon',
+      `HTTP/1.1 200 OK\r\nno colon here\r\n${cl0}`,
+      'bad header line "no colon here"',
+    ],
+    [
+      'a last header line without a colon',
+      'HTTP/1.1 204 No Content\r\nX-Broken\r\n\r\n',
+      'bad header line "X-Broken"',
+    ],
+    [
+      'a header line without a colon, quoted up to 64 characters',
+      `HTTP/1.1 200 OK\r\n${longLine}\r\n${cl0}`,
+      `bad header line "${longLine.slice(0, 64)}"`,
+    ],
+    ['a header with an empty name', `HTTP/1.1 200 OK\r\n: value\r\n${cl0}`, 'bad header line ": value"'],
+    ['a header name with a space', `HTTP/1.1 200 OK\r\nbad name: v\r\n${cl0}`, 'bad header name "bad name"'],
+    [
+      'a header name with a space, quoted up to 64 characters',
+      `HTTP/1.1 200 OK\r\n${longName}: v\r\n${cl0}`,
+      `bad header name "${longName.slice(0, 64)}"`,
+    ],
+    [
+      'a folded header line',
+      `HTTP/1.1 200 OK\r\nx-a: 1\r\n  folded: 2\r\n${cl0}`,
+      'bad header name "  folded"',
+    ],
+    [
+      'a non-numeric content-length',
+      'HTTP/1.1 200 OK\r\ncontent-length: abc\r\n\r\n',
+      'bad content-length "abc"',
+    ],
+    ['a negative content-length', 'HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n', 'bad content-length "-1"'],
+    [
+      'a content-length of 16 digits',
+      'HTTP/1.1 200 OK\r\ncontent-length: 1000000000000000\r\n\r\n',
+      'bad content-length "1000000000000000"',
+    ],
+    [
+      'two different content-lengths',
+      'HTTP/1.1 200 OK\r\ncontent-length: 5, 6\r\n\r\nhello',
+      'bad content-length "5, 6"',
+    ],
+    ['a bad chunk size', `${chunkedHead}zz\r\n`, 'bad chunk size "zz"'],
+    ['a chunk size of 13 hex digits', `${chunkedHead}1000000000000\r\n`, 'bad chunk size "1000000000000"'],
+    ['a chunk size without CR', `${chunkedHead}5\nhello\r\n0\r\n\r\n`, 'chunk line without CRLF'],
+    // the byte before the LF is a CR, but it is the chunk's last data byte, not the end of the line
+    [
+      'a bare LF after chunk data ending in CR',
+      `${chunkedHead}1\r\n\r\n0\r\n\r\n`,
+      'chunk line without CRLF',
+    ],
+    ['chunk data longer than its size', `${chunkedHead}2\r\nhello\r\n`, 'chunk data longer than its size'],
+  ])(
+    'fails %s with HTTP_BAD_RESPONSE naming the problem, and the pool goes on on a new connection',
+    async (_name, bad, reason) => {
+      const s = await okServer((req) => (req.path === '/bad' ? bad : answer('fine')));
+      const p = pool(s.origin);
+      const o = await send(p, get('/bad'));
+      expectHttpError(o, 'HTTP_BAD_RESPONSE');
+      expect(o.error?.message).toBe(`invalid HTTP answer: ${reason}`);
+      const next = await send(p, get('/ok'));
+      expect(next.error).toBeUndefined();
+      expect(next.body.toString()).toBe('fine');
+      expect(s.requests.map((r) => `${r.path}@${r.conn.id}`)).toEqual(['/bad@0', '/ok@1']);
+    },
+  );
+});
+
+describe('size limits: 64 KiB of response head, 8 KiB of chunk line', () => {
+  const chunkedHead = 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n';
+
+  /** A response head of exactly `size` bytes (CRLF CRLF not counted), of a 2-byte body. */
+  const headOf = (size: number) => {
+    const start = 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-pad: ';
+    return `${start}${'a'.repeat(size - start.length)}`;
+  };
+
+  it('reads a head of exactly 64 KiB', async () => {
+    const s = await okServer(() => `${headOf(64 * 1024)}\r\n\r\nok`);
+    const o = await send(pool(s.origin), get());
+    expect(o.error).toBeUndefined();
+    expect(o.body.toString()).toBe('ok');
+  });
+
+  it('fails a complete head of 64 KiB and 1 byte with HTTP_BAD_RESPONSE', async () => {
+    const s = await okServer(() => `${headOf(64 * 1024 + 1)}\r\n\r\nok`);
+    const o = await send(pool(s.origin), get());
     expectHttpError(o, 'HTTP_BAD_RESPONSE');
-    expect(o.events).not.toContain('complete');
-    const next = await send(p, get('/ok'));
-    expect(next.error).toBeUndefined();
-    expect(next.body.toString()).toBe('fine');
-    expect(s.requests.map((r) => `${r.path}@${r.conn.id}`)).toEqual(['/bad@0', '/ok@1']);
+    expect(o.error?.message).toBe('invalid HTTP answer: response head over 65536 bytes');
   });
 
   it('fails a head over 64 KiB with HTTP_BAD_RESPONSE without waiting for its end', async () => {
     const s = await okServer(() => `HTTP/1.1 200 OK\r\nx-big: ${'a'.repeat(70 * 1024)}`);
     const p = pool(s.origin);
-    expectHttpError(await send(p, get()), 'HTTP_BAD_RESPONSE');
+    const o = await send(p, get());
+    expectHttpError(o, 'HTTP_BAD_RESPONSE');
+    expect(o.error?.message).toBe('invalid HTTP answer: response head over 65536 bytes');
+  });
+
+  it('fails a chunk line over 8 KiB with HTTP_BAD_RESPONSE without waiting for its end', async () => {
+    const s = await okServer(() => `${chunkedHead}1;${'e'.repeat(8 * 1024)}`);
+    const o = await send(pool(s.origin), get());
+    expectHttpError(o, 'HTTP_BAD_RESPONSE');
+    expect(o.error?.message).toBe('invalid HTTP answer: chunk line too long');
+  });
+
+  it('waits for the end of a chunk line of exactly 8 KiB', async () => {
+    // The line's 8 KiB come in the write of a first chunk; its CRLF only once the client has read that chunk.
+    const line = `1;${'e'.repeat(8 * 1024 - 2)}`;
+    const s = await okServer(() => `${chunkedHead}3\r\nabc\r\n${line}`);
+    const p = pool(s.origin);
+    const o = await start(p, get(), {
+      onData: (_chunk, call) => {
+        if (call.outcome.chunks === 1) s.conns[0]?.socket.write('\r\nX\r\n0\r\n\r\n');
+      },
+    }).done;
+    expect(o.error).toBeUndefined();
+    expect(o.body.toString()).toBe('abcX');
   });
 });
 
@@ -650,36 +861,109 @@ describe('connection failures', () => {
       expect(o.error?.code).toBe('ECONNREFUSED');
     }
   });
+
+  it('fails a request whose connection cannot even start (a TLS key OpenSSL refuses) on onError, never throwing', async () => {
+    // tls.connect throws synchronously on such a key: the pool hands that error over like any other, and counts
+    // no connection for it (with one allowed, the second request would otherwise wait forever)
+    const port = await closedPort();
+    const p = pool(`https://127.0.0.1:${port}`, {
+      connections: 1,
+      tls: { key: 'not a key', cert: 'not a cert' },
+    });
+    for (const path of ['/1', '/2']) {
+      let o: Outcome | undefined;
+      expect(() => {
+        o = start(p, get(path)).outcome;
+      }).not.toThrow();
+      expect(o?.events).toEqual(['connect', 'error']);
+      expect(o?.error?.code).toMatch(/^ERR_OSSL_/); // ERR_OSSL_PEM_NO_START_LINE
+    }
+  });
+});
+
+describe('the origin', () => {
+  it.each([
+    [
+      'http://gateway.example',
+      { host: 'gateway.example', port: 80, servername: 'gateway.example', tls: undefined },
+    ],
+    [
+      'https://gateway.example',
+      { host: 'gateway.example', port: 443, servername: 'gateway.example', tls: {} },
+    ],
+    ['https://127.0.0.1:8443', { host: '127.0.0.1', port: 8443, servername: undefined, tls: {} }],
+    ['http://[::1]:8080', { host: '::1', port: 8080, servername: undefined, tls: undefined }],
+  ])('takes host, port and TLS server name (none for an IP address) from %s', (origin, target) => {
+    expect(pool(origin).target).toEqual(target);
+  });
+
+  it('refuses an origin that is not http or https', () => {
+    expect(() => new HttpPool('ftp://gateway.example')).toThrow(
+      new TypeError('not an http(s) origin: ftp://gateway.example'),
+    );
+  });
 });
 
 describe('request validation', () => {
-  it.each<[string, HttpRequest]>([
-    ['CR/LF in a header value', { method: 'GET', path: '/', headers: { 'x-a': 'v\r\nx-injected: 1' } }],
-    ['a bare LF in a header value', { method: 'GET', path: '/', headers: { 'x-a': 'v\nx' } }],
-    ['NUL in a header value', { method: 'GET', path: '/', headers: { 'x-a': 'v\0' } }],
-    ['a header name with a space', { method: 'GET', path: '/', headers: { 'x a': 'v' } }],
-    ['a header name with a colon', { method: 'GET', path: '/', headers: { 'x:a': 'v' } }],
-    ['an empty header name', { method: 'GET', path: '/', headers: { '': 'v' } }],
-    ['a path with a space', { method: 'GET', path: '/a b', headers: {} }],
-    ['a path with CR/LF', { method: 'GET', path: '/a\r\nx: y', headers: {} }],
-    ['a path not starting with /', { method: 'GET', path: 'http://elsewhere/', headers: {} }],
-    ['an empty path', { method: 'POST', path: '', headers: {}, body: 'x' }],
-  ])('fails %s with HTTP_INVALID_REQUEST on onError, writing nothing', async (_name, req) => {
-    const s = await okServer(() => answer('valid'));
-    const p = pool(s.origin);
-    let o: Outcome | undefined;
-    expect(() => {
-      o = start(p, req).outcome;
-    }).not.toThrow();
-    // settled synchronously: onConnect, then onError
-    expect(o?.events).toEqual(['connect', 'error']);
-    expect(o?.error).toBeInstanceOf(HttpError);
-    expect(o?.error?.code).toBe('HTTP_INVALID_REQUEST');
-    // the next request is the first and only thing the server ever gets
-    expect((await send(p, get('/valid'))).body.toString()).toBe('valid');
-    expect(s.conns).toHaveLength(1);
-    expect(s.requests.map((r) => r.line)).toEqual(['GET /valid HTTP/1.1']);
-  });
+  it.each<[string, HttpRequest, string]>([
+    [
+      'CR/LF in a header value',
+      { method: 'GET', path: '/', headers: { 'x-a': 'v\r\nx-injected: 1' } },
+      'invalid value of header x-a: "v\\r\\nx-injected: 1"',
+    ],
+    [
+      'a bare LF in a header value',
+      { method: 'GET', path: '/', headers: { 'x-a': 'v\nx' } },
+      'invalid value of header x-a: "v\\nx"',
+    ],
+    [
+      'NUL in a header value',
+      { method: 'GET', path: '/', headers: { 'x-a': 'v\0' } },
+      'invalid value of header x-a: "v\\u0000"',
+    ],
+    [
+      'a header name with a space',
+      { method: 'GET', path: '/', headers: { 'x a': 'v' } },
+      'invalid header name "x a"',
+    ],
+    [
+      'a header name with a colon',
+      { method: 'GET', path: '/', headers: { 'x:a': 'v' } },
+      'invalid header name "x:a"',
+    ],
+    ['an empty header name', { method: 'GET', path: '/', headers: { '': 'v' } }, 'invalid header name ""'],
+    ['a path with a space', { method: 'GET', path: '/a b', headers: {} }, 'invalid request path "/a b"'],
+    [
+      'a path with CR/LF',
+      { method: 'GET', path: '/a\r\nx: y', headers: {} },
+      'invalid request path "/a\\r\\nx: y"',
+    ],
+    [
+      'a path not starting with /',
+      { method: 'GET', path: 'http://elsewhere/', headers: {} },
+      'invalid request path "http://elsewhere/"',
+    ],
+    ['an empty path', { method: 'POST', path: '', headers: {}, body: 'x' }, 'invalid request path ""'],
+  ])(
+    'fails %s with HTTP_INVALID_REQUEST naming it on onError, writing nothing',
+    async (_name, req, message) => {
+      const s = await okServer(() => answer('valid'));
+      const p = pool(s.origin);
+      let o: Outcome | undefined;
+      expect(() => {
+        o = start(p, req).outcome;
+      }).not.toThrow();
+      // settled synchronously: onConnect, then onError
+      expect(o?.events).toEqual(['connect', 'error']);
+      expect(o?.error).toBeInstanceOf(HttpError);
+      expect(o?.error?.code).toBe('HTTP_INVALID_REQUEST');
+      expect(o?.error?.message).toBe(message);
+      // the next request is the first and only thing the server ever gets
+      expect((await send(p, get('/valid'))).body.toString()).toBe('valid');
+      expect(s.conns).toHaveLength(1);
+      expect(s.requests.map((r) => r.line)).toEqual(['GET /valid HTTP/1.1']);
+    },
+  );
 });
 
 describe('abort', () => {
@@ -778,6 +1062,7 @@ describe('close() and destroy()', () => {
     const refused = start(p, get('/late')).outcome;
     expect(refused.events).toEqual(['connect', 'error']);
     expect(refused.error?.code).toBe('HTTP_POOL_CLOSED');
+    expect(refused.error?.message).toBe(`the HTTP pool of 127.0.0.1:${s.port} is closing`);
     // half the answer: the client has read it, close() still waits
     const socket = h.waiting[0]?.conn.socket as Socket;
     socket.write('HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nab');
@@ -818,12 +1103,56 @@ describe('close() and destroy()', () => {
     for (const o of await Promise.all([a.done, b.done])) {
       expect(o.events).toEqual(['connect', 'error']);
       expect(o.error?.code).toBe('HTTP_POOL_DESTROYED');
+      expect(o.error?.message).toBe(`the HTTP pool of 127.0.0.1:${s.port} was destroyed`);
     }
     await closing; // a pending close() resolves too
     expect(p.destroyed).toBe(true);
     await s.conns[0]?.closed;
-    expect((await send(p, get('/c'))).error?.code).toBe('HTTP_POOL_DESTROYED');
+    const later = await send(p, get('/c'));
+    expect(later.error?.code).toBe('HTTP_POOL_DESTROYED');
+    expect(later.error?.message).toBe(`the HTTP pool of 127.0.0.1:${s.port} is destroyed`);
     expect(s.requests.map((r) => r.path)).toEqual(['/a']);
+  });
+
+  it('close() after destroy() resolves, and the pool stays destroyed', async () => {
+    const s = await okServer();
+    const p = pool(s.origin);
+    p.destroy();
+    await p.close();
+    expect(p.destroyed).toBe(true);
+    expect((await send(p, get())).error?.code).toBe('HTTP_POOL_DESTROYED');
+  });
+
+  it('close() called twice: both resolve once the in-flight answer completed', async () => {
+    const h = held();
+    const s = await rawServer(h.respond);
+    const p = pool(s.origin);
+    const a = start(p, get('/a'));
+    await waitFor(() => h.waiting.length === 1);
+    const closes = [p.close(), p.close()];
+    h.waiting[0]?.conn.socket.write(answer('A'));
+    await Promise.all(closes);
+    expect(steps(a.outcome)).toBe('connect,headers,data,complete');
+    await s.conns[0]?.closed;
+  });
+
+  it('close() closes each connection as soon as its answer completed, not when the last one did', async () => {
+    const h = held();
+    const s = await rawServer(h.respond);
+    const p = pool(s.origin, { connections: 2 });
+    const a = start(p, get('/a'));
+    const b = start(p, get('/b'));
+    await waitFor(() => h.waiting.length === 2);
+    const closed = p.close();
+    const [first, second] = h.waiting as [RawRequest, RawRequest];
+    first.conn.socket.write(answer('A'));
+    await a.done;
+    await first.conn.closed; // while /b is still waiting for its answer
+    expect(b.outcome.events).toEqual(['connect']);
+    second.conn.socket.write(answer('B'));
+    expect((await b.done).body.toString()).toBe('B');
+    await closed;
+    await second.conn.closed;
   });
 
   it('destroy() from inside onData ends the exchange with onError alone', async () => {
@@ -877,6 +1206,8 @@ describe('idle connections', () => {
       ['keepAliveTimeout', { keepAliveTimeout: 1000 }, '', 1000],
       ['the server hint timeout=5 (4 s)', {}, 'Keep-Alive: timeout=5\r\n', 4000],
       ['the option when under the hint', { keepAliveTimeout: 2000 }, 'Keep-Alive: timeout=60\r\n', 2000],
+      ['the server hint timeout=2 (1 s, the shortest kept)', {}, 'Keep-Alive: timeout=2\r\n', 1000],
+      ['the server hint timeout=12, max=100 (11 s)', {}, 'Keep-Alive: timeout=12, max=100\r\n', 11_000],
     ])('reuses a connection idle under %s, not one idle that long', async (_name, options, extra, limit) => {
       vi.useFakeTimers({ toFake: ['performance'] });
       const s = await okServer(() => answer('ok', extra));
@@ -890,6 +1221,38 @@ describe('idle connections', () => {
       await s.conns[0]?.closed; // the expired one was closed
       expect(s.requests.map((r) => r.conn.id)).toEqual([0, 0, 1]);
     });
+
+    it('honours a Keep-Alive timeout that changes between answers on one connection', async () => {
+      vi.useFakeTimers({ toFake: ['performance'] });
+      const hints: Record<string, string> = { '/1': 'timeout=60', '/2': 'timeout=5', '/3': 'timeout=5' };
+      const s = await okServer((req) => answer('ok', `Keep-Alive: ${hints[req.path]}\r\n`));
+      const p = pool(s.origin);
+      await send(p, get('/1'));
+      await send(p, get('/2')); // same connection; from now on the server closes it after 5 s idle
+      vi.advanceTimersByTime(4000);
+      await send(p, get('/3'));
+      expect(s.requests.map((r) => `${r.path}@${r.conn.id}`)).toEqual(['/1@0', '/2@0', '/3@1']);
+    });
+  });
+
+  it('keeps its idle connection when another connection fails', async () => {
+    const h = held();
+    const s = await rawServer(h.respond);
+    const p = pool(s.origin, { connections: 2 });
+    const a = start(p, get('/a'));
+    const b = start(p, get('/b'));
+    await waitFor(() => h.waiting.length === 2);
+    const [first, second] = h.waiting as [RawRequest, RawRequest];
+    first.conn.socket.write(answer('A'));
+    await a.done; // its connection is idle now
+    second.conn.socket.destroy();
+    expectHttpError(await b.done, 'HTTP_SOCKET_CLOSED');
+    const c = start(p, get('/c'));
+    await waitFor(() => h.waiting.length === 3);
+    expect(h.waiting[2]?.conn).toBe(first.conn);
+    h.waiting[2]?.conn.socket.write(answer('C'));
+    expect((await c.done).body.toString()).toBe('C');
+    expect(s.conns).toHaveLength(2);
   });
 });
 

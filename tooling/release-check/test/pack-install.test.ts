@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -30,11 +30,21 @@ beforeAll(async () => {
   // 22/24 pass can need a tarball the Node 20 pass never fetched (pino-pretty's strip-json-comments 5.1.0 needs Node
   // 22): in CI that registry install stalled past 7 minutes twice, while it takes 7 s alone. So each registry attempt
   // is a fresh npm process with its own deadline, three at most, and each failure is said on stderr.
+  //
+  // `.ci/run` names the Node of its first pass in CI_NPM_NODE: npm runs under it on every pass (it resolves the same
+  // versions, all in the cache that pass filled), while the packages are still imported under the Node being tested.
+  // Without it a Node 24 pass needed the registry, and CI failed when the registry did not answer (stalls, a proxy
+  // certificate error on one tarball).
+  const npmNode = process.env['CI_NPM_NODE'];
+  const env =
+    npmNode === undefined
+      ? process.env
+      : { ...process.env, PATH: `${dirname(npmNode)}${delimiter}${process.env['PATH']}` };
   const install = (network: string[], timeout: number) =>
     run(
       'npm',
       ['install', ...network, '--no-audit', '--no-fund', '--loglevel=error', ...Object.values(tarballs)],
-      { cwd: work, timeout },
+      { cwd: work, timeout, env },
     );
   const started = Date.now();
   const say = (what: string) =>

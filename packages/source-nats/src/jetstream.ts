@@ -9,6 +9,7 @@ import {
   type SourceContext,
   settleDelivery,
   sleep,
+  TurnBatch,
 } from '@connector/core';
 import {
   AckPolicy,
@@ -21,7 +22,6 @@ import {
   jetstreamManager,
 } from '@nats-io/jetstream';
 import { type NatsConnection, nanos } from '@nats-io/transport-node';
-import { Acks } from './acks.js';
 import { natsError } from './errors.js';
 import { jetStreamMessage } from './message.js';
 import type { ResolvedNatsOptions } from './options.js';
@@ -39,6 +39,18 @@ export interface JetStreamRun {
   /** The consumer's `num_pending` (not delivered yet) and `num_ack_pending` (delivered, not acked) from the server;
    * undefined while the consumer is not bound yet (no stream). Rejects with a `BrokerError`. */
   backlog(): Promise<{ pending: number; ackPending: number } | undefined>;
+}
+
+/** Run each queued ack/nak/term call; each handles its own errors, one that throws anyway must not stop the rest
+ * (its message is redelivered after ack_wait). */
+function sendEach(replies: (() => void)[]): void {
+  for (const reply of replies) {
+    try {
+      reply();
+    } catch {
+      // nothing sent: JetStream redelivers this one after ack_wait
+    }
+  }
 }
 
 /** Delay of the `nak` after the `deliveryCount`-th failed delivery: never below `min`, growing, capped at `max`. */
@@ -131,7 +143,9 @@ export async function startJetStream(
     }
   };
 
-  const acks = new Acks();
+  // Acks, naks and terms of one event-loop turn leave together: nats.js writes its buffer a microtask after a command,
+  // so one by one (one settle per HTTP response, each in its own I/O callback) every ack was a socket write of its own.
+  const acks = new TurnBatch<() => void>(sendEach);
 
   const handle = (m: JsMsg): void => {
     // Progress acks keep the message ours while the delivery waits for a slot or the function runs.
@@ -146,7 +160,7 @@ export async function startJetStream(
       log.error({ err, subject: m.subject, seq: m.info.streamSequence }, 'delivery failed unexpectedly; nak'),
     ).then((decision) => {
       clearInterval(working);
-      return acks.send(() => {
+      return acks.add(() => {
         try {
           if (decision === 'ack') {
             // A dead-lettered message is done with: term (not ack) so JetStream records it as terminated

@@ -1,5 +1,7 @@
 import { isIP } from 'node:net';
+import { TurnBatch } from '@connector/core';
 import amqp, { type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options } from 'amqplib';
+import { AckPlan } from './acks.js';
 import { amqpError } from './errors.js';
 import type { ResolvedQueue, ResolvedRabbitmqOptions } from './options.js';
 
@@ -20,6 +22,10 @@ export class Session {
   /** False once the connection or channel closed, for whatever reason. */
   private isOpen = true;
   private readonly consumerTags: string[] = [];
+  /** Which acks of a turn go as one cumulative ack. */
+  private readonly ackPlan = new AckPlan();
+  /** The acks of one event-loop turn, sent together (amqplib writes every frame to the socket on its own). */
+  private readonly acks = new TurnBatch<ConsumeMessage>((msgs) => this.sendAcks(msgs));
 
   private constructor(
     readonly connection: ChannelModel,
@@ -91,25 +97,36 @@ export class Session {
     }
   }
 
-  /** Ack `msg`; false (and nothing sent) when the session is closed: the broker already requeued it. */
+  /** Ack `msg` with the other acks of this turn (see `AckPlan`); false (and nothing sent) when the session is
+   * closed: the broker already requeued it. */
   ack(msg: ConsumeMessage): boolean {
     if (!this.isOpen) return false;
+    void this.acks.add(msg);
+    return true;
+  }
+
+  /** Nack `msg` (requeue or dead-letter) at once; false when the session is closed. */
+  nack(msg: ConsumeMessage, requeue: boolean): boolean {
+    if (!this.isOpen) return false;
     try {
-      this.channel.ack(msg);
+      this.channel.nack(msg, false, requeue);
+      this.ackPlan.settle(msg.fields.deliveryTag);
       return true;
     } catch {
       return false; // closed between the check and the call
     }
   }
 
-  /** Nack `msg` (requeue or dead-letter); false when the session is closed. */
-  nack(msg: ConsumeMessage, requeue: boolean): boolean {
-    if (!this.isOpen) return false;
+  private sendAcks(msgs: ConsumeMessage[]): void {
+    if (!this.isOpen) return; // the channel closed first: the broker has requeued them
+    const byTag = new Map<number, ConsumeMessage>();
+    for (const m of msgs) byTag.set(m.fields.deliveryTag, m);
+    const { upTo, singles } = this.ackPlan.plan([...byTag.keys()]);
     try {
-      this.channel.nack(msg, false, requeue);
-      return true;
+      if (upTo !== undefined) this.channel.ack(byTag.get(upTo) as ConsumeMessage, true);
+      for (const tag of singles) this.channel.ack(byTag.get(tag) as ConsumeMessage, false);
     } catch {
-      return false;
+      // closed meanwhile: whatever was not acked goes back to the queue
     }
   }
 
@@ -140,6 +157,7 @@ export class Session {
       await this.connection.close().catch(() => undefined);
       return;
     }
+    this.acks.flushNow(); // acks still queued for this turn leave before the close (which would requeue them)
     this.isOpen = false;
     await this.channel.close().catch(() => undefined);
     await this.connection.close().catch(() => undefined);

@@ -86,6 +86,49 @@ describe('RabbitMQ source', () => {
     expect(again.stats()).toMatchObject({ acked: 1, requeued: 0, stale: 0 });
   });
 
+  it('acks of later messages settled together never cover one still in delivery (cumulative ack stops below it)', async () => {
+    const a = await client();
+    const hold = deferred<DeliveryOutcome>();
+    const ctx = createTestContext({
+      topics: ['jobs'],
+      answer: (m) => (Buffer.from(m.body).toString() === 'slow' ? hold.promise : outcomes.delivered()),
+    });
+    const { source, queue, exchange } = await setup(a, {}, ctx);
+    await a.publish(exchange, 'jobs', 'first');
+    await waitFor(() => source.stats().acked === 1);
+    await a.publish(exchange, 'jobs', 'slow');
+    for (let i = 0; i < 20; i++) await a.publish(exchange, 'jobs', `fast-${i}`);
+    await waitFor(() => source.stats().acked === 21);
+    expect(ctx.open()).toBe(1); // 'slow' still in delivery, 20 acked above it
+    ctx.shutdown(); // the connector stops before 'slow' settled: it must still be the broker's
+    await source.stop();
+    expect(await a.ready(queue)).toBe(1);
+    const next = createTestContext({ topics: ['jobs'] });
+    const again = rabbitmqSource({ url: AMQP_URL, queue, exchange });
+    cleanup.add(() => again.stop());
+    await again.start(next);
+    await waitFor(() => next.acked.length === 1);
+    expect(bodies(next)).toEqual(['slow']); // and only it: every ack of the first run reached the broker
+    await again.stop();
+    expect(await a.ready(queue)).toBe(0);
+  });
+
+  it('stop() during a delivery: it settles, and its ack reaches the broker before the channel closes', async () => {
+    const a = await client();
+    const hold = deferred<DeliveryOutcome>();
+    const ctx = createTestContext({ topics: ['jobs'], answer: () => hold.promise });
+    const { source, queue, exchange } = await setup(a, {}, ctx);
+    await a.publish(exchange, 'jobs', 'j1');
+    await waitFor(() => ctx.open() === 1);
+    const stopped = source.stop(); // cancels the consumer, then waits for the delivery in flight
+    await waitFor(async () => (await a.consumers(queue)) === 0);
+    // settles now, while stop() waits for it: its ack and the channel close come in the same turn
+    hold.resolve(outcomes.delivered());
+    await stopped;
+    expect(source.stats()).toMatchObject({ acked: 1, stale: 0 });
+    expect(await a.ready(queue)).toBe(0); // acked, not put back by the close
+  });
+
   it('a failed delivery is requeued only after the back-off (no hot loop), then redelivered', async () => {
     const a = await client();
     const ctx = createTestContext({ topics: ['jobs'], answer: () => outcomes.failed() });

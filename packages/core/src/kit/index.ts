@@ -4,3 +4,4 @@ export { Backoff, type BackoffOptions, backoff } from './backoff.js';
 export { errorMessage, HealthState } from './health.js';
 export { InFlight } from './in-flight.js';
 export { sleep } from './sleep.js';
+export { TurnBatch } from './turn-batch.js';

@@ -1,5 +1,7 @@
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { createSecureContext } from 'node:tls';
 import type { Credentials } from './config.js';
 import { ConfigError, GatewayError } from './errors.js';
 import type { HttpTlsOptions } from './http-pool.js';
@@ -67,13 +69,73 @@ export function gatewayTls(o: GatewayAuthOptions, gateway: URL): HttpTlsOptions 
     );
   }
   const out: HttpTlsOptions = {};
-  if (ca !== undefined) out.ca = readSetting('gateway_ca_file', ca);
+  if (ca !== undefined) out.ca = pemCertificates('gateway_ca_file', ca);
   if (cert !== undefined && key !== undefined) {
-    out.cert = readSetting('gateway_cert_file', cert);
-    out.key = readSetting('gateway_key_file', key);
+    out.cert = pemCertificates('gateway_cert_file', cert);
+    out.key = pemKey('gateway_key_file', key);
+    try {
+      createSecureContext({ cert: out.cert, key: out.key });
+    } catch (err) {
+      throw new ConfigError(
+        'gateway_key_file',
+        `gateway_key_file=${JSON.stringify(key)} is not the key of gateway_cert_file=${JSON.stringify(cert)} (${pemReason(err)})`,
+      );
+    }
   }
   if (insecure) out.rejectUnauthorized = false;
   return out;
+}
+
+/** OpenSSL's reason of a PEM failure, without its `error:0480006C:PEM routines::` prefix. */
+function pemReason(err: unknown): string {
+  const message = err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err);
+  return message.replace(/^error:[0-9A-F]+:[^:]*::?/i, '');
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]*-----END CERTIFICATE-----/g;
+
+/**
+ * A file of PEM certificates, read and parsed at start: Node ignores a CA file without one (every connection then
+ * fails verification later), and a broken client certificate would only fail at the first connection.
+ */
+function pemCertificates(setting: string, path: string): string {
+  const text = readSetting(setting, path);
+  const blocks = text.match(PEM_CERTIFICATE) ?? [];
+  if (blocks.length === 0)
+    throw new ConfigError(
+      setting,
+      `${setting}=${JSON.stringify(path)} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`,
+    );
+  for (const [i, block] of blocks.entries()) {
+    try {
+      new X509Certificate(block);
+    } catch (err) {
+      throw new ConfigError(
+        setting,
+        `${setting}=${JSON.stringify(path)}: certificate ${i + 1} of ${blocks.length} cannot be parsed (${pemReason(err)})`,
+      );
+    }
+  }
+  return text;
+}
+
+/** A PEM private key file, read and parsed at start (an encrypted key cannot be used: there is no passphrase setting). */
+function pemKey(setting: string, path: string): string {
+  const text = readSetting(setting, path);
+  if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(text))
+    throw new ConfigError(
+      setting,
+      `${setting}=${JSON.stringify(path)} is encrypted: give the key unencrypted (e.g. openssl pkey -in <key> -out <new key>)`,
+    );
+  try {
+    createPrivateKey(text);
+  } catch (err) {
+    throw new ConfigError(
+      setting,
+      `${setting}=${JSON.stringify(path)} is not an unencrypted PEM private key (${pemReason(err)})`,
+    );
+  }
+  return text;
 }
 
 /** TLS error codes of Node/OpenSSL that mean "the certificate exchange failed", and what to do about it. */

@@ -83,6 +83,18 @@ async function expectRefused(g: TestGateway, tls: Partial<ControllerOptions>, wa
   expect(g.invocations()).toHaveLength(0);
 }
 
+/** The one-line ConfigError a controller with these settings fails with at creation. */
+function bad(o: Partial<ControllerOptions>): ConfigError {
+  try {
+    createController({ gatewayUrl: 'https://127.0.0.1:1', ...o });
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).not.toContain('\n');
+    return err as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
 describe('gateway TLS', () => {
   it('trusts a private CA given as gateway_ca_file: discovery and invocation over HTTPS', async () => {
     const g = await httpsGateway();
@@ -145,16 +157,6 @@ describe('gateway TLS', () => {
   });
 
   it('refuses half a client certificate, unreadable files and TLS settings on an http gateway (one line each)', () => {
-    const bad = (o: Partial<ControllerOptions>) => {
-      try {
-        createController({ gatewayUrl: 'https://127.0.0.1:1', ...o });
-      } catch (err) {
-        expect(err).toBeInstanceOf(ConfigError);
-        expect((err as Error).message).not.toContain('\n');
-        return err as ConfigError;
-      }
-      throw new Error('expected a ConfigError');
-    };
     expect(bad({ gatewayCertFile: certs.clientCert }).setting).toBe('gateway_key_file');
     expect(bad({ gatewayKeyFile: certs.clientKey }).setting).toBe('gateway_cert_file');
     const missing = join(dir, 'nope.pem');
@@ -169,16 +171,6 @@ describe('gateway TLS', () => {
   });
 
   it('checks the PEM files at start: a CA file without a certificate, a broken certificate or key, a key of another certificate (one line each)', () => {
-    const bad = (o: Partial<ControllerOptions>) => {
-      try {
-        createController({ gatewayUrl: 'https://127.0.0.1:1', ...o });
-      } catch (err) {
-        expect(err).toBeInstanceOf(ConfigError);
-        expect((err as Error).message).not.toContain('\n');
-        return err as ConfigError;
-      }
-      throw new Error('expected a ConfigError');
-    };
     const file = (name: string, text: string) => {
       const p = join(dir, name);
       writeFileSync(p, text);

@@ -11,6 +11,8 @@ export interface SessionEvents {
   message(session: Session, queue: ResolvedQueue, msg: ConsumeMessage): void;
   /** The connection or the channel closed (`err` when it was not our own close); the session is dead. */
   closed(session: Session, err: unknown): void;
+  /** `sent` queued acks reached the channel; `lost` did not (it closed first: the broker requeued them). */
+  acksFlushed(sent: number, lost: number): void;
 }
 
 /**
@@ -30,6 +32,7 @@ export class Session {
   private constructor(
     readonly connection: ChannelModel,
     readonly channel: ConfirmChannel,
+    private readonly events: SessionEvents,
   ) {}
 
   /** Connect, open a confirm channel; `events.closed` fires once when either goes away. */
@@ -59,7 +62,7 @@ export class Session {
       await connection.close().catch(() => undefined);
       throw amqpError(err, 'opening a channel');
     }
-    session = new Session(connection, channel);
+    session = new Session(connection, channel, events);
     channel.on('error', (err: unknown) => {
       closeError ??= err;
     });
@@ -118,15 +121,20 @@ export class Session {
   }
 
   private sendAcks(msgs: ConsumeMessage[]): void {
-    if (!this.isOpen) return; // the channel closed first: the broker has requeued them
+    if (!this.isOpen) {
+      this.events.acksFlushed(0, msgs.length); // the channel closed first: the broker has requeued them
+      return;
+    }
     const byTag = new Map<number, ConsumeMessage>();
     for (const m of msgs) byTag.set(m.fields.deliveryTag, m);
     const { upTo, singles } = this.ackPlan.plan([...byTag.keys()]);
     try {
       if (upTo !== undefined) this.channel.ack(byTag.get(upTo) as ConsumeMessage, true);
       for (const tag of singles) this.channel.ack(byTag.get(tag) as ConsumeMessage, false);
+      this.events.acksFlushed(msgs.length, 0);
     } catch {
       // closed meanwhile: whatever was not acked goes back to the queue
+      this.events.acksFlushed(0, msgs.length);
     }
   }
 

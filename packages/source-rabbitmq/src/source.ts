@@ -30,13 +30,14 @@ import { declareTopology, queueDepths, syncBindings } from './topology.js';
 
 /** Counters a RabbitMQ source keeps (also in `health().detail`). */
 export interface RabbitmqStats {
-  /** Messages acked after their delivery settled. */
+  /** Messages acked after their delivery settled (counted when the ack reached the channel). */
   acked: number;
   /** Failed deliveries requeued (after the back-off). */
   requeued: number;
   /** Failed deliveries rejected into the dead-letter exchange. */
   deadLettered: number;
-  /** Deliveries that settled after their channel had closed: not acked (the broker had requeued them). */
+  /** Deliveries that settled (or whose queued ack was due) after their channel had closed: not acked (the broker
+   * had requeued them). */
   stale: number;
   /** Connections re-established after a loss. */
   reconnects: number;
@@ -176,6 +177,10 @@ export const rabbitmqSource = defineSource<RabbitmqSourceOptions, RabbitmqSource
         r.reconnecting = undefined;
       });
     },
+    acksFlushed: (sent: number, lost: number) => {
+      stats.acked += sent;
+      stats.stale += lost;
+    },
   });
 
   /** Deliver one message, then ack (settled), nack into the dead-letter exchange or requeue after a back-off
@@ -196,10 +201,9 @@ export const rabbitmqSource = defineSource<RabbitmqSourceOptions, RabbitmqSource
     }
     if (decision === 'ack') {
       await reply(r, s, msg, outcome);
-      if (s.ack(msg)) {
-        stats.acked++;
-        redelivery.reset();
-      } else stats.stale++;
+      if (s.ack(msg))
+        redelivery.reset(); // counted in `acked` once sent (or `stale` when the channel closed first)
+      else stats.stale++;
       return;
     }
     if (!o.requeueFailed) {

@@ -158,7 +158,7 @@ async function mqttE2e(p: CaseParams, topics: string[], filter: string, ordering
     });
     return await e2e(p, source, publisher, filter.includes('#') ? 'mqtt' : 'exact', mosquitto.pid);
   } finally {
-    mosquitto.stop();
+    await mosquitto.stop();
   }
 }
 

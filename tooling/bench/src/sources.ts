@@ -1,23 +1,12 @@
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { availableParallelism, tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Source } from '@connector/core';
-import type { MqttClient } from 'mqtt';
 import { core } from './core.js';
 import { registerCase, type SourceRun } from './registry.js';
 
 // Broker clients and test brokers are imported inside each case, so the throughput cases' worker processes
 // (and their peak RSS) do not carry kafkajs, the AWS SDK and fauxqs.
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as { port: number };
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** Run a connector with `source` until `n` invocations have succeeded; time from the first publish. */
 async function measure(
@@ -54,69 +43,54 @@ async function measure(
 
 const body = '{"reading":21.5,"sensor":"kitchen"}';
 
-/**
- * A private Mosquitto in its own process (not pinned to the worker's CPU: `taskset` is reset to every CPU), no
- * persistence, no queue or in-flight limits; `stop()` kills it and removes its config.
- */
-export async function startMosquitto(): Promise<{ url: string; pid: number | undefined; stop(): void }> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'bench-mosq-'));
-  writeFileSync(
-    join(dir, 'm.conf'),
-    `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 0\n`,
-  );
-  const [cmd, args] = anyCpu(process.env['MOSQUITTO_BIN'] ?? 'mosquitto', ['-c', join(dir, 'm.conf')]);
-  const broker = spawn(cmd, args, { stdio: 'ignore' });
-  return {
-    url: `mqtt://127.0.0.1:${port}`,
-    pid: broker.pid, // taskset execs mosquitto: same pid
-    stop() {
-      broker.kill('SIGTERM');
-      rmSync(dir, { recursive: true, force: true }); // mosquitto reads its conf at start only
-    },
-  };
+/** A private broker process on a free loopback port with a temp dir, allowed on every CPU (`anyCpu`): testing's
+ * `startServerProcess` (ready once the port accepts connections; `stop()` sends SIGTERM, SIGKILL after 5 s, and
+ * removes the dir). taskset execs the broker, so `pid` is the broker's. */
+async function privateBroker(
+  bin: string,
+  prefix: string,
+  args: (place: { port: number; dir: string; configFile: string }) => string[],
+  config?: (place: { port: number }) => string,
+): Promise<{ port: number; pid: number | undefined; stop(): Promise<void> }> {
+  const { findExecutable, startServerProcess } = await import('@connector/testing');
+  const path = findExecutable(bin) ?? bin;
+  const server = await startServerProcess({
+    command: anyCpu(path, [])[0],
+    prefix,
+    args: (place) => anyCpu(path, args(place))[1],
+    ...(config ? { config } : {}),
+  });
+  return { port: server.port, pid: server.pid, stop: server.stop };
 }
 
-/**
- * A private nats-server with JetStream (file store in a temporary folder) in its own process, not pinned to the
- * worker's CPU; resolves once it accepts connections. `stop()` kills it and removes the store.
- */
+/** A private Mosquitto: no persistence, no queue or in-flight limits. */
+export async function startMosquitto(): Promise<{
+  url: string;
+  pid: number | undefined;
+  stop(): Promise<void>;
+}> {
+  const broker = await privateBroker(
+    process.env['MOSQUITTO_BIN'] ?? 'mosquitto',
+    'bench-mosq-',
+    ({ configFile }) => ['-c', configFile],
+    ({ port }) =>
+      `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 0\n`,
+  );
+  return { url: `mqtt://127.0.0.1:${broker.port}`, pid: broker.pid, stop: broker.stop };
+}
+
+/** A private nats-server with JetStream (file store in its temp dir). */
 export async function startNatsServer(): Promise<{
   url: string;
   pid: number | undefined;
   stop(): Promise<void>;
 }> {
-  const { connect } = await import('@nats-io/transport-node');
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'bench-nats-'));
-  const [cmd, args] = anyCpu(process.env['NATS_SERVER_BIN'] ?? 'nats-server', [
-    '-a',
-    '127.0.0.1',
-    '-p',
-    String(port),
-    '-js',
-    '-sd',
-    dir,
-  ]);
-  const server = spawn(cmd, args, { stdio: 'ignore' });
-  const stop = async () => {
-    if (server.exitCode === null) {
-      server.kill('SIGTERM');
-      await new Promise((r) => server.once('exit', r));
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-  const url = `nats://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
-    const nc = await connect({ servers: url, reconnect: false }).catch(() => undefined);
-    if (nc) {
-      await nc.close();
-      return { url, pid: server.pid, stop }; // taskset execs nats-server: same pid
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  await stop();
-  throw new Error(`nats-server did not accept connections on ${url} within 5 s`);
+  const server = await privateBroker(
+    process.env['NATS_SERVER_BIN'] ?? 'nats-server',
+    'bench-nats-',
+    ({ port, dir }) => ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', join(dir, 'js')],
+  );
+  return { url: `nats://127.0.0.1:${server.port}`, pid: server.pid, stop: server.stop };
 }
 
 /** The RabbitMQ the bench uses: RABBITMQ_URL, or the broker on 127.0.0.1:5672 (guest/guest). */
@@ -177,10 +151,7 @@ async function mqttCase(url: string, n: number): Promise<SourceRun> {
   const mosquitto = await startMosquitto();
   try {
     const brokerUrl = mosquitto.url;
-    let pub: MqttClient | undefined;
-    for (let i = 0; i < 100 && !pub; i++)
-      pub = await mqtt.connectAsync(brokerUrl, { reconnectPeriod: 0 }).catch(() => undefined);
-    if (!pub) throw new Error('mosquitto did not start');
+    const pub = await mqtt.connectAsync(brokerUrl, { reconnectPeriod: 0 }); // it accepts connections
     const source = mqttSource({
       broker: brokerUrl,
       topics: ['bench'],
@@ -193,9 +164,8 @@ async function mqttCase(url: string, n: number): Promise<SourceRun> {
       source,
       n,
       async () => {
-        const p = pub as MqttClient;
         const sends: Promise<unknown>[] = [];
-        for (let i = 0; i < n; i++) sends.push(p.publishAsync('bench', body, { qos: 1 }));
+        for (let i = 0; i < n; i++) sends.push(pub.publishAsync('bench', body, { qos: 1 }));
         await Promise.all(sends);
       },
       'QoS 1, MQTT 5, Mosquitto in its own process; the publisher runs in the connector process',
@@ -203,7 +173,7 @@ async function mqttCase(url: string, n: number): Promise<SourceRun> {
     await pub.endAsync();
     return run;
   } finally {
-    mosquitto.stop();
+    await mosquitto.stop();
   }
 }
 

@@ -20,6 +20,7 @@ import {
   throughputTargets,
   variantsMarkdown,
 } from './report.js';
+import { has } from './sources.js';
 import type { Repetition } from './stats.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -103,14 +104,6 @@ const variants = (flags.variant ?? []).map((v) => {
 });
 const wanted = (id: string) => !flags.only || flags.only.some((o) => id.startsWith(o));
 
-const has = (cmd: string) => {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
 const pinned = has('taskset') && availableParallelism() >= 2;
 const pin = (cpu: number, cmd: string, args: string[]): [string, string[]] =>
   pinned ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];

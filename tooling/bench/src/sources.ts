@@ -329,6 +329,7 @@ async function natsCase(url: string, n: number): Promise<SourceRun> {
   }
 }
 
+/** Whether `cmd` is on PATH. */
 export const has = (cmd: string) => {
   try {
     execFileSync('sh', ['-c', `command -v ${JSON.stringify(cmd)}`], { stdio: 'ignore' });

@@ -1,10 +1,9 @@
-import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { createSecureContext } from 'node:tls';
 import type { Credentials } from './config.js';
 import { ConfigError, GatewayError } from './errors.js';
 import type { HttpTlsOptions } from './http-pool.js';
+import { readSettingFile, readTlsFiles } from './kit/tls-files.js';
 import { forgetSecret, registerSecret } from './secrets.js';
 import type { Logger } from './types.js';
 
@@ -13,6 +12,9 @@ import type { Logger } from './types.js';
  * certificate, the insecure opt-out) applies to every connection; basic auth or an OpenFaaS IAM token goes to
  * `/system/*` only; a function-scoped token (built-in function authentication) goes to the one function it names.
  */
+
+/** Setting names of the gateway's TLS files. */
+const GATEWAY_TLS_SETTINGS = { ca: 'gateway_ca_file', cert: 'gateway_cert_file', key: 'gateway_key_file' };
 
 /** TLS and identity settings of the gateway connection (paths, as the env settings give them). */
 export interface GatewayAuthOptions {
@@ -35,107 +37,28 @@ export interface GatewayAuthOptions {
   gatewayFunctionAuth?: boolean | undefined;
 }
 
-/** Read a PEM/token file at start; an unreadable one is a one-line ConfigError naming the setting and the path. */
-function readSetting(setting: string, path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw new ConfigError(setting, `${setting}=${JSON.stringify(path)} cannot be read (${reason})`);
-  }
-}
-
-/** The TLS part: `tls.connect` options (undefined when nothing is set). Throws ConfigError on a bad combination. */
+/** The TLS part: `tls.connect` options (undefined when nothing is set). Throws ConfigError on a bad combination or
+ * a file that cannot be read or does not hold what it should (see `readTlsFiles`). */
 export function gatewayTls(o: GatewayAuthOptions, gateway: URL): HttpTlsOptions | undefined {
   const { gatewayCaFile: ca, gatewayCertFile: cert, gatewayKeyFile: key, gatewayTlsInsecure: insecure } = o;
-  if (cert !== undefined && key === undefined)
-    throw ConfigError.missing('gateway_key_file', 'the key of gateway_cert_file (mutual TLS needs both)');
-  if (key !== undefined && cert === undefined)
-    throw ConfigError.missing(
-      'gateway_cert_file',
-      'the certificate of gateway_key_file (mutual TLS needs both)',
-    );
-  if (ca === undefined && cert === undefined && !insecure) return undefined;
+  if (ca === undefined && cert === undefined && key === undefined && !insecure) return undefined;
   if (gateway.protocol !== 'https:') {
     const name =
       ca !== undefined
         ? 'gateway_ca_file'
         : cert !== undefined
           ? 'gateway_cert_file'
-          : 'gateway_tls_insecure';
+          : key !== undefined
+            ? 'gateway_key_file'
+            : 'gateway_tls_insecure';
     throw new ConfigError(
       name,
       `${name} is set but gateway_url is ${gateway.protocol}//${gateway.host}: expected an https gateway_url`,
     );
   }
-  const out: HttpTlsOptions = {};
-  if (ca !== undefined) out.ca = pemCertificates('gateway_ca_file', ca);
-  if (cert !== undefined && key !== undefined) {
-    out.cert = pemCertificates('gateway_cert_file', cert);
-    out.key = pemKey('gateway_key_file', key);
-    try {
-      createSecureContext({ cert: out.cert, key: out.key });
-    } catch (err) {
-      throw new ConfigError(
-        'gateway_key_file',
-        `gateway_key_file=${JSON.stringify(key)} is not the key of gateway_cert_file=${JSON.stringify(cert)} (${pemReason(err)})`,
-      );
-    }
-  }
+  const out: HttpTlsOptions = readTlsFiles({ ca, cert, key }, GATEWAY_TLS_SETTINGS);
   if (insecure) out.rejectUnauthorized = false;
   return out;
-}
-
-/** OpenSSL's reason of a PEM failure, without its `error:0480006C:PEM routines::` prefix. */
-function pemReason(err: unknown): string {
-  const message = err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err);
-  return message.replace(/^error:[0-9A-F]+:[^:]*::?/i, '');
-}
-
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]*-----END CERTIFICATE-----/g;
-
-/**
- * A file of PEM certificates, read and parsed at start: Node ignores a CA file without one (every connection then
- * fails verification later), and a broken client certificate would only fail at the first connection.
- */
-function pemCertificates(setting: string, path: string): string {
-  const text = readSetting(setting, path);
-  const blocks = text.match(PEM_CERTIFICATE) ?? [];
-  if (blocks.length === 0)
-    throw new ConfigError(
-      setting,
-      `${setting}=${JSON.stringify(path)} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`,
-    );
-  for (const [i, block] of blocks.entries()) {
-    try {
-      new X509Certificate(block);
-    } catch (err) {
-      throw new ConfigError(
-        setting,
-        `${setting}=${JSON.stringify(path)}: certificate ${i + 1} of ${blocks.length} cannot be parsed (${pemReason(err)})`,
-      );
-    }
-  }
-  return text;
-}
-
-/** A PEM private key file, read and parsed at start (an encrypted key cannot be used: there is no passphrase setting). */
-function pemKey(setting: string, path: string): string {
-  const text = readSetting(setting, path);
-  if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(text))
-    throw new ConfigError(
-      setting,
-      `${setting}=${JSON.stringify(path)} is encrypted: give the key unencrypted (e.g. openssl pkey -in <key> -out <new key>)`,
-    );
-  try {
-    createPrivateKey(text);
-  } catch (err) {
-    throw new ConfigError(
-      setting,
-      `${setting}=${JSON.stringify(path)} is not an unencrypted PEM private key (${pemReason(err)})`,
-    );
-  }
-  return text;
 }
 
 /** TLS error codes of Node/OpenSSL that mean "the certificate exchange failed", and what to do about it. */
@@ -285,7 +208,7 @@ function tokenAuth(file: string, o: GatewayAuthOptions, ctx: GatewayAuthContext)
     );
 
   // The identity token: read at start (an unreadable file is a ConfigError), then again whenever the file changes.
-  let identity = readSetting('gateway_token_file', file).trim();
+  let identity = readSettingFile('gateway_token_file', file).trim();
   if (identity === '')
     throw new ConfigError('gateway_token_file', `gateway_token_file=${JSON.stringify(file)} is empty`);
   registerSecret(identity); // never in a log line or readiness text (the rotated one replaces it there too)

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { ConfigError } from './errors.js';
+import { readSettingFile } from './kit/tls-files.js';
 
 /** What a redacted secret is replaced with in logs and error texts. */
 export const REDACTED = '[redacted]';
@@ -105,14 +105,7 @@ export function readSecret(
     remember(direct);
     return direct;
   }
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw ConfigError.invalid(fileSetting, path, `a readable file (${reason})`);
-  }
-  const value = text.replace(/\r?\n$/, '');
+  const value = readSettingFile(fileSetting, path).replace(/\r?\n$/, '');
   if (value === '') throw ConfigError.invalid(fileSetting, path, `a file holding the ${name} (it is empty)`);
   remember(value);
   return value;

@@ -247,7 +247,7 @@ describe('OpenFaaS IAM token auth', () => {
     ).toMatch(/choose one/);
     const missing = join(dir, 'none');
     expect(bad({ gatewayTokenFile: missing }).message).toBe(
-      `gateway_token_file="${missing}" cannot be read (ENOENT)`,
+      `invalid gateway_token_file="${missing}": expected a readable file (ENOENT)`,
     );
     expect(bad({ gatewayFunctionAuth: true }).setting).toBe('gateway_token_file');
     expect(

@@ -1,6 +1,7 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { testCertificates } from '@connector/testing';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { checkKafkaOptions, type KafkaSourceOptions, kafkaOptionsFromEnv } from './options.js';
 import { kafkaDeadLetterTopic, toMessage } from './source.js';
@@ -8,7 +9,7 @@ import { kafkaDeadLetterTopic, toMessage } from './source.js';
 const CA = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
 const KEY = '-----BEGIN PRIVATE KEY-----\nsecret-key-material\n-----END PRIVATE KEY-----\n';
 
-/** A directory with a CA, a non-PEM file, an empty file and a password file with spaces kept. */
+/** A directory with a real CA (openssl), a non-PEM file, an empty file and a password file with spaces kept. */
 function files() {
   const dir = mkdtempSync(join(tmpdir(), 'kafka-env-'));
   onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
@@ -17,7 +18,7 @@ function files() {
     return join(dir, name);
   };
   return {
-    ca: at('ca.pem', CA),
+    ca: testCertificates(mkdtempSync(join(dir, 'certs-'))).ca,
     key: at('key.pem', KEY),
     notPem: at('notes.txt', 'not a certificate'),
     empty: at('empty', ''),
@@ -30,7 +31,7 @@ describe('kafkaOptionsFromEnv', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kafka-env-'));
     onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     writeFileSync(join(dir, 'pw'), 's3cret\n');
-    writeFileSync(join(dir, 'ca.pem'), CA);
+    const { ca } = testCertificates(dir);
     expect(
       kafkaOptionsFromEnv({
         broker_host: 'kafka:9092',
@@ -44,7 +45,7 @@ describe('kafkaOptionsFromEnv', () => {
         commit_interval: '2s',
         revoke_timeout: '10s',
         fetch_max_wait: '100ms',
-        ca_file: join(dir, 'ca.pem'),
+        ca_file: ca,
         sasl_mechanism: 'SCRAM-SHA-512',
         sasl_username: 'u',
         sasl_password_file: join(dir, 'pw'),
@@ -63,7 +64,7 @@ describe('kafkaOptionsFromEnv', () => {
       commitInterval: 2000,
       revokeTimeout: 10_000,
       fetchMaxWait: 100,
-      tls: { ca: CA },
+      tls: { ca: readFileSync(ca, 'utf8') },
       sasl: { mechanism: 'scram-sha-512', username: 'u', password: 's3cret' },
       replyTopic: 'replies',
       deadLetterTopic: 'dead',
@@ -106,7 +107,7 @@ describe('kafkaOptionsFromEnv', () => {
     };
     expect(fails({ ca_file: f.notPem })).toEqual({
       setting: 'ca_file',
-      message: `invalid ca_file=${JSON.stringify(f.notPem)}: expected a PEM file (-----BEGIN ...)`,
+      message: `invalid ca_file=${JSON.stringify(f.notPem)}: expected a PEM file holding a certificate (-----BEGIN CERTIFICATE-----)`,
     });
     expect(fails({ key_file: f.key }).setting).toBe('cert_file');
     expect(fails({ cert_file: f.ca }).setting).toBe('key_file');

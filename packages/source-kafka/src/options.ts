@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { ConfigError, type Env, EnvReader, registerSecret } from '@connector/core';
+import { ConfigError, type Env, EnvReader, readTlsFiles, registerSecret } from '@connector/core';
 
 /** SASL mechanisms supported. */
 export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
@@ -140,15 +139,6 @@ export function kafkaOptionsFromEnv(env: Env = process.env): KafkaSourceOptions 
     r.list('brokers') ??
     r.list('broker_host') ??
     r.fail('brokers', '', 'host:port list (set brokers or broker_host)');
-  const file = (name: string): string | undefined => {
-    const path = r.string(name);
-    if (path === undefined) return undefined;
-    try {
-      return readFileSync(path, 'utf8');
-    } catch (err) {
-      return r.fail(name, path, `a readable file (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`);
-    }
-  };
   const o: KafkaSourceOptions = { brokers };
   const set = <K extends keyof KafkaSourceOptions>(k: K, v: KafkaSourceOptions[K] | undefined) => {
     if (v !== undefined) o[k] = v;
@@ -163,24 +153,15 @@ export function kafkaOptionsFromEnv(env: Env = process.env): KafkaSourceOptions 
   set('commitInterval', r.duration('commit_interval'));
   set('revokeTimeout', r.duration('revoke_timeout'));
   set('fetchMaxWait', r.duration('fetch_max_wait'));
-  /** A PEM file's contents; its path (never its contents) named when it holds no PEM block. */
-  const pemFile = (name: string): string | undefined => {
-    const text = file(name);
-    return text === undefined || PEM.test(text)
-      ? text
-      : r.fail(name, r.string(name) ?? '', 'a PEM file (-----BEGIN ...)');
-  };
-  const ca = pemFile('ca_file');
-  const cert = pemFile('cert_file');
-  const key = pemFile('key_file');
+  const files = readTlsFiles({
+    ca: r.string('ca_file'),
+    cert: r.string('cert_file'),
+    key: r.string('key_file'),
+  });
   const tls = r.bool('tls');
-  if (ca !== undefined || cert !== undefined || key !== undefined) {
+  if (Object.keys(files).length > 0) {
     if (tls === false) r.fail('tls', 'false', 'true or unset when ca_file, cert_file or key_file is set');
-    if (cert !== undefined && key === undefined)
-      throw ConfigError.missing('key_file', 'the private key of cert_file (mutual TLS needs both)');
-    if (key !== undefined && cert === undefined)
-      throw ConfigError.missing('cert_file', 'the certificate of key_file (mutual TLS needs both)');
-    o.tls = { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
+    o.tls = files;
   } else set('tls', tls);
   const mechanism = r.oneOf('sasl_mechanism', SASL_MECHANISMS);
   if (mechanism !== undefined) {

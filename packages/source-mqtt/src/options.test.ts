@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { testCertificates } from '@connector/testing';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import {
   envFromGoFlags,
@@ -94,7 +95,7 @@ describe('mqttOptionsFromEnv', () => {
   it('reads the Go connector names and the new ones', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mqtt-env-'));
     onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-    writeFileSync(join(dir, 'ca.pem'), 'CA');
+    const certs = testCertificates(dir);
     writeFileSync(join(dir, 'pw'), 'from-file\n');
     const o = mqttOptionsFromEnv({
       broker: 'tcp://broker:1883, ssl://backup:8883',
@@ -105,7 +106,7 @@ describe('mqttOptionsFromEnv', () => {
       username: 'u',
       password_file: join(dir, 'pw'),
       protocol_version: '3.1.1',
-      ca_file: join(dir, 'ca.pem'),
+      ca_file: certs.ca,
       reject_unauthorized: 'false',
       session_expiry: '1h',
       shared_group: 'workers',
@@ -130,7 +131,11 @@ describe('mqttOptionsFromEnv', () => {
       redeliveryDelay: 2000,
       responseTopics: ['replies/#', 'rpc/+/out'],
     });
-    expect(String(o.tls?.ca)).toBe('CA');
+    expect(String(o.tls?.ca)).toContain('-----BEGIN CERTIFICATE-----');
+    // read and checked at start (core's readTlsFiles): a CA file without a certificate is refused here
+    expect(() => mqttOptionsFromEnv({ broker: 'mqtts://h', ca_file: join(dir, 'pw') })).toThrow(
+      /^invalid ca_file=".*pw": expected a PEM file holding a certificate/,
+    );
     expect(o.tls?.rejectUnauthorized).toBe(false);
     expect(mqttOptionsFromEnv({ broker: 'mqtt://h', session_expiry: 'never' }).sessionExpiry).toBe(
       Number.POSITIVE_INFINITY,

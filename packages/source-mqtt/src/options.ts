@@ -1,5 +1,12 @@
-import { readFileSync } from 'node:fs';
-import { ConfigError, type Env, EnvReader, parseDuration, redactUrl, registerSecret } from '@connector/core';
+import {
+  ConfigError,
+  type Env,
+  EnvReader,
+  parseDuration,
+  readTlsFiles,
+  redactUrl,
+  registerSecret,
+} from '@connector/core';
 
 /** MQTT protocol level: 3 = MQTT 3.1, 4 = MQTT 3.1.1, 5 = MQTT 5. */
 export type MqttProtocolVersion = 3 | 4 | 5;
@@ -258,15 +265,6 @@ export function resolveMqttOptions(options: MqttSourceOptions): ResolvedMqttOpti
   };
 }
 
-function readFile(setting: string, path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-    return fail(setting, path, `a readable file (${reason})`);
-  }
-}
-
 function durationOrSeconds(r: EnvReader, name: string, allowNever: boolean): number | undefined {
   const v = r.raw(name);
   if (v === undefined) return undefined;
@@ -310,18 +308,12 @@ export function mqttOptionsFromEnv(env: Env = process.env): MqttSourceOptions {
   const username = r.string('username');
   if (password !== undefined && username === undefined)
     throw new ConfigError('password', 'invalid password: a password needs a username (set env username)');
-  const caFile = r.string('ca_file');
-  const certFile = r.string('cert_file');
-  const keyFile = r.string('key_file');
-  if ((certFile === undefined) !== (keyFile === undefined)) {
-    const missing = certFile === undefined ? 'cert_file' : 'key_file';
-    throw ConfigError.missing(missing, 'cert_file and key_file together (mutual TLS)');
-  }
+  const tls: MqttTlsOptions = readTlsFiles({
+    ca: r.string('ca_file'),
+    cert: r.string('cert_file'),
+    key: r.string('key_file'),
+  });
   const rejectUnauthorized = r.bool('reject_unauthorized');
-  const tls: MqttTlsOptions = {};
-  if (caFile !== undefined) tls.ca = readFile('ca_file', caFile);
-  if (certFile !== undefined) tls.cert = readFile('cert_file', certFile);
-  if (keyFile !== undefined) tls.key = readFile('key_file', keyFile);
   if (rejectUnauthorized !== undefined) tls.rejectUnauthorized = rejectUnauthorized;
   const sharedGroup = r.string('shared_group');
   if (sharedGroup !== undefined && /[/+#]/.test(sharedGroup))

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { testCertificates } from '@connector/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { natsOptionsFromEnv, parseServer, redactServer, resolveNatsOptions } from './options.js';
 
@@ -67,8 +68,14 @@ describe('natsOptionsFromEnv', () => {
     expect(natsOptionsFromEnv({ stream: 'S', nkey_seed: seed }).auth).toEqual({ nkeySeed: seed });
     const creds = file('u.creds', '-----BEGIN NATS USER JWT-----\nx\n------END NATS USER JWT------\n');
     expect(natsOptionsFromEnv({ stream: 'S', creds_file: creds }).auth?.creds).toContain('NATS USER JWT');
-    const ca = file('ca.pem', 'CA');
-    expect(natsOptionsFromEnv({ stream: 'S', ca_file: ca }).tls).toEqual({ ca: 'CA' });
+    const { ca } = testCertificates(mkdtempSync(join(dir, 'certs-')));
+    expect(natsOptionsFromEnv({ stream: 'S', tls_ca_file: ca }).tls?.ca).toContain(
+      '-----BEGIN CERTIFICATE-----',
+    );
+    // read and checked at start (core's readTlsFiles): a CA file without a certificate is refused here
+    expect(() => natsOptionsFromEnv({ stream: 'S', ca_file: file('ca.pem', 'CA') })).toThrow(
+      /^invalid ca_file=".*ca.pem": expected a PEM file holding a certificate/,
+    );
   });
 
   it('fails with one line naming the setting', () => {

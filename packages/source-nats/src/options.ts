@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { ConfigError, type Env, EnvReader, redactUrl, registerSecret } from '@connector/core';
+import { ConfigError, type Env, EnvReader, readTlsFiles, redactUrl, registerSecret } from '@connector/core';
 import { subjectProblem } from './subjects.js';
 
 /** `jetstream`: durable pull consumer, acked after delivery (at-least-once); `core`: plain subscription (at-most-once). */
@@ -243,18 +242,6 @@ export function resolveNatsOptions(options: NatsSourceOptions): ResolvedNatsOpti
   };
 }
 
-function readText(setting: string, path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    throw ConfigError.invalid(
-      setting,
-      path,
-      `a readable file (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`,
-    );
-  }
-}
-
 /**
  * Read the NATS connector's environment into `natsSource` options: the OpenFaaS `nats-connector` names
  * (`broker_host`, `topics`) plus `nats_url`, `mode`, `stream`, `consumer`, `ack_wait`, credentials and TLS
@@ -318,19 +305,12 @@ export function natsOptionsFromEnv(env: Env = process.env): NatsSourceOptions {
   if (nkeySeed !== undefined) auth.nkeySeed = nkeySeed;
   if (creds !== undefined) auth.creds = creds;
   if (Object.keys(auth).length > 0) opts.auth = auth;
-  const tls: NatsTlsOptions = {};
-  const ca = r.string('ca_file') ?? r.string('tls_ca_file');
-  const cert = r.string('cert_file') ?? r.string('tls_cert_file');
-  const key = r.string('key_file') ?? r.string('tls_key_file');
-  if (ca !== undefined) tls.ca = readText('ca_file', ca);
-  if (cert !== undefined) tls.cert = readText('cert_file', cert);
-  if (key !== undefined) tls.key = readText('key_file', key);
+  const tls: NatsTlsOptions = readTlsFiles({
+    ca: r.string('ca_file') ?? r.string('tls_ca_file'),
+    cert: r.string('cert_file') ?? r.string('tls_cert_file'),
+    key: r.string('key_file') ?? r.string('tls_key_file'),
+  });
   if (Object.keys(tls).length > 0) opts.tls = tls;
-  if ((cert === undefined) !== (key === undefined))
-    throw ConfigError.missing(
-      cert === undefined ? 'cert_file' : 'key_file',
-      'cert_file and key_file together (mutual TLS)',
-    );
   if (opts.reply === true && mode === 'jetstream')
     throw ConfigError.invalid(
       'reply',

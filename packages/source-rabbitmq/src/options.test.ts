@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { testCertificates } from '@connector/testing';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { parseQueues, rabbitmqOptionsFromEnv, redactUrl, resolveRabbitmqOptions } from './options.js';
 
@@ -126,14 +127,15 @@ describe('rabbitmqOptionsFromEnv', () => {
       writeFileSync(join(dir, name), text);
       return join(dir, name);
     };
+    const certs = testCertificates(dir);
     const o = rabbitmqOptionsFromEnv({
       rabbitmq_url: 'amqps://rabbitmq:5671',
       queues: '[{"name":"queue1","durable":true,"nowait":false,"autodelete":false,"exclusive":false}]',
       username_file: file('username', 'bob\n'),
       password_file: file('password', 'hunter2\n'),
-      ca_file: file('ca', 'CA'),
-      cert_file: file('cert', 'CERT'),
-      key_file: file('key', 'KEY'),
+      ca_file: certs.ca,
+      cert_file: certs.clientCert,
+      key_file: certs.clientKey,
     });
     expect(o).toMatchObject({
       url: 'amqps://rabbitmq:5671',
@@ -141,8 +143,16 @@ describe('rabbitmqOptionsFromEnv', () => {
       username: 'bob',
       password: 'hunter2',
     });
-    expect(String(o.tls?.ca)).toBe('CA');
-    expect(String(o.tls?.key)).toBe('KEY');
+    expect(String(o.tls?.ca)).toContain('-----BEGIN CERTIFICATE-----');
+    expect(String(o.tls?.key)).toContain('PRIVATE KEY-----');
+    // read and checked at start (core's readTlsFiles): a key of another certificate is refused here
+    expect(() =>
+      rabbitmqOptionsFromEnv({
+        rabbitmq_url: 'amqps://rabbitmq:5671',
+        cert_file: certs.serverCert,
+        key_file: certs.clientKey,
+      }),
+    ).toThrow(/^invalid key_file=".*": expected the private key of cert_file=/);
   });
 
   it('reads ours; the queue defaults to connector_name and prefetch to max_inflight', () => {

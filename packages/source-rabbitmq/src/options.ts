@@ -1,5 +1,12 @@
-import { readFileSync } from 'node:fs';
-import { ConfigError, type Env, EnvReader, parseDuration, redactUrl, registerSecret } from '@connector/core';
+import {
+  ConfigError,
+  type Env,
+  EnvReader,
+  parseDuration,
+  readTlsFiles,
+  redactUrl,
+  registerSecret,
+} from '@connector/core';
 import { bindingKeyProblem } from './routing.js';
 
 /** TLS settings for `amqps://` (PEM contents, not paths; `rabbitmqOptionsFromEnv` reads the files). */
@@ -302,14 +309,6 @@ export function resolveRabbitmqOptions(options: RabbitmqSourceOptions): Resolved
   };
 }
 
-function readFile(name: string, path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    return invalid(name, path, `a readable file (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`);
-  }
-}
-
 function durationOrSeconds(r: EnvReader, name: string): number | undefined {
   const v = r.raw(name);
   if (v === undefined) return undefined;
@@ -371,17 +370,11 @@ export function rabbitmqOptionsFromEnv(env: Env = process.env): RabbitmqSourceOp
   };
   set('username', r.secret('username', { redact: false }));
   set('password', r.secret('password'));
-  const caFile = r.string('ca_file');
-  const certFile = r.string('cert_file');
-  const keyFile = r.string('key_file');
-  if ((certFile === undefined) !== (keyFile === undefined)) {
-    const missing = certFile === undefined ? 'cert_file' : 'key_file';
-    throw ConfigError.missing(missing, 'cert_file and key_file together (mutual TLS)');
-  }
-  const tls: RabbitmqTlsOptions = {};
-  if (caFile !== undefined) tls.ca = readFile('ca_file', caFile);
-  if (certFile !== undefined) tls.cert = readFile('cert_file', certFile);
-  if (keyFile !== undefined) tls.key = readFile('key_file', keyFile);
+  const tls: RabbitmqTlsOptions = readTlsFiles({
+    ca: r.string('ca_file'),
+    cert: r.string('cert_file'),
+    key: r.string('key_file'),
+  });
   const rejectUnauthorized = r.bool('reject_unauthorized');
   if (rejectUnauthorized !== undefined) tls.rejectUnauthorized = rejectUnauthorized;
   set('tls', Object.keys(tls).length > 0 ? tls : undefined);

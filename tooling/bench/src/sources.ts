@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Source } from '@connector/core';
+import { findExecutable, startServerProcess } from '@connector/testing';
 import { core } from './core.js';
 import { registerCase, type SourceRun } from './registry.js';
 
@@ -52,7 +53,6 @@ async function privateBroker(
   args: (place: { port: number; dir: string; configFile: string }) => string[],
   config?: (place: { port: number }) => string,
 ): Promise<{ port: number; pid: number | undefined; stop(): Promise<void> }> {
-  const { findExecutable, startServerProcess } = await import('@connector/testing');
   const path = findExecutable(bin) ?? bin;
   const server = await startServerProcess({
     command: anyCpu(path, [])[0],
@@ -329,15 +329,9 @@ async function natsCase(url: string, n: number): Promise<SourceRun> {
   }
 }
 
-/** Whether `cmd` is on PATH. */
-export const has = (cmd: string) => {
-  try {
-    execFileSync('sh', ['-c', `command -v ${JSON.stringify(cmd)}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
+/** Whether `cmd` is installed: on PATH or in the usual sbin/bin folders (testing's `findExecutable`, which also
+ * starts the private brokers: mosquitto lives in /usr/sbin, often not on a user's PATH). */
+export const has = (cmd: string) => findExecutable(cmd) !== undefined;
 
 registerCase({
   kind: 'source',

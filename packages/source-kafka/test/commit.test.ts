@@ -123,6 +123,38 @@ describe('Kafka source commits (test broker, real kafkajs)', () => {
     expect(g.invocations('fn')).toHaveLength(5); // a refused commit redelivers nothing while the batch runs
   });
 
+  it('the client: a seek ends its batch (active() turns false at once) and the partition is consumed again from there', async () => {
+    const topic = 'client-seek';
+    await produceSeries(topic, 's', 3);
+    const client = kafkajsClient({ brokers: k.broker.brokers, topics: [topic], group: 'g-client-seek' });
+    cleanup.add(() => client.close());
+    const seen: string[] = [];
+    const activeAfterSeek: boolean[] = [];
+    let sought = false;
+    await client.consume(
+      [topic],
+      async (records, control) => {
+        for (const r of records) {
+          if (!control.active()) break;
+          seen.push(String(r.value));
+          if (!sought && String(r.value) === 's-1') {
+            sought = true;
+            control.seek(r.offset); // s-1 again, as a redelivery would
+            activeAfterSeek.push(control.active());
+          }
+        }
+        const last = records.at(-1);
+        if (control.active() && last) await control.commit(last.offset);
+      },
+      (err) => {
+        throw err;
+      },
+    );
+    await waitFor(() => seen.filter((v) => v === 's-2').length === 1, 'the partition consumed to its end');
+    expect(activeAfterSeek).toEqual([false]);
+    expect(seen).toEqual(['s-0', 's-1', 's-1', 's-2']); // nothing after the seek in that batch, then from s-1 again
+  });
+
   it('commits every 100 settled records during a long batch, whatever the commit interval', async () => {
     const topic = 'commit-count';
     const n = 150;

@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import type { Credentials } from './config.js';
 import { ConfigError, GatewayError } from './errors.js';
 import type { HttpTlsOptions } from './http-pool.js';
-import { readSettingFile, readTlsFiles } from './kit/tls-files.js';
+import { readSettingFile, readTlsFiles } from './kit/setting-files.js';
 import { forgetSecret, registerSecret } from './secrets.js';
 import type { Logger } from './types.js';
 

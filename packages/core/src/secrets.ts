@@ -1,5 +1,5 @@
 import { ConfigError } from './errors.js';
-import { readSettingFile } from './kit/tls-files.js';
+import { readSettingFile } from './kit/setting-files.js';
 
 /** What a redacted secret is replaced with in logs and error texts. */
 export const REDACTED = '[redacted]';

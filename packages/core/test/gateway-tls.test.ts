@@ -172,7 +172,7 @@ describe('gateway TLS', () => {
     expect(http.message).toContain('expected an https gateway_url');
   });
 
-  it('checks the PEM files at start, naming the gateway setting (the rules: kit/tls-files)', () => {
+  it('checks the PEM files at start, naming the gateway setting (the rules: kit/setting-files)', () => {
     const noCert = join(dir, 'no-cert.pem');
     writeFileSync(noCert, 'not a certificate\n');
     expect(bad({ gatewayCaFile: noCert }).message).toBe(

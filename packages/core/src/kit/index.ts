@@ -3,12 +3,12 @@ export { type AckDecision, ackDecision, rejectionDecision, settleDelivery } from
 export { Backoff, type BackoffOptions, backoff } from './backoff.js';
 export { errorMessage, HealthState } from './health.js';
 export { InFlight } from './in-flight.js';
-export { sleep } from './sleep.js';
 export {
   readSettingFile,
   readTlsFiles,
   type TlsFilePaths,
   type TlsFileSettings,
   type TlsFiles,
-} from './tls-files.js';
+} from './setting-files.js';
+export { sleep } from './sleep.js';
 export { TurnBatch } from './turn-batch.js';

@@ -11,7 +11,7 @@ let dir: string;
 let certs: TestCertificates;
 let other: TestCertificates;
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'tls-files-'));
+  dir = mkdtempSync(join(tmpdir(), 'setting-files-'));
   certs = testCertificates(mkdtempSync(join(dir, 'a-')));
   other = testCertificates(mkdtempSync(join(dir, 'b-')));
 });

@@ -1,8 +1,9 @@
-import { DeleteMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { DeleteMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { Backoff, errorMessage, type HealthState, InFlight, type Logger, sleep } from '@connector/core';
 import { sqsError } from './errors.js';
 import type { Queue, Received } from './queue.js';
 import type { SqsStats } from './stats.js';
+import type { SqsCalls } from './wire.js';
 
 /** Entries per DeleteMessageBatch call (the SQS limit). */
 const BATCH = 10;
@@ -21,7 +22,7 @@ export class Deleter {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly client: SQSClient,
+    private readonly client: SqsCalls,
     private readonly stats: SqsStats,
     private readonly health: HealthState,
     private readonly log: Logger,

@@ -20,6 +20,7 @@ describe('sqsOptionsFromEnv', () => {
         visibility_heartbeat: 'false',
         release_on_stop: 'false',
         abort_poll_on_stop: 'true',
+        fast_path: 'false',
       }),
     ).toEqual({
       queues: ['https://sqs.eu-west-1.amazonaws.com/1/a', 'b', 'c'],
@@ -34,6 +35,7 @@ describe('sqsOptionsFromEnv', () => {
       heartbeat: false,
       releaseOnStop: false,
       abortPollOnStop: true,
+      fastPath: false,
     });
   });
 
@@ -47,6 +49,7 @@ describe('sqsOptionsFromEnv', () => {
     [{ queue_name: 'q', endpoint: 'nope' }, 'endpoint'],
     [{ queue_name: 'q', visibility_timeout: 'x' }, 'visibility_timeout'],
     [{ queue_name: 'q', abort_poll_on_stop: 'maybe' }, 'abort_poll_on_stop'],
+    [{ queue_name: 'q', fast_path: 'fast' }, 'fast_path'],
     [{ queue_name: 'q', access_key_id: 'AKID' }, 'secret_access_key'],
     [{ queue_name: 'q', secret_access_key: 'k3y-secret' }, 'access_key_id'],
     [{ queue_name: 'q', session_token: 't0ken-secret' }, 'access_key_id'],
@@ -72,6 +75,9 @@ describe('sqsOptionsFromEnv', () => {
     );
     expect(() => checkSqsOptions({ queues: ['q'], maxMessages: 0 })).toThrow(
       'invalid maxMessages=0: expected an integer from 1 to 10',
+    );
+    expect(() => checkSqsOptions({ queues: ['q'], fastPath: 'no' as unknown as boolean })).toThrow(
+      'invalid fastPath="no": expected true or false',
     );
   });
 

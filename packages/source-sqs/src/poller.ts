@@ -1,8 +1,9 @@
-import { type Message, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { type Message, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { Backoff, type HealthState, type SourceContext, sleep } from '@connector/core';
 import { sqsError } from './errors.js';
 import type { Queue } from './queue.js';
 import type { SqsStats } from './stats.js';
+import type { SqsCalls } from './wire.js';
 
 /**
  * Whether some function subscribes to a topic. The source polls only then: with an empty topic map (the gateway
@@ -54,7 +55,7 @@ export class Subscribers {
 
 /** What one poller needs. */
 export interface PollerOptions {
-  readonly client: SQSClient;
+  readonly client: SqsCalls;
   readonly queue: Queue;
   readonly ctx: SourceContext;
   readonly subscribers: Subscribers;

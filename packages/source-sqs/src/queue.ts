@@ -1,6 +1,7 @@
-import { GetQueueAttributesCommand, GetQueueUrlCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, GetQueueUrlCommand } from '@aws-sdk/client-sqs';
 import type { Logger } from '@connector/core';
 import { sqsError } from './errors.js';
+import type { SqsCalls } from './wire.js';
 
 /** A queue the source consumes, resolved at start. */
 export interface Queue {
@@ -27,7 +28,7 @@ export interface Received {
  * `ApproximateNumberOfMessagesNotVisible` (received, not deleted yet: unacked). Rejects with a `BrokerError`.
  */
 export async function queueDepth(
-  client: SQSClient,
+  client: SqsCalls,
   queue: Queue,
 ): Promise<{ ready: number; unacked: number }> {
   try {
@@ -56,7 +57,7 @@ export async function queueDepth(
  * Errors are normalised (`sqsError`): a queue that does not exist or denied credentials fail the start.
  */
 export async function resolveQueue(
-  client: SQSClient,
+  client: SqsCalls,
   queue: string,
   visibility: number | undefined,
   log: Logger,

@@ -1,4 +1,4 @@
-import { type Message, SQSClient } from '@aws-sdk/client-sqs';
+import { type Message, SQSClient, type SQSClientConfig } from '@aws-sdk/client-sqs';
 import {
   type AckDecision,
   type DeliveryOutcome,
@@ -15,12 +15,13 @@ import {
 import { Deleter } from './deleter.js';
 import { GroupChains } from './fifo.js';
 import { headersOf } from './headers.js';
-import { undiciRequestHandler } from './http.js';
+import { UndiciRequestHandler } from './http.js';
 import { checkSqsOptions, type SqsSourceOptions } from './options.js';
 import { poll, Subscribers } from './poller.js';
 import { type Queue, queueDepth, type Received, resolveQueue } from './queue.js';
 import { newStats, type SqsStat } from './stats.js';
 import { Visibility } from './visibility.js';
+import { fastCalls, type SqsCalls } from './wire.js';
 
 /** The SQS source, with counters for health and tests. */
 export interface SqsSource extends Source {
@@ -32,7 +33,10 @@ export interface SqsSource extends Source {
 /** What one `start()` set up, until its `stop()`. */
 interface Run {
   readonly ctx: SourceContext;
+  /** The SDK client (destroyed at stop when the source made it). */
   readonly client: SQSClient;
+  /** What the poller, deleter and heartbeats call: `client`, or `fastCalls` in front of it. */
+  readonly calls: SqsCalls;
   readonly ownClient: boolean;
   readonly abort: AbortController;
   readonly queues: readonly Queue[];
@@ -64,8 +68,10 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
   const unsettled = new Map<string, Received>(); // by receipt handle: received, not settled
   let run: Run | undefined;
 
-  const createClient = (): { client: SQSClient; ownClient: boolean } => {
-    if (options.client) return { client: options.client, ownClient: false };
+  const createClient = (): { client: SQSClient; calls: SqsCalls; ownClient: boolean } => {
+    if (options.client) return { client: options.client, calls: options.client, ownClient: false };
+    const given = options.clientConfig?.requestHandler;
+    const http = given === undefined ? new UndiciRequestHandler() : undefined;
     const client = new SQSClient({
       // The middleware stack resolved once per command class, not on every call (a documented SDK option; the source
       // never changes the stack once created): ~6 % of the CPU per message (pnpm bench --profile --only e2e-sqs).
@@ -74,12 +80,15 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
       ...(options.region !== undefined ? { region: options.region } : {}),
       ...(options.endpoint !== undefined ? { endpoint: options.endpoint } : {}),
       // Requests over undici unless the caller brings a handler of its own (see UndiciRequestHandler).
-      requestHandler: options.clientConfig?.requestHandler ?? undiciRequestHandler(),
+      requestHandler: given ?? (http as unknown as NonNullable<SQSClientConfig['requestHandler']>),
     });
     // Without a logger of the caller's the SDK logs to a no-op logger, yet its logger middleware still builds the
     // redacted copy of every request and response (all messages of a receive) to hand it: ~1.5 % of the CPU.
     if (options.clientConfig?.logger === undefined) client.middlewareStack.remove('loggerMiddleware');
-    return { client, ownClient: true };
+    // The hot path's calls without the SDK's middleware (wire.ts), unless the caller routes or logs the calls itself.
+    const fast =
+      http !== undefined && options.clientConfig?.logger === undefined && options.fastPath !== false;
+    return { client, calls: fast ? fastCalls(client, http) : client, ownClient: true };
   };
 
   /** A received SQS message as the connector's message. */
@@ -168,18 +177,18 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
 
   const newRun = (
     ctx: SourceContext,
-    client: SQSClient,
-    ownClient: boolean,
+    { client, calls, ownClient }: ReturnType<typeof createClient>,
     queues: readonly Queue[],
   ): Run => ({
     ctx,
     client,
+    calls,
     ownClient,
     abort: new AbortController(),
     queues,
     subscribers: new Subscribers(ctx),
-    deleter: new Deleter(client, stats, health, ctx.logger),
-    visibility: new Visibility(client, stats, ctx.logger, options.heartbeat !== false),
+    deleter: new Deleter(calls, stats, health, ctx.logger),
+    visibility: new Visibility(calls, stats, ctx.logger, options.heartbeat !== false),
     loops: [],
   });
 
@@ -187,7 +196,7 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
   const startPoller = (r: Run, queue: Queue) =>
     poll(
       {
-        client: r.client,
+        client: r.calls,
         queue,
         ctx: r.ctx,
         subscribers: r.subscribers,
@@ -211,9 +220,9 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
     name: 'sqs',
 
     async start(ctx) {
-      const { client, ownClient } = createClient();
-      const queues = await resolveQueues(client, ownClient, ctx);
-      const r = newRun(ctx, client, ownClient, queues);
+      const made = createClient();
+      const queues = await resolveQueues(made.client, made.ownClient, ctx);
+      const r = newRun(ctx, made, queues);
       run = r;
       for (const queue of queues) for (let i = 0; i < pollers; i++) r.loops.push(startPoller(r, queue));
       ctx.logger.info(

@@ -1,12 +1,9 @@
-import {
-  ChangeMessageVisibilityBatchCommand,
-  ChangeMessageVisibilityCommand,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityBatchCommand, ChangeMessageVisibilityCommand } from '@aws-sdk/client-sqs';
 import type { Logger } from '@connector/core';
 import { sqsError } from './errors.js';
 import type { Queue, Received } from './queue.js';
 import type { SqsStats } from './stats.js';
+import type { SqsCalls } from './wire.js';
 
 /** Entries per ChangeMessageVisibilityBatch call (the SQS limit). */
 const BATCH = 10;
@@ -17,7 +14,7 @@ const BATCH = 10;
  */
 export class Visibility {
   constructor(
-    private readonly client: SQSClient,
+    private readonly client: SqsCalls,
     private readonly stats: SqsStats,
     private readonly log: Logger,
     /** Heartbeats on (the `heartbeat` option). */

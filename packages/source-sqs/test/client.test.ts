@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 import type { SQSClientConfig } from '@aws-sdk/client-sqs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { UndiciRequestHandler } from '../src/http.js';
 import { sqsSuite, startGateway, waitFor } from './helpers.js';
 
@@ -58,6 +58,47 @@ describe("the source's own SDK client", () => {
     expect(seen).toContain('AmazonSQS.ReceiveMessage');
     expect(seen).toContain('AmazonSQS.DeleteMessageBatch');
   });
+});
+
+describe('the fast path (wire.ts)', () => {
+  /** For each request the source's undici handler sent: its X-Amz-Target, and whether the SDK's stack built it. */
+  const requests = () => {
+    const sent: [string, boolean][] = [];
+    const original = UndiciRequestHandler.prototype.handle;
+    const spy = vi.spyOn(UndiciRequestHandler.prototype, 'handle').mockImplementation(function (
+      this: UndiciRequestHandler,
+      req,
+      o,
+    ) {
+      sent.push([req.headers['x-amz-target'] ?? '?', req.headers['amz-sdk-invocation-id'] !== undefined]);
+      return original.call(this, req, o);
+    });
+    cleanup.add(async () => spy.mockRestore());
+    return sent;
+  };
+
+  for (const fastPath of [undefined, false])
+    it(`fastPath ${fastPath ?? 'unset'}: ReceiveMessage and DeleteMessageBatch ${fastPath === false ? 'through the SDK' : "by the source's own client"}, GetQueueUrl through the SDK`, async () => {
+      const name = `fast-${String(fastPath)}`;
+      const url = await sqs.createQueue(name);
+      await sqs.send(url, ['a', 'b']);
+      const g = await startGateway({ functions: [{ name: 'fn', annotations: { topic: name } }] });
+      cleanup.add(() => g.close());
+      const sent = requests();
+      const { source } = await consume(g, {
+        queues: [name],
+        clientConfig: sqs.clientConfig,
+        ...(fastPath === false ? { fastPath } : {}),
+      });
+      await waitFor(() => source.stats().deleted === 2, 'two messages delivered and deleted');
+      const viaSdk = (target: string) => [
+        ...new Set(sent.filter(([t]) => t === target).map(([, sdk]) => sdk)),
+      ];
+      expect(viaSdk('AmazonSQS.GetQueueUrl')).toEqual([true]);
+      expect(viaSdk('AmazonSQS.ReceiveMessage')).toEqual([fastPath === false]);
+      expect(viaSdk('AmazonSQS.DeleteMessageBatch')).toEqual([fastPath === false]);
+      expect(g.invocations('fn')).toHaveLength(2);
+    });
 });
 
 describe('UndiciRequestHandler', () => {

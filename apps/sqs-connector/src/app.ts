@@ -16,6 +16,11 @@ export const SQS_SETTINGS: readonly Setting[] = [
   { name: 'visibility_heartbeat', default: 'true', help: 'extend visibility of long invocations' },
   { name: 'release_on_stop', default: 'true', help: 'make unsettled messages visible again on stop' },
   { name: 'abort_poll_on_stop', default: 'false', help: 'abort the long poll on stop' },
+  {
+    name: 'fast_path',
+    default: 'true',
+    help: "send ReceiveMessage/DeleteMessageBatch/ChangeMessageVisibility itself, without the SDK's middleware",
+  },
   { name: 'access_key_id', help: "AWS access key id (default: the SDK's chain, e.g. AWS_ACCESS_KEY_ID)" },
   { name: 'access_key_id_file', help: 'file holding the access key id' },
   { name: 'secret_access_key', help: 'AWS secret access key (with access_key_id)' },

@@ -43,6 +43,8 @@ export function category(url: string, functionName: string): string {
   }
   if (url.includes('/packages/core/') || url.includes('/core-variant')) return '@connector/core';
   if (url.includes('/tooling/bench/')) return 'bench harness';
+  const source = /\/packages\/(source-[^/]+)\//.exec(url);
+  if (source) return `@connector/${source[1]}`;
   const nm = /node_modules\/(?:\.pnpm\/[^/]+\/node_modules\/)?((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (nm) return nm[1] as string;
   if (url.startsWith('node:internal/streams') || url.startsWith('node:stream')) return 'node streams';

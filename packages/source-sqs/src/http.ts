@@ -96,6 +96,6 @@ export class UndiciRequestHandler {
   }
 }
 
-/** The handler as the SDK's config type names it (it only calls the methods above). */
-export const undiciRequestHandler = (): NonNullable<SQSClientConfig['requestHandler']> =>
-  new UndiciRequestHandler() as unknown as NonNullable<SQSClientConfig['requestHandler']>;
+/** `handler` as the SDK's config type names a request handler (the SDK only calls the methods above). */
+export const sdkHandler = (handler: UndiciRequestHandler): NonNullable<SQSClientConfig['requestHandler']> =>
+  handler as unknown as NonNullable<SQSClientConfig['requestHandler']>;

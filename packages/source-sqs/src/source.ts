@@ -1,4 +1,4 @@
-import { type Message, SQSClient, type SQSClientConfig } from '@aws-sdk/client-sqs';
+import { type Message, SQSClient } from '@aws-sdk/client-sqs';
 import {
   type AckDecision,
   type DeliveryOutcome,
@@ -15,7 +15,7 @@ import {
 import { Deleter } from './deleter.js';
 import { GroupChains } from './fifo.js';
 import { headersOf } from './headers.js';
-import { UndiciRequestHandler } from './http.js';
+import { sdkHandler, UndiciRequestHandler } from './http.js';
 import { checkSqsOptions, type SqsSourceOptions } from './options.js';
 import { poll, Subscribers } from './poller.js';
 import { type Queue, queueDepth, type Received, resolveQueue } from './queue.js';
@@ -80,7 +80,7 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
       ...(options.region !== undefined ? { region: options.region } : {}),
       ...(options.endpoint !== undefined ? { endpoint: options.endpoint } : {}),
       // Requests over undici unless the caller brings a handler of its own (see UndiciRequestHandler).
-      requestHandler: given ?? (http as unknown as NonNullable<SQSClientConfig['requestHandler']>),
+      requestHandler: given ?? sdkHandler(http as UndiciRequestHandler),
     });
     // Without a logger of the caller's the SDK logs to a no-op logger, yet its logger middleware still builds the
     // redacted copy of every request and response (all messages of a receive) to hand it: ~1.5 % of the CPU.

@@ -11,7 +11,7 @@ import {
 import { SignatureV4 } from '@smithy/signature-v4';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sqsError } from '../src/errors.js';
-import { UndiciRequestHandler } from '../src/http.js';
+import { sdkHandler, UndiciRequestHandler } from '../src/http.js';
 import { fastCalls } from '../src/wire.js';
 
 // An SQS double that checks every request's SigV4 signature with the AWS SDK's signer (fauxqs checks none) and
@@ -110,7 +110,7 @@ function calls(config: Partial<SQSClientConfig> = {}) {
     endpoint: `http://127.0.0.1:${port}`,
     credentials,
     maxAttempts: 1,
-    requestHandler: http as unknown as NonNullable<SQSClientConfig['requestHandler']>,
+    requestHandler: sdkHandler(http),
     ...config,
   });
   return { sdk, send: fastCalls(sdk, http).send };
@@ -263,7 +263,7 @@ describe("the source's own SQS calls (JSON protocol)", () => {
     const sdk = new SQSClient({
       region: 'eu-west-1',
       credentials,
-      requestHandler: http as unknown as NonNullable<SQSClientConfig['requestHandler']>,
+      requestHandler: sdkHandler(http),
     });
     await fastCalls(sdk, http).send(new ReceiveMessageCommand({ QueueUrl: queueUrl() }));
     expect(seen.map((s) => [s.host, s.signatureOk])).toEqual([[`127.0.0.1:${port}`, true]]);
@@ -278,7 +278,7 @@ describe("the source's own SQS calls (JSON protocol)", () => {
         region: 'eu-west-1',
         endpoint: `http://127.0.0.1:${(slow.address() as AddressInfo).port}`,
         credentials,
-        requestHandler: http as unknown as NonNullable<SQSClientConfig['requestHandler']>,
+        requestHandler: sdkHandler(http),
       });
       const abort = new AbortController();
       const pending = fastCalls(sdk, http).send(new ReceiveMessageCommand({ QueueUrl: 'q' }), {

@@ -21,6 +21,8 @@ const targets = {
   acks: 'packages/source-mqtt/src/acks.ts',
   // source-sqs: DeleteMessageBatch of acked messages, retries of failed entries
   deleter: 'packages/source-sqs/src/deleter.ts',
+  // source-sqs: the fast path's JSON-protocol calls and SigV4 (run with MUTATE_TESTS=test/wire.test.ts,test/sigv4.test.ts)
+  'sqs-wire': ['packages/source-sqs/src/wire.ts', 'packages/source-sqs/src/sigv4.ts'],
   // source-kafka: the commit rule (offsets.ts), and in source.ts reply, commit, redeliver/seek and the per-partition
   // batch loop (`reply` to `onBatch`'s end: keep the range in step with the file)
   'kafka-commit': ['packages/source-kafka/src/offsets.ts', 'packages/source-kafka/src/source.ts:205-359'],

@@ -30,8 +30,7 @@ function amzDate(ms: number): string {
 }
 
 /** A header value as the canonical request has it: trimmed, inner runs of white space as one space. */
-const canonicalValue = (v: string): string =>
-  /^\s|\s$|\s\s|[\t\n\r]/.test(v) ? v.trim().replace(/\s+/g, ' ') : v;
+const canonicalValue = (v: string): string => v.trim().replace(/\s+/g, ' ');
 
 /**
  * AWS Signature Version 4 for one service and region (the algorithm of the AWS General Reference, "Create a signed

@@ -107,7 +107,7 @@ class Wire {
     const text = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
     if (response.statusCode >= 300) throw this.failure(response.statusCode, response.headers, text, now);
     const output = (text === '' ? {} : JSON.parse(text)) as { Messages?: Message[] };
-    if (op === 'ReceiveMessage' && output.Messages !== undefined) this.received(output.Messages);
+    if (output.Messages !== undefined) this.received(output.Messages); // a ReceiveMessage answer
     return output;
   }
 
@@ -137,7 +137,7 @@ class Wire {
       hostname: url.hostname,
       port: url.port === '' ? undefined : Number(url.port),
       host: url.host,
-      path: url.pathname === '' ? '/' : url.pathname,
+      path: url.pathname,
     };
     this.targets.set(queueUrl, target);
     return target;
@@ -159,12 +159,9 @@ class Wire {
       const attrs = m.MessageAttributes;
       if (attrs === undefined) continue;
       for (const k of Object.keys(attrs)) {
-        const a = attrs[k] as { BinaryValue?: unknown; BinaryListValues?: unknown[] };
+        // (The list values are "reserved for future use" by SQS: none to decode.)
+        const a = attrs[k] as { BinaryValue?: unknown };
         if (typeof a.BinaryValue === 'string') a.BinaryValue = Buffer.from(a.BinaryValue, 'base64');
-        if (Array.isArray(a.BinaryListValues))
-          a.BinaryListValues = a.BinaryListValues.map((v) =>
-            typeof v === 'string' ? Buffer.from(v, 'base64') : v,
-          );
       }
     }
     if (bad.length > 0) throw new Error(`Invalid MD5 checksum on messages: ${bad.join(', ')}`);
@@ -185,12 +182,9 @@ class Wire {
     const config = this.sdk.config;
     if (Number.isFinite(date) && Math.abs(date - (now + (config.systemClockOffset ?? 0))) >= MAX_SKEW)
       config.systemClockOffset = date - now;
-    const queryCode = headers['x-amzn-query-error']?.split(';')[0];
     return Object.assign(new Error(message || `SQS answered HTTP ${status}`), {
       name: code === '' ? byStatus(status) : errorName(code),
-      $fault: status >= 500 ? 'server' : 'client',
       $metadata: { httpStatusCode: status },
-      ...(queryCode ? { Code: queryCode } : {}),
     });
   }
 }

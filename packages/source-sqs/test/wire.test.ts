@@ -136,6 +136,7 @@ describe("the source's own SQS calls (JSON protocol)", () => {
     expect(s.signatureOk).toBe(true);
     expect(s.target).toBe('AmazonSQS.ReceiveMessage');
     expect(s.headers['content-type']).toBe('application/x-amz-json-1.0');
+    expect(s.headers['x-amzn-query-mode']).toBe('true'); // as the SDK sends it: Query-protocol error codes too
     expect(s.host).toBe(`127.0.0.1:${port}`);
     expect(s.body).toEqual(input);
     expect(s.headers['amz-sdk-invocation-id']).toBeUndefined(); // not through the SDK's stack
@@ -205,11 +206,15 @@ describe("the source's own SQS calls (JSON protocol)", () => {
     answer = () => ({
       status: 200,
       body: JSON.stringify({
-        Messages: [{ MessageId: 'bad-1', ReceiptHandle: 'r', Body: 'changed', MD5OfBody: md5('original') }],
+        Messages: [
+          { MessageId: 'bad-1', ReceiptHandle: 'r1', Body: 'changed', MD5OfBody: md5('original') },
+          { MessageId: 'good', ReceiptHandle: 'r2', Body: 'same', MD5OfBody: md5('same') },
+          { MessageId: 'bad-2', ReceiptHandle: 'r3', Body: 'changed', MD5OfBody: md5('original') },
+        ],
       }),
     });
     await expect(calls().send(new ReceiveMessageCommand({ QueueUrl: queueUrl() }))).rejects.toThrow(
-      'Invalid MD5 checksum on messages: bad-1',
+      'Invalid MD5 checksum on messages: bad-1, bad-2',
     );
     const r = await calls({ md5: false }).send(new ReceiveMessageCommand({ QueueUrl: queueUrl() }));
     expect(r.Messages?.[0]?.Body).toBe('changed');
@@ -233,10 +238,37 @@ describe("the source's own SQS calls (JSON protocol)", () => {
     });
     expect(sqsError(await receive(), 'x').code).toBe('ERR_BROKER_AUTH');
 
-    answer = () => ({ status: 503, body: '<html>busy</html>', headers: { 'content-type': 'text/html' } });
-    const busy = sqsError(await receive(), 'x');
-    expect([busy.brokerCode, busy.canRetry]).toEqual(['ServiceUnavailable', true]);
-    expect((await receive()) as { $metadata: unknown }).toMatchObject({ $metadata: { httpStatusCode: 503 } });
+    // the code in the x-amzn-ErrorType header (its `:` suffix dropped), before the body's
+    answer = () => ({
+      status: 400,
+      body: '{"message":"slow down"}',
+      headers: { 'x-amzn-errortype': 'com.amazonaws.sqs#OverLimit:http://internal.amazon.com/' },
+    });
+    const over = sqsError(await receive(), 'x');
+    expect([over.brokerCode, over.canRetry, over.message]).toEqual(['OverLimit', true, 'x: slow down']);
+
+    // no code at all (a proxy's page, an empty body): named from the status
+    const statuses: [number, string, boolean][] = [
+      [503, 'ServiceUnavailable', true],
+      [500, 'InternalFailure', true],
+      [429, 'ThrottlingException', true],
+      [404, 'HTTP404', true], // unknown: ERR_BROKER, retried with back-off like any other
+    ];
+    for (const [status, name, canRetry] of statuses) {
+      answer = () => ({
+        status,
+        body: status === 503 ? '<html>busy</html>' : '',
+        headers: { 'content-type': 'text/html' },
+      });
+      const err = await receive();
+      const e = sqsError(err, 'x');
+      expect([e.brokerCode, e.canRetry, e.message]).toEqual([
+        name,
+        canRetry,
+        `x: SQS answered HTTP ${status}`,
+      ]);
+      expect(err).toMatchObject({ $metadata: { httpStatusCode: status } });
+    }
   });
 
   it("corrects a skewed clock from an error answer's Date, so the next request is signed in SQS's time", async () => {
@@ -256,6 +288,50 @@ describe("the source's own SQS calls (JSON protocol)", () => {
     const signedAt = amzDate(String(seen[1]?.headers['x-amz-date'])).getTime();
     expect(Math.abs(signedAt - ahead)).toBeLessThan(5_000);
     expect(seen[1]?.signatureOk).toBe(true);
+
+    // An error whose Date is within the tolerance of the corrected clock leaves the offset as it is.
+    const offset = sdk.config.systemClockOffset;
+    answer = () => ({
+      status: 400,
+      body: '{"__type":"com.amazonaws.sqs#InvalidParameterValue","message":"no"}',
+      headers: { date: new Date(Date.now() + (offset ?? 0) + 60_000).toUTCString() },
+    });
+    await expect(send(new ReceiveMessageCommand({ QueueUrl: queueUrl() }))).rejects.toThrow('no');
+    expect(sdk.config.systemClockOffset).toBe(offset);
+  });
+
+  it('leaves a clock that agrees with SQS alone', async () => {
+    const { sdk, send } = calls();
+    answer = () => ({
+      status: 400,
+      body: '{"__type":"com.amazonaws.sqs#InvalidParameterValue","message":"no"}',
+      headers: { date: new Date(Date.now() + 60_000).toUTCString() },
+    });
+    await expect(send(new ReceiveMessageCommand({ QueueUrl: queueUrl() }))).rejects.toThrow('no');
+    expect(sdk.config.systemClockOffset ?? 0).toBe(0);
+  });
+
+  it('with a custom endpoint, posts there whatever the queue URL says', async () => {
+    const { send } = calls(); // endpoint: the double
+    await send(new ReceiveMessageCommand({ QueueUrl: 'http://127.0.0.1:9/000000000000/elsewhere' }));
+    expect(seen.map((s) => [s.host, s.body['QueueUrl'], s.signatureOk])).toEqual([
+      [`127.0.0.1:${port}`, 'http://127.0.0.1:9/000000000000/elsewhere', true],
+    ]);
+  });
+
+  it("with useQueueUrlAsEndpoint: false, posts to the endpoint rules' URL, not the queue URL's origin", async () => {
+    const http = new UndiciRequestHandler();
+    const sdk = new SQSClient({
+      region: 'eu-west-1',
+      credentials,
+      useQueueUrlAsEndpoint: false,
+      endpointProvider: () => ({ url: new URL(`http://127.0.0.1:${port}/`) }),
+      requestHandler: sdkHandler(http),
+    });
+    await fastCalls(sdk, http).send(
+      new ReceiveMessageCommand({ QueueUrl: 'http://127.0.0.1:9/000000000000/elsewhere' }),
+    );
+    expect(seen.map((s) => [s.host, s.signatureOk])).toEqual([[`127.0.0.1:${port}`, true]]);
   });
 
   it("without a custom endpoint, posts to the queue URL's origin (the SDK's useQueueUrlAsEndpoint)", async () => {

@@ -112,8 +112,8 @@ class Wire {
   }
 
   /**
-   * The endpoint as the SDK picks it: a custom `endpoint` as it is; otherwise the endpoint rules for the region
-   * (FIPS, dual stack), replaced by the queue URL's origin when that differs (`useQueueUrlAsEndpoint`, default on).
+   * The endpoint as the SDK picks it: a custom `endpoint` as it is; otherwise the queue URL's origin
+   * (`useQueueUrlAsEndpoint`, default on), or without that the endpoint rules for the region (FIPS, dual stack).
    */
   private async resolve(queueUrl: string): Promise<Target> {
     const config = this.sdk.config;
@@ -127,10 +127,7 @@ class Wire {
         UseFIPS: await config.useFipsEndpoint(),
         UseDualStack: await config.useDualstackEndpoint(),
       }).url;
-      if (config.useQueueUrlAsEndpoint && queueUrl !== '') {
-        const origin = new URL(new URL(queueUrl).origin);
-        if (origin.origin !== url.origin) url = origin;
-      }
+      if (config.useQueueUrlAsEndpoint && queueUrl !== '') url = new URL(new URL(queueUrl).origin);
     }
     const target: Target = {
       protocol: url.protocol,

@@ -226,7 +226,13 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
       run = r;
       for (const queue of queues) for (let i = 0; i < pollers; i++) r.loops.push(startPoller(r, queue));
       ctx.logger.info(
-        { queues: queues.map((q) => q.name), waitTime, maxMessages, pollers },
+        {
+          queues: queues.map((q) => q.name),
+          waitTime,
+          maxMessages,
+          pollers,
+          fastPath: r.calls !== r.client, // the per-message calls without the SDK's middleware (wire.ts)
+        },
         'SQS source polling',
       );
     },

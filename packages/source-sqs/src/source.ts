@@ -82,12 +82,12 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
       // Requests over undici unless the caller brings a handler of its own (see UndiciRequestHandler).
       requestHandler: given ?? sdkHandler(http as UndiciRequestHandler),
     });
+    const logged = options.clientConfig?.logger !== undefined;
     // Without a logger of the caller's the SDK logs to a no-op logger, yet its logger middleware still builds the
     // redacted copy of every request and response (all messages of a receive) to hand it: ~1.5 % of the CPU.
-    if (options.clientConfig?.logger === undefined) client.middlewareStack.remove('loggerMiddleware');
+    if (!logged) client.middlewareStack.remove('loggerMiddleware');
     // The hot path's calls without the SDK's middleware (wire.ts), unless the caller routes or logs the calls itself.
-    const fast =
-      http !== undefined && options.clientConfig?.logger === undefined && options.fastPath !== false;
+    const fast = http !== undefined && !logged && options.fastPath !== false;
     return { client, calls: fast ? fastCalls(client, http) : client, ownClient: true };
   };
 

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import {
   ChangeMessageVisibilityBatchCommand,
   ChangeMessageVisibilityCommand,
@@ -145,14 +145,7 @@ class Wire {
     const check = this.sdk.config.md5 !== false;
     const bad: string[] = [];
     for (const m of messages) {
-      if (
-        check &&
-        m.MD5OfBody !==
-          createHash('md5')
-            .update(m.Body ?? '', 'utf8')
-            .digest('hex')
-      )
-        bad.push(m.MessageId ?? '?');
+      if (check && m.MD5OfBody !== hash('md5', m.Body ?? '', 'hex')) bad.push(m.MessageId ?? '?');
       const attrs = m.MessageAttributes;
       if (attrs === undefined) continue;
       for (const k of Object.keys(attrs)) {

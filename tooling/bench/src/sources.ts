@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { availableParallelism } from 'node:os';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import type { Source } from '@connector/core';
 import { findExecutable, startServerProcess } from '@connector/testing';
@@ -138,10 +138,14 @@ export function rabbitmqTopology(what: string): {
 export const natsMissing = () =>
   has(process.env['NATS_SERVER_BIN'] ?? 'nats-server') ? undefined : 'nats-server not installed';
 
-/** `cmd args` allowed on every CPU: the worker is pinned to CPU 0 and its children would inherit that. */
+/**
+ * `cmd args` allowed on every CPU of the machine: the worker is pinned to CPU 0 and its children would inherit that.
+ * The machine's CPUs, not `availableParallelism()`: inside the pinned worker that is 1 (it honours the affinity), and
+ * the broker and publisher then shared CPU 0 with the connector they are measured beside.
+ */
 export function anyCpu(cmd: string, args: string[]): [string, string[]] {
-  const cpus = availableParallelism();
-  return has('taskset') && cpus >= 2 ? ['taskset', ['-c', `0-${cpus - 1}`, cmd, ...args]] : [cmd, args];
+  const n = cpus().length;
+  return has('taskset') && n >= 2 ? ['taskset', ['-c', `0-${n - 1}`, cmd, ...args]] : [cmd, args];
 }
 
 /** MQTT QoS 1 through a private Mosquitto (its own process) to the gateway. */

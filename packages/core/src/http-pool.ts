@@ -54,12 +54,15 @@ export interface HttpPoolOptions {
   tls?: HttpTlsOptions | undefined;
 }
 
-/** One request: path (with query), method, headers (lower-case names), body. */
+/** One request: path (with query), method, headers (lower-case names; not `host` or `content-length`, which the
+ * pool writes), body. */
 export interface HttpRequest {
   readonly method: 'GET' | 'POST';
   readonly path: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly body?: Uint8Array | string | undefined;
+  /** The Host header when it is not the origin's `host` (a request signed for another spelling of it). */
+  readonly host?: string | undefined;
 }
 
 /**
@@ -85,7 +88,9 @@ const BAD_PATH = /[^\x21-\x7e\x80-\xff]/;
 function encodeRequest(host: string, req: HttpRequest): Buffer {
   if (BAD_PATH.test(req.path) || req.path[0] !== '/')
     throw new HttpError('HTTP_INVALID_REQUEST', `invalid request path ${JSON.stringify(req.path)}`);
-  let head = `${req.method} ${req.path} HTTP/1.1\r\nhost: ${host}\r\n`;
+  if (req.host !== undefined && (req.host === '' || BAD_VALUE.test(req.host)))
+    throw new HttpError('HTTP_INVALID_REQUEST', `invalid host ${JSON.stringify(req.host)}`);
+  let head = `${req.method} ${req.path} HTTP/1.1\r\nhost: ${req.host ?? host}\r\n`;
   const headers = req.headers;
   for (const name in headers) {
     const value = headers[name] as string;
@@ -518,6 +523,11 @@ export class HttpPool {
     this.hostHeader = url.host;
     this.max = options.connections ?? 128;
     this.keepAliveTimeout = options.keepAliveTimeout ?? 30_000;
+  }
+
+  /** The Host header its requests carry (the origin's `host`), unless a request names its own. */
+  get host(): string {
+    return this.hostHeader;
   }
 
   /** Whether `destroy` was called. */

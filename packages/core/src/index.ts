@@ -69,6 +69,15 @@ export {
 } from './from-env.js';
 export * from './headers.js';
 export {
+  HttpError,
+  type HttpErrorCode,
+  type HttpHandler,
+  HttpPool,
+  type HttpPoolOptions,
+  type HttpRequest,
+  type HttpTlsOptions,
+} from './http-pool.js';
+export {
   BATCH_CONTENT_TYPE,
   createInvoker,
   DEFAULT_MAX_RESPONSE_BYTES,

@@ -944,6 +944,12 @@ describe('request validation', () => {
       'invalid request path "http://elsewhere/"',
     ],
     ['an empty path', { method: 'POST', path: '', headers: {}, body: 'x' }, 'invalid request path ""'],
+    [
+      'CR/LF in the host',
+      { method: 'GET', path: '/', headers: {}, host: 'a\r\nx: y' },
+      'invalid host "a\\r\\nx: y"',
+    ],
+    ['an empty host', { method: 'GET', path: '/', headers: {}, host: '' }, 'invalid host ""'],
   ])(
     'fails %s with HTTP_INVALID_REQUEST naming it on onError, writing nothing',
     async (_name, req, message) => {
@@ -1315,6 +1321,13 @@ describe('request bytes on the wire', () => {
     expect(s.requests[1]?.raw.toString('latin1')).toBe(
       `POST /empty HTTP/1.1\r\nhost: 127.0.0.1:${s.port}\r\ncontent-length: 0\r\n\r\n`,
     );
+  });
+
+  it("writes the request's own host in place of the origin's when it has one", async () => {
+    const s = await okServer();
+    const p = pool(s.origin);
+    await send(p, { ...get('/h'), host: 'sqs.example:443' });
+    expect(s.requests[0]?.raw.toString('latin1')).toBe('GET /h HTTP/1.1\r\nhost: sqs.example:443\r\n\r\n');
   });
 
   it('writes a GET with no content-length and no body, the query kept', async () => {

@@ -42,7 +42,7 @@ export interface SqsSourceOptions {
    */
   receiveRetryDelay?: { readonly min: number; readonly max: number };
   /** Extra SDK client settings (credentials come from the SDK's default provider chain otherwise). Without a
-   * `requestHandler` of its own the source's client sends over undici, not node:http (less CPU per call). */
+   * `requestHandler` of its own the source's client sends over core's HTTP client, not node:http (less CPU per call). */
   clientConfig?: SQSClientConfig;
   /** A ready SDK client (tests, custom middleware); region/endpoint/clientConfig are then ignored, and every call
    * goes through it (no fast path). */

@@ -15,7 +15,7 @@ import {
 import { Deleter } from './deleter.js';
 import { GroupChains } from './fifo.js';
 import { headersOf } from './headers.js';
-import { sdkHandler, UndiciRequestHandler } from './http.js';
+import { SqsHttpHandler, sdkHandler } from './http.js';
 import { checkSqsOptions, type SqsSourceOptions } from './options.js';
 import { poll, Subscribers } from './poller.js';
 import { type Queue, queueDepth, type Received, resolveQueue } from './queue.js';
@@ -71,7 +71,7 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
   const createClient = (): { client: SQSClient; calls: SqsCalls; ownClient: boolean } => {
     if (options.client) return { client: options.client, calls: options.client, ownClient: false };
     const given = options.clientConfig?.requestHandler;
-    const http = given === undefined ? new UndiciRequestHandler() : undefined;
+    const http = given === undefined ? new SqsHttpHandler() : undefined;
     const client = new SQSClient({
       // The middleware stack resolved once per command class, not on every call (a documented SDK option; the source
       // never changes the stack once created): ~6 % of the CPU per message (pnpm bench --profile --only e2e-sqs).
@@ -79,8 +79,8 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
       ...options.clientConfig,
       ...(options.region !== undefined ? { region: options.region } : {}),
       ...(options.endpoint !== undefined ? { endpoint: options.endpoint } : {}),
-      // Requests over undici unless the caller brings a handler of its own (see UndiciRequestHandler).
-      requestHandler: given ?? sdkHandler(http as UndiciRequestHandler),
+      // Requests over core's HTTP client unless the caller brings a handler of its own (see SqsHttpHandler).
+      requestHandler: given ?? sdkHandler(http as SqsHttpHandler),
     });
     const logged = options.clientConfig?.logger !== undefined;
     // Without a logger of the caller's the SDK logs to a no-op logger, yet its logger middleware still builds the

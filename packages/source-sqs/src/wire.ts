@@ -7,7 +7,7 @@ import {
   ReceiveMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import type { UndiciRequestHandler } from './http.js';
+import type { SqsHttpHandler } from './http.js';
 import { SigV4 } from './sigv4.js';
 
 /** What the source's parts call on SQS: an SDK client's `send`, or `fastCalls` in front of one. */
@@ -65,7 +65,7 @@ class Wire {
 
   constructor(
     private readonly sdk: SQSClient,
-    private readonly http: UndiciRequestHandler,
+    private readonly http: SqsHttpHandler,
   ) {}
 
   async call(op: string, input: { QueueUrl?: string | undefined }, signal?: AbortSignal): Promise<unknown> {
@@ -180,10 +180,10 @@ class Wire {
 }
 
 /**
- * `sdk`'s `send`, with the calls of the hot path (see `Wire`) sent by the source over `http`, the undici handler
- * the SDK client sends with too; every other command goes through the SDK as before.
+ * `sdk`'s `send`, with the calls of the hot path (see `Wire`) sent by the source over `http`, the handler the SDK
+ * client sends with too; every other command goes through the SDK as before.
  */
-export function fastCalls(sdk: SQSClient, http: UndiciRequestHandler): SqsCalls {
+export function fastCalls(sdk: SQSClient, http: SqsHttpHandler): SqsCalls {
   const wire = new Wire(sdk, http);
   const send = (command: { input: object }, options?: { abortSignal?: AbortSignal }): Promise<unknown> => {
     const op = OPERATIONS.get(command.constructor);

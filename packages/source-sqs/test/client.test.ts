@@ -1,7 +1,7 @@
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import type { SQSClientConfig } from '@aws-sdk/client-sqs';
 import { describe, expect, it, vi } from 'vitest';
-import { UndiciRequestHandler } from '../src/http.js';
+import { SqsHttpHandler } from '../src/http.js';
 import { sqsSuite, startGateway, waitFor } from './helpers.js';
 
 const { sqs, cleanup, consume } = sqsSuite();
@@ -29,17 +29,17 @@ describe("the source's own SDK client", () => {
     expect(commands).toContain('DeleteMessageBatchCommand');
   });
 
-  it('uses a requestHandler given in clientConfig instead of its own undici one', async () => {
+  it("uses a requestHandler given in clientConfig instead of its own (on core's HTTP client)", async () => {
     const url = await sqs.createQueue('client-handler');
     await sqs.send(url, ['a', 'b']);
     const g = await startGateway({ functions: [{ name: 'fn', annotations: { topic: 'client-handler' } }] });
     cleanup.add(() => g.close());
-    const inner = new UndiciRequestHandler();
+    const inner = new SqsHttpHandler();
     cleanup.add(async () => inner.destroy());
     const seen: string[] = [];
     const handler = {
       metadata: inner.metadata,
-      handle: (req: Parameters<UndiciRequestHandler['handle']>[0], o?: { abortSignal?: AbortSignal }) => {
+      handle: (req: Parameters<SqsHttpHandler['handle']>[0], o?: { abortSignal?: AbortSignal }) => {
         seen.push(req.headers['x-amz-target'] ?? '?');
         return inner.handle(req, o);
       },
@@ -61,12 +61,12 @@ describe("the source's own SDK client", () => {
 });
 
 describe('the fast path (wire.ts)', () => {
-  /** For each request the source's undici handler sent: its X-Amz-Target, and whether the SDK's stack built it. */
+  /** For each request the source's own handler sent: its X-Amz-Target, and whether the SDK's stack built it. */
   const requests = () => {
     const sent: [string, boolean][] = [];
-    const original = UndiciRequestHandler.prototype.handle;
-    const spy = vi.spyOn(UndiciRequestHandler.prototype, 'handle').mockImplementation(function (
-      this: UndiciRequestHandler,
+    const original = SqsHttpHandler.prototype.handle;
+    const spy = vi.spyOn(SqsHttpHandler.prototype, 'handle').mockImplementation(function (
+      this: SqsHttpHandler,
       req,
       o,
     ) {
@@ -101,23 +101,102 @@ describe('the fast path (wire.ts)', () => {
     });
 });
 
-describe('UndiciRequestHandler', () => {
-  it("reports a connection the server drops mid-request as ECONNRESET (the code the SDK's retry knows)", async () => {
-    const server = createServer((socket) => socket.once('data', () => socket.destroy()));
+describe('SqsHttpHandler', () => {
+  /** A raw TCP server: each request's bytes (head and body as they came), answered by `respond`. */
+  async function raw(respond: (socket: Socket, request: string) => void) {
+    const requests: string[] = [];
+    const server = createServer((socket) =>
+      socket.on('data', (d) => {
+        requests.push(d.toString('latin1'));
+        respond(socket, d.toString('latin1'));
+      }),
+    );
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    cleanup.add(() => new Promise((r) => server.close(r)));
-    const { port } = server.address() as { port: number };
-    const handler = new UndiciRequestHandler();
-    cleanup.add(async () => handler.destroy());
-    const sent = handler.handle({
-      protocol: 'http:',
-      hostname: '127.0.0.1',
-      port,
-      method: 'POST',
-      path: '/',
-      headers: { host: `127.0.0.1:${port}`, 'content-type': 'application/x-amz-json-1.0' },
-      body: '{}',
+    cleanup.add(
+      () =>
+        new Promise((r) => {
+          server.close(r);
+          for (const s of sockets) s.destroy();
+        }),
+    );
+    const sockets = new Set<Socket>();
+    server.on('connection', (s) => sockets.add(s));
+    return { port: (server.address() as { port: number }).port, requests };
+  }
+  const request = (port: number, headers: Record<string, string> = {}) => ({
+    protocol: 'http:',
+    hostname: '127.0.0.1',
+    port,
+    method: 'POST',
+    path: '/',
+    headers: {
+      host: `127.0.0.1:${port}`,
+      'Content-Type': 'application/x-amz-json-1.0',
+      'content-length': '2',
+      ...headers,
+    },
+    body: '{}',
+  });
+  const handler = (timeout?: number) => {
+    const h = new SqsHttpHandler(timeout);
+    cleanup.add(async () => h.destroy());
+    return h;
+  };
+
+  it('sends one Host and one Content-Length (its own), the other headers as given, and returns the whole answer', async () => {
+    const s = await raw((socket) =>
+      socket.write(
+        'HTTP/1.1 200 OK\r\nx-amzn-RequestId: r1\r\ntransfer-encoding: chunked\r\n\r\n3\r\n{"a\r\n4\r\n":1}\r\n0\r\n\r\n',
+      ),
+    );
+    const { response } = await handler().handle(request(s.port));
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['x-amzn-requestid']).toBe('r1');
+    expect(Buffer.from(response.body).toString()).toBe('{"a":1}');
+    expect(s.requests[0]).toBe(
+      `POST / HTTP/1.1\r\nhost: 127.0.0.1:${s.port}\r\nContent-Type: application/x-amz-json-1.0\r\ncontent-length: 2\r\n\r\n{}`,
+    );
+  });
+
+  it("sends the signed Host as it is when it is not the origin's spelling", async () => {
+    const s = await raw((socket) => socket.write('HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n'));
+    await handler().handle(request(s.port, { host: 'sqs.example:4566' }));
+    expect(s.requests[0]).toContain('\r\nhost: sqs.example:4566\r\n');
+    expect(s.requests[0]?.match(/host:/gi)).toHaveLength(1);
+  });
+
+  it("reports a connection the server drops mid-request as ECONNRESET (the code the SDK's retry knows)", async () => {
+    const s = await raw((socket) => socket.destroy());
+    await expect(handler().handle(request(s.port))).rejects.toMatchObject({ code: 'ECONNRESET' });
+  });
+
+  it('gives up on a server that never answers after its timeout, as ETIMEDOUT, and serves the next call', async () => {
+    let calls = 0;
+    const s = await raw((socket) => {
+      if (++calls > 1) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}');
     });
-    await expect(sent).rejects.toMatchObject({ code: 'ECONNRESET' });
+    const h = handler(200);
+    await expect(h.handle(request(s.port))).rejects.toMatchObject({
+      name: 'TimeoutError',
+      code: 'ETIMEDOUT',
+      message: 'no answer from SQS within 200 ms',
+    });
+    expect((await h.handle(request(s.port))).response.statusCode).toBe(200);
+  });
+
+  it('rejects with an AbortError when its signal aborts, sending nothing when it was aborted before', async () => {
+    const s = await raw(() => {}); // never answers
+    const h = handler();
+    const before = new AbortController();
+    before.abort();
+    await expect(h.handle(request(s.port), { abortSignal: before.signal })).rejects.toMatchObject({
+      name: 'AbortError',
+    });
+    expect(s.requests).toEqual([]);
+    const during = new AbortController();
+    const pending = h.handle(request(s.port), { abortSignal: during.signal });
+    await waitFor(() => s.requests.length === 1, 'the request reached the server');
+    during.abort();
+    await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
   });
 });

@@ -11,7 +11,7 @@ import {
 import { SignatureV4 } from '@smithy/signature-v4';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sqsError } from '../src/errors.js';
-import { sdkHandler, UndiciRequestHandler } from '../src/http.js';
+import { SqsHttpHandler, sdkHandler } from '../src/http.js';
 import { fastCalls } from '../src/wire.js';
 
 // An SQS double that checks every request's SigV4 signature with the AWS SDK's signer (fauxqs checks none) and
@@ -104,7 +104,7 @@ beforeEach(() => {
 });
 
 function calls(config: Partial<SQSClientConfig> = {}) {
-  const http = new UndiciRequestHandler();
+  const http = new SqsHttpHandler();
   const sdk = new SQSClient({
     region: 'eu-west-1',
     endpoint: `http://127.0.0.1:${port}`,
@@ -320,7 +320,7 @@ describe("the source's own SQS calls (JSON protocol)", () => {
   });
 
   it("with useQueueUrlAsEndpoint: false, posts to the endpoint rules' URL, not the queue URL's origin", async () => {
-    const http = new UndiciRequestHandler();
+    const http = new SqsHttpHandler();
     const sdk = new SQSClient({
       region: 'eu-west-1',
       credentials,
@@ -335,7 +335,7 @@ describe("the source's own SQS calls (JSON protocol)", () => {
   });
 
   it("without a custom endpoint, posts to the queue URL's origin (the SDK's useQueueUrlAsEndpoint)", async () => {
-    const http = new UndiciRequestHandler();
+    const http = new SqsHttpHandler();
     const sdk = new SQSClient({
       region: 'eu-west-1',
       credentials,
@@ -349,7 +349,7 @@ describe("the source's own SQS calls (JSON protocol)", () => {
     const slow = createServer(() => {}); // never answers
     await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
     try {
-      const http = new UndiciRequestHandler();
+      const http = new SqsHttpHandler();
       const sdk = new SQSClient({
         region: 'eu-west-1',
         endpoint: `http://127.0.0.1:${(slow.address() as AddressInfo).port}`,

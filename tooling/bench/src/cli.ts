@@ -322,7 +322,10 @@ for (const c of selected) {
         : undefined;
   if (t) {
     // the machine bound only where there is a target: the batch rows' reference row is not an invoke ceiling
-    t.measured += e2eCpuText(rows, c.id, c.minRatio === undefined ? undefined : availableParallelism());
+    t.measured +=
+      c.minRatio === undefined
+        ? e2eCpuText(rows, c.id)
+        : e2eCpuText(rows, c.id, availableParallelism(), c.minRatio);
     targets.push(t);
   }
 }

@@ -176,9 +176,9 @@ export function ratioInfo(rows: readonly Row[], id: string, what: string): Targe
  * nothing beyond its invocations (the ceiling's connector and gateway CPU a message) still shares them with the
  * broker and the publisher, so it can reach at most `cpus` / (ceiling connector + ceiling gateway + broker +
  * publisher) messages a second, as a ratio of the ceiling's throughput (at most 1). Per repetition pair, median;
- * not given without `cpus`.
+ * not given without `cpus`. With the row's `target` ratio above that median bound, the text says it is out of reach.
  */
-export function e2eCpuText(rows: readonly Row[], id: string, cpus?: number): string {
+export function e2eCpuText(rows: readonly Row[], id: string, cpus?: number, target?: number): string {
   const get = (x: string | undefined) => rows.find((r) => r.id === x && r.variant === undefined);
   const r = get(id);
   const c = get(r?.ceiling);
@@ -218,6 +218,9 @@ export function e2eCpuText(rows: readonly Row[], id: string, cpus?: number): str
     text +=
       `; machine bound ${range(spread(bound), 2)}× (${cpus} CPUs / CPU a message of the ceiling's connector and ` +
       `gateway + broker + publisher), reached ${range(spread(reached), 2)} of it`;
+  // A target above the bound says more about the machine than about the source: say so where it is read.
+  if (bound.length > 0 && target !== undefined && spread(bound).median < target)
+    text += `; the target (${target}×) is above this bound: out of reach on this machine whatever the source does`;
   return text;
 }
 

@@ -53,6 +53,14 @@ describe('e2eCpuText: the machine bound of an end-to-end row', () => {
     );
     expect(text).toContain('machine bound 0.63× (2 CPUs');
     expect(text).toContain('reached 0.60 of it');
+    expect(text).not.toContain('out of reach');
+  });
+
+  it('says when the target is above the bound, and only then', () => {
+    expect(e2eCpuText([ceiling, e2e({})], 'e2e-mqtt-16', 2, 0.8)).toContain(
+      '; the target (0.8×) is above this bound: out of reach on this machine whatever the source does',
+    );
+    expect(e2eCpuText([ceiling, e2e({})], 'e2e-mqtt-16', 2, 0.6)).not.toContain('out of reach');
   });
 
   it('caps the bound at the ceiling itself', () => {

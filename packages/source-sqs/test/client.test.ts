@@ -105,12 +105,15 @@ describe('SqsHttpHandler', () => {
   /** A raw TCP server: each request's bytes (head and body as they came), answered by `respond`. */
   async function raw(respond: (socket: Socket, request: string) => void) {
     const requests: string[] = [];
-    const server = createServer((socket) =>
+    const sockets = new Set<Socket>();
+    const server = createServer((socket) => {
+      sockets.add(socket);
       socket.on('data', (d) => {
-        requests.push(d.toString('latin1'));
-        respond(socket, d.toString('latin1'));
-      }),
-    );
+        const request = d.toString('latin1');
+        requests.push(request);
+        respond(socket, request);
+      });
+    });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     cleanup.add(
       () =>
@@ -119,8 +122,6 @@ describe('SqsHttpHandler', () => {
           for (const s of sockets) s.destroy();
         }),
     );
-    const sockets = new Set<Socket>();
-    server.on('connection', (s) => sockets.add(s));
     return { port: (server.address() as { port: number }).port, requests };
   }
   const request = (port: number, headers: Record<string, string> = {}) => ({

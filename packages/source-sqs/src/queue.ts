@@ -19,8 +19,14 @@ export interface Queue {
 export interface Received {
   readonly queue: Queue;
   readonly receipt: string;
-  /** The visibility heartbeat while the delivery runs. */
-  heartbeat: NodeJS.Timeout | undefined;
+  /** The visibility heartbeat while the delivery runs: one for the messages of one receive (`Visibility.watch`). */
+  heartbeat: Heartbeat | undefined;
+}
+
+/** One visibility heartbeat: the messages of one receive still running, and the timer that extends them. */
+export interface Heartbeat {
+  readonly live: Set<Received>;
+  readonly timer: NodeJS.Timeout;
 }
 
 /**

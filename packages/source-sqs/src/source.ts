@@ -132,25 +132,34 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
     if (decision === 'ack') r.deleter.delete(m);
   };
 
-  /** A received message: tracked and kept invisible until it settled, delivered alone or after its FIFO group
-   * (with `ordering: 'key'`). */
-  const handle = (r: Run, queue: Queue, msg: Message) => {
-    if (!msg.ReceiptHandle) return;
-    const m: Received = { queue, receipt: msg.ReceiptHandle, heartbeat: undefined };
-    unsettled.set(m.receipt, m);
-    r.visibility.watch(m);
-    const group = queue.fifo && ordered ? msg.Attributes?.['MessageGroupId'] : undefined;
-    if (group === undefined) {
-      deliveries.track(deliver(r, m, msg, undefined));
-      return;
+  /** The messages of one receive: tracked and kept invisible (one heartbeat) until each settled, each delivered
+   * alone or after its FIFO group (with `ordering: 'key'`). */
+  const handle = (r: Run, queue: Queue, messages: readonly Message[]) => {
+    const received: [Received, Message][] = [];
+    for (const msg of messages) {
+      if (!msg.ReceiptHandle) continue;
+      const m: Received = { queue, receipt: msg.ReceiptHandle, heartbeat: undefined };
+      unsettled.set(m.receipt, m);
+      received.push([m, msg]);
     }
-    const holdBack = async (before: 'nack' | 'shutdown') => {
-      r.visibility.unwatch(m);
-      if (before === 'shutdown') return; // stays unsettled, released at stop
-      unsettled.delete(m.receipt);
-      await r.visibility.release([m]);
-    };
-    deliveries.track(groups.run(`${queue.url}#${group}`, () => deliver(r, m, msg, group), holdBack));
+    r.visibility.watch(
+      queue,
+      received.map(([m]) => m),
+    );
+    for (const [m, msg] of received) {
+      const group = queue.fifo && ordered ? msg.Attributes?.['MessageGroupId'] : undefined;
+      if (group === undefined) {
+        deliveries.track(deliver(r, m, msg, undefined));
+        continue;
+      }
+      const holdBack = async (before: 'nack' | 'shutdown') => {
+        r.visibility.unwatch(m);
+        if (before === 'shutdown') return; // stays unsettled, released at stop
+        unsettled.delete(m.receipt);
+        await r.visibility.release([m]);
+      };
+      deliveries.track(groups.run(`${queue.url}#${group}`, () => deliver(r, m, msg, group), holdBack));
+    }
   };
 
   /** Messages a long poll brought after the stop began: not delivered, released at stop. */
@@ -208,9 +217,7 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
         abortPollOnStop: options.abortPollOnStop === true,
         retryDelay,
         // FIFO: messages are handed over in receive order; each group's chain keeps that order.
-        onMessages: (q, messages) => {
-          for (const msg of messages) handle(r, q, msg);
-        },
+        onMessages: (q, messages) => handle(r, q, messages),
         onLate: late,
       },
       r.abort.signal,

@@ -111,6 +111,26 @@ describe('SQS source against fauxqs', () => {
     expect(source.stats().extended).toBeGreaterThanOrEqual(2);
   });
 
+  it('slow messages of one receive share their heartbeat: one ChangeMessageVisibilityBatch a beat, no duplicate', async () => {
+    const url = await sqs.createQueue('slow-batch', { VisibilityTimeout: '2' });
+    const g = await gateway('slow-batch');
+    g.fault('fn', { delay: 3500, times: 3 });
+    await sqs.send(url, ['s-0', 's-1', 's-2']);
+    const counted = sqs.countingClient();
+    const { source } = await consume(g, { queues: ['slow-batch'], client: counted.client });
+    await waitFor(() => source.stats().deleted === 3, 'the deletes after the slow invocations');
+    expect(source.stats().received).toBe(3);
+    expect(g.invocations('fn')).toHaveLength(3);
+    const calls = counted.count('ChangeMessageVisibilityBatch');
+    expect(calls).toBeGreaterThanOrEqual(2); // a beat every second during 3.5 s
+    expect(source.stats().extended).toBeGreaterThanOrEqual(3 * 2);
+    // Sent before the connector started, all three come in its first receive (fauxqs hands over up to 10): one
+    // heartbeat, so each call carries several entries.
+    expect(source.stats().extended).toBeGreaterThan(calls);
+    expect(counted.count('ChangeMessageVisibility')).toBe(0);
+    expect(counted.errors).toEqual([]);
+  });
+
   it('delivers FIFO groups in order, groups concurrently', async () => {
     const url = await sqs.createQueue('events.fifo', {
       FifoQueue: 'true',

@@ -32,6 +32,22 @@ export function findExecutable(name: string): string | undefined {
   return dirs.map((d) => join(d, name)).find(isExecutable);
 }
 
+/** Cleanups of the server processes started and not stopped, run if this process exits first. */
+const atExit = new Set<() => void>();
+let exitHooked = false;
+
+/** Run `cleanup` if this process exits (normally or by `process.exit`) before the returned function is called. */
+function untilExit(cleanup: () => void): () => void {
+  if (!exitHooked) {
+    exitHooked = true;
+    process.on('exit', () => {
+      for (const c of atExit) c();
+    });
+  }
+  atExit.add(cleanup);
+  return () => void atExit.delete(cleanup);
+}
+
 /** A free TCP port on 127.0.0.1 (listen on 0, read it, close). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -110,7 +126,7 @@ interface Running {
 
 /**
  * Start a private server (`command args`, config in a fresh temp dir) on a free port of 127.0.0.1 and wait until it
- * is ready; a failed first start kills it and removes the dir.
+ * is ready; a failed first start kills it and removes the dir, and so does this process exiting before `stop()`.
  */
 export async function startServerProcess(options: ServerProcessOptions): Promise<ServerProcess> {
   const bin = findExecutable(options.command);
@@ -179,9 +195,15 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
 
   if (config !== undefined)
     writeFileSync(place.configFile, typeof config === 'function' ? config(place) : config);
+  // A test or bench process that ends without stop() (a crash, process.exit) takes its server and dir along.
+  const forget = untilExit(() => {
+    if (current !== undefined && current.ended === undefined) current.child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
   try {
     await start();
   } catch (err) {
+    forget();
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
@@ -198,6 +220,7 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
       await start();
     },
     async stop() {
+      forget();
       await kill();
       rmSync(dir, { recursive: true, force: true });
     },

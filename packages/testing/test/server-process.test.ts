@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -85,6 +86,46 @@ describe('startServerProcess', () => {
     expect(server.output()).toContain('ignoring SIGTERM');
     expect(await canConnect(server.port)).toBe(false);
     await server.stop();
+    expect(readdirSync(tmp)).toEqual([]);
+  });
+
+  it('a process that exits without stop() takes its servers and their dirs along', async () => {
+    // Another node process starts two servers (one ignores SIGTERM) and exits at once, as a crashed test or a bench
+    // worker told to end does.
+    const testing = join(import.meta.dirname, '../dist/index.js');
+    const script = `
+      const { startServerProcess } = await import(${JSON.stringify(testing)});
+      const start = (termination) => startServerProcess({
+        command: process.execPath,
+        args: ({ configFile }) => [${JSON.stringify(fixture)}, '-c', configFile],
+        config: ({ port }) => JSON.stringify({ port, termination }),
+        configName: 'server.json',
+      });
+      const servers = [await start('term'), await start('ignore')];
+      process.stdout.write(JSON.stringify(servers.map((s) => ({ pid: s.pid, port: s.port, dir: s.dir }))));
+      process.exit(0);`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      env: { ...process.env, TMPDIR: tmp },
+    });
+    const servers = JSON.parse(out) as { pid: number; port: number; dir: string }[];
+    expect(servers).toHaveLength(2);
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    cleanup.add(() => {
+      for (const s of servers) if (alive(s.pid)) process.kill(s.pid, 'SIGKILL'); // only if the rule broke
+    });
+    await waitFor(() => servers.every((s) => !alive(s.pid)), { message: 'both servers gone' });
+    for (const s of servers) {
+      expect(await canConnect(s.port)).toBe(false);
+      expect(existsSync(s.dir)).toBe(false);
+    }
     expect(readdirSync(tmp)).toEqual([]);
   });
 

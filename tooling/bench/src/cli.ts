@@ -111,9 +111,10 @@ const pin = (cpu: number, cmd: string, args: string[]): [string, string[]] =>
 /** Start the bench gateway on CPU 1; resolves with its URL. */
 async function startServer(mode: 'echo' | 'hang'): Promise<{ url: string; child: ChildProcess }> {
   const [cmd, args] = pin(1, process.execPath, [join(here, 'server.js')]);
-  const env: NodeJS.ProcessEnv = { ...process.env, BENCH_MODE: mode };
+  const env: NodeJS.ProcessEnv = { ...process.env, BENCH_MODE: mode, BENCH_EXIT_WITH_PARENT: '1' };
   if (flags.functions !== undefined) env['BENCH_FUNCTIONS'] = flags.functions;
-  const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  // stdin a pipe from this process: the gateway exits when it closes, even if this process is killed.
+  const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'inherit'] });
   const port = await new Promise<number>((res, rej) => {
     let buf = '';
     child.stdout?.on('data', (c: Buffer) => {
@@ -138,8 +139,9 @@ async function worker(
     id,
     JSON.stringify(params),
   ]);
-  const env = { ...process.env, BENCH_CORE: opts.core ?? '' };
-  const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const env = { ...process.env, BENCH_CORE: opts.core ?? '', BENCH_EXIT_WITH_PARENT: '1' };
+  // stdin a pipe from this process: the worker exits when it closes, even if this process is killed.
+  const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
   child.stdout?.on('data', (c: Buffer) => {
     out += c.toString();

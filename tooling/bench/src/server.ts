@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
  *   `{ name, namespace?, annotations? }`; default `echo` in `openfaas-fn` with `topic: bench`,
  *   `echo-e2e` with `topic: e2e/#` and `echo-batch` with `topic: bench-batch` and `connector.dev/batch-size: 100`.
  * - `BENCH_PORT` (or `--port`), default ephemeral. Prints `PORT <n>` when listening.
+ * - `BENCH_EXIT_WITH_PARENT=1`: exits when its stdin ends (`pnpm bench` gives it a pipe that closes with the bench).
  *
  * Routes: GET /system/namespaces, GET /system/functions[?namespace=], POST /function/<name>[.<ns>] (echoes the body,
  * 200), POST /async-function/<name> (202 with X-Call-Id), GET /healthz.
@@ -91,8 +92,15 @@ server.keepAliveTimeout = 60_000;
 server.listen(Number(arg('--port') ?? process.env['BENCH_PORT'] ?? 0), '127.0.0.1', () => {
   process.stdout.write(`PORT ${(server.address() as AddressInfo).port}\n`);
 });
-process.on('SIGTERM', () => {
+const shutDown = () => {
   for (const r of held) r.destroy();
   server.close(() => process.exit(0));
   server.closeAllConnections();
-});
+};
+process.on('SIGTERM', shutDown);
+// Started by `pnpm bench`: its stdin is a pipe from the bench, which closes when the bench ends, however it ends (a
+// killed bench left its gateway running before).
+if (process.env['BENCH_EXIT_WITH_PARENT'] === '1') {
+  process.stdin.on('end', shutDown);
+  process.stdin.resume();
+}

@@ -4,8 +4,16 @@ import type { CaseParams } from './registry.js';
 /**
  * The connector side of one case, in its own process (pinned to CPU 0 by the CLI): `node worker.js <id> <params>`.
  * Prints one JSON line `{ result, maxRssMb }` where maxRssMb is this process's peak RSS.
+ * `BENCH_EXIT_WITH_PARENT=1`: exits when its stdin ends (the CLI gives it a pipe that closes with the CLI).
  */
 const [id, raw] = process.argv.slice(2);
+// Started by `pnpm bench`: stdin is a pipe from the bench, which closes when the bench ends, however it ends. Exit
+// then (private brokers go with this process: testing's startServerProcess kills them at exit; a publisher exits
+// when its IPC channel goes) instead of running the case on against a gateway that is gone.
+if (process.env['BENCH_EXIT_WITH_PARENT'] === '1') {
+  process.stdin.on('end', () => process.exit(3));
+  process.stdin.resume();
+}
 const c = id === undefined ? undefined : findCase(id);
 if (!c) {
   process.stderr.write(

@@ -38,6 +38,14 @@ export const MQTT_ERRORS = [
   },
 ] as const satisfies readonly BrokerErrorRule[];
 
+/** CONNACK codes of a broker that does not speak the protocol version asked for: 1 (MQTT 3.1.1), 132 (MQTT 5). */
+const PROTOCOL_REFUSED = new Set(['1', '132']);
+
+/** Whether a failed connect (a `BrokerError` of `connect`) is the broker refusing the protocol version. */
+export function refusesProtocol(err: unknown): boolean {
+  return PROTOCOL_REFUSED.has((err as BrokerError | undefined)?.brokerCode ?? '');
+}
+
 /** Normalise an mqtt.js error through `MQTT_ERRORS`; `what` says what was being done and where. */
 export function mqttError(err: unknown, what: string): BrokerError {
   const code = (err as { code?: unknown } | undefined)?.code;

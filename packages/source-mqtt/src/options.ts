@@ -46,7 +46,7 @@ export interface MqttSourceOptions {
   username?: string;
   /** Broker password (never logged). */
   password?: string;
-  /** 4 = MQTT 3.1.1, 5 = MQTT 5 (default), 3 = MQTT 3.1. */
+  /** 4 = MQTT 3.1.1, 5 = MQTT 5, 3 = MQTT 3.1. Not set: MQTT 5, and 3.1.1 once a broker refuses MQTT 5. */
   protocolVersion?: MqttProtocolVersion;
   /** TLS settings for `mqtts://` / `wss://`. */
   tls?: MqttTlsOptions;

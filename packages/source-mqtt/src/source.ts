@@ -20,6 +20,7 @@ import {
   connect,
   createClient,
   endClient,
+  refusesProtocol,
   watchConnection,
 } from './connection.js';
 import { toSourceMessage } from './message.js';
@@ -67,12 +68,14 @@ interface Run {
 
 /** Validate options and create an MQTT source (throws a one-line ConfigError on invalid options). */
 export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) => {
-  const o = resolveMqttOptions(options);
+  let o = resolveMqttOptions(options);
   assertMqttInternals();
-  const v5 = o.protocolVersion === 5;
+  // No protocol_version given: MQTT 5, or MQTT 3.1.1 once a broker refused 5 (`useProtocol`, at start).
+  const protocolChosen = options.protocolVersion !== undefined;
+  let v5 = o.protocolVersion === 5;
   // On MQTT 3.x mqtt.js sends PUBREC before the application sees a QoS 2 message, so QoS 2 could be lost in a
   // crash: subscribe with QoS 1 instead (at-least-once, PUBACK after delivery).
-  const subQos: MqttQos = o.qos === 2 && !v5 ? 1 : o.qos;
+  let subQos: MqttQos = o.qos === 2 && !v5 ? 1 : o.qos;
   const brokers = brokerNames(o);
   const state = new ConnectionState(brokers.join(', '));
   const replies = new Replies(o.responseTopics);
@@ -80,8 +83,16 @@ export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) 
   // PUBACKs that may wait for later ones (acks.ts): a quarter of the window (MQTT 5 receiveMaximum, which is the
   // source's own window on 3.x too, where mosquitto's default window is 20), so neither the broker nor the source
   // runs out of window because of them.
-  const ackBatch = Math.min(v5 ? 16 : 4, Math.max(1, Math.floor(o.receiveMaximum / 4)));
+  let ackBatch = Math.min(v5 ? 16 : 4, Math.max(1, Math.floor(o.receiveMaximum / 4)));
   let run: Run | undefined;
+
+  /** Speak MQTT 3.1.1 from now on (the broker refused MQTT 5 and no protocol_version was given). */
+  const useProtocol311 = () => {
+    o = { ...o, protocolVersion: 4 };
+    v5 = false;
+    subQos = o.qos === 2 ? 1 : o.qos;
+    ackBatch = Math.min(4, Math.max(1, Math.floor(o.receiveMaximum / 4)));
+  };
 
   /**
    * Take a message from mqtt.js (see acks.ts): receive → deliver → settle (→ reply) → `settled(ack)`. False when it
@@ -200,7 +211,10 @@ export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) 
 
   const source: MqttSource = {
     name: 'mqtt',
-    options: (({ password: _p, ...rest }) => rest)(o),
+    get options() {
+      const { password: _p, ...rest } = o;
+      return rest;
+    },
 
     async start(ctx) {
       if (run) throw new SourceError('mqtt source already started');
@@ -251,7 +265,13 @@ export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) 
         r.stopping = true;
         run = undefined;
         await endClient(client, true);
-        throw err;
+        if (protocolChosen || !v5 || !refusesProtocol(err)) throw err;
+        log.warn(
+          { broker: state.where },
+          'the MQTT broker refused MQTT 5: connecting with MQTT 3.1.1 (set protocol_version=3.1.1 to start with it)',
+        );
+        useProtocol311();
+        return source.start(ctx);
       }
 
       if (o.qos === 0) log.info('QoS 0: messages are not acknowledged and not redelivered');

@@ -1,3 +1,4 @@
+import { memoryLogger } from '@connector/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type MqttSourceOptions, mqttSource } from '../src/index.js';
 import { type AedesBroker, startAedes } from './helpers/aedes.js';
@@ -101,5 +102,36 @@ describe(`MQTT 3.1.1 against aedes${MOSQUITTO ? '' : ' (mosquitto missing: the m
     await p.publishAsync('w/1', 'over-ws', { qos: 1 });
     await waitFor(() => ctx.acked.length === 1);
     expect(bodies(ctx.messages)).toEqual(['over-ws']);
+  });
+
+  it('without protocol_version: the broker refuses MQTT 5, the source says so once and speaks MQTT 3.1.1', async () => {
+    const b = await aedes();
+    const logger = memoryLogger();
+    const ctx = testContext({ logger });
+    const s = mqttSource({ broker: b.url, topics: ['v/#'], clientId: 'aedes-fallback' });
+    expect(s.options.protocolVersion).toBe(5);
+    await s.start(ctx);
+    cleanups.push(() => s.stop());
+    const p = await pub(b.url);
+    await p.publishAsync('v/1', 'on-3.1.1', { qos: 1 });
+    await waitFor(() => ctx.acked.length === 1);
+    expect(bodies(ctx.messages)).toEqual(['on-3.1.1']);
+    expect(s.options.protocolVersion).toBe(4);
+    expect(s.health?.().detail?.['protocolVersion']).toBe(4);
+    const warned = logger.lines.filter((l) => l.level === 'warn');
+    expect(warned.map((l) => l.msg)).toEqual([
+      'the MQTT broker refused MQTT 5: connecting with MQTT 3.1.1 (set protocol_version=3.1.1 to start with it)',
+    ]);
+  });
+
+  it('protocol_version 5 asked for: a broker that refuses it fails the start with one line, no fallback', async () => {
+    const b = await aedes();
+    const s = mqttSource({ broker: b.url, topics: ['v/#'], clientId: 'aedes-v5', protocolVersion: 5 });
+    const err = await s.start(testContext()).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ERR_BROKER', canRetry: false, brokerCode: '1' });
+    expect(String((err as Error).message)).toMatch(
+      /^cannot connect to mqtt:\/\/127\.0\.0\.1:\d+ .*Unacceptable protocol version$/,
+    );
+    expect(s.options.protocolVersion).toBe(5);
   });
 });

@@ -1,14 +1,13 @@
-import {
-  type BatchResultErrorEntry,
-  type DeleteMessageBatchCommandInput,
-  type DeleteMessageBatchCommandOutput,
-  ReceiveMessageCommand,
+import type {
+  BatchResultErrorEntry,
+  DeleteMessageBatchCommandInput,
+  DeleteMessageBatchCommandOutput,
 } from '@aws-sdk/client-sqs';
 import { HealthState } from '@connector/core';
 import { memoryLogger } from '@connector/testing';
 import { describe, expect, it } from 'vitest';
 import { Deleter } from '../src/deleter.js';
-import type { Queue, Received } from '../src/queue.js';
+import type { Received } from '../src/queue.js';
 import { newStats } from '../src/stats.js';
 import { sqsSuite, waitFor } from './helpers.js';
 
@@ -20,22 +19,7 @@ const { sqs } = sqsSuite();
 let queues = 0;
 
 /** A queue holding `n` messages, all received (invisible for 60 s) and ready to delete. */
-async function receivedMessages(n: number): Promise<{ queue: Queue; received: Received[] }> {
-  const name = `del-${++queues}`;
-  const url = await sqs.createQueue(name, { VisibilityTimeout: '60' });
-  await sqs.send(
-    url,
-    Array.from({ length: n }, (_, i) => `m-${i}`),
-  );
-  const queue: Queue = { url, name, fifo: false, visibility: 60 };
-  const received: Received[] = [];
-  while (received.length < n) {
-    const r = await sqs.client.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10 }));
-    for (const m of r.Messages ?? [])
-      received.push({ queue, receipt: m.ReceiptHandle as string, heartbeat: undefined });
-  }
-  return { queue, received };
-}
+const receivedMessages = (n: number) => sqs.received(`del-${++queues}`, n, 60);
 
 type Fault = (
   input: DeleteMessageBatchCommandInput,

@@ -2,6 +2,7 @@ import { createServer } from 'node:net';
 import {
   CreateQueueCommand,
   GetQueueAttributesCommand,
+  ReceiveMessageCommand,
   SendMessageBatchCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
@@ -23,6 +24,7 @@ import {
 import { startFauxqs } from 'fauxqs';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { type SqsSource, type SqsSourceOptions, sqsSource } from '../src/index.js';
+import type { Queue, Received } from '../src/queue.js';
 
 export const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
 
@@ -51,6 +53,26 @@ export async function startSqs() {
           }),
         );
       }
+    },
+    /** A new queue `name` (visibility timeout `visibility` s) holding `n` messages (`m-<i>`), all received. */
+    async received(
+      name: string,
+      n: number,
+      visibility: number,
+    ): Promise<{ queue: Queue; received: Received[] }> {
+      const url = await this.createQueue(name, { VisibilityTimeout: String(visibility) });
+      await this.send(
+        url,
+        Array.from({ length: n }, (_, i) => `m-${i}`),
+      );
+      const queue: Queue = { url, name, fifo: false, visibility };
+      const received: Received[] = [];
+      while (received.length < n) {
+        const r = await client.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10 }));
+        for (const m of r.Messages ?? [])
+          received.push({ queue, receipt: m.ReceiptHandle as string, heartbeat: undefined });
+      }
+      return { queue, received };
     },
     async counts(url: string) {
       const r = await client.send(

@@ -1,11 +1,10 @@
-import {
-  type ChangeMessageVisibilityBatchCommandInput,
-  type ChangeMessageVisibilityBatchCommandOutput,
-  ReceiveMessageCommand,
+import type {
+  ChangeMessageVisibilityBatchCommandInput,
+  ChangeMessageVisibilityBatchCommandOutput,
 } from '@aws-sdk/client-sqs';
 import { memoryLogger } from '@connector/testing';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Queue, Received } from '../src/queue.js';
+import type { Received } from '../src/queue.js';
 import { newStats } from '../src/stats.js';
 import { Visibility } from '../src/visibility.js';
 import { sqsSuite, waitFor } from './helpers.js';
@@ -24,22 +23,7 @@ afterEach(() => {
 let queues = 0;
 
 /** A queue with a 4 s visibility timeout holding `n` messages, all received. */
-async function receivedMessages(n: number): Promise<{ queue: Queue; received: Received[] }> {
-  const name = `beat-${++queues}`;
-  const url = await sqs.createQueue(name, { VisibilityTimeout: '4' });
-  await sqs.send(
-    url,
-    Array.from({ length: n }, (_, i) => `m-${i}`),
-  );
-  const queue: Queue = { url, name, fifo: false, visibility: 4 };
-  const received: Received[] = [];
-  while (received.length < n) {
-    const r = await sqs.client.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10 }));
-    for (const m of r.Messages ?? [])
-      received.push({ queue, receipt: m.ReceiptHandle as string, heartbeat: undefined });
-  }
-  return { queue, received };
-}
+const receivedMessages = (n: number) => sqs.received(`beat-${++queues}`, n, 4);
 
 /** Heartbeats on a client that records each ChangeMessageVisibilityBatch call; `failIds` marks entries as failed. */
 function heartbeats(on = true) {
@@ -57,11 +41,11 @@ function heartbeats(on = true) {
       });
       const res = await next({
         ...args,
-        input: { ...input, Entries: entries.filter((e) => !failIds.has(e.Id)) },
+        input: { ...input, Entries: entries.filter((e) => !failIds.has(e.Id ?? '')) },
       });
       const output = res.output as ChangeMessageVisibilityBatchCommandOutput;
       output.Failed = entries
-        .filter((e) => failIds.has(e.Id))
+        .filter((e) => failIds.has(e.Id ?? ''))
         .map((e) => ({ Id: e.Id, Code: 'ReceiptHandleIsInvalid', Message: 'injected', SenderFault: true }));
       return res;
     },

@@ -70,7 +70,7 @@ interface Run {
 export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) => {
   let o = resolveMqttOptions(options);
   assertMqttInternals();
-  // No protocol_version given: MQTT 5, or MQTT 3.1.1 once a broker refused 5 (`useProtocol`, at start).
+  // No protocol_version given: MQTT 5, or MQTT 3.1.1 once a broker refused 5 (`useProtocol311`, at start).
   const protocolChosen = options.protocolVersion !== undefined;
   let v5 = o.protocolVersion === 5;
   // On MQTT 3.x mqtt.js sends PUBREC before the application sees a QoS 2 message, so QoS 2 could be lost in a

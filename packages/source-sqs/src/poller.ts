@@ -102,6 +102,9 @@ export async function poll(o: PollerOptions, signal: AbortSignal): Promise<void>
         WaitTimeSeconds: o.waitTime,
         MessageAttributeNames: ['All'],
         MessageSystemAttributeNames: ['All'],
+        // The same under its older name, which SQS still takes (deprecated) and which some emulators know alone:
+        // without the system attributes a FIFO message has no MessageGroupId and would lose its group's order.
+        AttributeNames: ['All'],
         ...(o.visibilityTimeout !== undefined ? { VisibilityTimeout: o.visibilityTimeout } : {}),
       });
       // By default a long poll is not aborted at stop: an abandoned one can still be handed messages by the server,

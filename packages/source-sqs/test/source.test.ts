@@ -131,6 +131,32 @@ describe('SQS source against fauxqs', () => {
     expect(counted.errors).toEqual([]);
   });
 
+  it('asks for the system attributes under both names: an emulator that knows only AttributeNames keeps FIFO order', async () => {
+    const url = await sqs.createQueue('legacy.fifo', {
+      FifoQueue: 'true',
+      ContentBasedDeduplication: 'true',
+    });
+    const g = await gateway('legacy.fifo');
+    await sqs.send(url, ['l-0', 'l-1', 'l-2'], () => ({ MessageGroupId: 'g' }));
+    // fauxqs reads either name; without MessageSystemAttributeNames it plays an emulator that knows only the old one.
+    const counted = sqs.countingClient();
+    counted.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'ReceiveMessageCommand')
+          Reflect.deleteProperty(args.input as object, 'MessageSystemAttributeNames');
+        return next(args);
+      },
+      { step: 'initialize', name: 'legacyEmulator', priority: 'low' },
+    );
+    await consume(g, { queues: ['legacy.fifo'], client: counted.client });
+    await waitFor(() => g.invocations('fn').length === 3, '3 invocations');
+    expect(bodies(g)).toEqual(['l-0', 'l-1', 'l-2']);
+    for (const call of g.invocations('fn')) {
+      expect(call.headers['x-sqs-messagegroupid']).toBe('g'); // the group is known: delivered in order
+      expect(call.headers['x-sqs-senttimestamp']).toMatch(/^\d+$/);
+    }
+  });
+
   it('delivers FIFO groups in order, groups concurrently', async () => {
     const url = await sqs.createQueue('events.fifo', {
       FifoQueue: 'true',

@@ -132,6 +132,26 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
     if (decision === 'ack') r.deleter.delete(m);
   };
 
+  /** FIFO queues whose messages came without a MessageGroupId (warned about once each). */
+  const groupless = new Set<string>();
+
+  /**
+   * A FIFO message's group. Without its MessageGroupId (a server that sent no system attributes) the whole queue is
+   * one group: one message at a time, but never out of order.
+   */
+  const groupOf = (r: Run, queue: Queue, msg: Message): string => {
+    const group = msg.Attributes?.['MessageGroupId'];
+    if (group !== undefined) return group;
+    if (!groupless.has(queue.url)) {
+      groupless.add(queue.url);
+      r.ctx.logger.warn(
+        { queue: queue.name },
+        'FIFO message without MessageGroupId (no system attributes received): the queue is delivered as one group',
+      );
+    }
+    return '';
+  };
+
   /** The messages of one receive: tracked and kept invisible (one heartbeat) until each settled, each delivered
    * alone or after its FIFO group (with `ordering: 'key'`). */
   const handle = (r: Run, queue: Queue, messages: readonly Message[]) => {
@@ -147,7 +167,7 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
       received.map(([m]) => m),
     );
     for (const [m, msg] of received) {
-      const group = queue.fifo && ordered ? msg.Attributes?.['MessageGroupId'] : undefined;
+      const group = queue.fifo && ordered ? groupOf(r, queue, msg) : undefined;
       if (group === undefined) {
         deliveries.track(deliver(r, m, msg, undefined));
         continue;

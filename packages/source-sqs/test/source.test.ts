@@ -3,7 +3,7 @@ import {
   type DeleteMessageBatchCommandOutput,
   ReceiveMessageCommand,
 } from '@aws-sdk/client-sqs';
-import { createTestContext, outcomes } from '@connector/testing';
+import { createTestContext, memoryLogger, outcomes } from '@connector/testing';
 import { describe, expect, it } from 'vitest';
 import { sqsSource } from '../src/index.js';
 import { connect, sqsSuite, startGateway, waitFor } from './helpers.js';
@@ -155,6 +155,37 @@ describe('SQS source against fauxqs', () => {
       expect(call.headers['x-sqs-messagegroupid']).toBe('g'); // the group is known: delivered in order
       expect(call.headers['x-sqs-senttimestamp']).toMatch(/^\d+$/);
     }
+  });
+
+  it('FIFO messages without a MessageGroupId (no system attributes at all): the queue is one group, in order', async () => {
+    const url = await sqs.createQueue('bare.fifo', { FifoQueue: 'true', ContentBasedDeduplication: 'true' });
+    const g = await gateway('bare.fifo');
+    g.fault('fn', { delay: 300, times: 3 });
+    // Two groups; the server below sends no attributes, so the source cannot tell them apart.
+    await sqs.send(url, ['a-0', 'b-0', 'a-1'], (i) => ({ MessageGroupId: i === 1 ? 'b' : 'a' }));
+    const counted = sqs.countingClient();
+    counted.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'ReceiveMessageCommand') {
+          Reflect.deleteProperty(args.input as object, 'MessageSystemAttributeNames');
+          Reflect.deleteProperty(args.input as object, 'AttributeNames');
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'noAttributes', priority: 'low' },
+    );
+    const logger = memoryLogger();
+    await consume(g, { queues: ['bare.fifo'], client: counted.client }, { logger });
+    await waitFor(() => g.invocations('fn').length === 3, '3 invocations');
+    const calls = g.invocations('fn');
+    expect(bodies(g)).toEqual(['a-0', 'b-0', 'a-1']);
+    // One at a time: each call starts after the previous one's 300 ms.
+    for (let i = 1; i < calls.length; i++)
+      expect((calls[i]?.at ?? 0) - (calls[i - 1]?.at ?? 0)).toBeGreaterThanOrEqual(280);
+    const warned = logger.lines.filter((l) => l.level === 'warn').map((l) => l.msg);
+    expect(warned).toContain(
+      'FIFO message without MessageGroupId (no system attributes received): the queue is delivered as one group',
+    );
   });
 
   it('delivers FIFO groups in order, groups concurrently', async () => {

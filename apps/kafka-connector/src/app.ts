@@ -15,6 +15,7 @@ export const KAFKA_SETTINGS: readonly Setting[] = [
   { name: 'commit_interval', default: '1s', help: 'commit settled offsets this often' },
   { name: 'revoke_timeout', default: '5s', help: 'wait for in-flight records on a rebalance' },
   { name: 'fetch_max_wait', default: '500ms', help: 'longest broker wait of a fetch' },
+  { name: 'topic_check_interval', default: '30s', help: 'look again this often for topics the broker lacks' },
   { name: 'tls', default: 'false', help: 'connect with TLS' },
   { name: 'ca_file', help: 'CA certificate (PEM), implies TLS' },
   { name: 'cert_file', help: 'client certificate (PEM)' },

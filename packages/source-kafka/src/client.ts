@@ -65,6 +65,8 @@ export interface KafkaClient {
       headers?: Readonly<Record<string, string | Uint8Array>>;
     },
   ): Promise<void>;
+  /** Names of the topics the cluster has (from its metadata; creates none). Rejects with a `BrokerError`. */
+  topics(): Promise<readonly string[]>;
   /** Consumer lag of the group per partition of `topics`: high watermark − committed offset (without a commit:
    * from the log start when consuming from the beginning, else 0). Rejects with a `BrokerError`. */
   lag(topics: readonly string[]): Promise<PartitionLag[]>;
@@ -339,6 +341,13 @@ export function kafkajsClient(o: KafkaSourceOptions, logger?: Logger): KafkaClie
         });
       } catch (err) {
         throw clientError(err, `produce to ${topic}`);
+      }
+    },
+    async topics() {
+      try {
+        return await (await getAdmin()).listTopics();
+      } catch (err) {
+        throw clientError(err, 'list the topics of the cluster');
       }
     },
     async lag(topics) {

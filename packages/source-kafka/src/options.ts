@@ -38,6 +38,9 @@ export interface KafkaSourceOptions {
   revokeTimeout?: number;
   /** Longest time in ms the broker holds a fetch waiting for data (default 500, as the Java client). */
   fetchMaxWait?: number;
+  /** How often in ms topics the broker does not have (and does not create) are looked for again while the others
+   * are consumed (default 30 s). */
+  topicCheckInterval?: number;
   /**
    * TLS: true (system CAs), or PEM contents: `ca` (a private CA), `cert` + `key` (a client certificate, for mutual
    * TLS). `rejectUnauthorized: false` turns certificate checks off (tests only).
@@ -79,7 +82,7 @@ export function checkKafkaOptions(o: KafkaSourceOptions): void {
     bad('partitionConcurrency', pc, 'an integer from 1 to 1000');
   if (o.ordering !== undefined && o.ordering !== 'key' && o.ordering !== 'none')
     bad('ordering', o.ordering, 'key or none');
-  for (const name of ['commitInterval', 'revokeTimeout', 'fetchMaxWait'] as const) {
+  for (const name of ['commitInterval', 'revokeTimeout', 'fetchMaxWait', 'topicCheckInterval'] as const) {
     const v = o[name];
     if (v !== undefined && !(Number.isFinite(v) && v >= 0 && v <= 3_600_000))
       bad(name, v, 'a number of ms from 0 to 3600000');
@@ -129,7 +132,7 @@ function checkSasl(sasl: KafkaSourceOptions['sasl']): void {
 /**
  * Read the Kafka connector env, compatible with the OpenFaaS kafka-connector: `broker_host` or `brokers` (comma
  * list), `topics`, `group`, `client_id`, `from_beginning`, `session_timeout`, `partition_concurrency`,
- * `commit_interval`, `revoke_timeout`, `fetch_max_wait`, `tls`,
+ * `commit_interval`, `revoke_timeout`, `fetch_max_wait`, `topic_check_interval`, `tls`,
  * `ca_file`/`cert_file`/`key_file`, `sasl_mechanism` + `sasl_username` + `sasl_password` (or `sasl_password_file`),
  * `reply_topic`, `dead_letter_topic`. Throws a one-line ConfigError naming the variable.
  */
@@ -153,6 +156,7 @@ export function kafkaOptionsFromEnv(env: Env = process.env): KafkaSourceOptions 
   set('commitInterval', r.duration('commit_interval'));
   set('revokeTimeout', r.duration('revoke_timeout'));
   set('fetchMaxWait', r.duration('fetch_max_wait'));
+  set('topicCheckInterval', r.duration('topic_check_interval'));
   const files = readTlsFiles({
     ca: r.string('ca_file'),
     cert: r.string('cert_file'),

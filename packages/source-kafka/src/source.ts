@@ -1,6 +1,7 @@
 import {
   type AckDecision,
   Backoff,
+  type BrokerError,
   type DeadLetterHandler,
   type DeliveryOutcome,
   defineSource,
@@ -358,26 +359,13 @@ export const kafkaSource = defineSource(
       }
     };
 
-    const run = async (ctx: SourceContext, next: readonly string[]) => {
-      if (!client) return;
-      if (consuming) {
-        handover.abort(); // running batches settle or abandon their in-flight record, commit, return
-        await client.stopConsuming();
-        await batches.idle();
-        consuming = false;
-        stats.resubscribed++;
-      }
-      topics = next;
-      if (next.length === 0) {
-        health.up(); // nothing to consume is not a broker problem
-        ctx.logger.warn('no topics: set topics, or annotate a function with topic=<kafka topic>');
-        return;
-      }
+    /** Join the group on `list` (`topics` becomes it once consuming). */
+    const consume = async (ctx: SourceContext, c: KafkaClient, list: readonly string[]) => {
       handover = new AbortController();
       health.down();
-      await client
+      await c
         .consume(
-          next,
+          list,
           (records, control) => batches.track(onBatch(records, control)),
           (err) => {
             health.down(err);
@@ -398,7 +386,66 @@ export const kafkaSource = defineSource(
           throw err;
         });
       consuming = true;
-      ctx.logger.info({ topics: next, group }, 'Kafka source consuming');
+      topics = list;
+      ctx.logger.info({ topics: list, group }, 'Kafka source consuming');
+    };
+
+    const topicCheckInterval = options.topicCheckInterval ?? 30_000;
+    /** Topics asked for that the cluster does not have (consumed once they exist), and the timer looking for them. */
+    let missing: readonly string[] = [];
+    let lookForMissing: NodeJS.Timeout | undefined;
+
+    /**
+     * Consume `next`. A broker that does not create topics refuses the whole subscription when one is missing (a
+     * function annotated before its topic exists): then the others are consumed, and the missing ones are looked for
+     * every `topicCheckInterval` and subscribed once they exist, instead of consuming nothing until all exist.
+     */
+    const run = async (ctx: SourceContext, next: readonly string[]) => {
+      if (!client) return;
+      clearInterval(lookForMissing);
+      missing = [];
+      if (consuming) {
+        handover.abort(); // running batches settle or abandon their in-flight record, commit, return
+        await client.stopConsuming();
+        await batches.idle();
+        consuming = false;
+        stats.resubscribed++;
+      }
+      topics = next;
+      if (next.length === 0) {
+        health.up(); // nothing to consume is not a broker problem
+        ctx.logger.warn('no topics: set topics, or annotate a function with topic=<kafka topic>');
+        return;
+      }
+      const c = client;
+      try {
+        await consume(ctx, c, next);
+        return;
+      } catch (err) {
+        if ((err as BrokerError).brokerCode !== 'UNKNOWN_TOPIC_OR_PARTITION') throw err;
+        const have = new Set(await c.topics());
+        missing = next.filter((t) => !have.has(t));
+        if (missing.length === 0) throw err; // all there now (or something else): the connector retries the start
+      }
+      ctx.logger.warn(
+        { topics: missing, retryInMs: topicCheckInterval },
+        'Kafka topics not found (the broker does not create them): consuming the others, looking for these again',
+      );
+      lookForMissing = setInterval(() => {
+        void c.topics().then(
+          (have) => {
+            if (!missing.some((t) => have.includes(t))) return;
+            clearInterval(lookForMissing);
+            chain = chain.then(() => run(ctx, next)).catch((e: unknown) => ctx.fail(e));
+          },
+          () => undefined, // the next look tells
+        );
+      }, topicCheckInterval);
+      const present = next.filter((t) => !missing.includes(t));
+      topics = present;
+      if (present.length === 0)
+        health.up(); // consuming nothing yet is not a broker problem
+      else await consume(ctx, c, present);
     };
 
     const deadLetter: DeadLetterHandler | undefined = options.deadLetterTopic
@@ -433,6 +480,8 @@ export const kafkaSource = defineSource(
         offTopics?.();
         offTopics = undefined;
         await chain.catch(() => undefined);
+        clearInterval(lookForMissing);
+        missing = [];
         consuming = false;
         // The consumer finishes its batches first (their deliveries settle or are refused), commits, then leaves.
         try {
@@ -445,7 +494,12 @@ export const kafkaSource = defineSource(
         }
       },
       health(): SourceHealth {
-        return health.snapshot({ topics, group, ...stats });
+        return health.snapshot({
+          topics,
+          ...(missing.length > 0 ? { missingTopics: missing } : {}),
+          group,
+          ...stats,
+        });
       },
       async backlog() {
         const c = client;

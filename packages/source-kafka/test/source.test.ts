@@ -1,4 +1,6 @@
+import { startKafkaBroker } from '@connector/kafka-test-broker';
 import { deferred, memoryLogger, startGateway, type TestGateway } from '@connector/testing';
+import { Kafka, logLevel } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { type KafkaClient, kafkajsClient } from '../src/index.js';
 import { connect, kafkaSuite, perPartition, waitFor } from './helpers.js';
@@ -352,6 +354,50 @@ describe('Kafka source against the test broker (real kafkajs)', () => {
     ]);
     expect(replies[0]?.headers.find((h) => h.key === 'X-Function')?.value?.toString()).toBe('fn.openfaas-fn');
     expect(source.stats().replies).toBe(3);
+  });
+
+  it('a topic the broker does not have (nor create) stops nothing: the others flow, it is subscribed once it exists', async () => {
+    // A broker of its own that creates no topic on request, as production clusters are usually set up.
+    const broker = await startKafkaBroker({ port: 0, partitions: 2, autoCreateTopics: false });
+    cleanup.add(() => broker.close());
+    broker.createTopic('orders', 2);
+    const producer = new Kafka({ brokers: broker.brokers, logLevel: logLevel.NOTHING }).producer();
+    await producer.connect();
+    cleanup.add(() => producer.disconnect());
+    const g = await startGateway({
+      functions: [
+        { name: 'orders-fn', annotations: { topic: 'orders' } },
+        { name: 'refunds-fn', annotations: { topic: 'refunds' } }, // annotated before its topic exists
+      ],
+    });
+    cleanup.add(() => g.close());
+    const logger = memoryLogger();
+    const { connector, source } = await connect(
+      g,
+      { brokers: broker.brokers, group: 'g-missing', topicCheckInterval: 100 },
+      { logger },
+    );
+    cleanup.add(() => connector.stop());
+    await producer.send({ topic: 'orders', messages: [{ value: 'o-1' }] });
+    await waitFor(() => g.invocations('orders-fn').length === 1, 'the existing topic consumed');
+    expect(source.subscribed()).toEqual(['orders']);
+    expect(source.health?.().detail?.['missingTopics']).toEqual(['refunds']);
+    const warned = logger.lines.filter((l) => l.level === 'warn');
+    expect(warned.map((l) => [l.msg, (l.obj as { topics?: unknown }).topics])).toContainEqual([
+      'Kafka topics not found (the broker does not create them): consuming the others, looking for these again',
+      ['refunds'],
+    ]);
+
+    broker.createTopic('refunds', 2);
+    await waitFor(() => source.subscribed().length === 2, 'the new topic subscribed');
+    await producer.send({ topic: 'refunds', messages: [{ value: 'r-1' }] });
+    await producer.send({ topic: 'orders', messages: [{ value: 'o-2' }] });
+    await waitFor(
+      () => g.invocations('refunds-fn').length === 1 && g.invocations('orders-fn').length === 2,
+      'both topics consumed',
+    );
+    expect(source.health?.().detail?.['missingTopics']).toBeUndefined();
+    await waitFor(() => source.health?.().connected === true, 'connected after the resubscription');
   });
 
   it('follows the functions: a newly annotated topic is subscribed, without waiting on a held record', async () => {

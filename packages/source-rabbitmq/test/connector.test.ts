@@ -2,7 +2,7 @@ import { type Connector, type ConnectorOptions, createConnector, createControlle
 import { cleanups, startGateway, type TestGateway, waitFor } from '@connector/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { amqpMatch, type RabbitmqSource, type RabbitmqSourceOptions, rabbitmqSource } from '../src/index.js';
-import { type Admin, AMQP_URL, admin, rabbitmqctl, unacked, unique } from './helpers/rabbit.js';
+import { type Admin, AMQP_URL, admin, closeConnections, unacked, unique } from './helpers/rabbit.js';
 
 // End to end: RabbitMQ -> source -> delivery engine -> @connector/testing gateway -> functions.
 const cleanup = cleanups();
@@ -180,18 +180,26 @@ describe('RabbitMQ connector end to end (real broker + test gateway)', () => {
     expect(await a.ready(queue)).toBe(0);
   });
 
-  it('a broker-side close of every connection: reconnects, every id arrives, no ack on a dead channel', async () => {
+  it("a broker-side close of the connector's connection: reconnects, every id arrives, no ack on a dead channel", async () => {
     const g = await gateway({ functions: [{ name: 'sink', annotations: { topic: 'flow' } }] });
     // the first deliveries hang, so they are in flight (un-acked, on the old channel) when the connection dies
     g.fault('sink.openfaas-fn', { hang: true, times: 4 });
     const a = await client();
     const queue = a.queue(unique('q'));
     const exchange = a.exchange(unique('x'));
-    const { connector: c, source } = await connector(g, { url: AMQP_URL, queue, exchange, prefetch: 4 });
+    const connectionName = unique('conn');
+    const { connector: c, source } = await connector(g, {
+      url: AMQP_URL,
+      queue,
+      exchange,
+      prefetch: 4,
+      connectionName,
+    });
     const total = 100;
     for (let i = 0; i < total; i++) await a.publish(exchange, 'flow', `f-${i}`);
     await waitFor(() => g.pending() === 4);
-    await rabbitmqctl('close_all_connections', 'connector test: broker-side close');
+    // The connector's connection only: the broker is shared with other tests running now.
+    expect(await closeConnections(connectionName, 'connector test: broker-side close')).toBe(1);
     await waitFor(() => source.stats().reconnects === 1, { timeout: 20_000 });
     // the 4 held messages were requeued by the broker and come again on the new channel
     await waitFor(() => distinct(g).size === total, {

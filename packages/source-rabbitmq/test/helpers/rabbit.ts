@@ -35,7 +35,7 @@ export async function admin(): Promise<Admin> {
   let channel: Channel = await connection.createConfirmChannel();
   const queues = new Set<string>();
   const exchanges = new Set<string>();
-  // after close_all_connections the admin reconnects on demand
+  // after a broker-side close of its connection the admin reconnects on demand
   const ch = async (): Promise<Channel> => {
     try {
       await channel.checkExchange('amq.topic');
@@ -91,6 +91,27 @@ export async function admin(): Promise<Admin> {
 export async function rabbitmqctl(...args: string[]): Promise<string> {
   const { stdout } = await run('rabbitmqctl', args, { timeout: 60_000 });
   return stdout;
+}
+
+/**
+ * Close, from the broker's side, every connection whose client-given `connection_name` is `name`; resolves with how
+ * many. Only those: the broker is shared with the other packages' tests running at the same time (a
+ * `close_all_connections` cut theirs too and made them time out).
+ */
+export async function closeConnections(name: string, reason: string): Promise<number> {
+  const out = await rabbitmqctl(
+    'list_connections',
+    'pid',
+    'client_properties',
+    '--quiet',
+    '--no-table-headers',
+  );
+  const pids = out
+    .split('\n')
+    .filter((line) => line.includes(`{"connection_name",${JSON.stringify(name)}}`))
+    .map((line) => line.split('\t')[0] as string);
+  for (const pid of pids) await rabbitmqctl('close_connection', pid, reason);
+  return pids.length;
 }
 
 /** Unacknowledged messages of `queue`, as the broker counts them. */

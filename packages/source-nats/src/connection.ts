@@ -1,3 +1,4 @@
+import { createConnection } from 'node:net';
 import type { HealthState, Logger } from '@connector/core';
 import {
   connect,
@@ -35,6 +36,61 @@ export function connectOptions(o: ResolvedNatsOptions): NodeConnectionOptions {
   return c;
 }
 
+/**
+ * Why a first connection timed out, when a server can tell: a client without a certificate, refused by a server
+ * that verifies them, learns of it with TLS 1.3 only after its own handshake, and NATS.js then waits out its connect
+ * timeout (20 s) and says `timeout`. nats-server announces `tls_verify` in the INFO line it sends in clear before
+ * TLS: one plain look at each server's INFO turns the timeout into "the server requires a client certificate".
+ * Otherwise `err` as it is.
+ */
+async function timeoutCause(o: ResolvedNatsOptions, err: unknown): Promise<unknown> {
+  if ((err as Error | undefined)?.name !== 'TimeoutError' || o.tls?.cert !== undefined) return err;
+  for (const server of o.servers) {
+    const info = await readInfo(server);
+    if (info?.['tls_verify'] === true)
+      return Object.assign(
+        new Error(
+          `${redactServer(server)} requires a TLS client certificate (it verifies them): set cert_file and key_file`,
+          { cause: err },
+        ),
+        { code: 'TLS_CLIENT_CERT_REQUIRED' },
+      );
+  }
+  return err;
+}
+
+/** The INFO a NATS server sends first on a plain connection (undefined when none comes within 2 s). */
+function readInfo(server: string): Promise<Record<string, unknown> | undefined> {
+  const u = new URL(server.includes('://') ? server : `nats://${server}`);
+  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+  return new Promise((resolve) => {
+    let buf = '';
+    const socket = createConnection({ host, port: Number(u.port || 4222) });
+    const done = (info: Record<string, unknown> | undefined) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(info);
+    };
+    const timer = setTimeout(() => done(undefined), 2000);
+    socket.on('data', (chunk: Buffer) => {
+      buf += chunk.toString('latin1');
+      const end = buf.indexOf('\r\n');
+      if (end < 0) {
+        if (buf.length > 64 * 1024) done(undefined);
+        return;
+      }
+      const line = buf.slice(0, end);
+      try {
+        done(line.startsWith('INFO ') ? (JSON.parse(line.slice(5)) as Record<string, unknown>) : undefined);
+      } catch {
+        done(undefined);
+      }
+    });
+    socket.on('error', () => done(undefined));
+    socket.on('close', () => done(undefined));
+  });
+}
+
 /** Connect (a failure is a normalised BrokerError) and keep `health` in step with the connection's status. */
 export async function openConnection(
   o: ResolvedNatsOptions,
@@ -46,7 +102,7 @@ export async function openConnection(
   try {
     nc = await connect(connectOptions(o));
   } catch (err) {
-    const e = natsError(err, `connect to ${where}`);
+    const e = natsError(await timeoutCause(o, err), `connect to ${where}`);
     health.down(e);
     throw e;
   }

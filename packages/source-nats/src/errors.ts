@@ -15,6 +15,8 @@ export const NATS_ERRORS = [
     canRetry: false,
   },
   { match: ['JetStreamNotEnabled'], code: 'ERR_BROKER', canRetry: false },
+  // The server verifies client certificates (its INFO says `tls_verify`) and none is configured (connection.ts).
+  { match: ['TLS_CLIENT_CERT_REQUIRED'], code: 'ERR_BROKER_AUTH', canRetry: false },
   {
     match: [
       'ConnectionError',

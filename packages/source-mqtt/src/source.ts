@@ -66,33 +66,33 @@ interface Run {
   offTopics: (() => void) | undefined;
 }
 
+/** What the protocol version decides for a source: MQTT 5 or 3.x, the QoS it subscribes with, its PUBACK batch. */
+function protocolRules(o: ResolvedMqttOptions): { v5: boolean; subQos: MqttQos; ackBatch: number } {
+  const v5 = o.protocolVersion === 5;
+  return {
+    v5,
+    // On MQTT 3.x mqtt.js sends PUBREC before the application sees a QoS 2 message, so QoS 2 could be lost in a
+    // crash: subscribe with QoS 1 instead (at-least-once, PUBACK after delivery).
+    subQos: o.qos === 2 && !v5 ? 1 : o.qos,
+    // PUBACKs that may wait for later ones (acks.ts): a quarter of the window (MQTT 5 receiveMaximum, which is the
+    // source's own window on 3.x too, where mosquitto's default window is 20), so neither the broker nor the source
+    // runs out of window because of them.
+    ackBatch: Math.min(v5 ? 16 : 4, Math.max(1, Math.floor(o.receiveMaximum / 4))),
+  };
+}
+
 /** Validate options and create an MQTT source (throws a one-line ConfigError on invalid options). */
 export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) => {
   let o = resolveMqttOptions(options);
   assertMqttInternals();
-  // No protocol_version given: MQTT 5, or MQTT 3.1.1 once a broker refused 5 (`useProtocol311`, at start).
+  // No protocol_version given: MQTT 5, or MQTT 3.1.1 once a broker refused 5 (see `start`).
   const protocolChosen = options.protocolVersion !== undefined;
-  let v5 = o.protocolVersion === 5;
-  // On MQTT 3.x mqtt.js sends PUBREC before the application sees a QoS 2 message, so QoS 2 could be lost in a
-  // crash: subscribe with QoS 1 instead (at-least-once, PUBACK after delivery).
-  let subQos: MqttQos = o.qos === 2 && !v5 ? 1 : o.qos;
+  let p = protocolRules(o);
   const brokers = brokerNames(o);
   const state = new ConnectionState(brokers.join(', '));
   const replies = new Replies(o.responseTopics);
   const ordered = o.ordering === 'key';
-  // PUBACKs that may wait for later ones (acks.ts): a quarter of the window (MQTT 5 receiveMaximum, which is the
-  // source's own window on 3.x too, where mosquitto's default window is 20), so neither the broker nor the source
-  // runs out of window because of them.
-  let ackBatch = Math.min(v5 ? 16 : 4, Math.max(1, Math.floor(o.receiveMaximum / 4)));
   let run: Run | undefined;
-
-  /** Speak MQTT 3.1.1 from now on (the broker refused MQTT 5 and no protocol_version was given). */
-  const useProtocol311 = () => {
-    o = { ...o, protocolVersion: 4 };
-    v5 = false;
-    subQos = o.qos === 2 ? 1 : o.qos;
-    ackBatch = Math.min(4, Math.max(1, Math.floor(o.receiveMaximum / 4)));
-  };
 
   /**
    * Take a message from mqtt.js (see acks.ts): receive → deliver → settle (→ reply) → `settled(ack)`. False when it
@@ -142,7 +142,7 @@ export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) 
   ): void => {
     if (decision === 'ack') {
       let ack = true;
-      if (v5 && outcome !== undefined && packet.properties?.responseTopic !== undefined) {
+      if (p.v5 && outcome !== undefined && packet.properties?.responseTopic !== undefined) {
         try {
           replies.send(r.client, packet, outcome, r.log);
         } catch (err) {
@@ -226,17 +226,17 @@ export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) 
         client,
         acks: new Acks(
           client,
-          v5,
+          p.v5,
           {
             receive: (packet, settled) => receive(r, packet, settled),
             readNext: (next) => readNext(r, next),
           },
-          ackBatch,
+          p.ackBatch,
           o.receiveMaximum,
         ),
         subs: new Subscriptions(
           client,
-          { v5, qos: subQos, sharedGroup: o.sharedGroup },
+          { v5: p.v5, qos: p.subQos, sharedGroup: o.sharedGroup },
           log,
           (err) => state.health.failed(err),
           () => r.stopping,
@@ -265,18 +265,19 @@ export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) 
         r.stopping = true;
         run = undefined;
         await endClient(client, true);
-        if (protocolChosen || !v5 || !refusesProtocol(err)) throw err;
+        if (protocolChosen || !p.v5 || !refusesProtocol(err)) throw err;
         log.warn(
           { broker: state.where },
           'the MQTT broker refused MQTT 5: connecting with MQTT 3.1.1 (set protocol_version=3.1.1 to start with it)',
         );
-        useProtocol311();
+        o = { ...o, protocolVersion: 4 }; // from now on, for this source
+        p = protocolRules(o);
         return source.start(ctx);
       }
 
       if (o.qos === 0) log.info('QoS 0: messages are not acknowledged and not redelivered');
       else if (o.clean) log.warn('clean session: messages not acked before a disconnect are not redelivered');
-      if (o.qos === 2 && !v5)
+      if (o.qos === 2 && !p.v5)
         log.warn('QoS 2 on MQTT 3.x is subscribed as QoS 1 (at-least-once, acked after delivery)');
 
       if (o.topics !== undefined) await r.subs.sync(o.topics);
@@ -310,7 +311,7 @@ export const mqttSource = defineSource<MqttSourceOptions, MqttSource>((options) 
         broker: brokers,
         clientId: o.clientId,
         protocolVersion: o.protocolVersion,
-        qos: subQos,
+        qos: p.subQos,
         subscriptions: run ? run.subs.filters() : [],
         pending: run?.inFlight.size ?? 0,
         unacked: run?.acks.unacked ?? 0,

@@ -62,12 +62,7 @@ export class Visibility {
 
   private async releaseBatch(queue: Queue, chunk: Received[]): Promise<void> {
     try {
-      const res = await this.client.send(
-        new ChangeMessageVisibilityBatchCommand({
-          QueueUrl: queue.url,
-          Entries: chunk.map((m, i) => ({ Id: String(i), ReceiptHandle: m.receipt, VisibilityTimeout: 0 })),
-        }),
-      );
+      const res = await this.change(queue, chunk, 0);
       this.stats.released += res.Successful?.length ?? 0;
     } catch (err) {
       this.log.warn(
@@ -75,6 +70,20 @@ export class Visibility {
         'could not release messages; they reappear after their visibility timeout',
       );
     }
+  }
+
+  /** One ChangeMessageVisibilityBatch: `chunk` (at most 10, entry ids their indexes) invisible for `seconds`. */
+  private change(queue: Queue, chunk: readonly Received[], seconds: number) {
+    return this.client.send(
+      new ChangeMessageVisibilityBatchCommand({
+        QueueUrl: queue.url,
+        Entries: chunk.map((m, i) => ({
+          Id: String(i),
+          ReceiptHandle: m.receipt,
+          VisibilityTimeout: seconds,
+        })),
+      }),
+    );
   }
 
   /** One beat: the messages still running, extended by `seconds` from now. */
@@ -91,16 +100,7 @@ export class Visibility {
     seconds: number,
   ): Promise<void> {
     try {
-      const res = await this.client.send(
-        new ChangeMessageVisibilityBatchCommand({
-          QueueUrl: queue.url,
-          Entries: chunk.map((m, i) => ({
-            Id: String(i),
-            ReceiptHandle: m.receipt,
-            VisibilityTimeout: seconds,
-          })),
-        }),
-      );
+      const res = await this.change(queue, chunk, seconds);
       this.stats.extended += res.Successful?.length ?? 0;
       // An entry may fail because its message settled (and was deleted) meanwhile: only running ones are news.
       const failed = (res.Failed ?? []).filter((f) => {

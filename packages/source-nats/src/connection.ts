@@ -61,7 +61,7 @@ async function timeoutCause(o: ResolvedNatsOptions, err: unknown): Promise<unkno
 
 /** The INFO a NATS server sends first on a plain connection (undefined when none comes within 2 s). */
 function readInfo(server: string): Promise<Record<string, unknown> | undefined> {
-  const u = new URL(server.includes('://') ? server : `nats://${server}`);
+  const u = new URL(server); // resolved servers always have their scheme (options.ts `parseServer`)
   const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
   return new Promise((resolve) => {
     let buf = '';

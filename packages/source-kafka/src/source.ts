@@ -442,10 +442,11 @@ export const kafkaSource = defineSource(
         );
       }, topicCheckInterval);
       const present = next.filter((t) => !missing.includes(t));
-      topics = present;
-      if (present.length === 0)
+      if (present.length > 0) await consume(ctx, c, present);
+      else {
+        topics = present;
         health.up(); // consuming nothing yet is not a broker problem
-      else await consume(ctx, c, present);
+      }
     };
 
     const deadLetter: DeadLetterHandler | undefined = options.deadLetterTopic

@@ -1,10 +1,11 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { registeredCases } from './cases.js';
+import { spawnTied } from './parent.js';
 import { type ProfileSummary, profileMarkdown, summariseProfile } from './profile.js';
 import type { CaseParams, ReportCase, SourceCase, SourceRun, ThroughputCase } from './registry.js';
 import {
@@ -111,10 +112,9 @@ const pin = (cpu: number, cmd: string, args: string[]): [string, string[]] =>
 /** Start the bench gateway on CPU 1; resolves with its URL. */
 async function startServer(mode: 'echo' | 'hang'): Promise<{ url: string; child: ChildProcess }> {
   const [cmd, args] = pin(1, process.execPath, [join(here, 'server.js')]);
-  const env: NodeJS.ProcessEnv = { ...process.env, BENCH_MODE: mode, BENCH_EXIT_WITH_PARENT: '1' };
+  const env: NodeJS.ProcessEnv = { ...process.env, BENCH_MODE: mode };
   if (flags.functions !== undefined) env['BENCH_FUNCTIONS'] = flags.functions;
-  // stdin a pipe from this process: the gateway exits when it closes, even if this process is killed.
-  const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawnTied(cmd, args, env); // the gateway exits with this process, even if it is killed
   const port = await new Promise<number>((res, rej) => {
     let buf = '';
     child.stdout?.on('data', (c: Buffer) => {
@@ -139,9 +139,7 @@ async function worker(
     id,
     JSON.stringify(params),
   ]);
-  const env = { ...process.env, BENCH_CORE: opts.core ?? '', BENCH_EXIT_WITH_PARENT: '1' };
-  // stdin a pipe from this process: the worker exits when it closes, even if this process is killed.
-  const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawnTied(cmd, args, { ...process.env, BENCH_CORE: opts.core ?? '' }); // ends with this process
   let out = '';
   child.stdout?.on('data', (c: Buffer) => {
     out += c.toString();

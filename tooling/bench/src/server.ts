@@ -1,5 +1,6 @@
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { whenParentGone } from './parent.js';
 
 /**
  * The gateway under the benchmark: a minimal node:http server answering the OpenFaaS routes, in its own process.
@@ -98,9 +99,5 @@ const shutDown = () => {
   server.closeAllConnections();
 };
 process.on('SIGTERM', shutDown);
-// Started by `pnpm bench`: its stdin is a pipe from the bench, which closes when the bench ends, however it ends (a
-// killed bench left its gateway running before).
-if (process.env['BENCH_EXIT_WITH_PARENT'] === '1') {
-  process.stdin.on('end', shutDown);
-  process.stdin.resume();
-}
+// Started by `pnpm bench`: end with it, however it ends (a killed bench left its gateway running before).
+whenParentGone(shutDown);

@@ -1,4 +1,5 @@
 import { findCase, registeredCases } from './cases.js';
+import { whenParentGone } from './parent.js';
 import type { CaseParams } from './registry.js';
 
 /**
@@ -7,13 +8,10 @@ import type { CaseParams } from './registry.js';
  * `BENCH_EXIT_WITH_PARENT=1`: exits when its stdin ends (the CLI gives it a pipe that closes with the CLI).
  */
 const [id, raw] = process.argv.slice(2);
-// Started by `pnpm bench`: stdin is a pipe from the bench, which closes when the bench ends, however it ends. Exit
-// then (private brokers go with this process: testing's startServerProcess kills them at exit; a publisher exits
-// when its IPC channel goes) instead of running the case on against a gateway that is gone.
-if (process.env['BENCH_EXIT_WITH_PARENT'] === '1') {
-  process.stdin.on('end', () => process.exit(3));
-  process.stdin.resume();
-}
+// Started by `pnpm bench`: exit when it ends, however it ends (private brokers go with this process: testing's
+// startServerProcess kills them at exit; a publisher exits when its IPC channel goes), instead of running the case
+// on against a gateway that is gone.
+whenParentGone(() => process.exit(3));
 const c = id === undefined ? undefined : findCase(id);
 if (!c) {
   process.stderr.write(

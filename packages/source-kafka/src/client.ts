@@ -9,6 +9,7 @@ import {
   type Producer,
   type SASLOptions,
 } from 'kafkajs';
+import { installCodecs } from './codecs.js';
 import { kafkaError } from './errors.js';
 import type { KafkaSourceOptions } from './options.js';
 
@@ -170,6 +171,7 @@ function kafkajsLogCreator(logger: Logger) {
  * and the user, never the password.
  */
 export function kafkajsClient(o: KafkaSourceOptions, logger?: Logger): KafkaClient {
+  installCodecs(); // Snappy, LZ4 and ZSTD batches (kafkajs reads GZIP only)
   const kafka = new Kafka({
     clientId: o.clientId ?? 'openfaas-kafka-connector',
     brokers: [...o.brokers],

@@ -1,5 +1,6 @@
 export type { BatchControl, KafkaClient, KafkaRecord, PartitionLag } from './client.js';
 export { kafkajsClient } from './client.js';
+export { installCodecs } from './codecs.js';
 export { KAFKA_ERRORS, kafkaError } from './errors.js';
 export {
   checkKafkaOptions,

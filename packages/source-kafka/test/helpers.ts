@@ -7,7 +7,7 @@ import {
 } from '@connector/core';
 import { startKafkaBroker } from '@connector/kafka-test-broker';
 import { type Cleanups, cleanups, lateBound, type TestGateway, waitFor as wait } from '@connector/testing';
-import { type Admin, Kafka, logLevel } from 'kafkajs';
+import { type Admin, Kafka, logLevel, type ProducerRecord } from 'kafkajs';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { type KafkaClient, type KafkaSource, type KafkaSourceOptions, kafkaSource } from '../src/index.js';
 
@@ -30,6 +30,11 @@ export async function startKafka() {
     ) {
       broker.createTopic(topic, 4);
       await producer.send({ topic, messages });
+    },
+    /** kafkajs's `producer.send` as it is (compression, acks), to a topic of 4 partitions. */
+    async send(record: ProducerRecord) {
+      broker.createTopic(record.topic, 4);
+      await producer.send(record);
     },
     async close() {
       await producer.disconnect();

@@ -73,6 +73,8 @@ export interface ProducedRecord {
   headers: RecordHeader[];
   /** Create timestamp in ms. */
   timestamp: number;
+  /** Compression codec of its batch as stored: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd. */
+  codec: number;
 }
 
 /** A consumer group member as the coordinator sees it. */
@@ -570,7 +572,8 @@ class Broker implements KafkaTestBroker {
     const out: ProducedRecord[] = [];
     log.partitions.forEach((p, partition) => {
       for (const b of p.batches) {
-        for (const r of decodeRecordBatch(b.bytes)) out.push({ partition, ...r });
+        const codec = (readBatchHeader(b.bytes, 0)?.attributes ?? 0) & 0x07;
+        for (const r of decodeRecordBatch(b.bytes)) out.push({ partition, ...r, codec });
       }
     });
     return out;

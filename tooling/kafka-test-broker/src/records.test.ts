@@ -1,4 +1,5 @@
 import { gzipSync } from 'node:zlib';
+import snappy from 'snappyjs';
 import { describe, expect, it } from 'vitest';
 import { Reader, Writer } from './protocol.js';
 import { crc32c, decodeRecordBatch, RecordBatchError, readBatchHeader } from './records.js';
@@ -44,11 +45,12 @@ function encodeRecords(records: Rec[]): Buffer {
   );
 }
 
-function batch(baseOffset: number, records: Rec[], gzip = false): Buffer {
+/** A RecordBatch v2 of `records`, compressed with `codec` (gzip here; other codecs' bytes given as `payload`). */
+function batch(baseOffset: number, records: Rec[], codec = 0, payload?: Buffer): Buffer {
   const raw = encodeRecords(records);
-  const payload = gzip ? gzipSync(raw) : raw;
+  payload ??= codec === 1 ? gzipSync(raw) : raw;
   const afterCrc = new Writer()
-    .int16(gzip ? 1 : 0)
+    .int16(codec)
     .int32(records.length - 1)
     .int64(1_000)
     .int64(1_000 + Math.max(0, ...records.map((r) => r.timestampDelta ?? 0)))
@@ -94,7 +96,7 @@ describe('decodeRecordBatch', () => {
         },
         { key: null, value: null, timestampDelta: 250 },
       ]),
-      batch(12, [{ key: 'z', value: 'gz'.repeat(100), timestampDelta: 5 }], true),
+      batch(12, [{ key: 'z', value: 'gz'.repeat(100), timestampDelta: 5 }], 1),
     ]);
     const header = readBatchHeader(buf, 0)!;
     expect(header).toMatchObject({
@@ -119,13 +121,57 @@ describe('decodeRecordBatch', () => {
     expect(String(records[2]!.value)).toBe('gz'.repeat(100));
   });
 
-  it('rejects truncated input and unsupported codecs with RecordBatchError', () => {
+  it('rejects truncated input and unknown codecs with RecordBatchError', () => {
     const good = batch(0, [{ key: 'a', value: 'b' }]);
     expect(() => decodeRecordBatch(good.subarray(0, good.length - 1))).toThrow(RecordBatchError);
-    const snappy = Buffer.from(good);
-    snappy.writeInt16BE(2, 21);
-    expect(() => decodeRecordBatch(snappy)).toThrow(/codec 2/);
-    expect(readBatchHeader(snappy, 0)!.crcValid).toBe(false);
+    const unknown = Buffer.from(good);
+    unknown.writeInt16BE(5, 21);
+    expect(() => decodeRecordBatch(unknown)).toThrow(/codec 5/);
+    expect(readBatchHeader(unknown, 0)!.crcValid).toBe(false);
+  });
+
+  it('decodes snappy (raw and xerial-framed), lz4 and zstd batches, as Kafka clients write them', () => {
+    const records: Rec[] = [
+      { key: 'z', value: 'zstd'.repeat(100) },
+      { key: null, value: 'second' },
+    ];
+    const raw = encodeRecords(records);
+    // snappy-java's framing: magic, version 1, compatible 1, then [int32 length][block] per block.
+    const half = raw.length >> 1;
+    const xerial = Buffer.concat([
+      Buffer.from([0x82, 0x53, 0x4e, 0x41, 0x50, 0x50, 0x59, 0x00, 0, 0, 0, 1, 0, 0, 0, 1]),
+      ...[raw.subarray(0, half), raw.subarray(half)].flatMap((part) => {
+        const block = Buffer.from(snappy.compress(part));
+        const length = Buffer.alloc(4);
+        length.writeInt32BE(block.length);
+        return [length, block];
+      }),
+    ]);
+    // Made with the lz4 and zstd command-line tools from these records (zstd twice: with its content size, and
+    // streamed from stdin, without it, as Java's zstd-jni writes frames).
+    const lz4 = Buffer.from(
+      'BCJNGGRApyEAAADfsAYAAAACeqAGenN0ZAQA/3rgABgAAAIBDHNlY29uZAAAAAAA2Q/Nfw==',
+      'base64',
+    );
+    const zstd = Buffer.from('KLUv/WCnABUBANiwBgAAAAJ6oAZ6c3RkABgAAAIBDHNlY29uZAABAImr7gs=', 'base64');
+    const zstdStreamed = Buffer.from(
+      'KLUv/QRYFQEA2LAGAAAAAnqgBnpzdGQAGAAAAgEMc2Vjb25kAAEAiavuC7sp/m8=',
+      'base64',
+    );
+    const payloads: [number, Buffer][] = [
+      [2, Buffer.from(snappy.compress(raw))],
+      [2, xerial],
+      [3, lz4],
+      [4, zstd],
+      [4, zstdStreamed],
+    ];
+    for (const [codec, payload] of payloads) {
+      const decoded = decodeRecordBatch(batch(7, records, codec, payload));
+      expect(decoded.map((r) => [r.offset, r.key && String(r.key), String(r.value)])).toEqual([
+        [7, 'z', 'zstd'.repeat(100)],
+        [8, null, 'second'],
+      ]);
+    }
   });
 });
 

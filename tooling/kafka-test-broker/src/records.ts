@@ -1,12 +1,50 @@
+import { createRequire } from 'node:module';
 import { gunzipSync } from 'node:zlib';
+import { decompress as unzstd } from 'fzstd';
+import snappy from 'snappyjs';
 import { ProtocolError, Reader } from './protocol.js';
 
 /** Size of a RecordBatch v2 header up to and including the record count. */
 export const BATCH_HEADER_SIZE = 61;
 const CRC_START = 21;
 const CODEC_MASK = 0x07;
-/** Compression codecs: only none (0) and gzip (1) are accepted. */
-export const SUPPORTED_CODECS: ReadonlySet<number> = new Set([0, 1]);
+/** Compression codecs, as Kafka accepts them: none (0), gzip (1), snappy (2), lz4 (3), zstd (4). */
+export const SUPPORTED_CODECS: ReadonlySet<number> = new Set([0, 1, 2, 3, 4]);
+
+/** lz4js ships no types. */
+const lz4 = createRequire(import.meta.url)('lz4js') as { decompress(src: Uint8Array): Uint8Array };
+
+/** snappy-java's stream header (xerial): magic, then two int32 versions; blocks follow as [int32 length][block]. */
+const XERIAL = Buffer.from([0x82, 0x53, 0x4e, 0x41, 0x50, 0x50, 0x59, 0x00]);
+
+function unsnappy(body: Buffer): Buffer {
+  if (!(body.length >= 16 && body.subarray(0, 8).equals(XERIAL))) return Buffer.from(snappy.uncompress(body));
+  const parts: Buffer[] = [];
+  for (let at = 16; at < body.length; ) {
+    const n = body.readInt32BE(at);
+    parts.push(Buffer.from(snappy.uncompress(body.subarray(at + 4, at + 4 + n))));
+    at += 4 + n;
+  }
+  return Buffer.concat(parts);
+}
+
+/** The records section of a batch compressed with `codec`, decompressed. */
+function decompress(codec: number, body: Buffer): Buffer {
+  switch (codec) {
+    case 0:
+      return body;
+    case 1:
+      return gunzipSync(body);
+    case 2:
+      return unsnappy(body);
+    case 3:
+      return Buffer.from(lz4.decompress(body));
+    case 4:
+      return Buffer.from(unzstd(body));
+    default:
+      throw new RecordBatchError(`unsupported compression codec ${codec}`);
+  }
+}
 
 const CRC32C_TABLE = (() => {
   const table = new Uint32Array(256);
@@ -98,7 +136,7 @@ export class RecordBatchError extends Error {
 
 /**
  * Decodes every RecordBatch v2 in `buf` (one or more concatenated batches) into records.
- * Supports uncompressed and gzip batches; skips control batches.
+ * Supports every Kafka codec (none, gzip, snappy, lz4, zstd); skips control batches.
  */
 export function decodeRecordBatch(buf: Buffer): DecodedRecord[] {
   const out: DecodedRecord[] = [];
@@ -110,9 +148,7 @@ export function decodeRecordBatch(buf: Buffer): DecodedRecord[] {
     const codec = h.attributes & CODEC_MASK;
     const isControl = (h.attributes & 0x20) !== 0;
     if (!isControl) {
-      let body = buf.subarray(pos + BATCH_HEADER_SIZE, pos + h.size);
-      if (codec === 1) body = gunzipSync(body);
-      else if (codec !== 0) throw new RecordBatchError(`unsupported compression codec ${codec}`);
+      const body = decompress(codec, buf.subarray(pos + BATCH_HEADER_SIZE, pos + h.size));
       const r = new Reader(body);
       try {
         for (let i = 0; i < h.recordCount; i++) {

@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import { type Message, SQSClient } from '@aws-sdk/client-sqs';
 import {
   type AckDecision,
@@ -26,7 +27,8 @@ import { fastCalls, type SqsCalls } from './wire.js';
 /** The SQS source, with counters for health and tests. */
 export interface SqsSource extends Source {
   /** Counters: received, deleted, extended (heartbeats), released (made visible again: at stop, or FIFO
-   * messages behind a failed one of their group), receiveCalls, deleteRetries, deleteFailures (given up). */
+   * messages behind a failed one of their group), receiveCalls, deleteRetries, deleteFailures (given up),
+   * corrupted (a body that did not match its MD5: not delivered, left for SQS to redeliver). */
   stats(): Readonly<Record<SqsStat, number>>;
 }
 
@@ -81,6 +83,8 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
       ...(options.endpoint !== undefined ? { endpoint: options.endpoint } : {}),
       // Requests over core's HTTP client unless the caller brings a handler of its own (see SqsHttpHandler).
       requestHandler: given ?? sdkHandler(http as SqsHttpHandler),
+      // The SDK's MD5 check fails a whole receive for one changed body: the source checks each message (`intact`).
+      md5: false,
     });
     const logged = options.clientConfig?.logger !== undefined;
     // Without a logger of the caller's the SDK logs to a no-op logger, yet its logger middleware still builds the
@@ -152,6 +156,36 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
     return '';
   };
 
+  /** Bodies are checked against their MD5 (as the SDK does) unless the caller's client config says `md5: false`. */
+  const checkMd5 = options.clientConfig?.md5 !== false;
+
+  /**
+   * False for a message whose body does not match the MD5 SQS sent with it (changed on the way): it is neither
+   * delivered nor deleted (`corrupt`) and comes back after its visibility timeout (SQS's redrive policy moves it to
+   * the dead-letter queue after maxReceiveCount). Its batch-mates are delivered: the SDK's own check would fail the
+   * whole receive, and with it every message received with this one, until the redrive policy dead-letters them all.
+   */
+  const intact = (r: Run, queue: Queue, msg: Message): boolean => {
+    if (!checkMd5 || msg.MD5OfBody === undefined || hash('md5', msg.Body ?? '', 'hex') === msg.MD5OfBody)
+      return true;
+    stats.corrupted++;
+    r.ctx.logger.error(
+      {
+        queue: queue.name,
+        messageId: msg.MessageId,
+        receiveCount: msg.Attributes?.['ApproximateReceiveCount'],
+      },
+      'SQS message body does not match its MD5 (changed in transit): not delivered, left for SQS to redeliver',
+    );
+    return false;
+  };
+
+  /** A message that failed `intact`: settled as `nack` without a delivery (left invisible until SQS redelivers it). */
+  const corrupt = async (r: Run, m: Received): Promise<AckDecision> => {
+    settle(r, m, 'nack');
+    return 'nack';
+  };
+
   /** The messages of one receive: tracked and kept invisible (one heartbeat) until each settled, each delivered
    * alone or after its FIFO group (with `ordering: 'key'`). */
   const handle = (r: Run, queue: Queue, messages: readonly Message[]) => {
@@ -168,8 +202,10 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
     );
     for (const [m, msg] of received) {
       const group = queue.fifo && ordered ? groupOf(r, queue, msg) : undefined;
+      // A changed body settles as `nack` undelivered: the rest of its FIFO group is then held back, as after a failure.
+      const take = intact(r, queue, msg) ? () => deliver(r, m, msg, group) : () => corrupt(r, m);
       if (group === undefined) {
-        deliveries.track(deliver(r, m, msg, undefined));
+        deliveries.track(take());
         continue;
       }
       const holdBack = async (before: 'nack' | 'shutdown') => {
@@ -178,7 +214,7 @@ export const sqsSource = defineSource((options: SqsSourceOptions): SqsSource => 
         unsettled.delete(m.receipt);
         await r.visibility.release([m]);
       };
-      deliveries.track(groups.run(`${queue.url}#${group}`, () => deliver(r, m, msg, group), holdBack));
+      deliveries.track(groups.run(`${queue.url}#${group}`, take, holdBack));
     }
   };
 

@@ -6,7 +6,8 @@ export type SqsStat =
   | 'released'
   | 'receiveCalls'
   | 'deleteRetries'
-  | 'deleteFailures';
+  | 'deleteFailures'
+  | 'corrupted';
 
 /** The SQS source's counters (see `SqsSource.stats`). */
 export type SqsStats = Record<SqsStat, number>;
@@ -21,5 +22,6 @@ export function newStats(): SqsStats {
     receiveCalls: 0,
     deleteRetries: 0,
     deleteFailures: 0,
+    corrupted: 0,
   };
 }

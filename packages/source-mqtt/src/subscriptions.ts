@@ -153,6 +153,7 @@ export class Subscriptions {
             this.onError(new Error(`subscription refused by the broker: ${refused.join(', ')}`));
             this.log.error({ filters: refused }, 'the broker refused these subscriptions (ACL?)');
           }
+          this.warnLowered(granted);
         } catch (err) {
           for (const t of batch) this.subs.delete(t);
           this.recount();
@@ -166,6 +167,25 @@ export class Subscriptions {
       }),
     );
     this.log.info({ filters: add.map((t) => this.filterFor(t)), qos: this.options.qos }, 'subscribed');
+  }
+
+  /**
+   * A broker may grant a lower QoS than asked (mosquitto's `max_qos`, AWS IoT Core's QoS 1 at most): say so, since
+   * QoS 0 messages are neither acknowledged nor redelivered, and QoS 1 ones may come twice.
+   */
+  private warnLowered(granted: readonly { topic: string; qos: number }[]): void {
+    const asked = this.options.qos;
+    const lowered = granted.filter((g) => g.qos < asked);
+    if (lowered.length === 0) return;
+    const atMostOnce = lowered.some((g) => g.qos === 0);
+    this.log.warn(
+      { granted: Object.fromEntries(lowered.map((g) => [g.topic, g.qos])), asked },
+      `the broker granted a lower QoS than ${asked}: ${
+        atMostOnce
+          ? 'QoS 0 messages are neither acknowledged nor redelivered (at most once)'
+          : 'QoS 1 messages may be delivered more than once'
+      }`,
+    );
   }
 
   private async unsubscribe(remove: string[]): Promise<void> {

@@ -1,4 +1,5 @@
 import { noopLogger } from '@connector/core';
+import { memoryLogger } from '@connector/testing';
 import type { MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type MqttSource, type MqttSourceOptions, mqttSource } from '../src/index.js';
@@ -245,6 +246,23 @@ if (MOSQUITTO === undefined) {
       ).toBe(true);
       expect(new Set(ctx.messages.map((m) => m.id)).size).toBe(5); // unique ids, QoS 0 included
       await s.stop();
+    });
+
+    it('warns when the broker grants a lower QoS than asked (mosquitto max_qos 0): messages are at most once', async () => {
+      const b = await broker({ listener: 'max_qos 0' });
+      const logger = memoryLogger();
+      const ctx = testContext({ logger });
+      await started({ broker: b.url, topics: ['low/+'], clientId: clientId(), protocolVersion, qos: 1 }, ctx);
+      const line = logger.lines.find((l) => l.msg?.startsWith('the broker granted a lower QoS'));
+      expect(line?.level).toBe('warn');
+      expect(line?.msg).toBe(
+        'the broker granted a lower QoS than 1: QoS 0 messages are neither acknowledged nor redelivered (at most once)',
+      );
+      expect(line?.obj).toEqual({ granted: { 'low/+': 0 }, asked: 1 });
+      const p = await pub(b.url);
+      await p.publishAsync('low/a', 'x', { qos: 0 }); // (a QoS 1 publish is refused on this listener)
+      await waitFor(() => ctx.messages.length === 1);
+      expect(ctx.messages[0]?.headers?.['X-MQTT-Qos']).toBe('0');
     });
 
     it('follows the topics of the functions as they change', async () => {

@@ -12,6 +12,7 @@ import {
 import { installCodecs } from './codecs.js';
 import { kafkaError } from './errors.js';
 import type { KafkaSourceOptions } from './options.js';
+import { fixRequestQueueTimer } from './request-queue-timer.js';
 
 /** One consumed record, client-library neutral. */
 export interface KafkaRecord {
@@ -172,6 +173,7 @@ function kafkajsLogCreator(logger: Logger) {
  */
 export function kafkajsClient(o: KafkaSourceOptions, logger?: Logger): KafkaClient {
   installCodecs(); // Snappy, LZ4 and ZSTD batches (kafkajs reads GZIP only)
+  fixRequestQueueTimer(); // no negative setTimeout (Node >= 23 warns on stderr)
   const kafka = new Kafka({
     clientId: o.clientId ?? 'openfaas-kafka-connector',
     brokers: [...o.brokers],

@@ -140,6 +140,22 @@ const SASL_REFUSED = new Set([
   'ILLEGAL_SASL_STATE',
 ]);
 
+/**
+ * The `host:port` of a kafkajs connection error in `err` (or what it wraps) that is not one of `brokers`: an address
+ * the bootstrap broker handed out (Metadata, FindCoordinator), the usual sign of a wrong `advertised.listeners`
+ * (a container's own name, an internal address).
+ */
+function unreachableAdvertised(err: unknown, brokers: readonly string[]): string | undefined {
+  let e = err as { name?: unknown; broker?: unknown; cause?: unknown } | null | undefined;
+  for (let depth = 0; depth < 5 && e !== null && typeof e === 'object'; depth++, e = e.cause as typeof e) {
+    const address = e.broker;
+    if (e.name !== 'KafkaJSConnectionError' || typeof address !== 'string') continue;
+    const known = brokers.some((b) => b.trim().toLowerCase() === address.toLowerCase());
+    return known ? undefined : address;
+  }
+  return undefined;
+}
+
 const KAFKAJS_LEVELS = {
   [logLevel.ERROR]: 'error',
   [logLevel.WARN]: 'warn',
@@ -183,9 +199,17 @@ export function kafkajsClient(o: KafkaSourceOptions, logger?: Logger): KafkaClie
     ...(o.sasl ? { sasl: o.sasl as SASLOptions } : {}),
     retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5000 },
   });
-  /** `kafkaError`, with a refused SASL login said as such: which mechanism, which user (never the password). */
+  /**
+   * `kafkaError`, with a refused SASL login said as such (which mechanism, which user, never the password), and a
+   * connection error to an address that is not one of `brokers` said to come from the cluster's advertised listeners.
+   */
   const clientError = (err: unknown, what: string): BrokerError => {
     const e = kafkaError(err, what);
+    const advertised = unreachableAdvertised(err, o.brokers);
+    if (advertised !== undefined)
+      e.message +=
+        ` (${advertised} is where the cluster says a broker is, not one of brokers=${o.brokers.join(',')}: ` +
+        "check the brokers' advertised.listeners)";
     if (o.sasl === undefined || !SASL_REFUSED.has(e.brokerCode ?? '')) return e;
     const { mechanism, username } = o.sasl;
     return kafkaError(

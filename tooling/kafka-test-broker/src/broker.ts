@@ -39,6 +39,11 @@ export interface KafkaBrokerOptions {
   port?: number;
   /** Interface to listen on and to advertise (default '127.0.0.1'). */
   host?: string;
+  /**
+   * The address Metadata and FindCoordinator give for this broker (default: where it listens), like Kafka's
+   * `advertised.listeners`: set it to another address to play a cluster whose advertised listener is wrong.
+   */
+  advertised?: { host: string; port: number };
   /** Partitions of auto-created topics and of CreateTopics without a count (default 1). */
   partitions?: number;
   /** Create unknown topics named in a Metadata request (default true). */
@@ -193,9 +198,23 @@ export async function startKafkaBroker(options: KafkaBrokerOptions = {}): Promis
     );
   }
   const minSessionTimeout = intOption('minSessionTimeout', options.minSessionTimeout, 6000, 1, 2 ** 31 - 1);
+  const advertised = options.advertised;
+  if (
+    advertised !== undefined &&
+    (typeof advertised.host !== 'string' ||
+      advertised.host === '' ||
+      !Number.isInteger(advertised.port) ||
+      advertised.port < 1 ||
+      advertised.port > 65535)
+  )
+    throw new BrokerConfigError(
+      'advertised',
+      `advertised: got ${JSON.stringify(advertised)}, expected { host, port } with a port in 1..65535`,
+    );
   const settings: Settings = {
     host,
     port: intOption('port', options.port, 0, 0, 65535),
+    advertised,
     partitions: intOption('partitions', options.partitions, 1, 1, 100_000),
     autoCreateTopics: options.autoCreateTopics ?? true,
     nodeId: intOption('nodeId', options.nodeId, 0, 0, 2 ** 31 - 1),
@@ -226,6 +245,7 @@ export async function startKafkaBroker(options: KafkaBrokerOptions = {}): Promis
 interface Settings {
   host: string;
   port: number;
+  advertised: { host: string; port: number } | undefined;
   partitions: number;
   autoCreateTopics: boolean;
   nodeId: number;
@@ -744,7 +764,8 @@ class Broker implements KafkaTestBroker {
     const allowAutoCreate = v >= 4 ? r.bool() : true;
     const names =
       requested === null || (v === 0 && requested.length === 0) ? [...this.topicLogs.keys()] : requested;
-    const { nodeId, host, port } = this.settings;
+    const { nodeId } = this.settings;
+    const { host, port } = this.advertisedAddress();
     const w = new Writer();
     if (v >= 3) w.int32(0);
     w.array([0], (w) => {
@@ -948,7 +969,13 @@ class Broker implements KafkaTestBroker {
     if (v >= 1) w.int32(0);
     w.int16(ErrorCode.NONE);
     if (v >= 1) w.string(null);
-    return w.int32(this.settings.nodeId).string(this.settings.host).int32(this.settings.port);
+    const { host, port } = this.advertisedAddress();
+    return w.int32(this.settings.nodeId).string(host).int32(port);
+  }
+
+  /** Where clients are told to find this broker. */
+  private advertisedAddress(): { host: string; port: number } {
+    return this.settings.advertised ?? { host: this.settings.host, port: this.settings.port };
   }
 
   private async joinGroup(r: Reader, v: number, conn: Connection): Promise<Writer> {

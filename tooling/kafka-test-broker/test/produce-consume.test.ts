@@ -176,3 +176,23 @@ describe('produce and consume over the wire', () => {
     await broker.close();
   }, 15_000);
 });
+
+describe('advertised', () => {
+  it('sends clients to the advertised address, and refuses an invalid one in one line', async () => {
+    // (A loopback address where nothing listens: a name would be looked up in DNS, off this machine.)
+    const b = await startKafkaBroker({ advertised: { host: '127.0.0.9', port: 19092 } });
+    cleanups.push(() => b.close());
+    const admin = kafka(b.brokers, 'advertised', { retry: { retries: 0 } }).admin();
+    await admin.connect(); // the bootstrap connection goes to where it listens
+    cleanups.push(() => admin.disconnect());
+    // The cluster's broker is then looked for where Metadata says it is.
+    const failed = await admin.describeCluster().then(
+      () => undefined,
+      (err: { cause?: { broker?: string } }) => err,
+    );
+    expect(failed?.cause?.broker).toBe('127.0.0.9:19092');
+    await expect(startKafkaBroker({ advertised: { host: 'x', port: 0 } })).rejects.toThrow(
+      /^advertised: got \{"host":"x","port":0\}, expected \{ host, port \} with a port in 1\.\.65535$/,
+    );
+  });
+});

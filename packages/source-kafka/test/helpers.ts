@@ -10,9 +10,11 @@ import { type Cleanups, cleanups, lateBound, type TestGateway, waitFor as wait }
 import { type Admin, Kafka, logLevel, type ProducerRecord } from 'kafkajs';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { type KafkaClient, type KafkaSource, type KafkaSourceOptions, kafkaSource } from '../src/index.js';
+import { fixRequestQueueTimer } from '../src/request-queue-timer.js';
 
 /** Start the wire-protocol test broker and a producer. */
 export async function startKafka() {
+  fixRequestQueueTimer(); // before the test's own kafkajs clients: no TimeoutNegativeWarning from them on Node 23+
   const broker = await startKafkaBroker({ port: 0, partitions: 4 });
   const kafka = new Kafka({ clientId: 'test-producer', brokers: broker.brokers, logLevel: logLevel.NOTHING });
   const producer = kafka.producer({ allowAutoTopicCreation: true });

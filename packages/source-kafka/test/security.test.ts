@@ -24,6 +24,7 @@ import {
   kafkaOptionsFromEnv,
   type SaslMechanism,
 } from '../src/index.js';
+import { fixRequestQueueTimer } from '../src/request-queue-timer.js';
 import { connect } from './helpers.js';
 
 const PASSWORD = 'pw-7f3a9c-not-for-logs';
@@ -82,6 +83,7 @@ async function secureKafka(options: { tls?: boolean; mtls?: boolean; sasl?: bool
       ? { sasl: { mechanism: 'plain', username: 'app', password: PASSWORD } as SASLOptions }
       : {}),
   };
+  fixRequestQueueTimer(); // (as helpers.ts: no TimeoutNegativeWarning from the test's own producer)
   const producer = new Kafka(client).producer({ allowAutoTopicCreation: true });
   await producer.connect();
   cleanup.add(() => producer.disconnect());
